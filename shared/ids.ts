@@ -1,0 +1,34 @@
+// Deterministic ids (SPEC.md section 3): the same agent/window/device/metric/start always gives the
+// same summary id, so a re-sent or re-emitted (rev+1) summary is recognised downstream.
+import { createHash, randomBytes } from 'node:crypto';
+
+function digest(parts: readonly (string | number)[]): string {
+  // JSON array encoding keeps parts unambiguous ("a|b","c" vs "a","b|c").
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+}
+
+export function summaryId(agent: string, window: string, device: string, metric: string, start: number): string {
+  return digest(['s', agent, window, device, metric, start]);
+}
+
+/** One alert transition (firing or resolved) of one rule episode, identified by when it began. */
+export function alertId(
+  agent: string,
+  rule: string,
+  device: string,
+  metric: string,
+  episodeStart: number,
+  state: 'firing' | 'resolved',
+): string {
+  return digest(['a', agent, rule, device, metric, episodeStart, state]);
+}
+
+/** Raw late event forwarded upstream instead of being dropped. */
+export function lateEventId(agent: string, source: string, device: string, metric: string, ts: number, seq: number): string {
+  return digest(['l', agent, source, device, metric, ts, seq]);
+}
+
+/** Batch ids only need to be unique; a re-sent batch keeps its id (the outbox stores it). */
+export function newBatchId(agent: string): string {
+  return `${agent}-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+}
