@@ -1,0 +1,55 @@
+// A source reads raw frames from one place (a serial port, a broker subscription, the embedded broker).
+// Sources only do I/O: decoding, windows and counting policy live in the runtime (STYLE.md: Telegraf).
+import type { Registry } from 'prom-client';
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+
+export interface RawFrame {
+  /** One frame: a line from a serial port (without the line terminator) or one MQTT message payload. */
+  payload: Buffer;
+  /** Fields taken from the MQTT topic through the source's `topicPattern` (device, metric). */
+  fields?: { device?: string; metric?: string };
+  /** Wall-clock arrival time, epoch ms. */
+  receivedAt: number;
+  /**
+   * For sources that can redeliver (MQTT QoS 1): acknowledge to the broker. The runtime calls it only
+   * after the frame's readings are in a checkpoint (issue 4), so a crash before that means redelivery.
+   * Absent for sources that cannot redeliver (serial).
+   */
+  ack?: () => void;
+}
+
+export type SourceState = 'starting' | 'up' | 'down' | 'stopped';
+
+export interface SourceStatus {
+  name: string;
+  type: string;
+  state: SourceState;
+  /** Last error code/message while down (never contains secrets). */
+  lastError?: string;
+  framesIn: number;
+  reconnects: number;
+  [extra: string]: unknown;
+}
+
+export interface SourceContext {
+  log: Logger;
+  clock: Clock;
+  metrics: Registry;
+}
+
+export interface Source {
+  readonly name: string;
+  readonly type: 'serial' | 'mqtt' | 'mqtt-broker';
+  /**
+   * Starts reading. Resolves once the source is set up (not necessarily connected): a port that is
+   * missing or a broker that is down is retried with backoff and reported in status(), never thrown.
+   * Frames are delivered in arrival order; `onFrame` is never called concurrently.
+   */
+  start(onFrame: (frame: RawFrame) => void): Promise<void>;
+  /** Back-pressure: stop taking new frames (MQTT: stop reading the socket / acknowledging). */
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+  status(): SourceStatus;
+}
