@@ -1,20 +1,21 @@
 // Loads a YAML config and validates it against a zod schema, collecting *every* problem as
 // `yaml.path: message` (SPEC.md section 1: check-config prints one line per problem, exit 2).
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { describeIssues } from './model.ts';
 
 export type ConfigResult<T> = { ok: true; config: T } | { ok: false; problems: string[] };
 
 export function parseConfigText<S extends z.ZodType>(text: string, schema: S): ConfigResult<z.output<S>> {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     return {
       ok: false,
       problems: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return `${pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)'}: ${e.message.split('\n')[0]}`;
+        const pos = lineCounter.linePos(e.pos[0]);
+        return `line ${pos.line}, column ${pos.col}: ${e.message.split('\n')[0]}`;
       }),
     };
   }
