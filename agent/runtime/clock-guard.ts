@@ -1,0 +1,59 @@
+// Gateways often have no real-time clock: until NTP syncs, the wall clock may say 1970 or the last
+// shutdown time (issue 4, "Clocks"). ClockGuard decides whether the wall clock can be trusted and
+// detects steps by comparing wall-clock progress with the monotonic clock.
+import type { Clock } from '../../shared/clock.ts';
+
+/** Build date of this release: a wall clock more than a day before it is certainly unsynchronised. */
+export const BUILD_DATE_MS = Date.UTC(2026, 10, 1);
+const JUMP_TOLERANCE_MS = 2000;
+
+export class ClockGuard {
+  private lastWall: number;
+  private lastMono: number;
+  private syncedState: boolean;
+  jumps = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly buildDate = BUILD_DATE_MS,
+  ) {
+    this.lastWall = clock.now();
+    this.lastMono = clock.monotonic();
+    this.syncedState = this.plausible(this.lastWall);
+  }
+
+  private plausible(wall: number): boolean {
+    return wall >= this.buildDate - 86_400_000;
+  }
+
+  /** Call periodically; returns the size of a detected step in ms (0 if none). */
+  check(): number {
+    const wall = this.clock.now();
+    const mono = this.clock.monotonic();
+    const step = wall - this.lastWall - (mono - this.lastMono);
+    this.lastWall = wall;
+    this.lastMono = mono;
+    this.syncedState = this.plausible(wall);
+    if (Math.abs(step) > JUMP_TOLERANCE_MS) {
+      this.jumps++;
+      return step;
+    }
+    return 0;
+  }
+
+  synced(): boolean {
+    return this.syncedState;
+  }
+
+  /**
+   * The latest event time that is plausible now: readings stamped further in the future than
+   * `tolerance` are refused so no window is ever dated in the future.
+   */
+  maxEventTime(tolerance: number): number {
+    return this.clock.now() + tolerance;
+  }
+
+  minEventTime(): number {
+    return this.buildDate - 10 * 365 * 86_400_000;
+  }
+}

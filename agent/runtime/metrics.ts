@@ -1,0 +1,50 @@
+// The agent's Prometheus metrics (STYLE.md: telemetry is part of the contract). One instance per agent,
+// on a registry passed in, so two agents can live in one process (tests do).
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export class AgentMetrics {
+  readonly registry: Registry;
+  readonly framesIn: Counter<'source'>;
+  readonly readingsIn: Counter<'source'>;
+  readonly badFrames: Counter<'source' | 'reason'>;
+  readonly readingsDropped: Counter<'reason'>;
+  readonly summariesOut: Counter<'window'>;
+  readonly lateEvents: Counter<'window' | 'action'>;
+  readonly alerts: Counter<'rule' | 'state'>;
+  readonly checkpoints: Counter<'result'>;
+  readonly outboxDropped: Counter<'kind' | 'reason'>;
+  readonly clockJumps: Counter;
+  readonly openWindows: Gauge;
+  readonly alertsFiring: Gauge;
+  readonly outboxItems: Gauge;
+  readonly outboxBytes: Gauge;
+  readonly outboxOldestAge: Gauge;
+  readonly uplinkConnected: Gauge;
+  readonly sourceUp: Gauge<'source' | 'type'>;
+  readonly pendingFrames: Gauge;
+  readonly clockSynced: Gauge;
+
+  constructor(registry = new Registry()) {
+    this.registry = registry;
+    const r = [registry];
+    this.framesIn = new Counter({ name: 'edgeflow_agent_frames_in_total', help: 'Frames received per source', labelNames: ['source'], registers: r });
+    this.readingsIn = new Counter({ name: 'edgeflow_agent_readings_in_total', help: 'Readings decoded per source', labelNames: ['source'], registers: r });
+    this.badFrames = new Counter({ name: 'edgeflow_agent_bad_frames_total', help: 'Frames that did not decode, per source and reason', labelNames: ['source', 'reason'], registers: r });
+    this.readingsDropped = new Counter({ name: 'edgeflow_agent_readings_dropped_total', help: 'Readings dropped by policy (state bounds, back-pressure, unsynced clock)', labelNames: ['reason'], registers: r });
+    this.summariesOut = new Counter({ name: 'edgeflow_agent_summaries_out_total', help: 'Window summaries emitted (revisions included)', labelNames: ['window'], registers: r });
+    this.lateEvents = new Counter({ name: 'edgeflow_agent_late_events_total', help: 'Readings later than allowedLateness (dropped or forwarded raw)', labelNames: ['window', 'action'], registers: r });
+    this.alerts = new Counter({ name: 'edgeflow_agent_alerts_total', help: 'Alert transitions emitted', labelNames: ['rule', 'state'], registers: r });
+    this.checkpoints = new Counter({ name: 'edgeflow_agent_checkpoints_total', help: 'Checkpoint transactions', labelNames: ['result'], registers: r });
+    this.outboxDropped = new Counter({ name: 'edgeflow_agent_outbox_dropped_total', help: 'Items dropped or refused by the outbox size policy', labelNames: ['kind', 'reason'], registers: r });
+    this.clockJumps = new Counter({ name: 'edgeflow_agent_clock_jumps_total', help: 'Wall-clock steps detected against the monotonic clock', registers: r });
+    this.openWindows = new Gauge({ name: 'edgeflow_agent_open_windows', help: 'Windows currently open', registers: r });
+    this.alertsFiring = new Gauge({ name: 'edgeflow_agent_alerts_firing', help: 'Alerts currently firing', registers: r });
+    this.outboxItems = new Gauge({ name: 'edgeflow_agent_outbox_items', help: 'Items waiting in the outbox', registers: r });
+    this.outboxBytes = new Gauge({ name: 'edgeflow_agent_outbox_bytes', help: 'Bytes waiting in the outbox', registers: r });
+    this.outboxOldestAge = new Gauge({ name: 'edgeflow_agent_outbox_oldest_age_seconds', help: 'Age of the oldest outbox item (event time)', registers: r });
+    this.uplinkConnected = new Gauge({ name: 'edgeflow_agent_uplink_connected', help: '1 when the uplink is connected', registers: r });
+    this.sourceUp = new Gauge({ name: 'edgeflow_agent_source_up', help: '1 when a source is connected/open', labelNames: ['source', 'type'], registers: r });
+    this.pendingFrames = new Gauge({ name: 'edgeflow_agent_pending_frames', help: 'Frames processed but not yet in a checkpoint', registers: r });
+    this.clockSynced = new Gauge({ name: 'edgeflow_agent_clock_synced', help: '1 when the wall clock looks synchronised', registers: r });
+  }
+}

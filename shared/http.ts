@@ -1,0 +1,53 @@
+// A tiny HTTP server for /metrics, /healthz and /status (agent and collector). node:http is enough:
+// three read-only routes do not justify a framework in a single-executable agent.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from './log.ts';
+
+export type Route = (req: IncomingMessage) => Promise<{ status?: number; type?: string; body: string }> | { status?: number; type?: string; body: string };
+
+export function parseHostPort(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port: Number(listen.slice(i + 1)) };
+}
+
+export async function startHttpServer(listen: string, routes: Record<string, Route>, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const route = routes[path];
+    if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(route ? 405 : 404, { 'content-type': 'text/plain' }).end(route ? 'method not allowed\n' : 'not found\n');
+      return;
+    }
+    Promise.resolve()
+      .then(() => route(req))
+      .then(
+        (r) => res.writeHead(r.status ?? 200, { 'content-type': r.type ?? 'application/json' }).end(r.body),
+        (err: unknown) => {
+          log.warn({ err, path }, 'http handler failed');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n');
+        },
+      );
+  });
+  server.keepAliveTimeout = 5000;
+  const { host, port } = parseHostPort(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
