@@ -194,3 +194,5 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
 export type SourceConfig = z.output<typeof sourceSchema>;
 export type WindowConfig = z.output<typeof windowSchema>;
 export type UplinkConfig = z.output<typeof uplinkSchema>;
+
+export type AgentConfig = z.output<ReturnType<typeof agentConfigSchema>>;

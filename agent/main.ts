@@ -1,0 +1,134 @@
+// edgeflow-agent command line (SPEC.md section 1): run | check-config | status.
+import { Command, CommanderError, Option } from 'commander';
+import { createLogger } from '../shared/log.ts';
+import { loadAgentConfig } from './load-config.ts';
+import { VERSION } from './version.ts';
+
+const EXIT_CONFIG = 2;
+
+function printProblems(problems: string[]): never {
+  for (const p of problems) process.stderr.write(`${p}\n`);
+  process.exit(EXIT_CONFIG);
+}
+
+async function run(opts: { config: string; logLevel: string }): Promise<void> {
+  const res = loadAgentConfig(opts.config);
+  if (!res.ok) printProblems(res.problems);
+  const log = createLogger('edgeflow-agent', opts.logLevel);
+  const { Agent } = await import('./runtime/agent.ts');
+  const { startHttpServer } = await import('../shared/http.ts');
+  const agent = new Agent(res.config, { log, version: VERSION });
+  await agent.start();
+  const http = await startHttpServer(
+    res.config.http.listen,
+    {
+      '/metrics': async () => ({ type: agent.metrics.registry.contentType, body: await agent.metrics.registry.metrics() }),
+      '/healthz': () => (agent.healthy() ? { type: 'text/plain', body: 'ok\n' } : { status: 503, type: 'text/plain', body: 'stopping\n' }),
+      '/status': () => ({ body: JSON.stringify(agent.status()) }),
+    },
+    log,
+  );
+  log.info({ url: http.url }, 'http listening');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    agent
+      .stop()
+      .then(() => http.close())
+      .then(
+        () => {
+          log.flush?.();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    const next = loadAgentConfig(opts.config);
+    if (!next.ok) {
+      log.error({ problems: next.problems }, 'reload refused: configuration invalid; keeping the running one');
+      return;
+    }
+    agent.reload(next.config).catch((err: unknown) => log.error({ err }, 'reload failed'));
+  });
+}
+
+async function status(opts: { url: string; json?: boolean }): Promise<void> {
+  let body: Record<string, any>;
+  try {
+    const res = await fetch(new URL('/status', opts.url), { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = (await res.json()) as Record<string, any>;
+  } catch (err) {
+    process.stderr.write(`cannot reach the agent at ${opts.url}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return;
+  }
+  const up = body.uplink;
+  const ob = body.outbox;
+  const age = ob.oldestTs ? `${Math.round((body.ts - ob.oldestTs) / 1000)}s` : '-';
+  const lines = [
+    `agent        ${body.agent} ${body.version}, up ${Math.round((body.ts - body.startedAt) / 1000)}s, clock ${body.clockSynced ? 'synced' : 'NOT synced'}`,
+    `uplink       ${up ? (up.connected ? `connected to ${up.url}` : `DOWN${up.lastError ? ` (${up.lastError})` : ''}`) : 'not configured'}${up ? `, ${up.itemsSent ?? 0} items sent, ${up.inFlight ?? 0} in flight` : ''}`,
+    `outbox       ${ob.items} items, ${ob.bytes} bytes, oldest ${age}`,
+    `readings     ${body.counters.readingsIn} in, ${body.counters.badFrames} bad frames, ${body.counters.late} late forwarded`,
+    `windows      ${body.windows?.openWindows ?? 0} open, ${body.counters.summaries} summaries emitted`,
+  ];
+  for (const [name, s] of Object.entries<Record<string, unknown>>(body.sources ?? {})) {
+    lines.push(`source       ${name} (${s.type}): ${s.state}, ${s.framesIn} frames${s.lastError ? `, last error: ${s.lastError}` : ''}`);
+  }
+  const firing = (body.firing ?? []) as { rule: string; device: string; metric: string; severity: string; value: number }[];
+  lines.push(`alerts       ${firing.length} firing`);
+  for (const a of firing) lines.push(`  ${a.severity.padEnd(8)} ${a.rule} ${a.device}/${a.metric} value=${a.value}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function buildCli(): Command {
+  const program = new Command('edgeflow-agent')
+    .description('edgeflow edge analytics agent: sensors → windows and rules → outbox → collector')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError();
+  const logLevel = new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info');
+  program
+    .command('run', { isDefault: true })
+    .description('run the agent (the default when only --config is given)')
+    .requiredOption('-c, --config <file>', 'agent YAML configuration')
+    .addOption(logLevel)
+    .action(run);
+  program
+    .command('check-config')
+    .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')
+    .requiredOption('-c, --config <file>', 'agent YAML configuration')
+    .action((opts: { config: string }) => {
+      const res = loadAgentConfig(opts.config);
+      if (!res.ok) printProblems(res.problems);
+      process.stdout.write(`${opts.config}: ok\n`);
+    });
+  program
+    .command('status')
+    .description('ask a running agent for link state, outbox, rates and firing alerts')
+    .option('--url <url>', 'the agent HTTP address', 'http://127.0.0.1:9464')
+    .option('--json', 'print the raw JSON')
+    .action(status);
+  return program;
+}
+
+const program = buildCli();
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
+  throw err;
+}
