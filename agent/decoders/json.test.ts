@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { JsonDecoder } from './json.ts';
+import { ARRIVAL, assertReason } from './test-helpers.ts';
+
+const d = new JsonDecoder();
+const ctx = { arrivalTs: ARRIVAL };
+
+describe('json decoder', () => {
+  it('decodes the single-reading form with epoch ms', () => {
+    const rs = d.decode(
+      Buffer.from('{"device":"s1","metric":"temperature","value":21.5,"ts":1700000000000}'),
+      ctx,
+    );
+    assert.deepEqual(rs, [{ device: 's1', metric: 'temperature', value: 21.5, ts: 1700000000000 }]);
+  });
+
+  it('decodes the multi-metric form and skips non-numeric fields', () => {
+    const rs = d.decode(
+      '{"device":"s1","ts":1700000000000,"temperature":21.5,"humidity":40.2,"fw":"1.2","ok":true}',
+      ctx,
+    );
+    assert.deepEqual(rs, [
+      { device: 's1', metric: 'temperature', value: 21.5, ts: 1700000000000 },
+      { device: 's1', metric: 'humidity', value: 40.2, ts: 1700000000000 },
+    ]);
+  });
+
+  it('accepts ISO 8601 with a zone, epoch seconds, and numeric strings', () => {
+    assert.equal(
+      d.decode('{"device":"s","metric":"m","value":1,"ts":"2023-11-14T22:13:20Z"}', ctx)[0]!.ts,
+      1700000000000,
+    );
+    assert.equal(
+      d.decode('{"device":"s","metric":"m","value":1,"ts":"2023-11-14T23:13:20.5+01:00"}', ctx)[0]!.ts,
+      1700000000500,
+    );
+    assert.equal(
+      d.decode('{"device":"s","metric":"m","value":1,"ts":1700000000}', ctx)[0]!.ts,
+      1700000000000,
+    );
+    assert.equal(
+      d.decode('{"device":"s","metric":"m","value":1,"ts":1700000000.25}', ctx)[0]!.ts,
+      1700000000250,
+    );
+    assert.equal(
+      d.decode('{"device":"s","metric":"m","value":1,"ts":"1700000000000"}', ctx)[0]!.ts,
+      1700000000000,
+    );
+  });
+
+  it('stamps arrival time when there is no ts', () => {
+    const rs = d.decode('{"device":"s1","temperature":21.5}', ctx);
+    assert.deepEqual(rs, [
+      { device: 's1', metric: 'temperature', value: 21.5, ts: ARRIVAL, arrivalTime: true },
+    ]);
+  });
+
+  it('falls back to the context device and topic metric', () => {
+    const rs = d.decode('{"value":3}', { arrivalTs: ARRIVAL, device: 'press-7', metric: 'vibration' });
+    assert.deepEqual(rs, [
+      { device: 'press-7', metric: 'vibration', value: 3, ts: ARRIVAL, arrivalTime: true },
+    ]);
+  });
+
+  it('rejects bad frames with a reason', () => {
+    assertReason(() => d.decode('{"device":"s1"', ctx), 'syntax');
+    assertReason(() => d.decode('[1,2]', ctx), 'syntax');
+    assertReason(() => d.decode('  ', ctx), 'empty');
+    assertReason(() => d.decode('{"metric":"m","value":1}', ctx), 'no_device');
+    assertReason(() => d.decode('{"device":"","metric":"m","value":1}', ctx), 'no_device');
+    assertReason(() => d.decode('{"device":"s","metric":"","value":1}', ctx), 'no_metric');
+    assertReason(() => d.decode('{"device":"s","metric":"m"}', ctx), 'no_value');
+    assertReason(() => d.decode('{"device":"s","metric":"m","value":"21.5"}', ctx), 'not_a_number');
+    assertReason(() => d.decode('{"device":"s","metric":"m","value":1e999}', ctx), 'not_a_number');
+    assertReason(() => d.decode('{"device":"s","fw":"1.2"}', ctx), 'no_value');
+    assertReason(() => d.decode(`{"device":"${'x'.repeat(300)}","metric":"m","value":1}`, ctx), 'bad_name');
+    assertReason(() => d.decode('{"device":"a\\nb","metric":"m","value":1}', ctx), 'bad_name');
+    assertReason(() => d.decode('{"device":"s","__proto__":1}', ctx), 'bad_name');
+    assertReason(
+      () => d.decode('{"device":"s","metric":"m","value":1,"ts":"yesterday"}', ctx),
+      'bad_timestamp',
+    );
+    assertReason(
+      () => d.decode('{"device":"s","metric":"m","value":1,"ts":"2023-11-14T22:13:20"}', ctx),
+      'bad_timestamp',
+    );
+    assertReason(() => d.decode('{"device":"s","metric":"m","value":1,"ts":12345}', ctx), 'bad_timestamp');
+    assertReason(() => d.decode(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), ctx), 'encoding');
+    assertReason(() => new JsonDecoder(10).decode('{"device":"s1","temperature":1}', ctx), 'too_long');
+  });
+});
