@@ -7,10 +7,17 @@
 //   npm test -- agent/windows         only test files under that path (services still started)
 //   npm run test:unit                 only unit tests beside the code, no services
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// A fresh clone has no node_modules: install from the lockfile first, so `npm test` is the only command.
+if (!existsSync(join(root, 'node_modules/.package-lock.json'))) {
+  console.error('node_modules missing: running npm ci');
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit', cwd: root });
+  if (ci.status !== 0) process.exit(ci.status ?? 1);
+}
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const filters = args.filter((a) => !a.startsWith('--'));

@@ -1,0 +1,44 @@
+// Stands in for the collector in agent tests: subscribes on a real MQTT broker to one agent's uplink
+// topics and keeps the latest revision of every item, so tests can account for every reading.
+import mqtt, { type MqttClient } from 'mqtt';
+import { gunzipSync } from 'node:zlib';
+
+export interface Captured {
+  summaries: Map<string, any>;
+  alerts: Map<string, any>;
+  late: Map<string, any>;
+  status: any[];
+  /** Every summary item as received, duplicates included (order of arrival). */
+  summaryLog: any[];
+  alertLog: any[];
+  batches: number;
+}
+
+export async function captureUplink(url: string, agentId: string): Promise<{ captured: Captured; client: MqttClient; close(): Promise<void>; totalCount(): number }> {
+  const captured: Captured = { summaries: new Map(), alerts: new Map(), late: new Map(), status: [], summaryLog: [], alertLog: [], batches: 0 };
+  const client = await mqtt.connectAsync(url, { clientId: `capture-${agentId}-${process.pid}`, clean: true, reconnectPeriod: 200 });
+  client.on('message', (topic, payload) => {
+    const kind = topic.split('/')[3];
+    const text = payload[0] === 0x1f && payload[1] === 0x8b ? gunzipSync(payload).toString('utf8') : payload.toString('utf8');
+    const msg = JSON.parse(text);
+    if (kind === 'status') {
+      captured.status.push(msg);
+      return;
+    }
+    captured.batches++;
+    for (const item of msg.items) {
+      const map = kind === 'summaries' ? captured.summaries : kind === 'alerts' ? captured.alerts : captured.late;
+      if (kind === 'summaries') captured.summaryLog.push(item);
+      if (kind === 'alerts') captured.alertLog.push(item);
+      const prev = map.get(item.id);
+      if (!prev || (item.rev ?? 0) >= (prev.rev ?? 0)) map.set(item.id, item);
+    }
+  });
+  await client.subscribeAsync(`edgeflow/v1/${agentId}/+`, { qos: 1 });
+  return {
+    captured,
+    client,
+    close: () => client.endAsync(),
+    totalCount: () => [...captured.summaries.values()].reduce((a, s) => a + s.count, 0),
+  };
+}
