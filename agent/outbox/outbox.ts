@@ -1,5 +1,6 @@
 // The outbox: every summary, alert and late event leaves the agent only through here (SPEC.md section 5).
 // An item is deleted only after the collector acknowledged (PUBACK) the batch that carried it.
+import type { EdgeflowError } from '../../shared/errors.ts';
 import type { ItemKind } from '../../shared/model.ts';
 
 export type OutboxKind = ItemKind; // 'summaries' | 'alerts' | 'late'
@@ -16,9 +17,11 @@ export interface OutboxItem {
 }
 
 export interface StoredItem extends OutboxItem {
-  /** Monotonic position in the outbox; acknowledgement is by seq. */
+  /** Monotonic position in the outbox, never reused (also not after a restart); acknowledgement is by seq. */
   seq: number;
   bytes: number;
+  /** `body` as stored, JSON text: the uplink splices it into a batch without a parse/stringify round trip. */
+  json: string;
 }
 
 export interface OutboxStats {
@@ -35,8 +38,23 @@ export interface OutboxStats {
 
 export interface AppendResult {
   appended: number;
+  /** Items removed by `drop-oldest-summaries` to make room (older ones, or new ones when nothing older is left). */
   dropped: number;
   rejected: number;
+  /**
+   * Set when the write failed (disk full, I/O error): nothing of this call was stored, the checkpoint
+   * included. Code STORE_WRITE_FAILED, retriable; the caller keeps its state and tries again later.
+   */
+  error?: EdgeflowError;
+}
+
+export type OnFull = 'drop-oldest-summaries' | 'reject-new';
+
+/** Size policy shared by every implementation (the conformance suite checks it). */
+export interface OutboxLimits {
+  /** Bound on the sum of `bytes` of stored items. Alerts are never dropped or refused: only they may exceed it. */
+  maxBytes?: number;
+  onFull?: OnFull;
 }
 
 export interface Outbox {

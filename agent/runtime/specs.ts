@@ -9,7 +9,7 @@ export function toWindowSpecs(windows: readonly WindowConfig[]): WindowSpec[] {
     name: w.name,
     type: w.type,
     size: w.size,
-    slide: w.type === 'tumbling' ? w.size : w.slide,
+    slide: w.slide,
     gap: w.gap,
     count: w.count,
     aggregates: w.aggregates,

@@ -38,6 +38,16 @@ export interface SourceContext {
   metrics: Registry;
 }
 
+/**
+ * Optional callbacks from a source to the runtime, besides frames. A source reports here what it had
+ * to drop before a frame could exist (an overlong serial line, an oversized MQTT payload) so the runtime
+ * counts it with the decoders' reasons (edgeflow_agent_bad_frames_total{source,reason}).
+ */
+export interface SourceHooks {
+  /** A frame was dropped by the source; `reason` is low-cardinality (`too_long`). */
+  onBadFrame?: (reason: string) => void;
+}
+
 export interface Source {
   readonly name: string;
   readonly type: 'serial' | 'mqtt' | 'mqtt-broker';
@@ -46,7 +56,7 @@ export interface Source {
    * missing or a broker that is down is retried with backoff and reported in status(), never thrown.
    * Frames are delivered in arrival order; `onFrame` is never called concurrently.
    */
-  start(onFrame: (frame: RawFrame) => void): Promise<void>;
+  start(onFrame: (frame: RawFrame) => void, hooks?: SourceHooks): Promise<void>;
   /** Back-pressure: stop taking new frames (MQTT: stop reading the socket / acknowledging). */
   pause(): void;
   resume(): void;
