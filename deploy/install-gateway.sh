@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs edgeflow-agent on a gateway (Debian / Raspberry Pi OS), as root:
+#   sudo ./install-gateway.sh dist/edgeflow-agent-linux-arm64 [agent.yaml]
+# Idempotent: re-running upgrades the binary and keeps config and state.
+set -euo pipefail
+bin=${1:?usage: install-gateway.sh <edgeflow-agent binary> [agent.yaml]}
+cfg=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
+
+id edgeflow >/dev/null 2>&1 || useradd --system --home-dir /var/lib/edgeflow --shell /usr/sbin/nologin --groups dialout edgeflow
+install -m 0755 "$bin" /usr/local/bin/edgeflow-agent.new
+mv -f /usr/local/bin/edgeflow-agent.new /usr/local/bin/edgeflow-agent
+install -d -m 0750 -o root -g edgeflow /etc/edgeflow
+if [ -n "$cfg" ]; then
+  install -m 0640 -o root -g edgeflow "$cfg" /etc/edgeflow/agent.yaml
+elif [ ! -f /etc/edgeflow/agent.yaml ]; then
+  install -m 0640 -o root -g edgeflow "$here/agent/agent.yaml" /etc/edgeflow/agent.yaml
+fi
+/usr/local/bin/edgeflow-agent check-config --config /etc/edgeflow/agent.yaml
+install -m 0644 "$here/systemd/edgeflow-agent.service" /etc/systemd/system/edgeflow-agent.service
+systemctl daemon-reload
+systemctl enable --now edgeflow-agent
+systemctl --no-pager status edgeflow-agent || true
+echo "edgeflow-agent installed; status: edgeflow-agent status"
