@@ -1,0 +1,231 @@
+// The per-window accumulator: pure arithmetic, mergeable (session windows merge), JSON-serialisable
+// (checkpoints). Conventions (README.md, the oracle test uses the same):
+//   sum     Neumaier-compensated, so it does not depend on magnitude cancellation in arrival order
+//   mean    Welford running mean
+//   stddev  POPULATION standard deviation sqrt(M2/n) by Welford / Chan et al. merge: a window holds all
+//           readings of its interval, not a sample of them; defined (0) for a single reading
+//   first   value with the smallest event ts, ties broken by arrival order (earliest arrival wins)
+//   last    value with the largest event ts, ties broken by arrival order (latest arrival wins)
+//   p50/p95 DDSketch, relative accuracy 1%, estimating the lower nearest-rank quantile
+//           sorted[floor(q * (n - 1))] (0-based), clamped into [min, max]
+import { LogCollapsingLowestDenseDDSketch } from '@datadog/sketches-js';
+import type { AggregateName, Summary } from '../../shared/model.ts';
+
+export const SKETCH_RELATIVE_ACCURACY = 0.01;
+// Caps one sketch store at 2048 bins (~16 KB): at 1% accuracy that spans ~18 decades of magnitude before
+// the smallest magnitudes collapse into one bin. Without a cap a window holding both 1e-300 and 1e300
+// would allocate ~70k bins: bounded state matters more than exotic dynamic range.
+const SKETCH_BIN_LIMIT = 2048;
+
+type Sketch = LogCollapsingLowestDenseDDSketch;
+type Store = Sketch['store'];
+
+export type SummaryFields = Pick<Summary, 'count'> &
+  Partial<Pick<Summary, 'min' | 'max' | 'mean' | 'sum' | 'stddev' | 'first' | 'last' | 'p50' | 'p95'>>;
+
+/** Serialised accumulator (checkpoints). Infinite bounds never occur: an accumulator is created non-empty. */
+export interface AccumulatorJSON {
+  n: number;
+  sum: number;
+  comp: number;
+  mean: number;
+  m2: number;
+  min: number;
+  max: number;
+  first: [ts: number, seq: number, value: number];
+  last: [ts: number, seq: number, value: number];
+  /** sketch bins as flat [key, count, key, count, ...] lists, positive and negative stores, and zeros */
+  sk: { p: number[]; n: number[]; z: number } | null;
+}
+
+function newSketch(): Sketch {
+  return new LogCollapsingLowestDenseDDSketch({
+    relativeAccuracy: SKETCH_RELATIVE_ACCURACY,
+    binLimit: SKETCH_BIN_LIMIT,
+  });
+}
+
+function storeBins(store: Store): number[] {
+  const out: number[] = [];
+  if (store.count === 0) return out;
+  for (let i = 0; i < store.bins.length; i++) {
+    const c = store.bins[i]!;
+    if (c > 0) out.push(i + store.offset, c);
+  }
+  return out;
+}
+
+function addBins(sketch: Sketch, store: Store, bins: readonly number[]): void {
+  for (let i = 0; i + 1 < bins.length; i += 2) {
+    store.add(bins[i]!, bins[i + 1]!);
+    sketch.count += bins[i + 1]!;
+  }
+}
+
+/**
+ * Merges `src` into `dst` bin by bin. Not `DDSketch.merge`: in @datadog/sketches-js 2.1.1 it merges only
+ * the positive store and silently loses every negative value of `src` (checked: merging {-5,-6} into {1}
+ * gives count 3 but p0 = 0.99). Only bins and counts matter here; min/max/sum live in the Accumulator.
+ */
+function mergeSketch(dst: Sketch, src: Sketch): void {
+  addBins(dst, dst.store, storeBins(src.store));
+  addBins(dst, dst.negativeStore, storeBins(src.negativeStore));
+  dst.zeroCount += src.zeroCount;
+  dst.count += src.zeroCount;
+}
+
+export function needsSketch(aggregates: Iterable<AggregateName>): boolean {
+  for (const a of aggregates) if (a === 'p50' || a === 'p95') return true;
+  return false;
+}
+
+export class Accumulator {
+  n = 0;
+  private sum = 0;
+  private comp = 0;
+  private mean = 0;
+  private m2 = 0;
+  min = Number.POSITIVE_INFINITY;
+  max = Number.NEGATIVE_INFINITY;
+  /** [ts, arrival seq, value] of the first (smallest ts) and last (largest ts) reading */
+  first: [number, number, number] = [Number.POSITIVE_INFINITY, 0, Number.NaN];
+  last: [number, number, number] = [Number.NEGATIVE_INFINITY, 0, Number.NaN];
+  private sketch: Sketch | null;
+
+  constructor(withSketch: boolean) {
+    this.sketch = withSketch ? newSketch() : null;
+  }
+
+  /** Event-time bounds of the readings held (count windows report them as window start/end). */
+  get minTs(): number {
+    return this.first[0];
+  }
+  get maxTs(): number {
+    return this.last[0];
+  }
+
+  /** `seq` is the engine's arrival counter: it orders ties of `first`/`last` deterministically. */
+  add(value: number, ts: number, seq: number): void {
+    this.n++;
+    this.addSum(value, 0);
+    const d = value - this.mean;
+    this.mean += d / this.n;
+    this.m2 += d * (value - this.mean);
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
+    if (ts < this.first[0] || (ts === this.first[0] && seq < this.first[1])) this.first = [ts, seq, value];
+    if (ts > this.last[0] || (ts === this.last[0] && seq > this.last[1])) this.last = [ts, seq, value];
+    this.sketch?.accept(value);
+  }
+
+  /** Merges `o` into this (Chan, Golub & LeVeque pairwise update for mean and M2). */
+  merge(o: Accumulator): void {
+    if (o.n === 0) return;
+    const n = this.n + o.n;
+    const d = o.mean - this.mean;
+    this.mean += (d * o.n) / n;
+    this.m2 += o.m2 + (d * d * this.n * o.n) / n;
+    this.n = n;
+    this.addSum(o.sum, o.comp);
+    if (o.min < this.min) this.min = o.min;
+    if (o.max > this.max) this.max = o.max;
+    const [ft, fs] = o.first;
+    if (ft < this.first[0] || (ft === this.first[0] && fs < this.first[1])) this.first = o.first;
+    const [lt, ls] = o.last;
+    if (lt > this.last[0] || (lt === this.last[0] && ls > this.last[1])) this.last = o.last;
+    if (this.sketch && o.sketch) mergeSketch(this.sketch, o.sketch);
+  }
+
+  // Neumaier's improved Kahan summation; `extra` carries another accumulator's compensation on merge.
+  private addSum(v: number, extra: number): void {
+    const t = this.sum + v;
+    if (Math.abs(this.sum) >= Math.abs(v)) this.comp += this.sum - t + v;
+    else this.comp += v - t + this.sum;
+    this.sum = t;
+    this.comp += extra;
+  }
+
+  quantile(q: number): number | null {
+    if (!this.sketch || this.n === 0) return null;
+    const v = this.sketch.getValueAtQuantile(q);
+    // The sketch returns a bin's representative value; clamping keeps p50/p95 inside [min, max] (exact
+    // for windows whose values are all equal, and never worse than the 1% guarantee).
+    return Math.min(this.max, Math.max(this.min, v));
+  }
+
+  /** The summary fields asked for; `count` always. */
+  result(aggregates: ReadonlySet<AggregateName>): SummaryFields {
+    const out: SummaryFields = { count: this.n };
+    if (this.n === 0) return out;
+    for (const a of aggregates) {
+      switch (a) {
+        case 'count':
+          break;
+        case 'min':
+          out.min = this.min;
+          break;
+        case 'max':
+          out.max = this.max;
+          break;
+        case 'sum':
+          out.sum = this.sum + this.comp;
+          break;
+        case 'mean':
+          out.mean = this.mean;
+          break;
+        case 'stddev':
+          out.stddev = Math.sqrt(Math.max(0, this.m2 / this.n));
+          break;
+        case 'first':
+          out.first = this.first[2];
+          break;
+        case 'last':
+          out.last = this.last[2];
+          break;
+        case 'p50':
+          out.p50 = this.quantile(0.5);
+          break;
+        case 'p95':
+          out.p95 = this.quantile(0.95);
+          break;
+      }
+    }
+    return out;
+  }
+
+  toJSON(): AccumulatorJSON {
+    const sk = this.sketch;
+    return {
+      n: this.n,
+      sum: this.sum,
+      comp: this.comp,
+      mean: this.mean,
+      m2: this.m2,
+      min: this.min,
+      max: this.max,
+      first: [...this.first],
+      last: [...this.last],
+      sk: sk ? { p: storeBins(sk.store), n: storeBins(sk.negativeStore), z: sk.zeroCount } : null,
+    };
+  }
+
+  static fromJSON(j: AccumulatorJSON): Accumulator {
+    const a = new Accumulator(j.sk !== null);
+    a.n = j.n;
+    a.sum = j.sum;
+    a.comp = j.comp;
+    a.mean = j.mean;
+    a.m2 = j.m2;
+    a.min = j.min;
+    a.max = j.max;
+    a.first = [...j.first];
+    a.last = [...j.last];
+    if (a.sketch && j.sk) {
+      addBins(a.sketch, a.sketch.store, j.sk.p);
+      addBins(a.sketch, a.sketch.negativeStore, j.sk.n);
+      a.sketch.zeroCount = j.sk.z;
+      a.sketch.count += j.sk.z;
+    }
+    return a;
+  }
+}

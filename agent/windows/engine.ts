@@ -1,0 +1,679 @@
+// The window runtime (issue 3): owns every policy around the assigners and the accumulator: per-device
+// watermarks, emission, allowed lateness and re-emission, late events, bounded state, counters,
+// checkpoints. Pure computation: no I/O, no timers (the agent runtime calls `tick()`), time from the
+// injected Clock (monotonic only). Semantics are documented in README.md beside this file.
+//
+// Single-threaded by construction: the runtime calls ingest/tick/snapshot from one event loop, never
+// re-entrantly from inside `out` callbacks.
+import { createHash } from 'node:crypto';
+import type { Clock } from '../../shared/clock.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { lateEventId, summaryId } from '../../shared/ids.ts';
+import type { AggregateName, LateEvent, Reading, Summary } from '../../shared/model.ts';
+import { Accumulator, type AccumulatorJSON, needsSketch } from './aggregates.ts';
+import { CountWindowAssigner } from './count.ts';
+import { HoppingAssigner } from './hopping.ts';
+import { compileGlob } from './match.ts';
+import { overlaps, SessionAssigner } from './session.ts';
+import { TumblingAssigner } from './tumbling.ts';
+import { DeviceWatermark, type WatermarkJSON } from './watermark.ts';
+import type { WindowAssigner, WindowSpec } from './window.ts';
+
+export interface WindowEngineOptions {
+  agentId: string;
+  /** ms; watermark = max event ts - maxOutOfOrder */
+  maxOutOfOrder: number;
+  /** ms of monotonic processing time without readings after which a device's watermark advances on its own */
+  idleTimeout: number;
+  /** bound on (window, device, metric) keys; a reading that would need one more is dropped */
+  maxKeys?: number;
+  /** bound on open windows (count windows included); a reading that would need one more is dropped */
+  maxOpenWindows?: number;
+  clock: Clock;
+}
+
+export interface WindowEngineOutput {
+  summary(s: Summary): void;
+  late(e: LateEvent): void;
+}
+
+export type DropReason = 'max_keys' | 'max_open_windows' | 'invalid_value';
+
+export interface WindowEngineStats {
+  openWindows: number;
+  keys: number;
+  devices: number;
+  /** readings later than allowedLateness, dropped (lateEvents: drop), all windows */
+  lateDropped: number;
+  /** readings later than allowedLateness, shipped raw (lateEvents: forward) */
+  lateForwarded: number;
+  /** the same two, per window name */
+  lateByWindow: Record<string, { dropped: number; forwarded: number }>;
+  /** readings dropped (per window spec they matched) because a state bound bit, or not a finite number */
+  droppedByReason: Record<DropReason, number>;
+  /** summaries emitted with rev 0 */
+  emitted: number;
+  /** summaries re-emitted (rev > 0) because late data updated them */
+  reemitted: number;
+  /** emitted session summaries whose session later merged into one with another start (another id) */
+  supersededSessions: number;
+  /** windows dropped by restore() because their spec changed or disappeared */
+  droppedOnRestore: number;
+}
+
+const DEFAULT_MAX_KEYS = 100_000;
+const DEFAULT_MAX_OPEN_WINDOWS = 500_000;
+const SNAPSHOT_VERSION = 1;
+// A (device, metric) → matching specs cache avoids running globs per reading; cleared when it grows
+// past this so high-cardinality ids cannot grow it without bound.
+const MATCH_CACHE_MAX = 10_000;
+
+interface CompiledSpec {
+  spec: WindowSpec;
+  assigner: WindowAssigner;
+  aggregates: ReadonlySet<AggregateName>;
+  sketch: boolean;
+  matchDevice: (s: string) => boolean;
+  matchMetric: (s: string) => boolean;
+  hash: string;
+}
+
+/** One open window of one key. */
+interface Win {
+  start: number;
+  end: number;
+  acc: Accumulator;
+  /** last emitted revision; -1 before the first emission */
+  rev: number;
+  /** changed since the last emission */
+  dirty: boolean;
+  /** readings accepted after the watermark had passed `end` (accepted only thanks to allowedLateness) */
+  late: number;
+}
+
+interface KeyState {
+  spec: CompiledSpec;
+  device: string;
+  metric: string;
+  /** `name \0 device \0 metric`: the emission tie-break and a stable identity */
+  sortKey: string;
+  /** time windows by start (tumbling, hopping, session) */
+  wins: Map<number, Win>;
+  /** the filling count window (count specs) */
+  cnt: Win | null;
+  /** count windows emitted so far: part of their id, deterministic for a given input order */
+  countSeq: number;
+}
+
+interface DeviceState {
+  device: string;
+  wm: DeviceWatermark;
+  /** by `specName \0 metric` */
+  keys: Map<string, KeyState>;
+  /** smallest watermark at which a sweep has work (an emission or a purge); +Infinity when none */
+  nextDue: number;
+  /** late events of this device so far: part of LateEvent ids */
+  lateSeq: number;
+}
+
+interface Emission {
+  end: number;
+  sortKey: string;
+  start: number;
+  summary: Summary;
+}
+
+interface WinJSON {
+  start: number;
+  end: number;
+  rev: number;
+  dirty: boolean;
+  late: number;
+  acc: AccumulatorJSON;
+}
+
+interface KeyJSON {
+  spec: string;
+  hash: string;
+  metric: string;
+  countSeq: number;
+  wins: WinJSON[];
+  cnt: WinJSON | null;
+}
+
+interface DeviceJSON {
+  device: string;
+  wm: WatermarkJSON;
+  lateSeq: number;
+  keys: KeyJSON[];
+}
+
+interface SnapshotJSON {
+  v: typeof SNAPSHOT_VERSION;
+  arrival: number;
+  devices: DeviceJSON[];
+  counters: Omit<WindowEngineStats, 'openWindows' | 'keys' | 'devices'>;
+}
+
+/** Hash of everything that shapes window state. lateEvents and allowedLateness only decide what happens
+ * to future late data, so changing them keeps state. */
+export function specHash(s: WindowSpec): string {
+  const canon = [
+    s.type,
+    s.size ?? null,
+    s.slide ?? null,
+    s.gap ?? null,
+    s.count ?? null,
+    [...new Set(s.aggregates)].sort(),
+    s.match.device ?? '*',
+    s.match.metric ?? '*',
+  ];
+  return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 16);
+}
+
+function assignerFor(s: WindowSpec): WindowAssigner {
+  const need = (v: number | undefined, field: string): number => {
+    if (v === undefined) throw new RangeError(`window ${s.name}: ${field} is required for ${s.type} windows`);
+    return v;
+  };
+  switch (s.type) {
+    case 'tumbling':
+      return new TumblingAssigner(need(s.size, 'size'));
+    case 'hopping':
+      return new HoppingAssigner(need(s.size, 'size'), need(s.slide, 'slide'));
+    case 'session':
+      return new SessionAssigner(need(s.gap, 'gap'));
+    case 'count':
+      return new CountWindowAssigner(need(s.count, 'count'));
+  }
+}
+
+function compile(s: WindowSpec): CompiledSpec {
+  return {
+    spec: s,
+    assigner: assignerFor(s),
+    aggregates: new Set(s.aggregates),
+    sketch: needsSketch(s.aggregates),
+    matchDevice: compileGlob(s.match.device),
+    matchMetric: compileGlob(s.match.metric),
+    hash: specHash(s),
+  };
+}
+
+function newCounters(): SnapshotJSON['counters'] {
+  return {
+    lateDropped: 0,
+    lateForwarded: 0,
+    lateByWindow: {},
+    droppedByReason: { max_keys: 0, max_open_windows: 0, invalid_value: 0 },
+    emitted: 0,
+    reemitted: 0,
+    supersededSessions: 0,
+    droppedOnRestore: 0,
+  };
+}
+
+export class WindowEngine {
+  private readonly specs: CompiledSpec[];
+  private readonly specsByName = new Map<string, CompiledSpec>();
+  private readonly devices = new Map<string, DeviceState>();
+  private readonly matchCache = new Map<string, CompiledSpec[]>();
+  private readonly maxKeys: number;
+  private readonly maxOpenWindows: number;
+  private counters = newCounters();
+  private keyCount = 0;
+  private openWindows = 0;
+  /** arrival counter: orders first/last ties */
+  private arrival = 0;
+  /** emissions collected during one ingest/tick, released sorted by (end, key, start) */
+  private pending: Emission[] = [];
+
+  constructor(
+    specs: readonly WindowSpec[],
+    private readonly opts: WindowEngineOptions,
+    private readonly out: WindowEngineOutput,
+  ) {
+    this.specs = specs.map(compile);
+    for (const c of this.specs) this.specsByName.set(c.spec.name, c);
+    this.maxKeys = opts.maxKeys ?? DEFAULT_MAX_KEYS;
+    this.maxOpenWindows = opts.maxOpenWindows ?? DEFAULT_MAX_OPEN_WINDOWS;
+  }
+
+  /** Routes one reading to every matching window spec. Never throws on bad input: it is counted. */
+  ingest(r: Reading): void {
+    const matching = this.matching(r.device, r.metric);
+    if (matching.length === 0) return;
+    if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
+      this.counters.droppedByReason.invalid_value += matching.length;
+      return;
+    }
+    const now = this.opts.clock.monotonic();
+    const seq = this.arrival++;
+    let dev = this.devices.get(r.device);
+    const created = dev === undefined;
+    if (dev === undefined) {
+      dev = {
+        device: r.device,
+        wm: new DeviceWatermark(now),
+        keys: new Map(),
+        nextDue: Number.POSITIVE_INFINITY,
+        lateSeq: 0,
+      };
+      this.devices.set(r.device, dev);
+    }
+    // Lateness is judged against the watermark before this reading moves it (as Flink does).
+    const wmBefore = dev.wm.wm;
+    for (const spec of matching) this.route(dev, spec, r, seq, wmBefore);
+    if (created && dev.keys.size === 0) {
+      // Every spec refused the reading (max_keys): keep no state for it, so the bound holds.
+      this.devices.delete(r.device);
+      return;
+    }
+    dev.wm.observe(r.ts, now, this.opts.maxOutOfOrder);
+    if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
+    this.flush();
+  }
+
+  /** Idle watermark advancement (monotonic time), partial count windows of idle devices, emission. */
+  tick(): void {
+    const now = this.opts.clock.monotonic();
+    const { idleTimeout, maxOutOfOrder } = this.opts;
+    for (const dev of this.devices.values()) {
+      if (!dev.wm.isIdle(now, idleTimeout)) continue;
+      dev.wm.advanceIdle(now, idleTimeout, maxOutOfOrder);
+      if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
+      for (const [k, key] of dev.keys) {
+        if (key.cnt !== null) this.emitCount(key);
+        if (key.spec.assigner.kind === 'count' && key.wins.size === 0) {
+          // An idle count key holds nothing; forget it (countSeq restarts, ids stay distinct by start).
+          dev.keys.delete(k);
+          this.keyCount--;
+        }
+      }
+      // An idle device with no state left is forgotten (README.md: bounded state vs. watermark memory).
+      if (dev.keys.size === 0) this.devices.delete(dev.device);
+    }
+    this.flush();
+  }
+
+  stats(): WindowEngineStats {
+    const c = this.counters;
+    return {
+      openWindows: this.openWindows,
+      keys: this.keyCount,
+      devices: this.devices.size,
+      lateDropped: c.lateDropped,
+      lateForwarded: c.lateForwarded,
+      lateByWindow: structuredClone(c.lateByWindow),
+      droppedByReason: { ...c.droppedByReason },
+      emitted: c.emitted,
+      reemitted: c.reemitted,
+      supersededSessions: c.supersededSessions,
+      droppedOnRestore: c.droppedOnRestore,
+    };
+  }
+
+  /** The full state as plain JSON (checkpoints, SIGHUP reload). */
+  snapshot(): unknown {
+    const now = this.opts.clock.monotonic();
+    const devices: DeviceJSON[] = [];
+    for (const dev of this.devices.values()) {
+      const keys: KeyJSON[] = [];
+      for (const key of dev.keys.values()) {
+        keys.push({
+          spec: key.spec.spec.name,
+          hash: key.spec.hash,
+          metric: key.metric,
+          countSeq: key.countSeq,
+          wins: [...key.wins.values()].map(winToJSON),
+          cnt: key.cnt === null ? null : winToJSON(key.cnt),
+        });
+      }
+      devices.push({ device: dev.device, wm: dev.wm.toJSON(now), lateSeq: dev.lateSeq, keys });
+    }
+    const snap: SnapshotJSON = {
+      v: SNAPSHOT_VERSION,
+      arrival: this.arrival,
+      devices,
+      counters: structuredClone(this.counters),
+    };
+    return snap;
+  }
+
+  /**
+   * Rebuilds an engine from `snapshot()`. Windows whose spec disappeared or changed (specHash) are
+   * dropped and counted in `droppedOnRestore`; device watermarks and counters are always kept.
+   */
+  static restore(
+    snapshot: unknown,
+    specs: readonly WindowSpec[],
+    opts: WindowEngineOptions,
+    out: WindowEngineOutput,
+  ): WindowEngine {
+    const snap = snapshot as SnapshotJSON | null;
+    if (
+      snap === null ||
+      typeof snap !== 'object' ||
+      snap.v !== SNAPSHOT_VERSION ||
+      !Array.isArray(snap.devices)
+    ) {
+      throw new EdgeflowError(
+        'STORE_CORRUPT',
+        `window checkpoint is not a version ${SNAPSHOT_VERSION} window-engine snapshot`,
+      );
+    }
+    const e = new WindowEngine(specs, opts, out);
+    const now = opts.clock.monotonic();
+    e.arrival = snap.arrival;
+    e.counters = { ...newCounters(), ...structuredClone(snap.counters) };
+    for (const d of snap.devices) {
+      const dev: DeviceState = {
+        device: d.device,
+        wm: DeviceWatermark.fromJSON(d.wm, now),
+        keys: new Map(),
+        // Sweep at the next chance: allowedLateness may have shrunk, making some windows purgeable.
+        nextDue: Number.NEGATIVE_INFINITY,
+        lateSeq: d.lateSeq,
+      };
+      for (const k of d.keys) {
+        const spec = e.specsByName.get(k.spec);
+        if (spec === undefined || spec.hash !== k.hash) {
+          e.counters.droppedOnRestore += k.wins.length + (k.cnt === null ? 0 : 1);
+          continue;
+        }
+        const key = e.newKey(spec, d.device, k.metric);
+        key.countSeq = k.countSeq;
+        for (const w of k.wins) key.wins.set(w.start, winFromJSON(w));
+        key.cnt = k.cnt === null ? null : winFromJSON(k.cnt);
+        e.openWindows += key.wins.size + (key.cnt === null ? 0 : 1);
+        dev.keys.set(`${spec.spec.name}\0${k.metric}`, key);
+        e.keyCount++;
+      }
+      e.devices.set(dev.device, dev);
+    }
+    return e;
+  }
+
+  // ---- internals ----
+
+  private matching(device: string, metric: string): CompiledSpec[] {
+    const ck = `${device}\0${metric}`;
+    let m = this.matchCache.get(ck);
+    if (m === undefined) {
+      m = this.specs.filter((s) => s.matchDevice(device) && s.matchMetric(metric));
+      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
+      this.matchCache.set(ck, m);
+    }
+    return m;
+  }
+
+  private newKey(spec: CompiledSpec, device: string, metric: string): KeyState {
+    return {
+      spec,
+      device,
+      metric,
+      sortKey: `${spec.spec.name}\0${device}\0${metric}`,
+      wins: new Map(),
+      cnt: null,
+      countSeq: 0,
+    };
+  }
+
+  private key(dev: DeviceState, spec: CompiledSpec, metric: string): KeyState | null {
+    const k = `${spec.spec.name}\0${metric}`;
+    let key = dev.keys.get(k);
+    if (key === undefined) {
+      if (this.keyCount >= this.maxKeys) return null;
+      key = this.newKey(spec, dev.device, metric);
+      dev.keys.set(k, key);
+      this.keyCount++;
+    }
+    return key;
+  }
+
+  private newWin(start: number, end: number, spec: CompiledSpec): Win | null {
+    if (this.openWindows >= this.maxOpenWindows) return null;
+    this.openWindows++;
+    return { start, end, acc: new Accumulator(spec.sketch), rev: -1, dirty: false, late: 0 };
+  }
+
+  private drop(reason: DropReason): void {
+    this.counters.droppedByReason[reason]++;
+  }
+
+  private route(dev: DeviceState, spec: CompiledSpec, r: Reading, seq: number, wm: number): void {
+    const allowed = spec.spec.allowedLateness;
+    const a = spec.assigner;
+    if (a.kind === 'time' && !a.merging) {
+      // Cheap early exit before creating a key: even the last window holding ts is past its lateness.
+      const ranges = a.assign(r.ts);
+      const lastEnd = ranges[ranges.length - 1]!.end;
+      if (wm >= lastEnd + allowed) {
+        this.tooLate(dev, spec, r);
+        return;
+      }
+      const key = this.key(dev, spec, r.metric);
+      if (key === null) {
+        this.drop('max_keys');
+        return;
+      }
+      let refused = false;
+      for (const rg of ranges) {
+        // Earlier hopping windows may already be purged while later ones still accept: the reading
+        // counts in those still open (the oracle test applies the same per-window rule).
+        if (wm >= rg.end + allowed) continue;
+        let w = key.wins.get(rg.start);
+        if (w === undefined) {
+          const nw = this.newWin(rg.start, rg.end, spec);
+          if (nw === null) {
+            refused = true;
+            continue;
+          }
+          w = nw;
+          key.wins.set(rg.start, w);
+        }
+        this.addTo(dev, w, r, seq, wm);
+      }
+      if (refused) this.drop('max_open_windows');
+      return;
+    }
+    if (a.kind === 'time') {
+      this.routeSession(dev, spec, a.assign(r.ts)[0]!, r, seq, wm);
+      return;
+    }
+    const key = this.key(dev, spec, r.metric);
+    if (key === null) {
+      this.drop('max_keys');
+      return;
+    }
+    if (key.cnt === null) {
+      key.cnt = this.newWin(r.ts, r.ts, spec);
+      if (key.cnt === null) {
+        this.drop('max_open_windows');
+        return;
+      }
+    }
+    key.cnt.acc.add(r.value, r.ts, seq);
+    if (key.cnt.acc.n >= a.count) this.emitCount(key);
+  }
+
+  private routeSession(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    proto: { start: number; end: number },
+    r: Reading,
+    seq: number,
+    wm: number,
+  ): void {
+    const existing = dev.keys.get(`${spec.spec.name}\0${r.metric}`);
+    const hits: Win[] = [];
+    if (existing !== undefined) for (const w of existing.wins.values()) if (overlaps(w, proto)) hits.push(w);
+    // With no open session to join, the proto-session alone decides lateness. An open session it joins
+    // is by construction not yet purged (wm < its end + allowedLateness), so joining is never late.
+    if (hits.length === 0 && wm >= proto.end + spec.spec.allowedLateness) {
+      this.tooLate(dev, spec, r);
+      return;
+    }
+    const key = existing ?? this.key(dev, spec, r.metric);
+    if (key === null) {
+      this.drop('max_keys');
+      return;
+    }
+    let target: Win;
+    if (hits.length === 0) {
+      const nw = this.newWin(proto.start, proto.end, spec);
+      if (nw === null) {
+        this.drop('max_open_windows');
+        return;
+      }
+      target = nw;
+    } else {
+      hits.sort((x, y) => x.start - y.start);
+      target = hits[0]!;
+      for (const w of hits) key.wins.delete(w.start);
+      for (const w of hits.slice(1)) {
+        target.acc.merge(w.acc);
+        target.end = Math.max(target.end, w.end);
+        target.late += w.late;
+        // An emitted session absorbed into one with an earlier start lives on under that start's id.
+        if (w.rev >= 0) this.counters.supersededSessions++;
+        this.openWindows--;
+      }
+      target.dirty = true;
+    }
+    if (proto.start < target.start) {
+      // The session now starts earlier: a new id. Its previously emitted summary is superseded.
+      if (target.rev >= 0) this.counters.supersededSessions++;
+      target.rev = -1;
+      target.start = proto.start;
+    }
+    target.end = Math.max(target.end, proto.end);
+    key.wins.set(target.start, target);
+    this.addTo(dev, target, r, seq, wm);
+  }
+
+  private addTo(dev: DeviceState, w: Win, r: Reading, seq: number, wm: number): void {
+    w.acc.add(r.value, r.ts, seq);
+    w.dirty = true;
+    if (wm >= w.end) w.late++;
+    if (w.end < dev.nextDue) dev.nextDue = w.end;
+  }
+
+  private tooLate(dev: DeviceState, spec: CompiledSpec, r: Reading): void {
+    const name = spec.spec.name;
+    const per = this.counters.lateByWindow[name] ?? { dropped: 0, forwarded: 0 };
+    this.counters.lateByWindow[name] = per;
+    if (spec.spec.lateEvents === 'forward') {
+      this.counters.lateForwarded++;
+      per.forwarded++;
+      const id = lateEventId(this.opts.agentId, name, r.device, r.metric, r.ts, dev.lateSeq++);
+      this.out.late({
+        id,
+        device: r.device,
+        metric: r.metric,
+        value: r.value,
+        ts: r.ts,
+        window: name,
+        tags: {},
+      });
+    } else {
+      this.counters.lateDropped++;
+      per.dropped++;
+    }
+  }
+
+  /** Emits every due dirty window of the device, purges windows past their lateness, recomputes nextDue. */
+  private sweep(dev: DeviceState): void {
+    const wm = dev.wm.wm;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [k, key] of dev.keys) {
+      const allowed = key.spec.spec.allowedLateness;
+      for (const w of key.wins.values()) {
+        if (w.end > wm) {
+          if (w.end < next) next = w.end;
+          continue;
+        }
+        if (w.dirty) this.emit(key, w);
+        if (w.end + allowed <= wm) {
+          key.wins.delete(w.start);
+          this.openWindows--;
+        } else if (w.end + allowed < next) next = w.end + allowed;
+      }
+      if (key.wins.size === 0 && key.cnt === null && key.spec.assigner.kind === 'time') {
+        dev.keys.delete(k);
+        this.keyCount--;
+      }
+    }
+    dev.nextDue = next;
+  }
+
+  private emit(key: KeyState, w: Win): void {
+    w.rev++;
+    w.dirty = false;
+    if (w.rev === 0) this.counters.emitted++;
+    else this.counters.reemitted++;
+    const spec = key.spec.spec;
+    this.pending.push({
+      end: w.end,
+      sortKey: key.sortKey,
+      start: w.start,
+      summary: this.summary(key, spec.name, w.start, w.end, w),
+    });
+  }
+
+  private emitCount(key: KeyState): void {
+    const w = key.cnt;
+    if (w === null) return;
+    key.cnt = null;
+    this.openWindows--;
+    this.counters.emitted++;
+    const seq = key.countSeq++;
+    // Count windows report the event-time bounds of their readings (end inclusive, README.md).
+    const start = w.acc.minTs;
+    const end = w.acc.maxTs;
+    w.rev = 0;
+    const s = this.summary(key, key.spec.spec.name, start, end, w);
+    s.id = summaryId(this.opts.agentId, `${key.spec.spec.name}#${seq}`, key.device, key.metric, start);
+    this.pending.push({ end, sortKey: key.sortKey, start, summary: s });
+  }
+
+  private summary(key: KeyState, name: string, start: number, end: number, w: Win): Summary {
+    return {
+      id: summaryId(this.opts.agentId, name, key.device, key.metric, start),
+      rev: w.rev,
+      device: key.device,
+      metric: key.metric,
+      window: { name, type: key.spec.spec.type, start, end },
+      ...w.acc.result(key.spec.aggregates),
+      late: w.late,
+      tags: {},
+    };
+  }
+
+  /** Releases pending emissions ordered by window end, then key, then start (deterministic). */
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    batch.sort(
+      (a, b) =>
+        a.end - b.end || (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0) || a.start - b.start,
+    );
+    for (const e of batch) this.out.summary(e.summary);
+  }
+}
+
+function winToJSON(w: Win): WinJSON {
+  return { start: w.start, end: w.end, rev: w.rev, dirty: w.dirty, late: w.late, acc: w.acc.toJSON() };
+}
+
+function winFromJSON(j: WinJSON): Win {
+  return {
+    start: j.start,
+    end: j.end,
+    rev: j.rev,
+    dirty: j.dirty,
+    late: j.late,
+    acc: Accumulator.fromJSON(j.acc),
+  };
+}
