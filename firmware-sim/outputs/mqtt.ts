@@ -1,0 +1,75 @@
+// Frames as MQTT messages, one per frame, on a topic built from --topic-pattern ({device}, {metric}).
+// QoS 1: a frame counts when its PUBACK arrives; QoS 0: when mqtt.js has handed it to the socket.
+// At most MAX_IN_FLIGHT publishes wait for their confirmation; `write` resolves only when the window
+// has room again, which is the back-pressure on the scheduler.
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../../shared/log.ts';
+import type { Frame } from '../fleet.ts';
+import type { Confirm, Output } from './output.ts';
+
+const MAX_IN_FLIGHT = 1000;
+
+export interface MqttOutputOptions {
+  url: string;
+  topicPattern: string;
+  qos: 0 | 1;
+  username?: string;
+  password?: string;
+  clientId?: string;
+}
+
+export function topicFor(pattern: string, device: string, metric: string | null): string {
+  return pattern.replaceAll('{device}', device).replaceAll('{metric}', metric ?? '');
+}
+
+export class MqttOutput implements Output {
+  readonly name = 'mqtt';
+  private client: MqttClient | null = null;
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly o: MqttOutputOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async open(): Promise<void> {
+    const opts: IClientOptions = { reconnectPeriod: 1000, connectTimeout: 10_000, clean: true };
+    if (this.o.username !== undefined) opts.username = this.o.username;
+    if (this.o.password !== undefined) opts.password = this.o.password;
+    if (this.o.clientId !== undefined) opts.clientId = this.o.clientId;
+    this.client = await mqtt.connectAsync(this.o.url, opts);
+    this.client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt error'));
+    this.client.on('offline', () =>
+      this.log.warn({ url: this.o.url }, 'mqtt offline; publishes wait for reconnect'),
+    );
+    this.log.info({ url: this.o.url, qos: this.o.qos }, 'mqtt connected');
+  }
+
+  async write(frames: readonly Frame[], sink: Confirm): Promise<void> {
+    const client = this.client;
+    if (!client) throw new Error('mqtt output not open');
+    for (const f of frames) {
+      while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+      this.inFlight++;
+      client.publish(
+        topicFor(this.o.topicPattern, f.device, f.metric),
+        f.payload,
+        { qos: this.o.qos },
+        (err) => {
+          this.inFlight--;
+          if (err) {
+            this.log.warn({ err: err.message }, 'mqtt publish failed');
+            sink.failed(f);
+          } else sink.written(f);
+          this.waiters.shift()?.();
+        },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    while (this.inFlight > 0) await new Promise<void>((r) => this.waiters.push(r));
+    await this.client?.endAsync();
+  }
+}
