@@ -1,0 +1,393 @@
+// RuleEngine: routes readings and window summaries to the rules whose `match` and `on` select them,
+// runs time-based checks on tick(), and checkpoints/restores every key's state. Pure computation: no
+// I/O, no timers of its own (the runtime calls tick()), time only from the injected clock.
+//
+// Single-threaded by contract: the runtime calls onReading/onSummary/tick/snapshot from one loop, so
+// no method needs to guard against another running concurrently. `out.alert` must not throw.
+import type { Clock } from '../../shared/clock.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { alertId } from '../../shared/ids.ts';
+import { type Alert, alertSchema, type Reading, type Summary } from '../../shared/model.ts';
+import type { Env } from './expr.ts';
+import { type Detector, type KeyState, Rule, type RuleEvent } from './rule.ts';
+import { buildDetector, type RuleSpec, ruleSpecsSchema } from './spec.ts';
+
+export {
+  compileRuleSpecs,
+  type RuleSpec,
+  type RuleSpecInput,
+  ruleSpecSchema,
+  ruleSpecsSchema,
+} from './spec.ts';
+
+export interface RuleEngineOptions {
+  agentId: string;
+  clock: Clock;
+  /** Per rule, how many (device, metric) keys are tracked at most [100000]; more are counted and ignored. */
+  maxKeysPerRule?: number;
+}
+
+export interface RuleEngineOutput {
+  alert(a: Alert): void;
+}
+
+export interface RuleEngineStats {
+  alertsFired: number;
+  alertsResolved: number;
+  firing: number;
+  /** Events a rule could not evaluate (e.g. a null window aggregate in `when`, a non-finite value). */
+  evalErrors: number;
+  /** Events of new keys ignored because a rule reached maxKeysPerRule. */
+  keysDropped: number;
+  /** Window summaries older than the last one a rule applied for their key (revisions of older windows). */
+  staleSummaries: number;
+}
+
+interface Entry {
+  rule: Rule;
+  device: RegExp | null;
+  metric: RegExp | null;
+  fp: string;
+}
+
+const SNAPSHOT_VERSION = 1;
+const MATCH_CACHE_MAX = 50_000;
+
+/** `*` any run of characters, `?` one character; everything else literal. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (const ch of glob) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[.+^${}()|[\]\\/-]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 's');
+}
+
+/** JSON with sorted keys: equal specs give equal fingerprints whatever their key order. */
+function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export class RuleEngine {
+  private readonly entries: Entry[] = [];
+  private readonly readingEntries: Entry[] = [];
+  private readonly windowEntries = new Map<string, Entry[]>();
+  private readonly tickEntries: Entry[] = [];
+  private readonly matchCache = new Map<string, Entry[]>();
+  private readonly counters = { fired: 0, resolved: 0 };
+  private evalErrors = 0;
+  private keysDropped = 0;
+  private staleSummaries = 0;
+  private readonly maxKeys: number;
+
+  constructor(
+    specs: RuleSpec[],
+    private readonly opts: RuleEngineOptions,
+    private readonly out: RuleEngineOutput,
+  ) {
+    // Specs are normally validated already (check-config); parsing again is idempotent and makes
+    // hand-written specs (tests, tools) get the same defaults and checks.
+    const res = ruleSpecsSchema.safeParse(specs);
+    if (!res.success) {
+      const problems = res.error.issues.map((i) => `rules.${i.path.join('.')}: ${i.message}`);
+      throw new EdgeflowError('CONFIG_INVALID', `invalid rules: ${problems.join('; ')}`);
+    }
+    this.maxKeys = opts.maxKeysPerRule ?? 100_000;
+    const ctx = { agentId: opts.agentId, emit: (a: Alert) => this.out.alert(a) };
+    for (const spec of res.data) {
+      const built = buildDetector(spec);
+      const rule = new Rule(spec, built.detector, ctx, this.counters, built.defaultMessage);
+      const e: Entry = {
+        rule,
+        device: spec.match.device === undefined ? null : globToRegExp(spec.match.device),
+        metric: spec.match.metric === undefined ? null : globToRegExp(spec.match.metric),
+        fp: stableStringify(spec),
+      };
+      this.entries.push(e);
+      if (spec.on === 'reading') this.readingEntries.push(e);
+      else {
+        const list = this.windowEntries.get(spec.on.window) ?? [];
+        list.push(e);
+        this.windowEntries.set(spec.on.window, list);
+      }
+      if (built.detector.tick) this.tickEntries.push(e);
+    }
+  }
+
+  private matches(e: Entry, device: string, metric: string): boolean {
+    return (e.device === null || e.device.test(device)) && (e.metric === null || e.metric.test(metric));
+  }
+
+  private readingRules(device: string, metric: string): Entry[] {
+    const k = Rule.keyOf(device, metric);
+    let list = this.matchCache.get(k);
+    if (!list) {
+      list = this.readingEntries.filter((e) => this.matches(e, device, metric));
+      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
+      this.matchCache.set(k, list);
+    }
+    return list;
+  }
+
+  private keyState(e: Entry, device: string, metric: string): KeyState | null {
+    const rule = e.rule;
+    if (rule.keys.size >= this.maxKeys && !rule.keys.has(Rule.keyOf(device, metric))) {
+      this.keysDropped++;
+      return null;
+    }
+    return rule.state(device, metric);
+  }
+
+  onReading(r: Reading): void {
+    const list = this.readingRules(r.device, r.metric);
+    if (list.length === 0) return;
+    if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
+      this.evalErrors += list.length;
+      return;
+    }
+    const env: Env = { value: r.value, ts: r.ts, device: r.device, metric: r.metric };
+    const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
+    const mono = this.opts.clock.monotonic();
+    for (const e of list) {
+      const st = this.keyState(e, r.device, r.metric);
+      if (!st) continue;
+      try {
+        e.rule.onEvent(st, ev, mono);
+      } catch {
+        this.evalErrors++;
+      }
+    }
+  }
+
+  /**
+   * A window summary. Only the newest window per key is applied; a revision (same window, higher
+   * rev, after late data) re-applies the detector from its state before that window, so the final
+   * fields count once. The lifecycle is not rolled back: an alert already firing is not re-emitted.
+   */
+  onSummary(s: Summary): void {
+    const list = this.windowEntries.get(s.window.name);
+    if (!list) return;
+    const mono = this.opts.clock.monotonic();
+    const base = {
+      count: s.count,
+      min: s.min ?? null,
+      max: s.max ?? null,
+      mean: s.mean ?? null,
+      sum: s.sum ?? null,
+      stddev: s.stddev ?? null,
+      first: s.first ?? null,
+      last: s.last ?? null,
+      p50: s.p50 ?? null,
+      p95: s.p95 ?? null,
+      late: s.late ?? 0,
+      ts: s.window.end,
+      device: s.device,
+      metric: s.metric,
+      window: s.window.name,
+    };
+    for (const e of list) {
+      if (!this.matches(e, s.device, s.metric)) continue;
+      const st = this.keyState(e, s.device, s.metric);
+      if (!st) continue;
+      const w = st.win;
+      if (w && w.start === s.window.start && w.end === s.window.end) {
+        if (s.rev <= w.rev) continue; // the same revision again (re-sent): already applied
+        st.det = structuredClone(w.before);
+        w.rev = s.rev;
+      } else if (w && s.window.end <= w.end) {
+        this.staleSummaries++;
+        continue;
+      } else {
+        st.win = { start: s.window.start, end: s.window.end, rev: s.rev, before: structuredClone(st.det) };
+      }
+      const raw = base[e.rule.spec.field ?? 'mean'];
+      const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
+      const ev: RuleEvent = {
+        device: s.device,
+        metric: s.metric,
+        ts: s.window.end,
+        value,
+        env: { ...base, value },
+      };
+      try {
+        e.rule.onEvent(st, ev, mono);
+      } catch {
+        this.evalErrors++;
+      }
+    }
+  }
+
+  /** Time-based checks (missing) against the monotonic clock; call it every second or so. */
+  tick(): void {
+    if (this.tickEntries.length === 0) return;
+    const mono = this.opts.clock.monotonic();
+    for (const e of this.tickEntries) e.rule.onTick(mono);
+  }
+
+  /** The firing alert of every key currently firing (as it was emitted). */
+  firing(): Alert[] {
+    const out: Alert[] = [];
+    for (const e of this.entries)
+      for (const st of e.rule.keys.values())
+        if (st.firing) out.push({ ...st.firing, tags: { ...st.firing.tags } });
+    return out;
+  }
+
+  stats(): RuleEngineStats {
+    let firing = 0;
+    for (const e of this.entries) for (const st of e.rule.keys.values()) if (st.firing) firing++;
+    return {
+      alertsFired: this.counters.fired,
+      alertsResolved: this.counters.resolved,
+      firing,
+      evalErrors: this.evalErrors,
+      keysDropped: this.keysDropped,
+      staleSummaries: this.staleSummaries,
+    };
+  }
+
+  /**
+   * JSON-serialisable state: per rule its spec fingerprint and per key the detector state, the
+   * lifecycle (pending since, firing alert, episode) and the last window applied. Monotonic instants
+   * are stored as remaining durations (they mean nothing after a restart).
+   */
+  snapshot(): RuleSnapshot {
+    const mono = this.opts.clock.monotonic();
+    return {
+      v: SNAPSHOT_VERSION,
+      rules: this.entries.map((e) => {
+        const d = e.rule.detector;
+        const save = (s: unknown) => (d.save ? d.save(s, mono) : structuredClone(s));
+        return {
+          name: e.rule.spec.name,
+          fp: e.fp,
+          keys: [...e.rule.keys.values()].map((st) => ({
+            device: st.device,
+            metric: st.metric,
+            det: save(st.det),
+            pendingSince: st.pendingSince,
+            firing: st.firing,
+            episodeStart: st.episodeStart,
+            win: st.win && {
+              start: st.win.start,
+              end: st.win.end,
+              rev: st.win.rev,
+              before: save(st.win.before),
+            },
+          })),
+        };
+      }),
+    };
+  }
+
+  /**
+   * An engine for `specs` carrying over the state in `snap` for every rule whose spec is unchanged.
+   * A rule that changed starts fresh; keys it had firing are resolved now (a new alert fires if the
+   * condition still holds under the new definition), and so are those of rules that were removed.
+   * A snapshot that cannot be read is ignored (fresh start), never a crash.
+   */
+  static restore(
+    snap: unknown,
+    specs: RuleSpec[],
+    opts: RuleEngineOptions,
+    out: RuleEngineOutput,
+  ): RuleEngine {
+    const engine = new RuleEngine(specs, opts, out);
+    engine.load(snap);
+    return engine;
+  }
+
+  private load(snap: unknown): void {
+    if (!isObj(snap) || snap.v !== SNAPSHOT_VERSION || !Array.isArray(snap.rules)) return;
+    const mono = this.opts.clock.monotonic();
+    const byName = new Map(this.entries.map((e) => [e.rule.spec.name, e]));
+    for (const r of snap.rules as unknown[]) {
+      if (!isObj(r) || typeof r.name !== 'string' || !Array.isArray(r.keys)) continue;
+      const e = byName.get(r.name);
+      const same = e !== undefined && r.fp === e.fp;
+      for (const k of r.keys as unknown[]) {
+        if (!isObj(k) || typeof k.device !== 'string' || typeof k.metric !== 'string') continue;
+        const firing = alertSchema.safeParse(k.firing);
+        if (!same) {
+          if (firing.success && firing.data.state === 'firing')
+            this.resolveOrphan(firing.data, k.episodeStart);
+          continue;
+        }
+        try {
+          this.loadKey(e.rule, k, firing.success ? firing.data : null, mono);
+        } catch {
+          // A key whose state does not load starts fresh; if it was firing, close its episode.
+          if (firing.success && firing.data.state === 'firing')
+            this.resolveOrphan(firing.data, k.episodeStart);
+        }
+      }
+    }
+  }
+
+  private loadKey(rule: Rule, k: Record<string, unknown>, firing: Alert | null, mono: number): void {
+    const d: Detector = rule.detector;
+    const load = (j: unknown) => (d.load ? d.load(j, mono) : structuredClone(j));
+    if (k.det === undefined) throw new TypeError('no detector state');
+    const det = load(k.det);
+    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+    const w = k.win;
+    let win: KeyState['win'] = null;
+    if (isObj(w)) {
+      const start = num(w.start);
+      const end = num(w.end);
+      const rev = num(w.rev);
+      if (start !== null && end !== null && rev !== null && w.before !== undefined)
+        win = { start, end, rev, before: load(w.before) };
+    }
+    const st = rule.state(k.device as string, k.metric as string);
+    st.det = det;
+    st.pendingSince = num(k.pendingSince);
+    st.firing = firing && firing.state === 'firing' ? firing : null;
+    st.episodeStart = st.firing ? (num(k.episodeStart) ?? st.firing.ts) : null;
+    st.win = win;
+  }
+
+  private resolveOrphan(a: Alert, episodeStart: unknown): void {
+    const ep = typeof episodeStart === 'number' && Number.isFinite(episodeStart) ? episodeStart : a.ts;
+    this.counters.resolved++;
+    this.out.alert({
+      ...a,
+      id: alertId(this.opts.agentId, a.rule, a.device, a.metric, ep, 'resolved'),
+      state: 'resolved',
+      ts: Math.max(a.ts, Math.trunc(this.opts.clock.now())),
+      value: null,
+      message: `${a.rule} resolved: ${a.device} ${a.metric} (rule changed or removed)`,
+    });
+  }
+}
+
+export interface RuleSnapshot {
+  v: number;
+  rules: {
+    name: string;
+    fp: string;
+    keys: {
+      device: string;
+      metric: string;
+      det: unknown;
+      pendingSince: number | null;
+      firing: Alert | null;
+      episodeStart: number | null;
+      win: { start: number; end: number; rev: number; before: unknown } | null;
+    }[];
+  }[];
+}
+
+function isObj(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}

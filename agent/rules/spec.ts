@@ -1,0 +1,136 @@
+// The validated rule configuration (SPEC.md section 2, `rules:`). One zod schema per kind (in the
+// kind's file) joined here on `kind`, plus the checks zod cannot express alone: expressions compile
+// against the identifiers of the rule's `on`, `field` only on window rules, message placeholders.
+// check-config prints the issues as `rules.N.<key>: <message>`.
+import { z } from 'zod';
+import { describeIssues } from '../../shared/model.ts';
+import { buildChangepoint, changepointSpecSchema } from './changepoint.ts';
+import { READING_SCOPE, type Scope, WINDOW_SCOPE } from './expr.ts';
+import { buildFlatline, flatlineSpecSchema } from './flatline.ts';
+import { buildMissing, missingSpecSchema } from './missing.ts';
+import { buildPattern, patternSpecSchema } from './pattern.ts';
+import { buildRate, rateSpecSchema } from './rate.ts';
+import { type Built, MESSAGE_PLACEHOLDERS, SpecError } from './rule.ts';
+import { buildSpike, spikeSpecSchema } from './spike.ts';
+import { buildThreshold, thresholdSpecSchema } from './threshold.ts';
+import { buildZscore, zscoreSpecSchema } from './zscore.ts';
+
+export const RULE_KINDS = [
+  'threshold',
+  'rate',
+  'zscore',
+  'spike',
+  'changepoint',
+  'flatline',
+  'missing',
+  'pattern',
+] as const;
+export type RuleKind = (typeof RULE_KINDS)[number];
+
+const unionSchema = z.discriminatedUnion(
+  'kind',
+  [
+    thresholdSpecSchema,
+    rateSpecSchema,
+    zscoreSpecSchema,
+    spikeSpecSchema,
+    changepointSpecSchema,
+    flatlineSpecSchema,
+    missingSpecSchema,
+    patternSpecSchema,
+  ],
+  {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? `expected kind to be one of ${RULE_KINDS.join(' | ')}` : undefined,
+  },
+);
+
+/** A rule as the engine takes it: validated, defaults applied, durations in ms, `on` normalised. */
+export type RuleSpec = z.output<typeof unionSchema>;
+/** A rule as written in the config (durations as `30s` or ms, `on: "window:name"` allowed). */
+export type RuleSpecInput = z.input<typeof unionSchema>;
+
+/** The expression scope of a rule: reading fields, or window summary fields. */
+export function scopeOf(spec: RuleSpec): Scope {
+  return spec.on === 'reading' ? READING_SCOPE : WINDOW_SCOPE;
+}
+
+/** Builds the detector of a spec. Throws SpecError (key + message) for problems in its expressions. */
+export function buildDetector(spec: RuleSpec): Built<unknown> {
+  const scope = scopeOf(spec);
+  switch (spec.kind) {
+    case 'threshold':
+      return buildThreshold(spec, scope) as Built<unknown>;
+    case 'rate':
+      return buildRate(spec, scope) as Built<unknown>;
+    case 'zscore':
+      return buildZscore(spec, scope) as Built<unknown>;
+    case 'spike':
+      return buildSpike(spec, scope) as Built<unknown>;
+    case 'changepoint':
+      return buildChangepoint(spec, scope) as Built<unknown>;
+    case 'flatline':
+      return buildFlatline(spec, scope) as Built<unknown>;
+    case 'missing':
+      return buildMissing(spec, scope) as Built<unknown>;
+    case 'pattern':
+      return buildPattern(spec, scope) as Built<unknown>;
+  }
+}
+
+/** Problems that need the whole spec, as [key, message]. */
+export function specProblems(spec: RuleSpec): [string, string][] {
+  const out: [string, string][] = [];
+  if (spec.field !== undefined && spec.on === 'reading') {
+    out.push(['field', 'field selects a window aggregate; it only applies to rules with on: window:<name>']);
+  }
+  if (spec.message !== undefined) {
+    for (const m of spec.message.matchAll(/\{(\w+)\}/g)) {
+      if (!(MESSAGE_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
+        out.push([
+          'message',
+          `unknown placeholder {${m[1]}} (known: ${MESSAGE_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')})`,
+        ]);
+      }
+    }
+  }
+  if (spec.kind === 'spike' && spec.warmup !== undefined && spec.warmup > spec.window) {
+    out.push(['warmup', `must be at most window (${spec.window})`]);
+  }
+  try {
+    buildDetector(spec);
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    out.push([e.key, e.message]);
+  }
+  return out;
+}
+
+/** One rule, fully validated (kind keys, durations, expressions). */
+export const ruleSpecSchema = unionSchema.superRefine((spec, ctx) => {
+  for (const [key, message] of specProblems(spec)) ctx.addIssue({ code: 'custom', path: [key], message });
+});
+
+/** The `rules:` list: every rule valid and rule names unique (they are part of alert ids). */
+export const ruleSpecsSchema = z.array(ruleSpecSchema).superRefine((specs, ctx) => {
+  const seen = new Map<string, number>();
+  specs.forEach((s, i) => {
+    const first = seen.get(s.name);
+    if (first !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'name'],
+        message: `duplicate rule name "${s.name}" (also rules.${first})`,
+      });
+    else seen.set(s.name, i);
+  });
+});
+
+/** Validates raw rules (e.g. from YAML); problems read `rules[2].when: unknown identifier "vale"`. */
+export function compileRuleSpecs(raw: unknown[]): { specs: RuleSpec[] } | { problems: string[] } {
+  const res = ruleSpecsSchema.safeParse(raw);
+  if (res.success) return { specs: res.data };
+  return {
+    problems: describeIssues(res.error, 'rules').map((p) => p.replace(/^rules\.(\d+)/, 'rules[$1]')),
+  };
+}
