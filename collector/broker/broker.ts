@@ -1,0 +1,260 @@
+// The embedded MQTT broker (aedes v1, MQTT 3.1/3.1.1): listeners, authentication, ACLs, packet size
+// limit. Policy lives in aedes' hooks; what a PUBLISH becomes is the ingest pipeline's business.
+//
+// Where the PUBACK comes from (aedes 1.2, lib/handlers/publish.js): handlePublish runs
+// [authorizePublish, enqueuePublish] in series; enqueuePublish writes the QoS 1 PUBACK (QoS 2: PUBREC)
+// and only then calls broker.publish(). So `authorizePublish` calling back late *is* "PUBACK after
+// commit": we spool the batch inside the hook and call back after the SQLite commit. An error passed
+// to the callback makes aedes destroy the connection (client._onError) - MQTT 3.1.1 has no negative
+// PUBACK - so the agent reconnects and re-sends from its outbox.
+
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from '../../shared/log.ts';
+import { RateLimitedLog } from '../../shared/log.ts';
+import { AGENT_ID_RE, downlinkTopic, parseUplinkTopic, type UplinkKind } from '../../shared/topics.ts';
+import type { ListenUrl } from '../config.ts';
+import type { CredentialStore } from '../credentials.ts';
+import type { CollectorMetrics, RejectReason } from '../metrics.ts';
+import { PacketSizeGuard } from './packet-guard.ts';
+
+export interface BrokerOptions {
+  listen: readonly ListenUrl[];
+  tls?: { cert: string; key: string; ca?: string | undefined; requireClientCert: boolean } | undefined;
+  maxPacketSize: number;
+  connectTimeoutMs: number;
+}
+
+export interface BrokerDeps {
+  credentials: CredentialStore;
+  metrics: CollectorMetrics;
+  log: Logger;
+  /** Called for every authorised uplink PUBLISH; the PUBACK is sent once the promise resolves. */
+  onPublish: (agent: string, kind: UplinkKind, topic: string, payload: Buffer) => Promise<unknown>;
+}
+
+// MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+function authError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+export class EdgeBroker {
+  private aedes: Aedes | null = null;
+  private servers: { url: string; server: Server }[] = [];
+  private readonly agents = new WeakMap<Client, string>();
+  private readonly sockets = new Set<Socket>();
+  private readonly rl: RateLimitedLog;
+
+  constructor(
+    private readonly opts: BrokerOptions,
+    private readonly deps: BrokerDeps,
+  ) {
+    this.rl = new RateLimitedLog(deps.log);
+  }
+
+  private reject(reason: RejectReason, obj: Record<string, unknown>, msg: string): void {
+    this.deps.metrics.rejected.inc({ reason });
+    this.rl.warn(`reject:${reason}`, { reason, ...obj }, msg);
+  }
+
+  /** Creates the aedes instance and opens every listener; returns the bound addresses (port 0 resolved). */
+  async start(): Promise<{ url: string; port: number }[]> {
+    const { metrics, log } = this.deps;
+    const aedes = await Aedes.createBroker({
+      id: 'edgeflow-collector',
+      connectTimeout: this.opts.connectTimeoutMs,
+      authenticate: (client, username, password, cb) => {
+        this.authenticate(client, username, password).then(
+          (agent) => {
+            this.agents.set(client, agent);
+            cb(null, true);
+          },
+          (err: AuthenticateError) => cb(err, false),
+        );
+      },
+      authorizePublish: (client, packet, cb) => {
+        if (!client) return cb(null); // the broker's own publishes ($SYS heartbeat)
+        const agent = this.agents.get(client);
+        const t = parseUplinkTopic(packet.topic);
+        if (!agent) {
+          this.reject('not_authenticated', { topic: packet.topic }, 'publish from an unauthenticated client');
+          return cb(new Error('not authenticated'));
+        }
+        if (!t || t.agentId !== agent) {
+          this.reject(
+            'publish_acl',
+            { agent, topic: packet.topic, code: 'NOT_AUTHORIZED' },
+            "publish outside the agent's own topics; closing",
+          );
+          return cb(new Error(`agent ${agent} may not publish to ${packet.topic}`));
+        }
+        const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+        this.deps.onPublish(agent, t.kind, packet.topic, payload).then(
+          () => cb(null),
+          (err: Error) => {
+            this.reject(
+              'spool_error',
+              { agent, err: err.message, code: 'STORE_WRITE_FAILED' },
+              'could not spool a publish; closing so the agent re-sends',
+            );
+            cb(err);
+          },
+        );
+      },
+      authorizeSubscribe: (client, sub, cb) => {
+        const agent = this.agents.get(client);
+        if (agent && sub.topic === downlinkTopic(agent)) return cb(null, sub);
+        this.reject(
+          'subscribe_acl',
+          { agent, topic: sub.topic, code: 'NOT_AUTHORIZED' },
+          'subscription refused',
+        );
+        cb(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3]; the connection stays
+      },
+      // Nothing is forwarded to other clients except a client's own downlink.
+      authorizeForward: (client, packet) => {
+        const agent = this.agents.get(client);
+        return agent && packet.topic === downlinkTopic(agent) ? packet : null;
+      },
+    });
+    this.aedes = aedes;
+    aedes.on('clientReady', () => metrics.connectedAgents.set(aedes.connectedClients));
+    aedes.on('clientDisconnect', () => metrics.connectedAgents.set(aedes.connectedClients));
+    aedes.on('connectionError', (_client, err) => {
+      this.reject('protocol', { err: err.message }, 'connection error before CONNECT');
+    });
+    aedes.on('clientError', (client, err) => {
+      this.rl.warn(
+        'client_error',
+        { clientId: client?.id, agent: client ? this.agents.get(client) : undefined, err: err.message },
+        'client error',
+      );
+    });
+
+    const bound: { url: string; port: number }[] = [];
+    for (const l of this.opts.listen) {
+      const onConn = (socket: Socket) => this.handle(socket, l);
+      let server: Server;
+      if (l.tls) {
+        const t = this.opts.tls!;
+        server = createTlsServer(
+          {
+            cert: readFileSync(t.cert),
+            key: readFileSync(t.key),
+            ca: t.ca ? readFileSync(t.ca) : undefined,
+            requestCert: t.requireClientCert,
+            rejectUnauthorized: t.requireClientCert,
+          },
+          onConn,
+        );
+        server.on('tlsClientError', (err) =>
+          this.reject('protocol', { err: err.message, listener: l.url }, 'TLS handshake failed'),
+        );
+      } else {
+        server = createServer(onConn);
+      }
+      server.listen(l.port, l.host);
+      await once(server, 'listening');
+      this.servers.push({ url: l.url, server });
+      const port = (server.address() as AddressInfo).port;
+      bound.push({ url: l.url.replace(/:\d+$/, `:${port}`), port });
+      log.info({ listener: l.url, port }, 'mqtt listener up');
+    }
+    return bound;
+  }
+
+  private handle(socket: Socket, l: ListenUrl): void {
+    const aedes = this.aedes;
+    if (!aedes) return void socket.destroy();
+    this.deps.metrics.connections.inc({ listener: l.tls ? 'tls' : 'tcp' });
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => {}); // reported by aedes; never let a socket error escape
+    const client = aedes.handle(socket) as Client & { _parser?: { parse: (b: Buffer) => unknown } };
+    // Enforce maxPacketSize on the fixed header, before mqtt-packet buffers the body (packet-guard.ts).
+    // `_parser` is aedes-internal; test/collector and broker.test.ts fail if that ever changes.
+    const parser = client._parser;
+    if (!parser) throw new Error('aedes internals changed: client._parser missing (packet size guard)');
+    const guard = new PacketSizeGuard(this.opts.maxPacketSize);
+    const parse = parser.parse.bind(parser);
+    parser.parse = (buf: Buffer) => {
+      const v = guard.feed(buf);
+      if (v.ok) return parse(buf);
+      this.reject(
+        v.reason === 'too_large' ? 'packet_too_large' : 'protocol',
+        { agent: this.agents.get(client), size: v.size, max: this.opts.maxPacketSize },
+        'packet over mqtt.maxPacketSize or malformed; closing',
+      );
+      socket.destroy();
+      return 0;
+    };
+  }
+
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<string> {
+    const conn = client.conn as Socket & Partial<TLSSocket>;
+    // Client certificate (tls listener with requireClientCert): the agent id is the certificate's CN.
+    if (conn.encrypted && conn.authorized && typeof conn.getPeerCertificate === 'function') {
+      const cn = conn.getPeerCertificate().subject?.CN;
+      const id = Array.isArray(cn) ? cn[0] : cn;
+      if (id && AGENT_ID_RE.test(id)) {
+        if (username !== undefined && username !== id) {
+          this.reject(
+            'cert_mismatch',
+            { username, cn: id, code: 'AUTH_FAILED' },
+            'username differs from the certificate CN',
+          );
+          throw authError(NOT_AUTHORIZED, 'username does not match certificate');
+        }
+        return id;
+      }
+    }
+    if (username === undefined || username === '' || password === undefined) {
+      this.reject(
+        'no_credentials',
+        { clientId: client.id, code: 'AUTH_FAILED' },
+        'connection without credentials refused',
+      );
+      throw authError(NOT_AUTHORIZED, 'credentials required');
+    }
+    if (!AGENT_ID_RE.test(username)) {
+      this.reject('bad_username', { code: 'AUTH_FAILED' }, 'username is not an agent id');
+      throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
+    }
+    if (!(await this.deps.credentials.verify(username, password.toString('utf8')))) {
+      this.reject(
+        'bad_password',
+        { agent: username, code: 'AUTH_FAILED' },
+        'wrong password or unknown agent',
+      );
+      throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
+    }
+    return username;
+  }
+
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  /** Stops listening, drops every connection (held PUBACKs are never sent; agents re-send) and closes aedes. */
+  async close(): Promise<void> {
+    for (const { server } of this.servers) server.close();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(
+      this.servers.map(({ server }) => (server.listening ? once(server, 'close') : undefined)),
+    );
+    this.servers = [];
+    const a = this.aedes;
+    this.aedes = null;
+    if (a) await new Promise<void>((resolve) => a.close(() => resolve()));
+  }
+}

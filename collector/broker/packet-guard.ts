@@ -1,0 +1,58 @@
+// mqtt-packet's parser (used by aedes) buffers a whole packet before it looks at it, and aedes v1 has
+// no packet size option: a client announcing a 256 MB PUBLISH would make the broker buffer 256 MB.
+// This guard follows the MQTT fixed header ([MQTT-2.2.3]: remaining length, 1..4 bytes, 7 bits each)
+// across socket reads and reports the first packet larger than the limit, before it is buffered.
+
+export type GuardVerdict = { ok: true } | { ok: false; reason: 'too_large' | 'malformed'; size?: number };
+
+export class PacketSizeGuard {
+  /** 0: expect fixed header byte; 1: reading remaining length; 2: skipping the body. */
+  private state: 0 | 1 | 2 = 0;
+  private length = 0;
+  private multiplier = 1;
+  private lenBytes = 0;
+  private toSkip = 0;
+  private failed: GuardVerdict | null = null;
+
+  constructor(private readonly maxPacketSize: number) {}
+
+  private fail(v: GuardVerdict): GuardVerdict {
+    this.failed = v;
+    return v;
+  }
+
+  feed(buf: Uint8Array): GuardVerdict {
+    if (this.failed) return this.failed;
+    let i = 0;
+    while (i < buf.length) {
+      if (this.state === 2) {
+        const n = Math.min(this.toSkip, buf.length - i);
+        this.toSkip -= n;
+        i += n;
+        if (this.toSkip === 0) this.state = 0;
+        continue;
+      }
+      if (this.state === 0) {
+        i++; // packet type and flags
+        this.state = 1;
+        this.length = 0;
+        this.multiplier = 1;
+        this.lenBytes = 0;
+        continue;
+      }
+      const b = buf[i++]!;
+      this.length += (b & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      this.lenBytes++;
+      if (b & 0x80) {
+        if (this.lenBytes >= 4) return this.fail({ ok: false, reason: 'malformed' });
+        continue;
+      }
+      const total = 1 + this.lenBytes + this.length;
+      if (total > this.maxPacketSize) return this.fail({ ok: false, reason: 'too_large', size: total });
+      this.toSkip = this.length;
+      this.state = this.toSkip === 0 ? 0 : 2;
+    }
+    return { ok: true };
+  }
+}

@@ -1,0 +1,196 @@
+// Collector configuration (SPEC.md section 2b). Validated once at start against this schema, every
+// problem reported as `yaml.path: message` (check-config, exit 2), then frozen. Objects are `.strict()`
+// so a misspelt key is an error instead of a silently ignored setting.
+import { z } from 'zod';
+import { durationSchema, sizeSchema } from '../shared/units.ts';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9465');
+
+/** `tcp://host:port` or `tls://host:port` (also accepted: `mqtt://`, `mqtts://`). */
+export const listenUrlSchema = z.string().transform((v, ctx) => {
+  const m = /^(tcp|tls|mqtt|mqtts):\/\/(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : -1;
+  if (!m || port > 65535) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${v}" is not a listen URL; expected tcp://host:port or tls://host:port`,
+    });
+    return z.NEVER;
+  }
+  const tls = m[1] === 'tls' || m[1] === 'mqtts';
+  return { url: v, tls, host: m[2]!.replace(/^\[|\]$/g, ''), port };
+});
+export type ListenUrl = z.output<typeof listenUrlSchema>;
+
+const tlsSchema = z
+  .object({
+    cert: z.string().min(1),
+    key: z.string().min(1),
+    ca: z.string().min(1).optional(),
+    requireClientCert: z.boolean().default(false),
+  })
+  .strict();
+
+const mqttSchema = z
+  .object({
+    listen: z.array(listenUrlSchema).min(1).prefault(['tcp://0.0.0.0:1883']),
+    tls: tlsSchema.optional(),
+    credentials: z.string().min(1),
+    maxPacketSize: sizeSchema.default(1024 * 1024),
+    /** Extension: how long a connecting client may take to send CONNECT. */
+    connectTimeout: durationSchema.default(30_000),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    m.listen.forEach((l, i) => {
+      if (l.tls && !m.tls) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listen', i],
+          message: `${l.url} needs mqtt.tls (cert and key)`,
+        });
+      }
+    });
+    if (m.tls?.requireClientCert && !m.tls.ca) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'ca'],
+        message: 'requireClientCert needs a ca to verify client certificates',
+      });
+    }
+    if (m.maxPacketSize < 1024 || m.maxPacketSize > 256 * 1024 * 1024) {
+      ctx.addIssue({ code: 'custom', path: ['maxPacketSize'], message: 'expected between 1KB and 256MB' });
+    }
+  });
+
+const kafkaSchema = z
+  .object({
+    brokers: z.array(hostPort).min(1),
+    clientId: z.string().min(1).default('edgeflow-collector'),
+    topics: z
+      .object({
+        summaries: z.string().min(1).default('edgeflow.summaries'),
+        alerts: z.string().min(1).default('edgeflow.alerts'),
+        status: z.string().min(1).default('edgeflow.status'),
+        late: z.string().min(1).default('edgeflow.late'),
+        deadletter: z.string().min(1).default('edgeflow.deadletter'),
+      })
+      .strict()
+      .default({
+        summaries: 'edgeflow.summaries',
+        alerts: 'edgeflow.alerts',
+        status: 'edgeflow.status',
+        late: 'edgeflow.late',
+        deadletter: 'edgeflow.deadletter',
+      }),
+    /** Extension: create missing topics at start (else only verify they exist). */
+    createTopics: z.boolean().default(true),
+    ssl: z.boolean().default(false),
+    sasl: z
+      .object({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+        username: z.string().min(1),
+        password: z.string().optional(),
+        passwordFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .refine((s) => (s.password === undefined) !== (s.passwordFile === undefined), {
+        message: 'give exactly one of password or passwordFile',
+      })
+      .optional(),
+  })
+  .strict();
+
+const influxSchema = z
+  .object({
+    url: z.url(),
+    api: z.enum(['v1', 'v2']).default('v2'),
+    org: z.string().min(1).optional(),
+    bucket: z.string().min(1).optional(),
+    token: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+    db: z.string().min(1).optional(),
+    rp: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    passwordFile: z.string().min(1).optional(),
+    /** Extension: items per write request. */
+    batchSize: z.number().int().min(1).max(50_000).default(5000),
+    timeout: durationSchema.default(10_000),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const need = (key: keyof typeof c, why: string) => {
+      if (c[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `required for ${why}` });
+    };
+    const forbid = (keys: (keyof typeof c)[], why: string) => {
+      for (const k of keys) {
+        if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `not used with ${why}` });
+      }
+    };
+    if (c.api === 'v2') {
+      need('org', 'api: v2');
+      need('bucket', 'api: v2');
+      if (c.token === undefined && c.tokenFile === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'api: v2 needs token or tokenFile' });
+      }
+      forbid(['db', 'rp', 'username', 'password', 'passwordFile'], 'api: v2 (those are v1 settings)');
+    } else {
+      need('db', 'api: v1');
+      forbid(['org', 'bucket', 'token', 'tokenFile'], 'api: v1 (those are v2 settings)');
+      if (c.password !== undefined && c.passwordFile !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['passwordFile'],
+          message: 'give only one of password or passwordFile',
+        });
+      }
+    }
+  });
+
+const spoolSchema = z
+  .object({
+    maxBytes: sizeSchema.default(2 * 1024 ** 3),
+    /** Extension: dedup index entries are kept this long ... */
+    dedupRetention: durationSchema.default(7 * 86_400_000),
+    /** ... and at most this many (oldest pruned first). */
+    dedupMaxRows: z.number().int().min(1000).default(5_000_000),
+  })
+  .strict();
+
+export const collectorConfigSchema = z
+  .object({
+    collector: z
+      .object({
+        id: z
+          .string()
+          .regex(/^[a-zA-Z0-9._-]{1,64}$/, 'expected [a-zA-Z0-9._-]{1,64}')
+          .default('collector'),
+        dataDir: z.string().min(1),
+      })
+      .strict(),
+    mqtt: mqttSchema,
+    kafka: kafkaSchema.optional(),
+    influx: influxSchema.optional(),
+    spool: spoolSchema.default({
+      maxBytes: 2 * 1024 ** 3,
+      dedupRetention: 7 * 86_400_000,
+      dedupMaxRows: 5_000_000,
+    }),
+    http: z
+      .object({ listen: hostPort.default('127.0.0.1:9465') })
+      .strict()
+      .default({ listen: '127.0.0.1:9465' }),
+  })
+  .strict();
+
+export type CollectorConfig = z.output<typeof collectorConfigSchema>;
+export type KafkaConfig = NonNullable<CollectorConfig['kafka']>;
+export type InfluxConfig = NonNullable<CollectorConfig['influx']>;
+
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(hp.slice(i + 1)) };
+}

@@ -1,0 +1,169 @@
+// Agent credentials (SPEC.md section 1: `add-agent` prints the secret once and stores only a salted hash).
+//
+// Hash: scrypt (memory-hard, in Node's crypto, no native addon), per-agent 16-byte random salt,
+// N=2^15, r=8, p=1, 32-byte key: 32 MiB and ~50-100 ms per check on a server core, which is what makes
+// offline guessing expensive. That cost must not be paid on every reconnect of a legitimate fleet, so
+// `CredentialStore.verify` keeps a cache of verified secrets keyed by the stored hash (value: a fast
+// SHA-256 of salt+secret, compared in constant time). Wrong passwords always pay the full scrypt cost.
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
+import { EdgeflowError } from '../shared/errors.ts';
+import { AGENT_ID_RE } from '../shared/topics.ts';
+
+export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1, keylen: 32 } as const;
+
+const entrySchema = z.object({
+  alg: z.literal('scrypt'),
+  N: z.number().int().min(2),
+  r: z.number().int().min(1),
+  p: z.number().int().min(1),
+  salt: z.string().min(1), // base64
+  hash: z.string().min(1), // base64
+  createdAt: z.string(),
+});
+export type CredentialEntry = z.infer<typeof entrySchema>;
+
+const fileSchema = z.object({ version: z.literal(1), agents: z.record(z.string(), entrySchema) });
+export type CredentialFile = z.infer<typeof fileSchema>;
+
+function scryptAsync(
+  secret: string,
+  salt: Buffer,
+  e: { N: number; r: number; p: number },
+  keylen: number,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    // maxmem must exceed 128*N*r bytes (32 MiB for the defaults).
+    scrypt(
+      secret,
+      salt,
+      keylen,
+      { N: e.N, r: e.r, p: e.p, maxmem: 256 * e.N * e.r + 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
+    );
+  });
+}
+
+export async function hashSecret(
+  secret: string,
+  params: { N: number; r: number; p: number; keylen: number } = SCRYPT_PARAMS,
+): Promise<CredentialEntry> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(secret, salt, params, params.keylen);
+  return {
+    alg: 'scrypt',
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    salt: salt.toString('base64'),
+    hash: key.toString('base64'),
+    createdAt: new Date().toISOString(),
+  };
+}
+
+export async function verifySecret(entry: CredentialEntry, secret: string): Promise<boolean> {
+  const expected = Buffer.from(entry.hash, 'base64');
+  const got = await scryptAsync(secret, Buffer.from(entry.salt, 'base64'), entry, expected.length);
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+/** A new random agent secret: 32 bytes, base64url (43 characters). */
+export function generateSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function readCredentialFile(path: string): CredentialFile {
+  if (!existsSync(path)) return { version: 1, agents: {} };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new EdgeflowError('CONFIG_UNREADABLE', `${path}: credentials file is not valid JSON`, { cause: e });
+  }
+  const res = fileSchema.safeParse(raw);
+  if (!res.success) throw new EdgeflowError('CONFIG_INVALID', `${path}: not an edgeflow credentials file`);
+  return res.data;
+}
+
+/** Writes the file atomically (temp file in the same directory, fsync'd by writeFileSync, then rename) with 0600 perms. */
+export function writeCredentialFile(path: string, file: CredentialFile): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flush: true });
+  chmodSync(tmp, 0o600); // mode is masked by umask on creation
+  renameSync(tmp, path);
+}
+
+/** `add-agent`: returns the new secret (to print once). Replaces an existing agent's credential. */
+export async function addAgent(
+  path: string,
+  agentId: string,
+  params = SCRYPT_PARAMS,
+): Promise<{ secret: string; replaced: boolean }> {
+  if (!AGENT_ID_RE.test(agentId)) {
+    throw new EdgeflowError('CONFIG_INVALID', `agent id "${agentId}" must match [a-zA-Z0-9._-]{1,64}`);
+  }
+  const file = readCredentialFile(path);
+  const secret = generateSecret();
+  const replaced = agentId in file.agents;
+  file.agents[agentId] = await hashSecret(secret, params);
+  writeCredentialFile(path, file);
+  return { secret, replaced };
+}
+
+/**
+ * The collector's view of the credentials file: reloaded when its mtime changes (checked at most once a
+ * second), so `add-agent` on a running collector takes effect without a restart.
+ */
+export class CredentialStore {
+  private file: CredentialFile = { version: 1, agents: {} };
+  private mtimeMs = -1;
+  private lastCheck = Number.NEGATIVE_INFINITY;
+  /** stored hash → sha256(salt || secret) of the secret already verified against it. */
+  private verified = new Map<string, Buffer>();
+
+  constructor(
+    private readonly path: string,
+    private readonly now: () => number = () => performance.now(),
+    private readonly maxCache = 100_000,
+  ) {}
+
+  load(): void {
+    const st = existsSync(this.path) ? statSync(this.path) : null;
+    this.file = readCredentialFile(this.path);
+    this.mtimeMs = st?.mtimeMs ?? -1;
+    this.lastCheck = this.now();
+  }
+
+  private maybeReload(): void {
+    const t = this.now();
+    if (t - this.lastCheck < 1000) return;
+    this.lastCheck = t;
+    try {
+      const m = existsSync(this.path) ? statSync(this.path).mtimeMs : -1;
+      if (m !== this.mtimeMs) this.load();
+    } catch {
+      // keep the last good file; a half-written file cannot happen (atomic rename) but a bad edit can
+    }
+  }
+
+  get agentCount(): number {
+    return Object.keys(this.file.agents).length;
+  }
+
+  async verify(agentId: string, secret: string): Promise<boolean> {
+    this.maybeReload();
+    const entry = Object.hasOwn(this.file.agents, agentId) ? this.file.agents[agentId] : undefined;
+    if (!entry) return false;
+    const fast = createHash('sha256').update(entry.salt).update('\0').update(secret).digest();
+    const cached = this.verified.get(entry.hash);
+    if (cached && timingSafeEqual(cached, fast)) return true;
+    const ok = await verifySecret(entry, secret);
+    if (ok) {
+      if (this.verified.size >= this.maxCache) this.verified.clear();
+      this.verified.set(entry.hash, fast);
+    }
+    return ok;
+  }
+}

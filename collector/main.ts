@@ -1,0 +1,122 @@
+// edgeflow-collector command line (SPEC.md section 1): run | add-agent | check-config.
+// Bad config: one `path: message` line per problem on stderr, exit 2. Logs: JSON lines on stderr.
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfigFile } from '../shared/config-file.ts';
+import { EdgeflowError } from '../shared/errors.ts';
+import { createLogger } from '../shared/log.ts';
+import { collectorConfigSchema } from './config.ts';
+import { VERSION } from './version.ts';
+
+const EXIT_CONFIG = 2;
+
+function printProblems(problems: string[]): never {
+  for (const p of problems) process.stderr.write(`${p}\n`);
+  process.exit(EXIT_CONFIG);
+}
+
+async function run(opts: { config: string; logLevel: string }): Promise<void> {
+  const res = loadConfigFile(opts.config, collectorConfigSchema);
+  if (!res.ok) printProblems(res.problems);
+  const log = createLogger('edgeflow-collector', opts.logLevel);
+  const { buildCollector } = await import('./collector.ts');
+  const collector = buildCollector(Object.freeze(res.config), { log, version: VERSION });
+  try {
+    const r = await collector.start();
+    // One machine-readable line on stdout (ports resolved), for scripts and tests using port 0.
+    process.stdout.write(`${JSON.stringify({ ready: true, mqtt: r.mqtt, http: r.http })}\n`);
+  } catch (err) {
+    log.fatal({ err, code: (err as EdgeflowError).code }, 'collector failed to start');
+    log.flush?.();
+    await collector.stop().catch(() => {});
+    process.exit(err instanceof EdgeflowError && err.code.startsWith('CONFIG') ? EXIT_CONFIG : 1);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    collector.stop().then(
+      () => {
+        log.flush?.();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function addAgentCmd(agentId: string, opts: { credentials?: string; config?: string }): Promise<void> {
+  let path = opts.credentials;
+  if (!path && opts.config) {
+    const res = loadConfigFile(opts.config, collectorConfigSchema);
+    if (!res.ok) printProblems(res.problems);
+    path = res.config.mqtt.credentials;
+  }
+  if (!path) {
+    process.stderr.write('add-agent: give --credentials FILE (or --config collector.yaml)\n');
+    process.exit(EXIT_CONFIG);
+  }
+  const { addAgent } = await import('./credentials.ts');
+  try {
+    const { secret, replaced } = await addAgent(path, agentId);
+    process.stderr.write(
+      `${replaced ? 'replaced' : 'added'} agent ${agentId} in ${path}; the secret is shown once:\n`,
+    );
+    process.stdout.write(`${secret}\n`);
+  } catch (err) {
+    process.stderr.write(`add-agent: ${(err as Error).message}\n`);
+    process.exit(err instanceof EdgeflowError && err.code.startsWith('CONFIG') ? EXIT_CONFIG : 1);
+  }
+}
+
+export function buildCli(): Command {
+  const program = new Command('edgeflow-collector')
+    .description('edgeflow collector: MQTT broker for agents → spool → Kafka and InfluxDB')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError();
+  const logLevel = () =>
+    new Option('--log-level <level>', 'log level')
+      .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default('info');
+  program
+    .command('run')
+    .description('run the collector')
+    .requiredOption('-c, --config <file>', 'collector YAML configuration')
+    .addOption(logLevel())
+    .action(run);
+  program
+    .command('add-agent')
+    .description(
+      'create (or replace) an agent credential; prints the secret once, stores only a salted scrypt hash',
+    )
+    .argument('<agentId>', 'agent id ([a-zA-Z0-9._-]{1,64})')
+    .option('--credentials <file>', 'credentials JSON file (mqtt.credentials of the collector config)')
+    .option('-c, --config <file>', 'take the credentials path from this collector config')
+    .addOption(logLevel())
+    .action(addAgentCmd);
+  program
+    .command('check-config')
+    .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')
+    .requiredOption('-c, --config <file>', 'collector YAML configuration')
+    .addOption(logLevel())
+    .action((opts: { config: string }) => {
+      const res = loadConfigFile(opts.config, collectorConfigSchema);
+      if (!res.ok) printProblems(res.problems);
+      process.stdout.write(`${opts.config}: ok\n`);
+    });
+  return program;
+}
+
+const program = buildCli();
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
+  throw err;
+}

@@ -1,0 +1,242 @@
+// Kafka sink (SPEC.md section 4): one record per item on the topic of its kind, key `{agent}/{device}`,
+// value = the item JSON with `agent`, header `edgeflow-id`. Dead letters go to the dead-letter topic with
+// the raw payload and `edgeflow-error`.
+//
+// kafkajs, idempotent producer (acks=-1, one in-flight request, so the broker de-duplicates the
+// producer's own retries). A re-send after a collector crash can still produce a second copy of a
+// record; it carries the same key and `edgeflow-id`, which is what consumers de-duplicate on (SPEC 4).
+// kafkajs is in maintenance mode upstream: it stays behind the `Sink` interface.
+import {
+  type Admin,
+  type IHeaders,
+  Kafka,
+  type KafkaConfig as KafkaJsConfig,
+  logLevel,
+  type Message,
+  type Producer,
+} from 'kafkajs';
+import { readSecretFile } from '../../shared/config-file.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { KafkaConfig } from '../config.ts';
+import type { SpoolItem } from '../spool/spool.ts';
+import { allFailed, itemRecord, type Sink, type WriteResult } from './sink.ts';
+
+export interface KafkaSinkOptions {
+  /** Per request timeout (ms). */
+  requestTimeoutMs?: number;
+  /** Partitions for topics the collector creates. */
+  numPartitions?: number;
+  replicationFactor?: number;
+}
+
+function kafkaLogCreator(log: Logger) {
+  return () =>
+    ({ level, log: entry }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {
+      const { message, ...rest } = entry;
+      // kafkajs logs connection errors at ERROR while we retry them: that is a WARN by our rules.
+      if (level <= logLevel.WARN) log.warn({ kafkajs: rest }, `kafkajs: ${message}`);
+      else log.debug({ kafkajs: rest }, `kafkajs: ${message}`);
+    };
+}
+
+export class KafkaSink implements Sink {
+  readonly name = 'kafka';
+  private readonly kafka: Kafka;
+  private producer: Producer | null = null;
+  private ready = false;
+
+  constructor(
+    private readonly cfg: KafkaConfig,
+    private readonly log: Logger,
+    private readonly opts: KafkaSinkOptions = {},
+  ) {
+    const conf: KafkaJsConfig = {
+      clientId: cfg.clientId,
+      brokers: cfg.brokers,
+      ssl: cfg.ssl,
+      connectionTimeout: 3000,
+      requestTimeout: opts.requestTimeoutMs ?? 10_000,
+      // Our runner owns retries (with its own backoff and metrics); kafkajs retries only briefly.
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(log),
+    };
+    if (cfg.sasl) {
+      const password = cfg.sasl.password ?? readSecretFile(cfg.sasl.passwordFile!);
+      conf.sasl = {
+        mechanism: cfg.sasl.mechanism,
+        username: cfg.sasl.username,
+        password,
+      } as KafkaJsConfig['sasl'];
+    }
+    this.kafka = new Kafka(conf);
+  }
+
+  private topicFor(item: SpoolItem): string {
+    const t = this.cfg.topics;
+    switch (item.kind) {
+      case 'summaries':
+        return t.summaries;
+      case 'alerts':
+        return t.alerts;
+      case 'status':
+        return t.status;
+      case 'late':
+        return t.late;
+      case 'deadletter':
+        return t.deadletter;
+    }
+  }
+
+  private message(item: SpoolItem): Message {
+    const headers: IHeaders = {};
+    if (item.kind === 'deadletter') {
+      headers['edgeflow-error'] = item.error ?? 'unknown';
+      headers['edgeflow-agent'] = item.agent;
+      if (item.topic) headers['edgeflow-topic'] = item.topic;
+      if (item.itemId) headers['edgeflow-id'] = item.itemId;
+      return { key: item.agent, value: item.body, headers };
+    }
+    headers['edgeflow-id'] = item.itemId ?? '';
+    return {
+      key: item.device ? `${item.agent}/${item.device}` : item.agent,
+      value: JSON.stringify(itemRecord(item)),
+      headers,
+    };
+  }
+
+  /** Connects, then creates missing topics (or, with createTopics: false, fails naming the missing ones). */
+  private async ensureReady(): Promise<void> {
+    if (this.ready) return;
+    const admin: Admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const want = [...new Set(Object.values(this.cfg.topics))];
+      const have = new Set(await admin.listTopics());
+      const missing = want.filter((t) => !have.has(t));
+      if (missing.length > 0) {
+        if (!this.cfg.createTopics) {
+          throw new EdgeflowError(
+            'SINK_UNAVAILABLE',
+            `kafka topics missing: ${missing.join(', ')} (create them or set kafka.createTopics: true)`,
+            { retriable: false },
+          );
+        }
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: this.opts.numPartitions ?? 3,
+            replicationFactor: this.opts.replicationFactor ?? -1,
+          })),
+        });
+        this.log.info({ topics: missing }, 'created kafka topics');
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    if (!this.producer) {
+      this.producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
+    }
+    await this.producer.connect();
+    this.ready = true;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.ensureReady();
+    } catch (e) {
+      if (e instanceof EdgeflowError && !e.retriable) throw e;
+      // Kafka down at start is not fatal: the spool holds the data and the runner keeps trying.
+      this.log.warn(
+        { err: (e as Error).message, code: 'SINK_UNAVAILABLE' },
+        'kafka not reachable at start; will retry',
+      );
+    }
+  }
+
+  async write(items: readonly SpoolItem[]): Promise<WriteResult> {
+    try {
+      await this.ensureReady();
+    } catch (e) {
+      const retriable = !(e instanceof EdgeflowError) || e.retriable;
+      return allFailed(items.length, {
+        error: (e as Error).message,
+        code: retriable ? 'unavailable' : 'topics_missing',
+        retriable: true,
+      });
+    }
+    try {
+      await this.send(items);
+      return { ok: items.length, failed: [] };
+    } catch (e) {
+      const err = e as Error & { retriable?: boolean; type?: string };
+      if (err.retriable !== false) {
+        if (/disconnected|not connected|closed/i.test(err.message)) this.ready = false;
+        return allFailed(items.length, {
+          error: err.message,
+          code: err.type?.toLowerCase() ?? 'send_failed',
+          retriable: true,
+        });
+      }
+      // A permanent error (e.g. MESSAGE_TOO_LARGE) for the batch: find the culprits one by one.
+      return this.writeOneByOne(items);
+    }
+  }
+
+  private async send(items: readonly SpoolItem[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const it of items) {
+      const t = this.topicFor(it);
+      let list = byTopic.get(t);
+      if (!list) {
+        list = [];
+        byTopic.set(t, list);
+      }
+      list.push(this.message(it));
+    }
+    await this.producer!.sendBatch({
+      acks: -1,
+      timeout: this.opts.requestTimeoutMs ?? 10_000,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    });
+  }
+
+  private async writeOneByOne(items: readonly SpoolItem[]): Promise<WriteResult> {
+    const res: WriteResult = { ok: 0, failed: [] };
+    for (let index = 0; index < items.length; index++) {
+      try {
+        await this.send([items[index]!]);
+        res.ok++;
+      } catch (e) {
+        const err = e as Error & { retriable?: boolean; type?: string };
+        res.failed.push({
+          index,
+          error: err.message,
+          code: err.type?.toLowerCase() ?? 'rejected',
+          retriable: err.retriable !== false,
+        });
+      }
+    }
+    return res;
+  }
+
+  async healthcheck(): Promise<boolean> {
+    try {
+      await this.ensureReady();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.ready = false;
+    await this.producer?.disconnect().catch(() => {});
+  }
+}

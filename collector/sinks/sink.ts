@@ -1,0 +1,43 @@
+// The sink contract (STYLE.md: kafkajs and the Influx client stay behind our own interface).
+//
+// Who guarantees what: the SinkRunner calls `write` for one sink strictly sequentially (never two
+// writes in flight), in spool order, and retries what comes back `retriable`. A sink only does I/O: it
+// must not retry internally for longer than one request's timeout, and must report per item (by index
+// into the array it was given) what failed. Items a sink does not store (e.g. dead letters for
+// InfluxDB) count as ok.
+import type { SpoolItem } from '../spool/spool.ts';
+
+export interface SinkFailure {
+  index: number;
+  error: string;
+  /** A stable short code (metric label): e.g. 'unavailable', 'timeout', 'bad_point', 'too_large'. */
+  code: string;
+  retriable: boolean;
+  /** Server asked us to wait this long (HTTP Retry-After), if it said so. */
+  retryAfterMs?: number;
+}
+
+export interface WriteResult {
+  ok: number;
+  failed: SinkFailure[];
+}
+
+export interface Sink {
+  readonly name: string;
+  /** Connects / verifies the destination (topics exist, database reachable). Throws EdgeflowError. */
+  start(): Promise<void>;
+  write(items: readonly SpoolItem[]): Promise<WriteResult>;
+  healthcheck(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The item as consumers see it: its JSON with `agent` added (SPEC.md section 4). */
+export function itemRecord(item: SpoolItem): Record<string, unknown> {
+  const obj = JSON.parse(item.body.toString('utf8')) as Record<string, unknown>;
+  return item.kind === 'status' ? obj : { ...obj, agent: item.agent };
+}
+
+/** Every index of `items` failed the same way (the whole request was refused or timed out). */
+export function allFailed(n: number, f: Omit<SinkFailure, 'index'>): WriteResult {
+  return { ok: 0, failed: Array.from({ length: n }, (_, index) => ({ index, ...f })) };
+}

@@ -1,0 +1,274 @@
+// The collector's durable spool (SPEC.md section 5): every accepted item is committed here before its
+// batch is acknowledged to the agent, and leaves only when every sink's cursor has passed it.
+//
+// better-sqlite3 in WAL mode with synchronous=FULL: a commit survives a process kill *and* a power
+// loss, which is what the PUBACK promises. One transaction per batch writes the items together with
+// their dedup entries, so a batch is either fully spooled (and de-duplicated from then on) or not at all.
+// Tables carry a schema version in their name (undici's SQLite store does the same).
+
+import { EventEmitter } from 'node:events';
+import Database from 'better-sqlite3';
+import { EdgeflowError } from '../../shared/errors.ts';
+
+export type SpoolKind = 'summaries' | 'alerts' | 'late' | 'status' | 'deadletter';
+
+export interface SpoolEntry {
+  kind: SpoolKind;
+  agent: string;
+  /** Item id (summaries/alerts/late), `status:<ts>` for status, null for dead letters. */
+  itemId: string | null;
+  rev: number;
+  device: string | null;
+  /** JSON of the item (agent not yet added), or the raw payload for dead letters. */
+  body: Buffer;
+  /** Dead letters: why (an error code and a short message). */
+  error?: string | null;
+  /** Key for the dedup index; null = never de-duplicated. Defaults to (agent, itemId, rev). */
+  dedupKey?: string | null;
+  /** MQTT topic the data came in on (dead letters keep it for diagnosis). */
+  topic?: string | null;
+}
+
+export interface SpoolItem {
+  seq: number;
+  kind: SpoolKind;
+  agent: string;
+  itemId: string | null;
+  rev: number;
+  device: string | null;
+  body: Buffer;
+  error: string | null;
+  topic: string | null;
+  receivedAt: number;
+}
+
+export interface SpoolOptions {
+  maxBytes: number;
+  sinks: readonly string[];
+  dedupRetentionMs: number;
+  dedupMaxRows: number;
+  now?: () => number;
+}
+
+interface Row {
+  seq: number;
+  kind: SpoolKind;
+  agent: string;
+  item_id: string | null;
+  rev: number;
+  device: string | null;
+  body: Buffer;
+  error: string | null;
+  topic: string | null;
+  received_at: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS items_v1 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  item_id TEXT,
+  rev INTEGER NOT NULL DEFAULT 0,
+  device TEXT,
+  body BLOB NOT NULL,
+  error TEXT,
+  topic TEXT,
+  bytes INTEGER NOT NULL,
+  received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors_v1 (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedup_v1 (
+  agent TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seen_at INTEGER NOT NULL,
+  PRIMARY KEY (agent, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedup_v1_seen ON dedup_v1 (seen_at);
+`;
+
+/** Emits 'append' after each committed batch (sink runners wake on it) and 'drain' after deletions. */
+export class Spool extends EventEmitter {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private bytes = 0;
+  private readonly sinks: readonly string[];
+  private readonly stmts;
+  private readonly appendTx: (entries: readonly SpoolEntry[]) => { stored: number; duplicates: number };
+
+  constructor(
+    pathOrDb: string | Database.Database,
+    private readonly opts: SpoolOptions,
+  ) {
+    super();
+    this.now = opts.now ?? Date.now;
+    this.sinks = opts.sinks;
+    try {
+      this.db = typeof pathOrDb === 'string' ? new Database(pathOrDb) : pathOrDb;
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    } catch (e) {
+      throw new EdgeflowError(
+        'STORE_CORRUPT',
+        `cannot open spool ${String(pathOrDb)}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    this.stmts = {
+      insertItem: this.db.prepare(
+        'INSERT INTO items_v1 (kind, agent, item_id, rev, device, body, error, topic, bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+      ),
+      insertDedup: this.db.prepare('INSERT OR IGNORE INTO dedup_v1 (agent, key, seen_at) VALUES (?,?,?)'),
+      read: this.db.prepare('SELECT * FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT ?'),
+      getCursor: this.db.prepare('SELECT seq FROM cursors_v1 WHERE sink = ?'),
+      setCursor: this.db.prepare(
+        'INSERT INTO cursors_v1 (sink, seq) VALUES (?, ?) ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq',
+      ),
+      sumUpTo: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1 WHERE seq <= ?'),
+      deleteUpTo: this.db.prepare('DELETE FROM items_v1 WHERE seq <= ?'),
+      depth: this.db.prepare(
+        'SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, MIN(received_at) AS oldest FROM items_v1 WHERE seq > ?',
+      ),
+      totalBytes: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1'),
+      maxSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM items_v1'),
+      pruneDedupAge: this.db.prepare('DELETE FROM dedup_v1 WHERE seen_at < ?'),
+      dedupCount: this.db.prepare('SELECT COUNT(*) AS n FROM dedup_v1'),
+      dedupNth: this.db.prepare('SELECT seen_at FROM dedup_v1 ORDER BY seen_at DESC LIMIT 1 OFFSET ?'),
+    };
+    this.bytes = (this.stmts.totalBytes.get() as { b: number }).b;
+    for (const s of this.sinks) {
+      if (this.stmts.getCursor.get(s) === undefined) this.stmts.setCursor.run(s, 0);
+    }
+    this.appendTx = this.db.transaction((entries: readonly SpoolEntry[]) => {
+      const t = this.now();
+      let stored = 0;
+      let duplicates = 0;
+      let added = 0;
+      for (const e of entries) {
+        const key =
+          e.dedupKey === undefined ? (e.itemId === null ? null : `${e.itemId}#${e.rev}`) : e.dedupKey;
+        if (key !== null && this.stmts.insertDedup.run(e.agent, key, t).changes === 0) {
+          duplicates++;
+          continue;
+        }
+        const bytes = e.body.length + 64;
+        this.stmts.insertItem.run(
+          e.kind,
+          e.agent,
+          e.itemId,
+          e.rev,
+          e.device,
+          e.body,
+          e.error ?? null,
+          e.topic ?? null,
+          bytes,
+          t,
+        );
+        added += bytes;
+        stored++;
+      }
+      return { stored, duplicates, added };
+    }) as unknown as typeof this.appendTx;
+    // Items no configured sink needs any more (e.g. a sink was removed from the config) go now.
+    this.collect();
+  }
+
+  /** True when the spool holds maxBytes or more; the broker then withholds PUBACKs (back-pressure). */
+  isFull(): boolean {
+    return this.bytes >= this.opts.maxBytes;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** Appends one batch atomically. Entries whose dedup key was seen before are skipped and counted. */
+  append(entries: readonly SpoolEntry[]): { stored: number; duplicates: number } {
+    let res: { stored: number; duplicates: number; added?: number };
+    try {
+      res = this.appendTx(entries);
+    } catch (e) {
+      throw new EdgeflowError('STORE_WRITE_FAILED', `spool write failed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    this.bytes += res.added ?? 0;
+    if (this.sinks.length === 0) this.collect();
+    if (res.stored > 0) this.emit('append');
+    return { stored: res.stored, duplicates: res.duplicates };
+  }
+
+  cursor(sink: string): number {
+    const r = this.stmts.getCursor.get(sink) as { seq: number } | undefined;
+    return r?.seq ?? 0;
+  }
+
+  /** Up to `limit` items after the sink's cursor, oldest first. */
+  read(sink: string, limit: number): SpoolItem[] {
+    const rows = this.stmts.read.all(this.cursor(sink), limit) as Row[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      kind: r.kind,
+      agent: r.agent,
+      itemId: r.item_id,
+      rev: r.rev,
+      device: r.device,
+      body: r.body,
+      error: r.error,
+      topic: r.topic,
+      receivedAt: r.received_at,
+    }));
+  }
+
+  /** Moves a sink's cursor (never backwards) and deletes what every sink has passed. */
+  advance(sink: string, seq: number): void {
+    if (seq <= this.cursor(sink)) return;
+    this.stmts.setCursor.run(sink, seq);
+    this.collect();
+  }
+
+  private collect(): void {
+    const upTo =
+      this.sinks.length === 0
+        ? (this.stmts.maxSeq.get() as { s: number }).s
+        : Math.min(...this.sinks.map((s) => this.cursor(s)));
+    if (upTo <= 0) return;
+    const freed = this.db.transaction(() => {
+      const b = (this.stmts.sumUpTo.get(upTo) as { b: number }).b;
+      if (b > 0) this.stmts.deleteUpTo.run(upTo);
+      return b;
+    })();
+    if (freed > 0) {
+      this.bytes = Math.max(0, this.bytes - freed);
+      this.emit('drain');
+    }
+  }
+
+  /** Items waiting for a sink: count, bytes, and the oldest one's receive time (epoch ms) or null. */
+  depth(sink: string): { items: number; bytes: number; oldestReceivedAt: number | null } {
+    const r = this.stmts.depth.get(this.cursor(sink)) as { n: number; b: number; oldest: number | null };
+    return { items: r.n, bytes: r.b, oldestReceivedAt: r.oldest };
+  }
+
+  /** Drops dedup entries older than the retention, then the oldest beyond dedupMaxRows. */
+  pruneDedup(): number {
+    let removed = this.stmts.pruneDedupAge.run(this.now() - this.opts.dedupRetentionMs).changes;
+    const n = (this.stmts.dedupCount.get() as { n: number }).n;
+    if (n > this.opts.dedupMaxRows) {
+      const cut = this.stmts.dedupNth.get(this.opts.dedupMaxRows) as { seen_at: number } | undefined;
+      // strictly older than the cut: entries of one batch share a timestamp and go together
+      if (cut) removed += this.stmts.pruneDedupAge.run(cut.seen_at).changes;
+    }
+    return removed;
+  }
+
+  dedupSize(): number {
+    return (this.stmts.dedupCount.get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
