@@ -1,0 +1,365 @@
+// MQTT source: subscribes to an existing broker (SPEC.md 2, `type: mqtt`) with QoS 1 and a persistent
+// session (`clean: false`, stable clientId `edgeflow-<agent>-<source>`), so messages that arrive while
+// the agent is down or before a checkpoint are kept and redelivered by the broker.
+//
+// Ack timing (issue 4: "the broker must not get a PUBACK before the reading is checkpointed"):
+// mqtt.js (v5, src/lib/handlers/publish.ts) processes incoming packets strictly one at a time and, for
+// QoS 1, sends the PUBACK when `client.handleMessage(packet, cb)` calls `cb()` without error. Holding `cb`
+// until the checkpoint would stall the whole connection (PINGRESP, SUBACK, the next PUBLISH) for up to a
+// checkpoint interval per message. Instead we call `cb(DEFERRED)`: on an error mqtt.js skips its PUBACK
+// and moves on to the next packet (publish.ts: `if (err) return done(err)`; `done` ignores it). The
+// PUBACK is then written by `frame.ack()` ourselves, in arrival order (ack-queue.ts), on the same
+// connection only.
+//
+// In-flight window: with MQTT 3.1.1 Mosquitto sends at most `max_inflight_messages` (default 20)
+// un-acked messages, i.e. 20 frames per checkpoint interval. We connect with MQTT 5 and announce
+// `receiveMaximum` (default 65535), which Mosquitto honours per client (measured: 300 un-acked messages
+// delivered with v5, 20 with v3.1.1), so the runtime's checkpoint cadence is not a throughput cap.
+//
+// Reconnect without duplicates: acks pending when the connection drops are kept. If the broker resumes
+// the session, it redelivers each un-acked PUBLISH with DUP and the same packet id [MQTT-4.4.0-1]; such a
+// redelivery (same id, topic, payload) is matched to the frame the runtime already has, not delivered
+// again, and its PUBACK goes out on the new connection once the runtime acks the original frame. If the
+// session is gone (sessionPresent=false) or nothing is redelivered within `redeliveryGraceMs`, the old
+// acks are dropped. A crash loses the pending acks and the broker redelivers: at-least-once, and the
+// runtime's checkpoint makes it exactly-once for readings.
+//
+// pause(): the next PUBLISH is held inside handleMessage without calling back, which stops mqtt.js's
+// packet loop and, through stream back-pressure, reading from the socket. Keep pauses shorter than the
+// keepalive (PINGRESP is not processed while paused; mqtt.js would reconnect, which is safe).
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Timer } from '../../shared/clock.ts';
+import { readSecretFile } from '../../shared/config-file.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { RateLimitedLog } from '../../shared/log.ts';
+import { compileTopicPattern } from '../../shared/topics.ts';
+import { type AckDecision, type AckEntry, AckQueue } from './ack-queue.ts';
+import { Backoff, RetryTimer } from './backoff.ts';
+import type { RawFrame, Source, SourceContext, SourceHooks, SourceState, SourceStatus } from './source.ts';
+
+export interface MqttSourceOptions {
+  name: string;
+  /** Agent id, for the default clientId. */
+  agentId: string;
+  url: string;
+  topics: string[];
+  /** `plant/{device}/{metric}`: fills RawFrame.fields; messages on other topics are dropped as `topic_mismatch`. */
+  topicPattern?: string;
+  qos?: 0 | 1; // [1]
+  clientId?: string; // [edgeflow-<agentId>-<name>]
+  username?: string;
+  passwordFile?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Reconnect backoff bounds, ms. [500, 30000] */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** MQTT keepalive, seconds. [30] */
+  keepaliveSec?: number;
+  /** MQTT 5 receiveMaximum: un-acked messages the broker may send us. [65535] */
+  maxInflight?: number;
+  /** How long to wait for the broker's redelivery of frames pending at a disconnect, ms. [10000] */
+  redeliveryGraceMs?: number;
+  /** Largest payload; larger messages are dropped as `too_long` (and acked). [1MB] */
+  maxPayloadBytes?: number;
+}
+
+/** Returned through handleMessage's callback so mqtt.js skips its automatic PUBACK (see header). */
+const DEFERRED = Object.freeze(new Error('edgeflow: PUBACK deferred until checkpoint'));
+
+export class MqttSource implements Source {
+  readonly type = 'mqtt' as const;
+  readonly name: string;
+  private client: MqttClient | null = null;
+  private onFrame: (f: RawFrame) => void = () => {};
+  private hooks: SourceHooks = {};
+  private state: SourceState = 'stopped';
+  private lastError: string | undefined;
+  private framesIn = 0;
+  private reconnects = 0;
+  private redelivered = 0;
+  private connected = 0;
+  private readonly badFrames: Record<string, number> = {};
+  private readonly match: ((topic: string) => Record<string, string> | null) | null;
+  private readonly retry: RetryTimer;
+  private readonly warn: RateLimitedLog;
+  private readonly acks: AckQueue;
+  /** Connection generation: +1 per CONNACK. */
+  private gen = 0;
+  /** The stream of the current generation (acks are written only there). */
+  private stream: NodeJS.WritableStream | null = null;
+  /** Entries of older generations still awaiting the broker's redelivery, by packet id. */
+  private awaitingRedelivery = new Map<number, AckEntry>();
+  private graceTimer: Timer | null = null;
+  private paused = false;
+  private held: { packet: IPublishPacket; cb: (e?: Error) => void } | null = null;
+  private subscribed = false;
+
+  constructor(
+    private readonly opts: MqttSourceOptions,
+    private readonly ctx: SourceContext,
+  ) {
+    this.name = opts.name;
+    this.match = opts.topicPattern ? compileTopicPattern(opts.topicPattern) : null;
+    this.retry = new RetryTimer(
+      ctx.clock,
+      new Backoff({ minMs: opts.reconnectMinMs ?? 500, maxMs: opts.reconnectMaxMs ?? 30_000 }),
+    );
+    this.warn = new RateLimitedLog(ctx.log, 1, 60_000);
+    this.acks = new AckQueue(
+      (e) => this.decide(e),
+      (e) => this.writePuback(e.messageId),
+    );
+  }
+
+  get clientId(): string {
+    return this.opts.clientId ?? `edgeflow-${this.opts.agentId}-${this.opts.name}`;
+  }
+
+  async start(onFrame: (frame: RawFrame) => void, hooks: SourceHooks = {}): Promise<void> {
+    this.onFrame = onFrame;
+    this.hooks = hooks;
+    this.state = 'starting';
+    const client = mqtt.connect(this.opts.url, this.clientOptions());
+    this.client = client;
+    client.handleMessage = (packet, cb) => this.handleMessage(packet, cb);
+    client.on('connect', (connack) => this.onConnect(client, connack.sessionPresent));
+    client.on('error', (err) => {
+      this.lastError = describeError(err);
+    });
+    client.on('close', () => this.onClose(client));
+    client.connect();
+  }
+
+  private clientOptions(): IClientOptions {
+    const o = this.opts;
+    const read = (what: string, path: string | undefined, f: (p: string) => string | Buffer) => {
+      if (path === undefined) return undefined;
+      try {
+        return f(path);
+      } catch (e) {
+        throw new EdgeflowError('CONFIG_INVALID', `source ${o.name}: cannot read ${what} file ${path}`, {
+          cause: e,
+        });
+      }
+    };
+    return {
+      manualConnect: true, // handleMessage must be in place before a resumed session redelivers
+      clientId: this.clientId,
+      clean: false,
+      protocolVersion: 5,
+      // Session Expiry Interval: MQTT 5 ends a session at disconnect unless told otherwise; 0xFFFFFFFF = never.
+      properties: {
+        sessionExpiryInterval: 0xffffffff,
+        receiveMaximum: Math.min(65535, Math.max(1, o.maxInflight ?? 65535)),
+      },
+      keepalive: o.keepaliveSec ?? 30,
+      reconnectPeriod: 0, // our own jittered backoff (backoff.ts) instead of mqtt.js's fixed period
+      connectTimeout: 10_000,
+      resubscribe: false,
+      username: o.username,
+      password: read('password', o.passwordFile, readSecretFile),
+      ca: read('ca', o.ca, (p) => readFileSync(p)),
+      cert: read('cert', o.cert, (p) => readFileSync(p)),
+      key: read('key', o.key, (p) => readFileSync(p)),
+    };
+  }
+
+  private onConnect(client: MqttClient, sessionPresent: boolean): void {
+    if (this.state === 'stopped' || this.client !== client) return;
+    this.gen++;
+    this.stream = client.stream;
+    if (this.connected++ > 0) this.reconnects++;
+    this.state = 'up';
+    this.lastError = undefined;
+    this.retry.backoff.reset();
+    this.retry.cancel();
+    if (this.graceTimer) this.ctx.clock.clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+    if (!sessionPresent) {
+      // The broker has no session: nothing will be redelivered, old acks are meaningless.
+      this.awaitingRedelivery.clear();
+      this.acks.dropOlderThan(this.gen);
+    } else if (this.awaitingRedelivery.size > 0) {
+      const gen = this.gen;
+      this.graceTimer = this.ctx.clock.setTimeout(() => {
+        this.graceTimer = null;
+        if (this.gen !== gen) return;
+        this.awaitingRedelivery.clear();
+        this.acks.dropOlderThan(gen);
+      }, this.opts.redeliveryGraceMs ?? 10_000);
+    }
+    if (!sessionPresent || !this.subscribed) {
+      const qos = this.opts.qos ?? 1;
+      client.subscribe(this.opts.topics, { qos }, (err, granted) => {
+        if (err) {
+          this.lastError = describeError(err);
+          this.warn.warn(`mqtt_subscribe:${this.name}`, { err: this.lastError }, 'mqtt subscribe failed');
+          return;
+        }
+        const refused = (granted ?? []).filter((g) => g.qos >= 128);
+        if (refused.length > 0) {
+          this.lastError = `subscription refused: ${refused.map((g) => g.topic).join(', ')}`;
+          this.warn.warn(
+            `mqtt_subscribe:${this.name}`,
+            { topics: refused.map((g) => g.topic) },
+            'mqtt subscription refused',
+          );
+        } else this.subscribed = true;
+      });
+    }
+    this.acks.flush();
+    this.ctx.log.info(
+      { url: redactUrl(this.opts.url), clientId: this.clientId, sessionPresent, reconnects: this.reconnects },
+      'mqtt source connected',
+    );
+  }
+
+  private onClose(client: MqttClient): void {
+    if (this.client !== client) return;
+    this.stream = null;
+    this.held = null; // its callback belongs to the dead connection; the broker redelivers the message
+    // Entries not yet PUBACKed may be redelivered on the next connection: index them by packet id.
+    for (const e of this.pendingEntries()) this.awaitingRedelivery.set(e.messageId, e);
+    if (this.state === 'stopped') return;
+    this.state = 'down';
+    this.lastError ??= 'connection closed';
+    const inMs = this.retry.schedule(() => {
+      if (this.state !== 'stopped' && this.client === client) client.reconnect();
+    });
+    if (inMs !== null)
+      this.warn.warn(
+        `mqtt_down:${this.name}`,
+        { url: redactUrl(this.opts.url), err: this.lastError, retryInMs: inMs },
+        'mqtt source disconnected; retrying',
+      );
+  }
+
+  private pendingEntries(): AckEntry[] {
+    return this.acks.live().filter((e) => e.gen === this.gen);
+  }
+
+  private handleMessage(packet: IPublishPacket, cb: (e?: Error) => void): void {
+    if (this.paused) {
+      this.held = { packet, cb };
+      return;
+    }
+    this.process(packet, cb);
+  }
+
+  private process(packet: IPublishPacket, cb: (e?: Error) => void): void {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const topic = packet.topic;
+    if (packet.qos === 0 || packet.messageId === undefined) {
+      this.deliver(topic, payload, undefined);
+      return cb();
+    }
+    const id = packet.messageId;
+    const prior = this.awaitingRedelivery.get(id);
+    if (prior) {
+      this.awaitingRedelivery.delete(id);
+      if (packet.dup && prior.topic === topic && prior.payload.equals(payload)) {
+        // Redelivery of a frame the runtime already holds: re-home its ack to this connection.
+        prior.gen = this.gen;
+        this.redelivered++;
+        cb(DEFERRED);
+        this.acks.flush();
+        return;
+      }
+      prior.dead = true; // the id now names another message
+    }
+    const entry = this.acks.push(id, this.gen, topic, payload);
+    cb(DEFERRED);
+    this.deliver(topic, payload, () => this.acks.ack(entry));
+  }
+
+  private deliver(topic: string, payload: Buffer, ack: (() => void) | undefined): void {
+    if (payload.length > (this.opts.maxPayloadBytes ?? 1024 * 1024)) return this.bad('too_long', ack);
+    let fields: RawFrame['fields'];
+    if (this.match) {
+      const m = this.match(topic);
+      if (!m) return this.bad('topic_mismatch', ack);
+      fields = {};
+      if (m.device !== undefined) fields.device = m.device;
+      if (m.metric !== undefined) fields.metric = m.metric;
+    }
+    this.framesIn++;
+    const frame: RawFrame = { payload, receivedAt: this.ctx.clock.now() };
+    if (fields) frame.fields = fields;
+    if (ack) frame.ack = ack;
+    this.onFrame(frame);
+  }
+
+  /** A message dropped by the source: counted, reported, and acked (nothing to wait for). */
+  private bad(reason: string, ack: (() => void) | undefined): void {
+    this.badFrames[reason] = (this.badFrames[reason] ?? 0) + 1;
+    this.hooks.onBadFrame?.(reason);
+    ack?.();
+  }
+
+  private decide(e: AckEntry): AckDecision {
+    if (e.gen === this.gen && this.stream) return 'send';
+    if (e.gen < this.gen && !this.awaitingRedelivery.has(e.messageId)) return 'drop';
+    return 'wait';
+  }
+
+  /** PUBACK, success: fixed header 0x40, remaining length 2, packet id (valid in MQTT 3.1.1 and 5). */
+  private writePuback(messageId: number): void {
+    this.stream?.write(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]));
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    const h = this.held;
+    this.held = null;
+    if (h) this.process(h.packet, h.cb);
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    this.retry.cancel();
+    if (this.graceTimer) this.ctx.clock.clearTimeout(this.graceTimer);
+    const c = this.client;
+    this.client = null;
+    if (!c) return;
+    // Graceful: PUBACKs already written go out before DISCONNECT; the session stays on the broker.
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => c.end(true, {}, () => r()), 2000);
+      c.end(false, {}, () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+
+  status(): SourceStatus {
+    return {
+      name: this.name,
+      type: this.type,
+      state: this.state,
+      ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
+      framesIn: this.framesIn,
+      reconnects: this.reconnects,
+      clientId: this.clientId,
+      pendingAcks: this.acks.size,
+      redeliveredMatched: this.redelivered,
+      paused: this.paused,
+      badFrames: { ...this.badFrames },
+    };
+  }
+}
+
+function describeError(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return code !== undefined ? `${String(code)}: ${err.message}` : err.message;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}
