@@ -224,9 +224,13 @@ export function parseArgs(argv: readonly string[], now = Date.now()): ParseResul
       problems.push(`--start-ts: expected epoch ms or ISO 8601, got "${st}"`);
   }
 
+  const prefix = str('devicePrefix') ?? 'dev-';
+  // Device names end up in topics, keys and tags (SPEC.md agent.id rule): no '/', '+', '#' or spaces.
+  if (!/^[a-zA-Z0-9._-]{0,48}$/.test(prefix))
+    problems.push(`--device-prefix: expected [a-zA-Z0-9._-]{0,48}, got "${prefix}"`);
+
   if (problems.length > 0) return { ok: false, problems };
   const width = Math.max(3, String(nDevices).length);
-  const prefix = str('devicePrefix') ?? 'dev-';
   return {
     ok: true,
     config: {
