@@ -439,10 +439,19 @@ export async function buildBinaries(opts = {}) {
       log(`linux-${r.arch} --version: ${runVersion(join(ROOT, r.file), r.arch)}`);
     }
   }
-  writeFileSync(
-    join(out, 'binaries.json'),
-    `${JSON.stringify({ entry: relative(ROOT, entry), node: version, binaries: results.map(({ skipped, ...r }) => r) }, null, 2)}\n`,
-  );
+  // dist/binaries.json: what is in dist/, for release notes and the test (arches built earlier are kept).
+  const summaryFile = join(out, 'binaries.json');
+  let previous = [];
+  try {
+    previous = JSON.parse(readFileSync(summaryFile, 'utf8')).binaries.filter((b) => !arches.includes(b.arch));
+  } catch {
+    // first build into this directory
+  }
+  const binaries = [
+    ...previous,
+    ...results.map(({ skipped, ...r }) => ({ ...r, entry: relative(ROOT, entry) })),
+  ];
+  writeFileSync(summaryFile, `${JSON.stringify({ node: version, binaries }, null, 2)}\n`);
   log('done');
   return results;
 }

@@ -1,0 +1,196 @@
+// Single-executable agent builds (issue 6): the binaries start without Node.js, load both native
+// addons from their embedded copies, read a serial tty and write SQLite, on linux-x64 natively and on
+// linux-arm64 under qemu-user.
+//
+// The binaries under test are built from scripts/binaries/smoke-entry.ts into dist/smoke/ by the real
+// build script (`npm run build:binaries` does the same for agent/main.ts into dist/). The build is
+// incremental: a cold cache costs ~4 minutes (Node downloads, two better-sqlite3 compiles), an
+// unchanged tree a few seconds. Needs apt (cross g++, qemu-user-static) or those already installed.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { waitFor } from '../helpers/wait.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const OUT = join(ROOT, 'dist/smoke');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+type Arch = 'x64' | 'arm64';
+const ARCHES: Arch[] = ['x64', 'arm64'];
+
+function binary(arch: Arch): string {
+  return join(OUT, `edgeflow-agent-linux-${arch}`);
+}
+
+/** argv that runs the binary for `arch` on this x64 host (arm64 through qemu-user). */
+function command(arch: Arch, args: string[]): string[] {
+  return arch === 'x64'
+    ? [binary(arch), ...args]
+    : ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', binary(arch), ...args];
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function runSync(arch: Arch, args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const [cmd, ...rest] = command(arch, args);
+  const t = performance.now();
+  const res = spawnSync(cmd as string, rest, {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr, ms: performance.now() - t };
+}
+
+function rssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1]);
+}
+
+let work: string;
+const children: ChildProcess[] = [];
+
+before(() => {
+  // --verify installs qemu-user-static when missing and runs --version of both binaries once.
+  const build = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'scripts/build-binaries.mjs'),
+      '--entry',
+      'scripts/binaries/smoke-entry.ts',
+      '--out',
+      OUT,
+      '--verify',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60_000 },
+  );
+  assert.equal(build.status, 0, 'scripts/build-binaries.mjs failed');
+  work = mkdtempSync(join(tmpdir(), 'edgeflow-binaries-'));
+});
+
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function startPtyPair(dir: string): Promise<{ device: string; peer: string }> {
+  const device = join(dir, 'ttyAgent');
+  const peer = join(dir, 'ttySensor');
+  const socat = spawn('socat', [`pty,raw,echo=0,link=${peer}`, `pty,raw,echo=0,link=${device}`], {
+    stdio: 'ignore',
+  });
+  children.push(socat);
+  return waitFor('socat ptys', () => existsSync(device) && existsSync(peer) && { device, peer });
+}
+
+function writeConfig(dir: string, body: string): string {
+  const file = join(dir, 'agent.yaml');
+  writeFileSync(file, body);
+  return file;
+}
+
+for (const arch of ARCHES) {
+  describe(`edgeflow-agent-linux-${arch}`, () => {
+    test('is an executable of the right architecture', (t) => {
+      const head = readFileSync(binary(arch)).subarray(0, 20);
+      assert.equal(head.readUInt32BE(0), 0x7f454c46, 'ELF magic');
+      assert.equal(head.readUInt16LE(18), arch === 'x64' ? 0x3e : 0xb7, 'e_machine');
+      t.diagnostic(`size ${(statSync(binary(arch)).size / 1048576).toFixed(1)} MiB`);
+    });
+
+    test('--version prints the package version, with no SEA warning', (t) => {
+      const res = runSync(arch, ['--version']);
+      assert.equal(res.status, 0, res.stderr);
+      assert.equal(res.stdout.trim(), VERSION);
+      assert.doesNotMatch(res.stderr, /ExperimentalWarning|single executable/i);
+      const times = [res.ms];
+      for (let i = 0; i < 2; i++) times.push(runSync(arch, ['--version']).ms);
+      t.diagnostic(`startup to --version: ${times.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
+    });
+
+    test('check-config: exit 0 on a valid file, exit 2 with `path: problem` lines otherwise', () => {
+      const dir = mkdtempSync(join(work, `cc-${arch}-`));
+      const good = writeConfig(
+        dir,
+        `agent:\n  id: gw-001\n  dataDir: ${dir}\nsources:\n  - type: serial\n    path: /dev/ttyUSB0\n`,
+      );
+      const ok = runSync(arch, ['check-config', '--config', good]);
+      assert.equal(ok.status, 0, ok.stderr);
+      const bad = writeConfig(dir, 'agent:\n  id: "no spaces allowed"\n  dataDir: /x\nsources: []\n');
+      const res = runSync(arch, ['check-config', '--config', bad]);
+      assert.equal(res.status, 2);
+      assert.match(res.stderr, /^agent\.id: /m);
+      assert.match(res.stderr, /^sources: /m);
+    });
+
+    test('run: reads frames from a serial tty into its SQLite database (both native addons)', async (t) => {
+      const dir = mkdtempSync(join(work, `run-${arch}-`));
+      const { device, peer } = await startPtyPair(dir);
+      const nativeDir = join(dir, 'native');
+      const config = writeConfig(
+        dir,
+        `agent:\n  id: gw-001\n  dataDir: ${dir}\nsources:\n  - type: serial\n    path: ${device}\n    baudRate: 115200\n`,
+      );
+      const [cmd, ...args] = command(arch, ['run', '--config', config, '--lines', '3']);
+      const agent = spawn(cmd as string, args, {
+        env: { ...process.env, EDGEFLOW_NATIVE_DIR: nativeDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(agent);
+      let stdout = '';
+      let stderr = '';
+      agent.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      agent.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      const exited = once(agent, 'exit');
+      await waitFor(
+        'ready',
+        () => stdout.includes('ready') || (agent.exitCode !== null && Promise.reject(new Error(stderr))),
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      assert.match(stdout, /journal_mode=wal/);
+      const idleRss = rssKiB(agent.pid as number);
+      const frames = [
+        '{"device":"s1","metric":"temperature","value":21.5}',
+        'temperature=22',
+        's1,humidity,40',
+      ];
+      writeFileSync(peer, `${frames.join('\n')}\n`);
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /stored 3 total 3/);
+
+      // The addons were extracted where EDGEFLOW_NATIVE_DIR says, under content-hash names.
+      const extracted = readdirSync(nativeDir).sort();
+      assert.equal(extracted.length, 2, extracted.join(' '));
+      assert.match(extracted[0] as string, /^better_sqlite3-[0-9a-f]{16}\.node$/);
+      assert.match(extracted[1] as string, /^serialport_bindings-[0-9a-f]{16}\.node$/);
+
+      const db = new Database(join(dir, 'smoke.db'), { readonly: true });
+      const rows = db.prepare('SELECT line FROM frames ORDER BY id').all() as { line: string }[];
+      db.close();
+      assert.deepEqual(
+        rows.map((r) => r.line),
+        frames,
+      );
+      t.diagnostic(
+        `RSS after opening db and tty, idle: ${(idleRss / 1024).toFixed(1)} MiB${arch === 'x64' ? '' : ' (qemu-user process)'}`,
+      );
+    });
+  });
+}
