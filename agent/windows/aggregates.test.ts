@@ -24,7 +24,9 @@ const ALL = new Set<AggregateName>([
 
 function acc(values: number[], ts?: number[]): Accumulator {
   const a = new Accumulator(true);
-  values.forEach((v, i) => a.add(v, ts?.[i] ?? i, i));
+  values.forEach((v, i) => {
+    a.add(v, ts?.[i] ?? i, i);
+  });
   return a;
 }
 
@@ -107,8 +109,14 @@ test('merge keeps negative values (the library merge drops them) and matches one
         const a = new Accumulator(true);
         const b = new Accumulator(true);
         const whole = new Accumulator(true);
-        xs.forEach((v, i) => (a.add(v, i, i), whole.add(v, i, i)));
-        ys.forEach((v, i) => (b.add(v, 1000 + i, 1000 + i), whole.add(v, 1000 + i, 1000 + i)));
+        xs.forEach((v, i) => {
+          a.add(v, i, i);
+          whole.add(v, i, i);
+        });
+        ys.forEach((v, i) => {
+          b.add(v, 1000 + i, 1000 + i);
+          whole.add(v, 1000 + i, 1000 + i);
+        });
         a.merge(b);
         const ra = a.result(ALL);
         const rw = whole.result(ALL);

@@ -302,9 +302,17 @@ const stepArb = fc.record({
   ),
 });
 
-function toEvents(
-  steps: fc.RecordValue<{ device: string; metric: string; dt: number; back: number; value: number }>[],
-): Ev[] {
+interface StreamStep {
+  device: string;
+  metric: string;
+  /** how far the device's clock moves on */
+  dt: number;
+  /** how far behind the device's clock this reading is stamped */
+  back: number;
+  value: number;
+}
+
+function toEvents(steps: StreamStep[]): Ev[] {
   const clocks = new Map<string, number>();
   return steps.map((s) => {
     const c = (clocks.get(s.device) ?? T0 + 5000) + s.dt;
