@@ -58,6 +58,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
       version: deps.version ?? '0.0.0',
       startedAt,
       connectedClients: broker?.connectedClients ?? 0,
+      connections: broker?.connections ?? 0,
       spool: spool
         ? {
             bytes: spool.sizeBytes,

@@ -12,7 +12,14 @@ import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { AGENT_ID_RE } from '../shared/topics.ts';
 
-export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1, keylen: 32 } as const;
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+  keylen: number;
+}
+
+export const SCRYPT_PARAMS: Readonly<ScryptParams> = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
 
 const entrySchema = z.object({
   alg: z.literal('scrypt'),

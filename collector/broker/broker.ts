@@ -241,6 +241,11 @@ export class EdgeBroker {
     return username;
   }
 
+  /** Open TCP/TLS connections, authenticated or not. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
   }

@@ -258,8 +258,9 @@ export class Spool extends EventEmitter {
     const n = (this.stmts.dedupCount.get() as { n: number }).n;
     if (n > this.opts.dedupMaxRows) {
       const cut = this.stmts.dedupNth.get(this.opts.dedupMaxRows) as { seen_at: number } | undefined;
-      // strictly older than the cut: entries of one batch share a timestamp and go together
-      if (cut) removed += this.stmts.pruneDedupAge.run(cut.seen_at).changes;
+      // The row at the cut and everything as old or older: entries of one batch share a timestamp and
+      // go together, so the index holds at most dedupMaxRows afterwards.
+      if (cut) removed += this.stmts.pruneDedupAge.run(cut.seen_at + 1).changes;
     }
     return removed;
   }

@@ -1,0 +1,231 @@
+// The broker's edge, over real TCP on port 0 with MQTT.js clients: authentication, ACLs, packet size,
+// garbage, connection storms, and "PUBACK only after the spool commit".
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { waitFor } from '../../test/helpers/wait.ts';
+import { batch, summary } from '../test-support/fixtures.ts';
+import { type Harness, startHarness } from '../test-support/harness.ts';
+
+const up = (agent: string) => `edgeflow/v1/${agent}/summaries`;
+
+/** Resolves when the client's connection closes; socket errors on the way (ECONNRESET) are expected. */
+function closed(c: MqttClient): Promise<void> {
+  c.on('error', () => {});
+  return new Promise((resolve) => c.once('close', () => resolve()));
+}
+
+describe('broker edge', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  test('no credentials: CONNACK 5 (not authorized), counted', async () => {
+    const before = await h.metric('edgeflow_collector_rejected_total', { reason: 'no_credentials' });
+    await assert.rejects(h.connect(null), /Not authorized/i);
+    assert.equal(
+      await h.metric('edgeflow_collector_rejected_total', { reason: 'no_credentials' }),
+      before + 1,
+    );
+  });
+
+  test('wrong password and unknown agent: CONNACK 4 (bad username or password)', async () => {
+    await assert.rejects(h.connect('gw-1', { password: 'wrong' }), /Bad username or password/i);
+    await assert.rejects(h.connect('gw-9', { password: h.secrets['gw-1']! }), /Bad username or password/i);
+    assert.ok((await h.metric('edgeflow_collector_rejected_total', { reason: 'bad_password' })) >= 2);
+  });
+
+  test("agent A publishing to B's topic: connection closed (MQTT 3.1.1 has no negative PUBACK), nothing spooled", async () => {
+    const c = await h.connect('gw-1');
+    const isClosed = closed(c);
+    c.publish(up('gw-2'), batch('gw-2', [summary('gw-2', 'd1', 0)]), { qos: 1 });
+    await isClosed;
+    assert.equal(await h.metric('edgeflow_collector_rejected_total', { reason: 'publish_acl' }), 1);
+    assert.equal(await h.metric('edgeflow_collector_batches_total'), 0);
+  });
+
+  test('topics outside edgeflow/v1/{id}/(summaries|alerts|status|late) are refused too', async () => {
+    for (const topic of [
+      'edgeflow/v1/gw-1/down',
+      'edgeflow/v1/gw-1/other',
+      'foo',
+      'edgeflow/v1/gw-1/summaries/x',
+    ]) {
+      const c = await h.connect('gw-1');
+      const isClosed = closed(c);
+      c.publish(topic, 'x', { qos: 1 });
+      await isClosed;
+    }
+  });
+
+  test("subscriptions: only the agent's own downlink is granted (others get SUBACK 0x80, connection stays)", async () => {
+    const c = await h.connect('gw-1');
+    const suback = new Promise<number[]>((resolve) =>
+      c.on('packetreceive', (p) => {
+        if (p.cmd === 'suback') resolve(p.granted as number[]);
+      }),
+    );
+    c.subscribe(
+      ['edgeflow/v1/gw-1/down', 'edgeflow/v1/gw-2/down', '#', 'edgeflow/v1/+/summaries'],
+      { qos: 1 },
+      () => {},
+    );
+    assert.deepEqual(await suback, [1, 128, 128, 128]);
+    assert.equal(c.connected, true);
+  });
+
+  test('a packet over maxPacketSize closes the connection before it is buffered', async () => {
+    const c = await h.connect('gw-1');
+    const isClosed = closed(c);
+    c.publish(up('gw-1'), Buffer.alloc(100 * 1024, 0x41), { qos: 1 });
+    await isClosed;
+    assert.equal(await h.metric('edgeflow_collector_rejected_total', { reason: 'packet_too_large' }), 1);
+  });
+
+  test('garbage bytes on the socket: closed, counted, no crash', async () => {
+    const before = await h.metric('edgeflow_collector_rejected_total', { reason: 'protocol' });
+    for (const junk of [
+      Buffer.from([0x00, 0x00]),
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ]) {
+      const s = netConnect(h.port, '127.0.0.1');
+      s.on('error', () => {});
+      await once(s, 'connect');
+      s.write(junk);
+      await once(s, 'close');
+    }
+    assert.ok((await h.metric('edgeflow_collector_rejected_total', { reason: 'protocol' })) > before);
+    const c = await h.connect('gw-1');
+    await c.publishAsync(up('gw-1'), batch('gw-1', [summary('gw-1', 'g', 1)]), { qos: 1 });
+  });
+
+  test('1000 connections opened and dropped (half with a bad password): a legitimate agent keeps being served', async () => {
+    const legit = await h.connect('gw-2');
+    let acked = 0;
+    let stop = false;
+    const publisher = (async () => {
+      for (let i = 0; !stop; i++) {
+        await legit.publishAsync(up('gw-2'), batch('gw-2', [summary('gw-2', 'storm', i * 60_000)]), {
+          qos: 1,
+        });
+        acked++;
+      }
+    })();
+    const connectPacket = mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'storm',
+      keepalive: 30,
+      username: 'gw-1',
+      password: Buffer.from('wrong'),
+    });
+    const connectionsBefore = h.collector.status().connections;
+    const t0 = performance.now();
+    for (let wave = 0; wave < 10; wave++) {
+      const socks = await Promise.all(
+        Array.from(
+          { length: 100 },
+          (_, i) =>
+            new Promise<Socket>((resolve) => {
+              const s = netConnect(h.port, '127.0.0.1', () => {
+                if (i % 2 === 0) s.write(connectPacket);
+                resolve(s);
+              });
+              s.on('error', () => resolve(s));
+            }),
+        ),
+      );
+      for (const s of socks) s.destroy();
+    }
+    const stormMs = performance.now() - t0;
+    const ackedDuringStorm = acked;
+    stop = true;
+    await publisher;
+    assert.ok(ackedDuringStorm > 0, 'the legitimate agent got PUBACKs during the storm');
+    assert.equal(legit.connected, true);
+    await waitFor('storm connections released', () => h.collector.status().connections <= connectionsBefore);
+    // Shows up in the test log: how the broker coped.
+    console.log(
+      `# storm: 1000 connections in ${stormMs.toFixed(0)} ms, legit agent acked ${ackedDuringStorm} batches meanwhile`,
+    );
+  });
+});
+
+describe('PUBACK after commit', () => {
+  test('PUBACK arrives only once the batch is in the spool', async () => {
+    const h = await startHarness();
+    try {
+      h.sinks[0]!.mode = 'down'; // keep items in the spool
+      const c = await h.connect('gw-1');
+      const s = summary('gw-1', 'd1', 0);
+      await c.publishAsync(up('gw-1'), batch('gw-1', [s]), { qos: 1 });
+      const items = h.collector.spool!.read('kafka', 10);
+      assert.deepEqual(
+        items.map((i) => i.itemId),
+        [s.id],
+        'spooled before PUBACK',
+      );
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('spool full: PUBACK withheld (back-pressure) until a sink drains it', async () => {
+    const h = await startHarness({ yaml: 'spool: { maxBytes: 2KB }' });
+    try {
+      const sink = h.sinks[0]!;
+      sink.mode = 'down';
+      const c = await h.connect('gw-1');
+      // Fill the spool past 2KB.
+      for (let i = 0; !h.collector.spool!.isFull(); i++) {
+        await c.publishAsync(up('gw-1'), batch('gw-1', [summary('gw-1', 'fill', i * 60_000)]), { qos: 1 });
+      }
+      let acked = false;
+      const p = c
+        .publishAsync(up('gw-1'), batch('gw-1', [summary('gw-1', 'held', 0)]), { qos: 1 })
+        .then(() => {
+          acked = true;
+        });
+      await waitFor(
+        'publish held',
+        async () => (await h.metric('edgeflow_collector_backpressure_waits_total')) === 1,
+      );
+      assert.equal(acked, false, 'no PUBACK while the spool is full');
+      assert.equal(h.collector.status().spool?.held, 1);
+      sink.mode = 'ok';
+      await p;
+      assert.ok(
+        sink.written.some((i) => i.device === 'held') ||
+          h.collector.spool!.read('kafka', 100).some((i) => i.device === 'held'),
+      );
+      assert.equal(await h.metric('edgeflow_collector_spool_full'), 0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('a re-sent batch is acknowledged but not stored twice', async () => {
+    const h = await startHarness();
+    try {
+      const c = await h.connect('gw-1');
+      const b = batch('gw-1', [summary('gw-1', 'd1', 0), summary('gw-1', 'd2', 0)], 'same');
+      await c.publishAsync(up('gw-1'), b, { qos: 1 });
+      await c.publishAsync(up('gw-1'), b, { qos: 1 });
+      await waitFor('written', () => h.sinks[0]!.written.length === 2);
+      assert.equal(await h.metric('edgeflow_collector_dedup_hits_total'), 2);
+      assert.equal(await h.metric('edgeflow_collector_items_total'), 4);
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Spool, type SpoolEntry } from './spool.ts';
+
+const OPTS = {
+  maxBytes: 1 << 30,
+  sinks: ['kafka', 'influx'],
+  dedupRetentionMs: 86_400_000,
+  dedupMaxRows: 1000,
+};
+
+function entry(id: string, rev = 0, agent = 'gw-1'): SpoolEntry {
+  return {
+    kind: 'summaries',
+    agent,
+    itemId: id,
+    rev,
+    device: 'd1',
+    body: Buffer.from(JSON.stringify({ id, rev })),
+  };
+}
+
+test('append is de-duplicated on (agent, id, rev); a new rev or another agent is new', () => {
+  const s = new Spool(':memory:', OPTS);
+  assert.deepEqual(s.append([entry('a'), entry('b')]), { stored: 2, duplicates: 0 });
+  assert.deepEqual(s.append([entry('a'), entry('b'), entry('a', 1), entry('a', 0, 'gw-2')]), {
+    stored: 2,
+    duplicates: 2,
+  });
+  assert.deepEqual(
+    s.read('kafka', 100).map((i) => `${i.agent}/${i.itemId}#${i.rev}`),
+    ['gw-1/a#0', 'gw-1/b#0', 'gw-1/a#1', 'gw-2/a#0'],
+  );
+  s.close();
+});
+
+test('duplicates inside one batch are stored once', () => {
+  const s = new Spool(':memory:', OPTS);
+  assert.deepEqual(s.append([entry('a'), entry('a')]), { stored: 1, duplicates: 1 });
+});
+
+test('each sink has its own cursor; items go only when every cursor passed them', () => {
+  const s = new Spool(':memory:', OPTS);
+  s.append([entry('a'), entry('b'), entry('c')]);
+  const k = s.read('kafka', 2);
+  assert.deepEqual(
+    k.map((i) => i.itemId),
+    ['a', 'b'],
+  );
+  s.advance('kafka', k[1]!.seq);
+  assert.deepEqual(
+    s.read('kafka', 10).map((i) => i.itemId),
+    ['c'],
+  );
+  assert.deepEqual(
+    s.read('influx', 10).map((i) => i.itemId),
+    ['a', 'b', 'c'],
+    'influx is not moved by kafka',
+  );
+  assert.equal(s.depth('kafka').items, 1);
+  assert.equal(s.depth('influx').items, 3);
+  const before = s.sizeBytes;
+  s.advance('influx', k[0]!.seq);
+  assert.ok(s.sizeBytes < before, 'item a is deleted once both cursors passed it');
+  assert.deepEqual(
+    s.read('influx', 10).map((i) => i.itemId),
+    ['b', 'c'],
+  );
+  s.advance('influx', k[0]!.seq - 1);
+  assert.deepEqual(
+    s.read('influx', 10).map((i) => i.itemId),
+    ['b', 'c'],
+    'cursors never go back',
+  );
+});
+
+test('cursors, items, dedup and size survive reopening the file', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'edgeflow-spool-')), 'spool.db');
+  const s1 = new Spool(path, OPTS);
+  s1.append([entry('a'), entry('b')]);
+  s1.advance('kafka', s1.read('kafka', 1)[0]!.seq);
+  const bytes = s1.sizeBytes;
+  s1.close();
+  const s2 = new Spool(path, OPTS);
+  assert.equal(s2.sizeBytes, bytes);
+  assert.deepEqual(
+    s2.read('kafka', 10).map((i) => i.itemId),
+    ['b'],
+  );
+  assert.deepEqual(
+    s2.read('influx', 10).map((i) => i.itemId),
+    ['a', 'b'],
+  );
+  assert.deepEqual(s2.append([entry('a')]), { stored: 0, duplicates: 1 });
+  s2.close();
+});
+
+test('isFull at maxBytes; draining a sink frees space and emits drain', () => {
+  const s = new Spool(':memory:', { ...OPTS, sinks: ['kafka'], maxBytes: 500 });
+  let drains = 0;
+  s.on('drain', () => drains++);
+  for (let i = 0; i < 10 && !s.isFull(); i++) s.append([entry(`i${i}`)]);
+  assert.equal(s.isFull(), true);
+  const items = s.read('kafka', 100);
+  s.advance('kafka', items.at(-1)!.seq);
+  assert.equal(s.isFull(), false);
+  assert.equal(s.sizeBytes, 0);
+  assert.equal(drains, 1);
+});
+
+test('with no sinks configured nothing is kept', () => {
+  const s = new Spool(':memory:', { ...OPTS, sinks: [] });
+  s.append([entry('a')]);
+  assert.equal(s.sizeBytes, 0);
+  assert.deepEqual(
+    s.append([entry('a')]),
+    { stored: 0, duplicates: 1 },
+    'but the dedup index still remembers',
+  );
+});
+
+test('the dedup index is pruned by age and by row count', () => {
+  let now = 1_000_000;
+  const s = new Spool(':memory:', { ...OPTS, dedupRetentionMs: 10_000, dedupMaxRows: 1000, now: () => now });
+  s.append([entry('old')]);
+  now += 20_000;
+  for (let i = 0; i < 15; i++) {
+    s.append(Array.from({ length: 100 }, (_, j) => entry(`n${i}-${j}`)));
+    now += 1;
+  }
+  assert.equal(s.dedupSize(), 1501);
+  s.pruneDedup();
+  assert.ok(s.dedupSize() <= 1000 && s.dedupSize() >= 900, `size ${s.dedupSize()}`);
+  assert.deepEqual(s.append([entry('old')]), { stored: 1, duplicates: 0 }, 'an expired entry is forgotten');
+  assert.deepEqual(s.append([entry('n14-5')]), { stored: 0, duplicates: 1 }, 'recent entries are kept');
+});
+
+test('dead letters without a dedup key are always stored', () => {
+  const s = new Spool(':memory:', OPTS);
+  const dl: SpoolEntry = {
+    kind: 'deadletter',
+    agent: 'gw-1',
+    itemId: null,
+    rev: 0,
+    device: null,
+    body: Buffer.from('x'),
+    error: 'json: bad',
+  };
+  assert.equal(s.append([dl, dl]).stored, 2);
+  const [a] = s.read('kafka', 1);
+  assert.equal(a?.error, 'json: bad');
+  assert.equal(a?.body.toString(), 'x');
+});
