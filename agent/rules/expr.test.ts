@@ -145,7 +145,7 @@ describe('expr: hostile input', () => {
     'abs.constructor',
     'value = 1',
     'import("fs")',
-    '`${value}`',
+    '`$' + '{value}`', // a template literal
     'valueOf()',
     '__defineGetter__("x", abs)',
   ];

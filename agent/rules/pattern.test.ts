@@ -9,7 +9,7 @@ describe('pattern', () => {
   it('fires on the Nth matching event within the window', () => {
     const h = harness([flaky]);
     h.series([0, 1, 0, 1], 0, 60_000);
-    assert.deepEqual(h.alerts, []);
+    assert.equal(h.alerts.length, 0);
     h.read(0, 240_000);
     assert.deepEqual(h.states(), ['firing']);
     assert.equal(h.alerts[0]!.ts, T0 + 240_000);
@@ -23,7 +23,7 @@ describe('pattern', () => {
     h2.read(0, 0);
     h2.read(0, 150_000);
     h2.read(0, 300_001);
-    assert.deepEqual(h2.alerts, []);
+    assert.equal(h2.alerts.length, 0);
   });
 
   it('resolves when the count in the sliding window drops below N', () => {
@@ -39,7 +39,7 @@ describe('pattern', () => {
   it('does not fire on scattered failures', () => {
     const h = harness([flaky]);
     h.series([0, 1, 1, 0, 1, 1, 0, 1, 1, 0], 0, 60_000 + 1); // two per 5m at most
-    assert.deepEqual(h.alerts, []);
+    assert.equal(h.alerts.length, 0);
   });
 
   it('keeps bounded state: only the last N matches are kept', () => {

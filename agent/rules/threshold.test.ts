@@ -41,13 +41,13 @@ describe('threshold', () => {
   it('does not fire below or exactly at the limit of a strict comparison', () => {
     const h = harness([overheat]);
     h.series([79.9, 80, 80, 42], 0, 1000);
-    assert.deepEqual(h.alerts, []);
+    assert.equal(h.alerts.length, 0);
   });
 
   it('ignores readings the match does not select', () => {
     const h = harness([overheat]);
     h.read(99, 0, 's1', 'humidity');
-    assert.deepEqual(h.alerts, []);
+    assert.equal(h.alerts.length, 0);
   });
 
   it('keeps one episode per (device, metric) key', () => {
@@ -68,7 +68,7 @@ describe('threshold', () => {
   it('for: fires on the reading exactly `for` after the condition began, not before', () => {
     const h = harness([{ ...overheat, for: '30s' }]);
     h.series([85, 85, 85], 0, 10_000);
-    assert.deepEqual(h.alerts, [], 'held 20s of 30s');
+    assert.equal(h.alerts.length, 0, 'held 20s of 30s');
     h.read(85, 30_000);
     assert.deepEqual(h.states(), ['firing']);
     assert.equal(h.alerts[0]!.ts, T0 + 30_000);
@@ -77,7 +77,7 @@ describe('threshold', () => {
   it('for: a dip below the limit restarts the wait', () => {
     const h = harness([{ ...overheat, for: '30s' }]);
     h.series([85, 85, 70, 85, 85, 85], 0, 10_000); // condition again from t=30s
-    assert.deepEqual(h.alerts, []);
+    assert.equal(h.alerts.length, 0);
     h.read(85, 60_000);
     assert.deepEqual(h.states(), ['firing']);
   });
@@ -131,7 +131,7 @@ describe('threshold', () => {
       { name: 'hot-1m', kind: 'threshold', on: 'window:temp-1m', when: 'mean > 80 && count >= 5' },
     ]);
     h.engine.onSummary(summary('temp-1m', 0, 60_000, { mean: 85, count: 3 }));
-    assert.deepEqual(h.alerts, []);
+    assert.equal(h.alerts.length, 0);
     h.engine.onSummary(summary('temp-1m', 60_000, 60_000, { mean: 85, count: 5 }));
     assert.deepEqual(h.states(), ['firing']);
     assert.equal(h.alerts[0]!.ts, T0 + 120_000);
