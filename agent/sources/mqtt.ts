@@ -254,7 +254,8 @@ export class MqttSource implements Source {
     const topic = packet.topic;
     if (packet.qos === 0 || packet.messageId === undefined) {
       this.deliver(topic, payload, undefined);
-      return cb();
+      cb();
+      return;
     }
     const id = packet.messageId;
     const prior = this.awaitingRedelivery.get(id);
@@ -276,11 +277,17 @@ export class MqttSource implements Source {
   }
 
   private deliver(topic: string, payload: Buffer, ack: (() => void) | undefined): void {
-    if (payload.length > (this.opts.maxPayloadBytes ?? 1024 * 1024)) return this.bad('too_long', ack);
+    if (payload.length > (this.opts.maxPayloadBytes ?? 1024 * 1024)) {
+      this.bad('too_long', ack);
+      return;
+    }
     let fields: RawFrame['fields'];
     if (this.match) {
       const m = this.match(topic);
-      if (!m) return this.bad('topic_mismatch', ack);
+      if (!m) {
+        this.bad('topic_mismatch', ack);
+        return;
+      }
       fields = {};
       if (m.device !== undefined) fields.device = m.device;
       if (m.metric !== undefined) fields.metric = m.metric;
