@@ -140,10 +140,40 @@ test('idle devices: windows close after idleTimeout of monotonic time; wall-cloc
   h.clock.advance(1);
   h.engine.tick(); // T+60s == end
   assert.equal(h.summaries.length, 1);
-  assert.equal(h.engine.stats().devices, 0, 'an idle device without state is forgotten');
+  assert.deepEqual(
+    [h.engine.stats().keys, h.engine.stats().openWindows, h.engine.stats().devices],
+    [0, 0, 1],
+  );
   h.clock.setWall(0);
   h.engine.tick();
   assert.equal(h.summaries.length, 1);
+  // The device's watermark outlives its windows: a reading for the emitted, purged window is late, it
+  // does not re-open it under the same id (which would overwrite the emitted summary downstream).
+  h.ingest(h.r(T + 2000, 5));
+  assert.equal(h.summaries.length, 1);
+  assert.equal(h.engine.stats().lateDropped, 1);
+});
+
+test('devices are bounded by maxKeys: a window-less device is evicted (oldest first) to make room', () => {
+  const h = harness([spec({ name: 't', type: 'tumbling', size: 1000 })], { maxKeys: 2 });
+  h.ingest(h.r(T, 1, 'a'), h.r(T + 1000, 1, 'a')); // a: first window emitted and purged, second open
+  h.ingest(h.r(T, 1, 'b'), h.r(T + 1000, 1, 'b'));
+  h.ingest(h.r(T, 1, 'c'));
+  assert.equal(h.engine.stats().droppedByReason.max_keys, 1, 'no window-less device to evict');
+  h.clock.advance(100_000);
+  h.engine.tick(); // a and b idle: their windows close; both keep only a watermark
+  assert.deepEqual([h.engine.stats().keys, h.engine.stats().devices], [0, 2]);
+  h.ingest(h.r(T + 5000, 1, 'c'));
+  assert.deepEqual(
+    [h.engine.stats().evictedDevices, h.engine.stats().devices, h.engine.stats().keys],
+    [1, 2, 1],
+  );
+  h.ingest(h.r(T, 1, 'b')); // b's watermark survived: late
+  assert.equal(h.engine.stats().lateDropped, 1);
+  h.ingest(h.r(T, 1, 'a')); // a was evicted: its watermark is gone, so b (keyless) makes room and a starts afresh
+  const st = h.engine.stats();
+  assert.deepEqual([st.evictedDevices, st.devices, st.keys, st.openWindows], [2, 2, 2, 2]);
+  assert.equal(st.droppedByReason.max_keys, 1);
 });
 
 test('hopping: one reading in size/slide windows, emitted in end order', () => {

@@ -59,6 +59,8 @@ export interface WindowEngineStats {
   supersededSessions: number;
   /** windows dropped by restore() because their spec changed or disappeared */
   droppedOnRestore: number;
+  /** window-less devices whose watermark was forgotten to make room (device count is bounded by maxKeys) */
+  evictedDevices: number;
 }
 
 const DEFAULT_MAX_KEYS = 100_000;
@@ -101,8 +103,6 @@ interface KeyState {
   wins: Map<number, Win>;
   /** the filling count window (count specs) */
   cnt: Win | null;
-  /** count windows emitted so far: part of their id, deterministic for a given input order */
-  countSeq: number;
 }
 
 interface DeviceState {
@@ -114,6 +114,9 @@ interface DeviceState {
   nextDue: number;
   /** late events of this device so far: part of LateEvent ids */
   lateSeq: number;
+  /** count windows emitted so far per `specName \0 metric`: part of their ids. Kept with the device, not
+   * the key, so an idle count key can be forgotten without ever reusing a sequence number. */
+  countSeqs: Record<string, number>;
 }
 
 interface Emission {
@@ -136,7 +139,6 @@ interface KeyJSON {
   spec: string;
   hash: string;
   metric: string;
-  countSeq: number;
   wins: WinJSON[];
   cnt: WinJSON | null;
 }
@@ -145,6 +147,7 @@ interface DeviceJSON {
   device: string;
   wm: WatermarkJSON;
   lateSeq: number;
+  countSeqs: Record<string, number>;
   keys: KeyJSON[];
 }
 
@@ -210,6 +213,7 @@ function newCounters(): SnapshotJSON['counters'] {
     reemitted: 0,
     supersededSessions: 0,
     droppedOnRestore: 0,
+    evictedDevices: 0,
   };
 }
 
@@ -218,6 +222,8 @@ export class WindowEngine {
   private readonly specsByName = new Map<string, CompiledSpec>();
   private readonly devices = new Map<string, DeviceState>();
   private readonly matchCache = new Map<string, CompiledSpec[]>();
+  /** devices with no keys, oldest first: the eviction candidates when the device bound bites */
+  private readonly keyless = new Map<string, DeviceState>();
   private readonly maxKeys: number;
   private readonly maxOpenWindows: number;
   private counters = newCounters();
@@ -252,12 +258,17 @@ export class WindowEngine {
     let dev = this.devices.get(r.device);
     const created = dev === undefined;
     if (dev === undefined) {
+      if (this.devices.size >= this.maxKeys && !this.evictKeylessDevice()) {
+        this.counters.droppedByReason.max_keys += matching.length;
+        return;
+      }
       dev = {
         device: r.device,
         wm: new DeviceWatermark(now),
         keys: new Map(),
         nextDue: Number.POSITIVE_INFINITY,
         lateSeq: 0,
+        countSeqs: {},
       };
       this.devices.set(r.device, dev);
     }
@@ -267,6 +278,7 @@ export class WindowEngine {
     if (created && dev.keys.size === 0) {
       // Every spec refused the reading (max_keys): keep no state for it, so the bound holds.
       this.devices.delete(r.device);
+      this.keyless.delete(r.device);
       return;
     }
     dev.wm.observe(r.ts, now, this.opts.maxOutOfOrder);
@@ -279,19 +291,16 @@ export class WindowEngine {
     const now = this.opts.clock.monotonic();
     const { idleTimeout, maxOutOfOrder } = this.opts;
     for (const dev of this.devices.values()) {
-      if (!dev.wm.isIdle(now, idleTimeout)) continue;
+      // Idle advancement exists to close windows: a device without any has nothing to advance. Its
+      // watermark is kept (not advanced) so data later than what was already emitted stays late.
+      if (dev.keys.size === 0 || !dev.wm.isIdle(now, idleTimeout)) continue;
       dev.wm.advanceIdle(now, idleTimeout, maxOutOfOrder);
       if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
       for (const [k, key] of dev.keys) {
-        if (key.cnt !== null) this.emitCount(key);
-        if (key.spec.assigner.kind === 'count' && key.wins.size === 0) {
-          // An idle count key holds nothing; forget it (countSeq restarts, ids stay distinct by start).
-          dev.keys.delete(k);
-          this.keyCount--;
-        }
+        if (key.cnt !== null) this.emitCount(dev, key);
+        // An idle count key holds nothing more; forget it (its sequence lives on in dev.countSeqs).
+        if (key.spec.assigner.kind === 'count') this.removeKey(dev, k);
       }
-      // An idle device with no state left is forgotten (README.md: bounded state vs. watermark memory).
-      if (dev.keys.size === 0) this.devices.delete(dev.device);
     }
     this.flush();
   }
@@ -310,6 +319,7 @@ export class WindowEngine {
       reemitted: c.reemitted,
       supersededSessions: c.supersededSessions,
       droppedOnRestore: c.droppedOnRestore,
+      evictedDevices: c.evictedDevices,
     };
   }
 
@@ -324,12 +334,17 @@ export class WindowEngine {
           spec: key.spec.spec.name,
           hash: key.spec.hash,
           metric: key.metric,
-          countSeq: key.countSeq,
           wins: [...key.wins.values()].map(winToJSON),
           cnt: key.cnt === null ? null : winToJSON(key.cnt),
         });
       }
-      devices.push({ device: dev.device, wm: dev.wm.toJSON(now), lateSeq: dev.lateSeq, keys });
+      devices.push({
+        device: dev.device,
+        wm: dev.wm.toJSON(now),
+        lateSeq: dev.lateSeq,
+        countSeqs: { ...dev.countSeqs },
+        keys,
+      });
     }
     const snap: SnapshotJSON = {
       v: SNAPSHOT_VERSION,
@@ -374,6 +389,7 @@ export class WindowEngine {
         // Sweep at the next chance: allowedLateness may have shrunk, making some windows purgeable.
         nextDue: Number.NEGATIVE_INFINITY,
         lateSeq: d.lateSeq,
+        countSeqs: { ...d.countSeqs },
       };
       for (const k of d.keys) {
         const spec = e.specsByName.get(k.spec);
@@ -382,7 +398,6 @@ export class WindowEngine {
           continue;
         }
         const key = e.newKey(spec, d.device, k.metric);
-        key.countSeq = k.countSeq;
         for (const w of k.wins) key.wins.set(w.start, winFromJSON(w));
         key.cnt = k.cnt === null ? null : winFromJSON(k.cnt);
         e.openWindows += key.wins.size + (key.cnt === null ? 0 : 1);
@@ -390,6 +405,7 @@ export class WindowEngine {
         e.keyCount++;
       }
       e.devices.set(dev.device, dev);
+      if (dev.keys.size === 0) e.keyless.set(dev.device, dev);
     }
     return e;
   }
@@ -415,7 +431,6 @@ export class WindowEngine {
       sortKey: `${spec.spec.name}\0${device}\0${metric}`,
       wins: new Map(),
       cnt: null,
-      countSeq: 0,
     };
   }
 
@@ -425,6 +440,7 @@ export class WindowEngine {
     if (key === undefined) {
       if (this.keyCount >= this.maxKeys) return null;
       key = this.newKey(spec, dev.device, metric);
+      if (dev.keys.size === 0) this.keyless.delete(dev.device);
       dev.keys.set(k, key);
       this.keyCount++;
     }
@@ -435,6 +451,27 @@ export class WindowEngine {
     if (this.openWindows >= this.maxOpenWindows) return null;
     this.openWindows++;
     return { start, end, acc: new Accumulator(spec.sketch), rev: -1, dirty: false, late: 0 };
+  }
+
+  private removeKey(dev: DeviceState, k: string): void {
+    if (!dev.keys.delete(k)) return;
+    this.keyCount--;
+    if (dev.keys.size === 0) this.keyless.set(dev.device, dev);
+  }
+
+  /**
+   * Devices are bounded by maxKeys too. A device without keys is kept only for its watermark (so data
+   * later than what it already emitted stays late instead of re-opening an emitted window under the same
+   * id); under pressure the one that has been keyless longest goes first.
+   */
+  private evictKeylessDevice(): boolean {
+    for (const [id] of this.keyless) {
+      this.keyless.delete(id);
+      this.devices.delete(id);
+      this.counters.evictedDevices++;
+      return true;
+    }
+    return false;
   }
 
   private drop(reason: DropReason): void {
@@ -494,7 +531,7 @@ export class WindowEngine {
       }
     }
     key.cnt.acc.add(r.value, r.ts, seq);
-    if (key.cnt.acc.n >= a.count) this.emitCount(key);
+    if (key.cnt.acc.n >= a.count) this.emitCount(dev, key);
   }
 
   private routeSession(
@@ -599,10 +636,8 @@ export class WindowEngine {
           this.openWindows--;
         } else if (w.end + allowed < next) next = w.end + allowed;
       }
-      if (key.wins.size === 0 && key.cnt === null && key.spec.assigner.kind === 'time') {
-        dev.keys.delete(k);
-        this.keyCount--;
-      }
+      if (key.wins.size === 0 && key.cnt === null && key.spec.assigner.kind === 'time')
+        this.removeKey(dev, k);
     }
     dev.nextDue = next;
   }
@@ -621,13 +656,15 @@ export class WindowEngine {
     });
   }
 
-  private emitCount(key: KeyState): void {
+  private emitCount(dev: DeviceState, key: KeyState): void {
     const w = key.cnt;
     if (w === null) return;
     key.cnt = null;
     this.openWindows--;
     this.counters.emitted++;
-    const seq = key.countSeq++;
+    const ck = `${key.spec.spec.name}\0${key.metric}`;
+    const seq = dev.countSeqs[ck] ?? 0;
+    dev.countSeqs[ck] = seq + 1;
     // Count windows report the event-time bounds of their readings (end inclusive, README.md).
     const start = w.acc.minTs;
     const end = w.acc.maxTs;
