@@ -118,6 +118,26 @@ export function outboxConformance(name: string, makeOutbox: MakeOutbox): void {
     );
 
     it(
+      'ack of a run of seqs deletes exactly that run, whatever the order or gaps',
+      withOutbox(undefined, (o) => {
+        o.append([
+          item('summaries', 0),
+          item('summaries', 1),
+          item('alerts', 2),
+          item('summaries', 3),
+          item('summaries', 4),
+        ]);
+        const s = seqsOf(o, 'summaries');
+        o.ack([s[1]!, s[2]!]); // not contiguous: an alert lies between them
+        assert.deepEqual(idsOf(o, 'summaries'), ['summaries-00000000', 'summaries-00000004']);
+        assert.deepEqual(idsOf(o, 'alerts'), ['alerts-00000002']);
+        o.ack([s[3]!, s[0]!]); // unordered
+        assert.deepEqual(idsOf(o, 'summaries'), []);
+        assert.equal(o.stats().items, 1);
+      }),
+    );
+
+    it(
       'seqs are never reused, also after everything was acknowledged',
       withOutbox(undefined, (o) => {
         o.append([item('summaries', 1), item('summaries', 2)]);
