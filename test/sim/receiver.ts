@@ -11,6 +11,7 @@ import {
   FrameError,
   type FrameFormat,
 } from '../../agent/decoders/index.ts';
+import type { Reading } from '../../shared/model.ts';
 
 export class Receiver {
   frames = 0;
