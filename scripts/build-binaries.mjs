@@ -252,12 +252,14 @@ async function tlaWrapper(entry) {
   const head = [];
   const body = [];
   let inImport = false;
+  let inExportList = false;
   for (const line of code.split('\n')) {
     if (inImport || /^import\s/.test(line)) {
       head.push(line);
       inImport = !/;\s*$/.test(line);
-    } else if (/^export\s*\{[^}]*\}\s*(from\s.*)?;\s*$/.test(line)) {
-      // dropped
+    } else if (inExportList || /^export\s*(\*|\{)/.test(line)) {
+      // `export { a, b };` (esbuild may spread it over lines) and re-exports: dropped.
+      inExportList = !/;\s*$/.test(line);
     } else body.push(line.replace(/^export\s+(default\s+)?/, ''));
   }
   return `${head.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
@@ -276,9 +278,15 @@ async function bundle(entry, outfile) {
     logLevel: 'silent',
     plugins: [nativeAddonsPlugin()],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
-    external: ['bufferutil', 'utf-8-validate'],
+    // @datadog/sketches-js requires protobufjs (not installed) only inside its toProto/fromProto, which
+    // the agent does not call: left external, a call would fail exactly as it does under tsx.
+    external: ['bufferutil', 'utf-8-validate', 'protobufjs/minimal'],
     // import.meta does not exist in CommonJS: point it at the executable (there are no source files).
     define: {
+      // agent/version.ts reads it; the development fallback is used under tsx.
+      __EDGEFLOW_VERSION__: JSON.stringify(
+        JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version,
+      ),
       'import.meta.url': '__edgeflow_import_meta_url',
       'import.meta.filename': '__edgeflow_import_meta_filename',
       'import.meta.dirname': '__edgeflow_import_meta_dirname',

@@ -9,7 +9,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -191,6 +200,55 @@ for (const arch of ARCHES) {
       t.diagnostic(
         `RSS after opening db and tty, idle: ${(idleRss / 1024).toFixed(1)} MiB${arch === 'x64' ? '' : ' (qemu-user process)'}`,
       );
+    });
+
+    test('systemd ProtectSystem=strict + StateDirectory: addons go to $STATE_DIRECTORY/.native', async (t) => {
+      // Emulated with a private mount namespace: / (and so /tmp) read-only, only the state directory
+      // writable, no XDG_RUNTIME_DIR, as systemd sets it up for `ProtectSystem=strict`, `StateDirectory=`.
+      if (spawnSync('unshare', ['--mount', 'true']).status !== 0) {
+        t.skip('unshare --mount not permitted here (needs root / CAP_SYS_ADMIN)');
+        return;
+      }
+      const dir = mkdtempSync(join(work, `strict-${arch}-`));
+      const state = join(dir, 'state');
+      mkdirSync(state);
+      const { device, peer } = await startPtyPair(dir);
+      const config = writeConfig(
+        dir,
+        `agent:\n  id: gw-001\n  dataDir: ${state}\nsources:\n  - type: serial\n    path: ${device}\n`,
+      );
+      const script =
+        'mount --make-rprivate / && mount --bind "$STATE_DIRECTORY" "$STATE_DIRECTORY" && mount -o remount,bind,ro / && exec "$@"';
+      const env: NodeJS.ProcessEnv = { ...process.env, STATE_DIRECTORY: state };
+      for (const k of ['XDG_RUNTIME_DIR', 'EDGEFLOW_NATIVE_DIR', 'EDGEFLOW_DATA', 'RUNTIME_DIRECTORY'])
+        delete env[k];
+      const agent = spawn(
+        'unshare',
+        ['--mount', 'sh', '-c', script, 'sh', ...command(arch, ['run', '--config', config, '--lines', '1'])],
+        {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      children.push(agent);
+      let stdout = '';
+      let stderr = '';
+      agent.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      agent.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      const exited = once(agent, 'exit');
+      await waitFor('ready', () => stdout.includes('ready') || agent.exitCode !== null, {
+        timeoutMs: 60_000,
+      });
+      assert.match(stdout, /ready/, stderr);
+      writeFileSync(peer, 'temperature=1\n');
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /stored 1 total 1/);
+      assert.equal(readdirSync(join(state, '.native')).length, 2);
     });
   });
 }
