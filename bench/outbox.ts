@@ -162,7 +162,7 @@ async function uplinkCase(
       compress: opts.compress ?? 'none',
       backoff: { minMs: 50, maxMs: 500 },
     },
-    { outbox: o },
+    o,
   );
   const io0 = ioWritten();
   up.start();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import {
   closeSync,
   existsSync,
@@ -19,6 +20,7 @@ import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { FakeClock } from '../../shared/clock.ts';
+import { waitFor } from '../../test/helpers/wait.ts';
 import { item, outboxConformance } from './outbox.conformance.ts';
 import { SqliteOutbox } from './sqlite.ts';
 
@@ -86,6 +88,38 @@ describe('SqliteOutbox persistence', () => {
     o.close();
     o = new SqliteOutbox({ path, maxBytes: 1000, onFull: 'drop-oldest-summaries' });
     assert.equal(o.stats().dropped.summaries, d);
+    o.close();
+  });
+});
+
+describe('SqliteOutbox durability', () => {
+  it('WAL + synchronous=NORMAL: every append that returned survives kill -9 of the process', async () => {
+    const path = freshPath();
+    mkdirSync(join(path, '..'), { recursive: true });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'crash-child.fixture.ts'), path],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let committed = 0;
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) committed = Math.max(committed, Number(l));
+    });
+    await waitFor('child committed 20k items', () => committed >= 20_000, { timeoutMs: 60_000 });
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const seen = committed; // every number printed was printed after append() returned
+    const o = new SqliteOutbox({ path });
+    const st = o.stats();
+    assert.ok(st.items >= seen, `stored ${st.items} < acknowledged ${seen}`);
+    assert.equal(st.items % 100, 0, 'no partial transaction');
+    assert.equal(o.readCheckpoint('batch'), String(st.items / 100 - 1), 'checkpoint matches the items');
     o.close();
   });
 });

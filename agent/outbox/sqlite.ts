@@ -146,6 +146,11 @@ export class SqliteOutbox implements Outbox {
   private readonly clock: Clock;
   private closed = false;
 
+  /** `new SqliteOutbox({ path, ...opts })`; throws STORE_WRITE_FAILED when the file cannot be opened/created. */
+  static open(path: string, opts: Omit<SqliteOutboxOptions, 'path'> = {}): SqliteOutbox {
+    return new SqliteOutbox({ ...opts, path });
+  }
+
   constructor(opts: SqliteOutboxOptions) {
     this.path = opts.path;
     this.log = opts.log ?? nullLogger();

@@ -51,7 +51,8 @@ function makeUplink(
       ...opts,
       agentId,
     },
-    { outbox, getStatus: status(agentId), ...deps },
+    outbox,
+    { getStatus: status(agentId), ...deps },
   );
   cleanups.push(() => up.stop());
   return { up, agentId };
@@ -368,10 +369,32 @@ describe('MqttUplink', () => {
     await badPw.up.stop();
   });
 
+  it('flush sends partial batches at once and reports whether everything was acknowledged', async () => {
+    const broker = await TestBroker.start();
+    cleanups.push(() => broker.close());
+    const outbox = new MemoryOutbox();
+    const { up } = makeUplink(outbox, {
+      urls: [`mqtt://127.0.0.1:${broker.port}`],
+      batch: { maxItems: 100, maxDelay: 3_600_000 },
+    });
+    up.start();
+    await waitFor('connected', () => up.state().connected);
+    fill(outbox, 'summaries', 0, 30);
+    up.notify();
+    assert.equal(up.state().inFlight, 0, 'waits for maxDelay');
+    assert.equal(await up.flush(5000), true);
+    assert.equal(outbox.stats().items, 0);
+    await broker.down();
+    await waitFor('down', () => !up.state().connected);
+    fill(outbox, 'summaries', 100, 5);
+    assert.equal(await up.flush(100), false, 'link down: gives up at the deadline');
+    assert.equal(outbox.stats().items, 5, 'and keeps the items');
+  });
+
   it('a missing password file is a configuration error at start', () => {
     const up = new MqttUplink(
       { agentId: 'gw-x', urls: ['mqtt://127.0.0.1:1'], username: 'gw-x', passwordFile: join(tmp, 'nope') },
-      { outbox: new MemoryOutbox() },
+      new MemoryOutbox(),
     );
     assert.throws(() => up.start(), { code: 'CONFIG_INVALID' });
   });

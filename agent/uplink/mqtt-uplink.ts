@@ -68,7 +68,6 @@ export interface MqttUplinkOptions {
 }
 
 export interface MqttUplinkDeps {
-  outbox: Outbox;
   /** The runtime's status object (shared/model.ts statusSchema). Without it no status is published. */
   getStatus?: () => Status;
   log?: Logger;
@@ -161,6 +160,7 @@ export class MqttUplink {
   private tokens = 0;
   private tokensAt = 0;
   private pumping = false;
+  private flushing = 0;
   private wakeNeeded = 0;
 
   private pollTimer: Timer | null = null;
@@ -182,7 +182,7 @@ export class MqttUplink {
   private url: string | null = null;
   private lastError: string | null = null;
 
-  constructor(opts: MqttUplinkOptions, deps: MqttUplinkDeps) {
+  constructor(opts: MqttUplinkOptions, outbox: Outbox, deps: MqttUplinkDeps = {}) {
     if (opts.urls.length === 0)
       throw new EdgeflowError('CONFIG_INVALID', 'uplink.urls: at least one URL is required');
     this.o = {
@@ -204,7 +204,7 @@ export class MqttUplink {
     if (!(this.o.maxInFlight >= 1)) throw new RangeError('uplink.maxInFlight must be >= 1');
     if (opts.drainRate !== undefined && !(opts.drainRate > 0))
       throw new RangeError('uplink.drainRate must be > 0');
-    this.outbox = deps.outbox;
+    this.outbox = outbox;
     this.getStatus = deps.getStatus;
     this.log = deps.log ?? nullLogger();
     this.clock = deps.clock ?? systemClock;
@@ -292,6 +292,25 @@ export class MqttUplink {
   /** Tell the uplink that items were appended (optional: it also polls every `pollInterval`). */
   notify(): void {
     this.pump();
+  }
+
+  /**
+   * Graceful shutdown helper: sends partial batches at once (no maxDelay wait) and resolves true when the
+   * outbox is empty and nothing is in flight, or false after `timeoutMs` (real time) — e.g. when the link is down.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.flushing++;
+    try {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        this.pump();
+        if (this.outbox.stats().items === 0 && this.inFlight.size === 0) return true;
+        if (performance.now() >= deadline || !this.running) return false;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      this.flushing--;
+    }
   }
 
   state(): UplinkState {
@@ -443,7 +462,7 @@ export class MqttUplink {
         while (this.inFlight.size < this.o.maxInFlight) {
           const items = this.outbox.peek(kind, this.maxItems, this.cursor[kind]);
           if (items.length === 0) break;
-          if (items.length < this.maxItems && kind !== 'alerts') {
+          if (items.length < this.maxItems && kind !== 'alerts' && this.flushing === 0) {
             const head = items[0]!.seq;
             let since = this.partialSince[kind];
             if (!since || since.seq !== head) since = this.partialSince[kind] = { seq: head, at: now };
