@@ -100,8 +100,9 @@ export function specProblems(spec: RuleSpec): [string, string][] {
   try {
     buildDetector(spec);
   } catch (e) {
-    if (!(e instanceof SpecError)) throw e;
-    out.push([e.key, e.message]);
+    // zod runs refinements after non-fatal issues too, so `spec` may hold invalid values that were
+    // already reported; only expression problems are ours to add.
+    if (e instanceof SpecError) out.push([e.key, e.message]);
   }
   return out;
 }
