@@ -152,6 +152,12 @@ test('idle devices: windows close after idleTimeout of monotonic time; wall-cloc
   h.ingest(h.r(T + 2000, 5));
   assert.equal(h.summaries.length, 1);
   assert.equal(h.engine.stats().lateDropped, 1);
+  // ... but without open windows it is not advanced further: a device back after a long silence (its
+  // own clock behind processing time) is not made late by the silence itself.
+  h.clock.advance(1_000_000);
+  h.engine.tick();
+  h.ingest(h.r(T + 60_500, 6));
+  assert.deepEqual([h.engine.stats().lateDropped, h.engine.stats().openWindows], [1, 1]);
 });
 
 test('devices are bounded by maxKeys: a window-less device is evicted (oldest first) to make room', () => {

@@ -25,6 +25,13 @@ interface Ev {
   value: number;
 }
 
+/** A processing-time step: the monotonic clock moves on and the runtime calls tick(). */
+interface Tick {
+  tick: number;
+}
+type Item = Ev | Tick;
+const isTick = (x: Item): x is Tick => 'tick' in x;
+
 interface Row {
   spec: string;
   grp: string;
@@ -44,6 +51,7 @@ interface Params {
   gap: number;
   allowed: number;
   ooo: number;
+  idle: number;
 }
 
 function specsFor(p: Params): WindowSpec[] {
@@ -63,10 +71,21 @@ function specsFor(p: Params): WindowSpec[] {
 }
 
 /** The naive model: which events each window accepts, given the per-device watermark at arrival. */
-function model(events: Ev[], specs: WindowSpec[], ooo: number): { rows: Row[]; late: string[] } {
+function model(
+  items: Item[],
+  specs: WindowSpec[],
+  ooo: number,
+  idle: number,
+): { rows: Row[]; late: string[] } {
   const rows: Row[] = [];
   const late: string[] = [];
   const wm = new Map<string, number>();
+  // processing time, for idle advancement
+  let mono = 0;
+  const lastSeen = new Map<string, number>();
+  const maxTs = new Map<string, number>();
+  // end + allowedLateness of every aligned window that ever accepted a reading, per device
+  const deadlines = new Map<string, number[]>();
   interface Session {
     n: number;
     start: number;
@@ -75,7 +94,26 @@ function model(events: Ev[], specs: WindowSpec[], ooo: number): { rows: Row[]; l
   }
   const sessions = new Map<string, Session[]>();
   let sessionNo = 0;
-  events.forEach((e, seq) => {
+  const allowedOf = new Map(specs.map((s) => [s.name, s.allowedLateness]));
+  // A device is advanced when idle only while it has a window not yet past end + allowedLateness.
+  const hasOpen = (device: string, w: number): boolean =>
+    (deadlines.get(device) ?? []).some((d) => d > w) ||
+    [...sessions].some(
+      ([k, list]) =>
+        k.split('|')[1] === device && list.some((x) => x.end + allowedOf.get(k.split('|')[0]!)! > w),
+    );
+  items.forEach((e, seq) => {
+    if (isTick(e)) {
+      mono += e.tick;
+      for (const [device, m] of maxTs) {
+        const w = wm.get(device)!;
+        const silent = mono - lastSeen.get(device)!;
+        if (silent >= idle && hasOpen(device, w)) wm.set(device, Math.max(w, m - ooo + silent));
+      }
+      return;
+    }
+    lastSeen.set(e.device, mono);
+    maxTs.set(e.device, Math.max(maxTs.get(e.device) ?? Number.NEGATIVE_INFINITY, e.ts));
     const w = wm.get(e.device) ?? Number.NEGATIVE_INFINITY;
     for (const s of specs) {
       const key = `${s.name}|${e.device}|${e.metric}`;
@@ -119,6 +157,7 @@ function model(events: Ev[], specs: WindowSpec[], ooo: number): { rows: Row[]; l
         if (!(start <= e.ts && e.ts < end)) continue;
         if (w >= end + s.allowedLateness) continue;
         accepted++;
+        deadlines.set(e.device, [...(deadlines.get(e.device) ?? []), end + s.allowedLateness]);
         rows.push({
           spec: s.name,
           grp: `${key}|${start}`,
@@ -204,22 +243,27 @@ function close(actual: number | null | undefined, expected: number, scale: numbe
   assert.ok(Math.abs(actual - expected) <= 1e-9 * scale, `${what}: ${actual} vs ${expected}`);
 }
 
-function check(events: Ev[], p: Params): void {
+function check(items: Item[], p: Params): void {
   const specs = specsFor(p);
   const clock = new FakeClock();
   const summaries: Summary[] = [];
   const lateOut: LateEvent[] = [];
   const engine = new WindowEngine(
     specs,
-    { agentId: AGENT, maxOutOfOrder: p.ooo, idleTimeout: 10_000, clock },
+    { agentId: AGENT, maxOutOfOrder: p.ooo, idleTimeout: p.idle, clock },
     { summary: (s) => summaries.push(s), late: (e) => lateOut.push(e) },
   );
-  for (const e of events) engine.ingest(e);
+  for (const x of items) {
+    if (isTick(x)) {
+      clock.advance(x.tick);
+      engine.tick();
+    } else engine.ingest(x);
+  }
   // End of stream: every device goes idle long enough for its watermark to pass every window.
   clock.advance(1_000_000);
   engine.tick();
 
-  const { rows, late } = model(events, specs, p.ooo);
+  const { rows, late } = model(items, specs, p.ooo, p.idle);
   const expected = aggregateWithSql(rows);
 
   // Final revision per id; revisions of one id are 0, 1, 2, ... in emission order.
@@ -283,17 +327,26 @@ const paramsArb = fc.record({
   gap: fc.constantFrom(100, 300, 700),
   allowed: fc.constantFrom(0, 250, 1000),
   ooo: fc.constantFrom(0, 100, 400),
+  idle: fc.constantFrom(300, 1000, 5000),
 });
 
-const stepArb = fc.record({
+// Durations on a coarse grid half of the time, so readings and watermarks land exactly on window ends,
+// end + allowedLateness and idle deadlines often enough to test the boundaries.
+const ms = (max: number, grid: number) =>
+  fc.oneof(
+    fc.integer({ min: 0, max }),
+    fc.integer({ min: 0, max: Math.floor(max / grid) }).map((k) => k * grid),
+  );
+
+const readingArb = fc.record({
   device: fc.constantFrom('d0', 'd1', 'd2'),
   metric: fc.constantFrom('temp', 'hum'),
-  dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 400 })),
+  dt: fc.oneof(fc.constant(0), ms(400, 50)),
   // how far behind its device's clock a reading is: in order, within maxOutOfOrder, or far beyond
   back: fc.oneof(
     { weight: 5, arbitrary: fc.constant(0) },
-    { weight: 3, arbitrary: fc.integer({ min: 0, max: 400 }) },
-    { weight: 2, arbitrary: fc.integer({ min: 0, max: 3000 }) },
+    { weight: 3, arbitrary: ms(400, 50) },
+    { weight: 2, arbitrary: ms(3000, 50) },
   ),
   value: fc.oneof(
     fc.integer({ min: -5, max: 5 }),
@@ -301,6 +354,12 @@ const stepArb = fc.record({
     fc.double({ min: -1000, max: 1000, noNaN: true }).map((v) => (Math.abs(v) < 1e-6 ? 0 : v)),
   ),
 });
+
+// Mostly readings; now and then processing time passes and the runtime ticks (idle advancement).
+const stepArb = fc.oneof(
+  { weight: 12, arbitrary: readingArb },
+  { weight: 1, arbitrary: ms(2000, 100).map((tick): Tick => ({ tick })) },
+);
 
 interface StreamStep {
   device: string;
@@ -312,16 +371,17 @@ interface StreamStep {
   value: number;
 }
 
-function toEvents(steps: StreamStep[]): Ev[] {
+function toEvents(steps: (StreamStep | Tick)[]): Item[] {
   const clocks = new Map<string, number>();
   return steps.map((s) => {
+    if ('tick' in s) return s;
     const c = (clocks.get(s.device) ?? T0 + 5000) + s.dt;
     clocks.set(s.device, c);
     return { device: s.device, metric: s.metric, ts: c - s.back, value: s.value };
   });
 }
 
-test('engine matches the SQL oracle on random out-of-order streams (tumbling, hopping, session)', () => {
+test('engine matches the SQL oracle on random out-of-order streams with idle ticks (tumbling, hopping, session)', () => {
   fc.assert(
     fc.property(paramsArb, fc.array(stepArb, { minLength: 1, maxLength: 250 }), (p, steps) => {
       check(toEvents(steps), p);
@@ -339,6 +399,9 @@ test('oracle example: late beyond maxOutOfOrder, within and beyond allowedLatene
     { device: 'd0', metric: 'temp', dt: 900, back: 1100, value: 4 },
     { device: 'd0', metric: 'temp', dt: 0, back: 2900, value: 5 },
     { device: 'd0', metric: 'hum', dt: 0, back: 700, value: -1.5 },
+    { tick: 999 },
+    { tick: 1 }, // d1 silent for idleTimeout: watermark = its last ts - 100 + 1000
+    { device: 'd1', metric: 'temp', dt: 0, back: 0, value: 8 },
   ]);
-  check(events, { size: 1000, slideDiv: 2, gap: 300, allowed: 250, ooo: 100 });
+  check(events, { size: 1000, slideDiv: 2, gap: 300, allowed: 250, ooo: 100, idle: 1000 });
 });
