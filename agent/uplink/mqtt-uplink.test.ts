@@ -207,6 +207,19 @@ describe('MqttUplink', () => {
     await waitFor('drained', () => outbox.stats().items === 0);
   });
 
+  it('maxBatchBytes cuts batches by size (an oversized item goes alone)', async () => {
+    const broker = await TestBroker.start();
+    cleanups.push(() => broker.close());
+    const outbox = new MemoryOutbox();
+    outbox.append(Array.from({ length: 10 }, (_, i) => item('summaries', i, { pad: 1000 })));
+    outbox.append([item('summaries', 10, { pad: 10_000 })]);
+    const { up } = makeUplink(outbox, { urls: [`mqtt://127.0.0.1:${broker.port}`], maxBatchBytes: 4096 });
+    up.start();
+    await waitFor('drained', () => outbox.stats().items === 0);
+    const sizes = broker.received.filter((r) => r.kind === 'summaries').map((r) => r.body.items!.length);
+    assert.deepEqual(sizes, [3, 3, 3, 1, 1]);
+  });
+
   it('drainRate caps items/s for summaries', async () => {
     const broker = await TestBroker.start();
     cleanups.push(() => broker.close());

@@ -45,6 +45,11 @@ export interface MqttUplinkOptions {
     /** Longest an item waits for its batch to fill, ms (monotonic). Alerts never wait. [1000] */
     maxDelay?: number;
   };
+  /**
+   * Upper bound on a batch's JSON size before compression, bytes; a batch is cut earlier when its items
+   * would exceed it (one oversized item still goes alone). Keep it under the collector's mqtt.maxPacketSize. [524288]
+   */
+  maxBatchBytes?: number;
   /** Batches published and not yet acknowledged. [8] */
   maxInFlight?: number;
   /** Cap on items/s for summaries and late events (backlog drain); alerts are never throttled. [none] */
@@ -110,6 +115,7 @@ export class MqttUplink {
     Pick<
       MqttUplinkOptions,
       | 'maxInFlight'
+      | 'maxBatchBytes'
       | 'compress'
       | 'compressThreshold'
       | 'protocolVersion'
@@ -187,6 +193,7 @@ export class MqttUplink {
       throw new EdgeflowError('CONFIG_INVALID', 'uplink.urls: at least one URL is required');
     this.o = {
       maxInFlight: 8,
+      maxBatchBytes: 512 * 1024,
       compress: 'none',
       compressThreshold: 1024,
       protocolVersion: 4,
@@ -460,9 +467,11 @@ export class MqttUplink {
       const deferred: { kind: OutboxKind; items: StoredItem[] }[] = [];
       outer: for (const kind of DRAIN_ORDER) {
         while (this.inFlight.size < this.o.maxInFlight) {
-          const items = this.outbox.peek(kind, this.maxItems, this.cursor[kind]);
-          if (items.length === 0) break;
-          if (items.length < this.maxItems && kind !== 'alerts' && this.flushing === 0) {
+          const peeked = this.outbox.peek(kind, this.maxItems, this.cursor[kind]);
+          if (peeked.length === 0) break;
+          const items = this.cutToBytes(peeked);
+          const full = items.length === this.maxItems || items.length < peeked.length;
+          if (!full && kind !== 'alerts' && this.flushing === 0) {
             const head = items[0]!.seq;
             let since = this.partialSince[kind];
             if (!since || since.seq !== head) since = this.partialSince[kind] = { seq: head, at: now };
@@ -487,6 +496,16 @@ export class MqttUplink {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** The longest prefix of `items` whose batch stays within maxBatchBytes (at least one item). */
+  private cutToBytes(items: StoredItem[]): StoredItem[] {
+    let size = 128; // envelope: {"v":1,"agent":...,"batch":...,"items":[]}
+    for (let i = 0; i < items.length; i++) {
+      size += items[i]!.json.length + 1;
+      if (size > this.o.maxBatchBytes && i > 0) return items.slice(0, i);
+    }
+    return items;
   }
 
   /** Sends one batch unless the drain rate says wait (then records when to wake); false = stop pumping. */
