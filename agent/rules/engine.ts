@@ -10,7 +10,7 @@ import { alertId } from '../../shared/ids.ts';
 import { type Alert, alertSchema, type Reading, type Summary } from '../../shared/model.ts';
 import type { Env } from './expr.ts';
 import { type Detector, type KeyState, Rule, type RuleEvent } from './rule.ts';
-import { buildDetector, type RuleSpec, ruleSpecsSchema } from './spec.ts';
+import { buildDetector, type RuleSpec, ruleSpecsSchema } from './schema.ts';
 
 export {
   compileRuleSpecs,
@@ -18,7 +18,7 @@ export {
   type RuleSpecInput,
   ruleSpecSchema,
   ruleSpecsSchema,
-} from './spec.ts';
+} from './schema.ts';
 
 export interface RuleEngineOptions {
   agentId: string;

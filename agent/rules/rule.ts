@@ -12,11 +12,11 @@ import { alertId } from '../../shared/ids.ts';
 import { AGGREGATES, type Alert } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/units.ts';
 import { compileCondition, type Env, ExprError, type Scope } from './expr.ts';
-import type { RuleSpec } from './spec.ts';
+import type { RuleSpec } from './schema.ts';
 
-export type { RuleSpec, RuleSpecInput } from './spec.ts';
+export type { RuleSpec, RuleSpecInput } from './schema.ts';
 
-// ---- spec fields every kind shares (kind files add their own keys; spec.ts assembles the union) ----
+// ---- spec fields every kind shares (kind files add their own keys; schema.ts assembles the union) ----
 
 const GLOB_RE = /^.{1,256}$/s;
 const ON_WINDOW_RE = /^window:(.+)$/;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { describeIssues } from '../../shared/model.ts';
-import { compileRuleSpecs, type RuleSpec, ruleSpecSchema, ruleSpecsSchema } from './spec.ts';
+import { compileRuleSpecs, type RuleSpec, ruleSpecSchema, ruleSpecsSchema } from './schema.ts';
 
 function problems(raw: unknown[]): string[] {
   const r = compileRuleSpecs(raw);
