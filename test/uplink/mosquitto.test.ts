@@ -2,7 +2,6 @@
 // plain, and the retained status a late subscriber still gets. Needs Mosquitto on EDGEFLOW_MQTT_URL
 // [mqtt://127.0.0.1:1883] (scripts/services.sh starts one).
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import mqtt from 'mqtt';
@@ -27,9 +26,8 @@ interface Got {
 
 async function subscriber(filter: string): Promise<Got[]> {
   const got: Got[] = [];
-  const c = mqtt.connect(URL, { protocolVersion: 5, clean: true, reconnectPeriod: 0 });
+  const c = await mqtt.connectAsync(URL, { protocolVersion: 5, clean: true, reconnectPeriod: 0 });
   cleanups.push(() => c.endAsync(true));
-  await once(c, 'connect');
   c.on('message', (topic, payload, packet) =>
     got.push({ topic, payload, contentType: packet.properties?.contentType, retain: packet.retain }),
   );
@@ -94,8 +92,7 @@ describe('MqttUplink → Mosquitto', () => {
       assert.equal(late[0]!.retain, true);
       assert.equal(statusSchema.parse(JSON.parse(late[0]!.payload.toString())).agent, agent);
       // clear the retained message so the broker does not keep test debris
-      const c = mqtt.connect(URL, { reconnectPeriod: 0 });
-      await once(c, 'connect');
+      const c = await mqtt.connectAsync(URL, { reconnectPeriod: 0 });
       await c.publishAsync(`edgeflow/v1/${agent}/status`, '', { retain: true, qos: 1 });
       await c.endAsync();
     });
