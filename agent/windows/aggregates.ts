@@ -87,9 +87,14 @@ export class Accumulator {
   private m2 = 0;
   min = Number.POSITIVE_INFINITY;
   max = Number.NEGATIVE_INFINITY;
-  /** [ts, arrival seq, value] of the first (smallest ts) and last (largest ts) reading */
-  first: [number, number, number] = [Number.POSITIVE_INFINITY, 0, Number.NaN];
-  last: [number, number, number] = [Number.NEGATIVE_INFINITY, 0, Number.NaN];
+  // ts, arrival seq and value of the first (smallest ts) and last (largest ts) reading; scalar fields, not
+  // tuples: add() is the hot path and runs once per reading per window.
+  private firstTs = Number.POSITIVE_INFINITY;
+  private firstSeq = 0;
+  private firstV = Number.NaN;
+  private lastTs = Number.NEGATIVE_INFINITY;
+  private lastSeq = 0;
+  private lastV = Number.NaN;
   private sketch: Sketch | null;
 
   constructor(withSketch: boolean) {
@@ -98,10 +103,10 @@ export class Accumulator {
 
   /** Event-time bounds of the readings held (count windows report them as window start/end). */
   get minTs(): number {
-    return this.first[0];
+    return this.firstTs;
   }
   get maxTs(): number {
-    return this.last[0];
+    return this.lastTs;
   }
 
   /** `seq` is the engine's arrival counter: it orders ties of `first`/`last` deterministically. */
@@ -113,8 +118,8 @@ export class Accumulator {
     this.m2 += d * (value - this.mean);
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
-    if (ts < this.first[0] || (ts === this.first[0] && seq < this.first[1])) this.first = [ts, seq, value];
-    if (ts > this.last[0] || (ts === this.last[0] && seq > this.last[1])) this.last = [ts, seq, value];
+    this.takeFirst(ts, seq, value);
+    this.takeLast(ts, seq, value);
     this.sketch?.accept(value);
   }
 
@@ -129,11 +134,25 @@ export class Accumulator {
     this.addSum(o.sum, o.comp);
     if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
-    const [ft, fs] = o.first;
-    if (ft < this.first[0] || (ft === this.first[0] && fs < this.first[1])) this.first = o.first;
-    const [lt, ls] = o.last;
-    if (lt > this.last[0] || (lt === this.last[0] && ls > this.last[1])) this.last = o.last;
+    this.takeFirst(o.firstTs, o.firstSeq, o.firstV);
+    this.takeLast(o.lastTs, o.lastSeq, o.lastV);
     if (this.sketch && o.sketch) mergeSketch(this.sketch, o.sketch);
+  }
+
+  private takeFirst(ts: number, seq: number, v: number): void {
+    if (ts < this.firstTs || (ts === this.firstTs && seq < this.firstSeq)) {
+      this.firstTs = ts;
+      this.firstSeq = seq;
+      this.firstV = v;
+    }
+  }
+
+  private takeLast(ts: number, seq: number, v: number): void {
+    if (ts > this.lastTs || (ts === this.lastTs && seq > this.lastSeq)) {
+      this.lastTs = ts;
+      this.lastSeq = seq;
+      this.lastV = v;
+    }
   }
 
   // Neumaier's improved Kahan summation; `extra` carries another accumulator's compensation on merge.
@@ -177,10 +196,10 @@ export class Accumulator {
           out.stddev = Math.sqrt(Math.max(0, this.m2 / this.n));
           break;
         case 'first':
-          out.first = this.first[2];
+          out.first = this.firstV;
           break;
         case 'last':
-          out.last = this.last[2];
+          out.last = this.lastV;
           break;
         case 'p50':
           out.p50 = this.quantile(0.5);
@@ -203,8 +222,8 @@ export class Accumulator {
       m2: this.m2,
       min: this.min,
       max: this.max,
-      first: [...this.first],
-      last: [...this.last],
+      first: [this.firstTs, this.firstSeq, this.firstV],
+      last: [this.lastTs, this.lastSeq, this.lastV],
       sk: sk ? { p: storeBins(sk.store), n: storeBins(sk.negativeStore), z: sk.zeroCount } : null,
     };
   }
@@ -218,8 +237,8 @@ export class Accumulator {
     a.m2 = j.m2;
     a.min = j.min;
     a.max = j.max;
-    a.first = [...j.first];
-    a.last = [...j.last];
+    [a.firstTs, a.firstSeq, a.firstV] = j.first;
+    [a.lastTs, a.lastSeq, a.lastV] = j.last;
     if (a.sketch && j.sk) {
       addBins(a.sketch, a.sketch.store, j.sk.p);
       addBins(a.sketch, a.sketch.negativeStore, j.sk.n);
