@@ -274,6 +274,16 @@ kafka_up() {
     fail_service kafka "$LOGS/kafka-probe.log" "could not create topic $probe"
   fi
   wait_until kafka "$LOGS/kafka.log" 60 kafka "$KAFKA_MAIN" kafka_topic_has_leader "$probe"
+  # An idempotent produce and a consumer-group read: creates/loads __transaction_state and
+  # __consumer_offsets now, so the first test does not meet "coordinator load in progress" retries.
+  if ! echo "up $(date -u +%FT%TZ)" | timeout 60 kcat -P -b "127.0.0.1:$KAFKA_PORT" -t "$probe" \
+    -X enable.idempotence=true -X acks=all >"$LOGS/kafka-probe.log" 2>&1; then
+    fail_service kafka "$LOGS/kafka-probe.log" "idempotent produce to $probe failed"
+  fi
+  if ! timeout 60 kcat -b "127.0.0.1:$KAFKA_PORT" -G edgeflow.testbed.probe -o beginning -e -q "$probe" \
+    >"$LOGS/kafka-probe.log" 2>&1; then
+    fail_service kafka "$LOGS/kafka-probe.log" "consumer-group read of $probe failed"
+  fi
 }
 
 kafka_topic_has_leader() {
