@@ -97,6 +97,18 @@ start_bg() {
   echo $! >"$RUN/$name.pid"
 }
 
+# Ports fixed for the whole machine: a test bed started from another checkout (a CI clone beside the
+# developers' one, say) may already hold them. If it answers like ours, reuse it (tests use unique
+# names); if something else holds the port, stop with a clear message. `down` never touches it.
+reuse_or_die() {
+  local name=$1 port=$2 probe=$3
+  if "$probe" >/dev/null 2>&1; then
+    log "$name: reusing the test bed already on 127.0.0.1:$port (not started from this checkout)"
+    return 0
+  fi
+  die "$name: 127.0.0.1:$port is taken by a process this script did not start, and it does not answer like the test bed's $name"
+}
+
 stop_pid() {
   local name=$1 pattern=$2 pid
   if ! pid_alive "$name" "$pattern"; then
@@ -248,9 +260,12 @@ kafka_up() {
   if pid_alive kafka "$KAFKA_MAIN" && kafka_ready; then
     return 0
   fi
-  ensure_kafka_libs
   pid_alive kafka "$KAFKA_MAIN" && stop_pid kafka "$KAFKA_MAIN" # alive but not answering: restart
-  port_open "$KAFKA_PORT" && die "kafka: 127.0.0.1:$KAFKA_PORT is taken by a process this script did not start"
+  if port_open "$KAFKA_PORT"; then
+    reuse_or_die kafka "$KAFKA_PORT" kafka_is_testbed
+    return 0
+  fi
+  ensure_kafka_libs
   port_open "$KAFKA_CONTROLLER_PORT" &&
     die "kafka: 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by a process this script did not start"
   kafka_config
@@ -285,6 +300,9 @@ kafka_up() {
     fail_service kafka "$LOGS/kafka-probe.log" "consumer-group read of $probe failed"
   fi
 }
+
+# Another checkout's broker: answers as node 1 and has the probe topic that kafka_up creates.
+kafka_is_testbed() { kafka_ready && kafka_topic_has_leader edgeflow.testbed.probe; }
 
 kafka_topic_has_leader() {
   timeout 10 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 -t "$1" 2>/dev/null | grep -q 'partition 0, leader 1'
@@ -330,6 +348,9 @@ influx_q() {
 
 influx_ready() { curl -sf -m 2 -o /dev/null "$INFLUX_URL/ping"; }
 
+# Another checkout's InfluxDB: answers /ping and takes the test bed's admin login.
+influx_is_testbed() { influx_ready && influx_q "$INFLUX_ADMIN_USER" "$INFLUX_ADMIN_PASSWORD" 'SHOW USERS'; }
+
 influx_setup() {
   local users out
   # The first user can be created unauthenticated only while there are none (InfluxDB 1.x rule).
@@ -362,13 +383,16 @@ influx_setup() {
 influx_up() {
   if ! { pid_alive influxdb influxd && influx_ready; }; then
     pid_alive influxdb influxd && stop_pid influxdb influxd
-    port_open "$INFLUX_PORT" && die "influxdb: 127.0.0.1:$INFLUX_PORT is taken by a process this script did not start"
-    port_open "$INFLUX_RPC_PORT" &&
-      die "influxdb: 127.0.0.1:$INFLUX_RPC_PORT is taken by a process this script did not start"
-    influx_config
-    log "influxdb: starting on 127.0.0.1:$INFLUX_PORT"
-    start_bg influxdb influxd -config "$INFLUX_DIR/influxdb.conf"
-    wait_until influxdb "$LOGS/influxdb.log" "$START_TIMEOUT" influxdb influxd influx_ready
+    if port_open "$INFLUX_PORT"; then
+      reuse_or_die influxdb "$INFLUX_PORT" influx_is_testbed
+    else
+      port_open "$INFLUX_RPC_PORT" &&
+        die "influxdb: 127.0.0.1:$INFLUX_RPC_PORT is taken by a process this script did not start"
+      influx_config
+      log "influxdb: starting on 127.0.0.1:$INFLUX_PORT"
+      start_bg influxdb influxd -config "$INFLUX_DIR/influxdb.conf"
+      wait_until influxdb "$LOGS/influxdb.log" "$START_TIMEOUT" influxdb influxd influx_ready
+    fi
   fi
   influx_setup
 }
@@ -383,7 +407,10 @@ victoria_ready() { curl -sf -m 2 "$VICTORIA_URL/health" | grep -q OK; }
 victoria_up() {
   if pid_alive victoria victoria-metrics && victoria_ready; then return 0; fi
   pid_alive victoria victoria-metrics && stop_pid victoria victoria-metrics
-  port_open "$VICTORIA_PORT" && die "victoria: 127.0.0.1:$VICTORIA_PORT is taken by a process this script did not start"
+  if port_open "$VICTORIA_PORT"; then
+    reuse_or_die victoria "$VICTORIA_PORT" victoria_ready
+    return 0
+  fi
   mkdir -p "$SVC/victoria"
   log "victoria: starting on 127.0.0.1:$VICTORIA_PORT"
   # -search.latencyOffset=0: freshly written samples are visible to /api/v1/query at once (tests also
@@ -465,16 +492,17 @@ cmd_status() {
     if [[ $ok == 1 ]]; then line=up; else line=DOWN; bad=1; fi
     printf '%-10s %-5s %s\n' "$name" "$line" "$detail"
   }
-  local k=0 i=0 v=0 m=0 owner
-  pid_alive kafka "$KAFKA_MAIN" && kafka_ready && k=1
-  status_line kafka "$k" "127.0.0.1:$KAFKA_PORT pid $(cat "$RUN/kafka.pid" 2>/dev/null || echo -)"
-  pid_alive influxdb influxd && influx_ready && i=1
-  status_line influxdb "$i" "$INFLUX_URL pid $(cat "$RUN/influxdb.pid" 2>/dev/null || echo -)"
-  pid_alive victoria victoria-metrics && victoria_ready && v=1
-  status_line victoria "$v" "$VICTORIA_URL pid $(cat "$RUN/victoria.pid" 2>/dev/null || echo -)"
-  if pid_alive mosquitto mosquitto; then owner="pid $(cat "$RUN/mosquitto.pid")"; else owner="not ours"; fi
-  port_open "$MQTT_PORT" && mqtt_ready >/dev/null 2>&1 && m=1
-  status_line mosquitto "$m" "mqtt://127.0.0.1:$MQTT_PORT ($owner)"
+  # owner NAME PATTERN: "pid N" if this checkout started it, else "not started here".
+  owner() { if pid_alive "$1" "$2"; then echo "pid $(cat "$RUN/$1.pid")"; else echo "not started here"; fi; }
+  local k=0 i=0 v=0 m=0
+  kafka_ready && k=1
+  status_line kafka "$k" "127.0.0.1:$KAFKA_PORT ($(owner kafka "$KAFKA_MAIN"))"
+  influx_ready && i=1
+  status_line influxdb "$i" "$INFLUX_URL ($(owner influxdb influxd))"
+  victoria_ready && v=1
+  status_line victoria "$v" "$VICTORIA_URL ($(owner victoria victoria-metrics))"
+  mqtt_ready >/dev/null 2>&1 && m=1
+  status_line mosquitto "$m" "mqtt://127.0.0.1:$MQTT_PORT ($(owner mosquitto mosquitto))"
   return "$bad"
 }
 
