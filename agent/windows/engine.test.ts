@@ -345,6 +345,9 @@ test('bounded state: maxKeys and maxOpenWindows drop and count readings, never t
   hb.ingest(hb.r(T), hb.r(T + 1000), hb.r(T + 2000), hb.r(T + 2500), hb.r(T + 50));
   assert.equal(hb.engine.stats().droppedByReason.max_open_windows, 2);
   assert.equal(hb.engine.stats().openWindows, 2);
+  // a key whose reading no window could take does not keep a maxKeys slot
+  hb.ingest(hb.r(T + 50, 1, 'd2'));
+  assert.deepEqual([hb.engine.stats().keys, hb.engine.stats().devices], [1, 1]);
   assert.equal(st0, 0);
   h.ingest(
     { device: 'a', metric: 'temp', value: Number.NaN, ts: T },
@@ -353,15 +356,21 @@ test('bounded state: maxKeys and maxOpenWindows drop and count readings, never t
   assert.equal(h.engine.stats().droppedByReason.invalid_value, 2);
 });
 
-test('bounded state under a flood of distinct keys stays within maxKeys', () => {
-  const h = harness([spec({ name: 't', type: 'hopping', size: 10_000, slide: 1000 })], {
-    maxKeys: 100,
-    maxOpenWindows: 500,
-  });
-  for (let i = 0; i < 20_000; i++) h.engine.ingest(h.r(T + i, i, `dev-${i}`, `m-${i % 7}`));
-  const st = h.engine.stats();
-  assert.ok(st.keys <= 100 && st.openWindows <= 500 && st.devices <= 100, JSON.stringify(st));
-  assert.equal(st.droppedByReason.max_keys, 20_000 - 100);
+test('bounded state under a flood of distinct keys stays within the bounds', () => {
+  for (const [maxOpenWindows, reason, kept] of [
+    [500, 'max_open_windows', 50], // 10 hopping windows per reading: windows run out first
+    [5000, 'max_keys', 100],
+  ] as const) {
+    const h = harness([spec({ name: 't', type: 'hopping', size: 10_000, slide: 1000 })], {
+      maxKeys: 100,
+      maxOpenWindows,
+    });
+    for (let i = 0; i < 20_000; i++) h.engine.ingest(h.r(T + i, i, `dev-${i}`, `m-${i % 7}`));
+    const st = h.engine.stats();
+    assert.ok(st.keys <= 100 && st.openWindows <= maxOpenWindows && st.devices <= 100, JSON.stringify(st));
+    assert.equal(st.droppedByReason[reason], 20_000 - kept);
+    assert.equal(st.keys, kept);
+  }
 });
 
 // ---- checkpoints ----

@@ -453,6 +453,11 @@ export class WindowEngine {
     return { start, end, acc: new Accumulator(spec.sketch), rev: -1, dirty: false, late: 0 };
   }
 
+  /** A key created for a reading that no window could take must not hold a slot of maxKeys. */
+  private removeIfEmpty(dev: DeviceState, key: KeyState): void {
+    if (key.wins.size === 0 && key.cnt === null) this.removeKey(dev, `${key.spec.spec.name}\0${key.metric}`);
+  }
+
   private removeKey(dev: DeviceState, k: string): void {
     if (!dev.keys.delete(k)) return;
     this.keyCount--;
@@ -511,7 +516,10 @@ export class WindowEngine {
         }
         this.addTo(dev, w, r, seq, wm);
       }
-      if (refused) this.drop('max_open_windows');
+      if (refused) {
+        this.drop('max_open_windows');
+        this.removeIfEmpty(dev, key);
+      }
       return;
     }
     if (a.kind === 'time') {
@@ -527,6 +535,7 @@ export class WindowEngine {
       key.cnt = this.newWin(r.ts, r.ts, spec);
       if (key.cnt === null) {
         this.drop('max_open_windows');
+        this.removeIfEmpty(dev, key);
         return;
       }
     }
@@ -561,6 +570,7 @@ export class WindowEngine {
       const nw = this.newWin(proto.start, proto.end, spec);
       if (nw === null) {
         this.drop('max_open_windows');
+        this.removeIfEmpty(dev, key);
         return;
       }
       target = nw;
