@@ -28,9 +28,10 @@ export function buildFlatline(spec: FlatlineSpec, _scope: Scope): Built<State> {
         if (s.anchor === null || Math.abs(x - s.anchor) > spec.tolerance) {
           s.anchor = x;
           s.since = ev.ts;
-          return { active: false, value: x, detail: `value changed to ${formatValue(x)}` };
+          return { active: false, value: x, detail: () => `value changed to ${formatValue(x)}` };
         }
-        return { active: true, since: s.since, value: x, detail: `stuck at ${formatValue(s.anchor)}` };
+        const anchor = s.anchor;
+        return { active: true, since: s.since, value: x, detail: () => `stuck at ${formatValue(anchor)}` };
       },
     },
   };

@@ -46,7 +46,7 @@ export function buildPattern(spec: PatternSpec, scope: Scope): Built<State> {
         const from = now - spec.within;
         while (s.hits.length > 0 && s.hits[0]! < from) s.hits.shift();
         const active = s.hits.length >= spec.count;
-        return { active, detail: `${s.hits.length} of ${desc}` };
+        return { active, detail: () => `${s.hits.length} of ${desc}` };
       },
     },
   };

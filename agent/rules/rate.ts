@@ -40,7 +40,7 @@ export function buildRate(spec: RateSpec, scope: Scope): Built<State> {
         return {
           active,
           value: rate,
-          detail: `rate=${formatValue(rate)}/s, ${active ? spec.when : `not ${spec.when}`}`,
+          detail: () => `rate=${formatValue(rate)}/s, ${active ? spec.when : `not ${spec.when}`}`,
         };
       },
     },

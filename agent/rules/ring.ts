@@ -8,14 +8,67 @@ export function ringInit(): Ring {
   return { buf: [], next: 0 };
 }
 
-export function ringPush(r: Ring, cap: number, x: number): void {
+/** Adds `x`; returns the value it overwrote when the ring was full. */
+export function ringPush(r: Ring, cap: number, x: number): number | undefined {
   if (r.buf.length < cap) {
     r.buf.push(x);
     r.next = r.buf.length % cap;
-  } else {
-    r.buf[r.next] = x;
-    r.next = (r.next + 1) % cap;
+    return undefined;
   }
+  const old = r.buf[r.next];
+  r.buf[r.next] = x;
+  r.next = (r.next + 1) % cap;
+  return old;
+}
+
+/** First index with a[i] >= x in ascending `a`. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function sortedInsert(a: number[], x: number): void {
+  a.splice(lowerBound(a, x), 0, x);
+}
+
+export function sortedRemove(a: number[], x: number): void {
+  const i = lowerBound(a, x);
+  if (a[i] === x) a.splice(i, 1);
+}
+
+export function medianOfSorted(a: readonly number[]): number {
+  const mid = a.length >> 1;
+  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
+}
+
+/**
+ * Median of |a[i] - m| for ascending `a`, in O(n) without sorting: the deviations left of m and
+ * right of m are each already ordered, so walking both like a merge reaches the middle ones.
+ */
+export function madOfSorted(a: readonly number[], m: number): number {
+  const n = a.length;
+  let l = lowerBound(a, m) - 1;
+  let r = l + 1;
+  const next = (): number => {
+    const dl = l >= 0 ? m - a[l]! : Number.POSITIVE_INFINITY;
+    const dr = r < n ? a[r]! - m : Number.POSITIVE_INFINITY;
+    if (dl <= dr) {
+      l--;
+      return dl;
+    }
+    r++;
+    return dr;
+  };
+  const k = (n - 1) >> 1; // index of the (lower) middle deviation
+  for (let i = 0; i < k; i++) next();
+  const lower = next();
+  return n % 2 === 1 ? lower : (lower + next()) / 2;
 }
 
 export function mean(xs: readonly number[]): number {

@@ -139,8 +139,9 @@ export interface Verdict {
   since?: number;
   /** Event time of the verdict when it comes from `tick()` (missing), not from an event. */
   ts?: number;
-  /** Short human text for the message template's {detail}. */
-  detail?: string;
+  /** Short human text for the message template's {detail}; a function when it costs formatting
+   *  (it is only needed on a transition, not on every event). */
+  detail?: string | (() => string);
 }
 
 /**
@@ -304,7 +305,7 @@ export class Rule<S = unknown> {
     state: 'firing' | 'resolved',
     ts: number,
     value: number | null,
-    detail: string | undefined,
+    detail: string | (() => string) | undefined,
   ): Alert {
     const s = this.spec;
     const episode = st.episodeStart ?? Math.trunc(ts);
@@ -325,7 +326,9 @@ export class Rule<S = unknown> {
         value: formatValue(val),
         severity: s.severity,
         state,
-        detail: detail ?? (state === 'firing' ? 'condition met' : 'condition cleared'),
+        detail:
+          (typeof detail === 'function' ? detail() : detail) ??
+          (state === 'firing' ? 'condition met' : 'condition cleared'),
       }),
       tags: { ...(s.tags ?? {}) },
     };

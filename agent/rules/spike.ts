@@ -10,7 +10,15 @@
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
-import { median, type Ring, ringInit, ringPush } from './ring.ts';
+import {
+  madOfSorted,
+  medianOfSorted,
+  type Ring,
+  ringInit,
+  ringPush,
+  sortedInsert,
+  sortedRemove,
+} from './ring.ts';
 import { type Built, formatValue, kindSchema } from './rule.ts';
 
 export const spikeSpecSchema = kindSchema('spike', {
@@ -24,6 +32,8 @@ export type SpikeSpec = z.output<typeof spikeSpecSchema>;
 
 interface State {
   ring: Ring;
+  /** The ring's values in ascending order (median and MAD in O(window) per value, no sorting). */
+  sorted: number[];
   /** Consecutive outliers not (yet) admitted to the baseline. */
   outliers: number[];
 }
@@ -31,19 +41,24 @@ interface State {
 export function buildSpike(spec: SpikeSpec, _scope: Scope): Built<State> {
   const warmup = Math.min(spec.warmup ?? spec.window, spec.window);
   const adaptAfter = spec.adaptAfter ?? spec.window;
+  const admit = (s: State, x: number) => {
+    const old = ringPush(s.ring, spec.window, x);
+    if (old !== undefined) sortedRemove(s.sorted, old);
+    sortedInsert(s.sorted, x);
+  };
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
     detector: {
-      init: () => ({ ring: ringInit(), outliers: [] }),
+      init: () => ({ ring: ringInit(), sorted: [], outliers: [] }),
       update(s, ev) {
         const x = ev.value;
         if (x === null) return null;
         if (s.ring.buf.length < warmup) {
-          ringPush(s.ring, spec.window, x);
+          admit(s, x);
           return null;
         }
-        const med = median(s.ring.buf);
-        const mad = median(s.ring.buf.map((v) => Math.abs(v - med)));
+        const med = medianOfSorted(s.sorted);
+        const mad = madOfSorted(s.sorted, med);
         const dev = Math.abs(x - med);
         const scale = 1.4826 * mad;
         const score = scale > 0 ? dev / scale : dev === 0 ? 0 : Number.POSITIVE_INFINITY;
@@ -51,18 +66,18 @@ export function buildSpike(spec: SpikeSpec, _scope: Scope): Built<State> {
         if (active) {
           s.outliers.push(x);
           if (adaptAfter > 0 && s.outliers.length >= adaptAfter) {
-            for (const o of s.outliers) ringPush(s.ring, spec.window, o);
+            for (const o of s.outliers) admit(s, o);
             s.outliers = [];
           }
         } else {
-          ringPush(s.ring, spec.window, x);
+          admit(s, x);
           s.outliers = [];
         }
-        const sc = Number.isFinite(score) ? formatValue(score) : 'inf';
         return {
           active,
           value: x,
-          detail: `score=${sc} vs median ${formatValue(med)}, threshold ${spec.threshold}`,
+          detail: () =>
+            `score=${Number.isFinite(score) ? formatValue(score) : 'inf'} vs median ${formatValue(med)}, threshold ${spec.threshold}`,
         };
       },
     },

@@ -67,7 +67,7 @@ export function buildZscore(spec: ZscoreSpec, _scope: Scope): Built<State> {
         return {
           active,
           value: x,
-          detail: `z=${Number.isFinite(z) ? formatValue(z) : String(z)}, threshold ${spec.threshold}`,
+          detail: () => `z=${Number.isFinite(z) ? formatValue(z) : String(z)}, threshold ${spec.threshold}`,
         };
       },
     },
