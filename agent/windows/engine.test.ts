@@ -442,9 +442,9 @@ test('snapshot/restore mid-stream (through JSON) gives output identical to an un
       const first = harness(SPECS, opts);
       run(steps, 0, cut, first);
       const snap = JSON.parse(JSON.stringify(first.engine.snapshot()));
-      // A new process: new monotonic origin is irrelevant (silence is stored relative), same specs.
+      // A new process with another monotonic origin (silence is stored relative), same specs.
       const second = harness(SPECS, opts);
-      second.clock.advance(first.clock.monotonic());
+      second.clock.advance(first.clock.monotonic() + 777_777);
       second.engine = WindowEngine.restore(snap, SPECS, second.opts, second.out);
       run(steps, cut, steps.length, second);
       second.clock.advance(100_000);
@@ -492,6 +492,16 @@ test('restore after a spec change (SIGHUP): changed windows dropped and counted,
   assert.equal(tum.count, 2, 'restored state continues');
   assert.throws(() => WindowEngine.restore({ v: 99 }, SPECS, h.opts, h.out), { code: 'STORE_CORRUPT' });
   assert.throws(() => WindowEngine.restore(null, SPECS, h.opts, h.out), { code: 'STORE_CORRUPT' });
+});
+
+test('fractional timestamps are floored to whole milliseconds (wire ints)', () => {
+  const h = harness([spec({ name: 's', type: 'session', gap: 100, lateEvents: 'forward' })]);
+  h.ingest(h.r(T + 0.7, 1), h.r(T + 500.2, 2), h.r(T + 1.5, 3));
+  const s = h.summaries[0]!;
+  assert.deepEqual([s.window.start, s.window.end], [T, T + 100]);
+  assert.equal(h.lates[0]!.ts, T + 1);
+  summarySchema.parse(s);
+  lateEventSchema.parse(h.lates[0]);
 });
 
 test('snapshot is plain JSON (no Infinity, no class instances)', () => {

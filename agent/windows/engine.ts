@@ -246,13 +246,16 @@ export class WindowEngine {
   }
 
   /** Routes one reading to every matching window spec. Never throws on bad input: it is counted. */
-  ingest(r: Reading): void {
-    const matching = this.matching(r.device, r.metric);
+  ingest(reading: Reading): void {
+    const matching = this.matching(reading.device, reading.metric);
     if (matching.length === 0) return;
-    if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
+    if (!Number.isFinite(reading.value) || !Number.isFinite(reading.ts)) {
       this.counters.droppedByReason.invalid_value += matching.length;
       return;
     }
+    // Whole milliseconds: window bounds and LateEvent.ts are integers on the wire (shared/model.ts), and a
+    // SenML `t` in fractional seconds would otherwise leak sub-millisecond starts into session/count ids.
+    const r = Number.isInteger(reading.ts) ? reading : { ...reading, ts: Math.floor(reading.ts) };
     const now = this.opts.clock.monotonic();
     const seq = this.arrival++;
     let dev = this.devices.get(r.device);
