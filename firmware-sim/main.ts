@@ -98,7 +98,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     endKind: c.endKind,
     readingsPerTick: c.devices.length * c.metrics.length,
     clock: systemClock,
-    log,
   });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

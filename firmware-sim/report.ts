@@ -26,7 +26,7 @@ export interface Report {
   /** Largest delay of a tick behind its schedule (ms): how far the scheduler fell behind. */
   maxLagMs: number;
   ticks: number;
-  stoppedBy: 'count' | 'duration' | 'signal' | 'error';
+  stoppedBy: 'count' | 'duration' | 'signal';
 }
 
 export class Tally {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { FakeClock } from '../shared/clock.ts';
-import { nullLogger } from '../shared/log.ts';
 import { Fleet, type FleetOptions, type Frame } from './fleet.ts';
 import type { Confirm, Output } from './outputs/output.ts';
 import { type Report, Tally } from './report.ts';
@@ -91,7 +90,6 @@ describe('runner', () => {
       endKind: 'count',
       readingsPerTick: 4,
       clock,
-      log: nullLogger(),
     });
     const r = await drive(clock, runner);
     assert.equal(r.ticks, 100);
@@ -124,7 +122,6 @@ describe('runner', () => {
       endKind: 'duration',
       readingsPerTick: 4,
       clock,
-      log: nullLogger(),
     });
     const r = await drive(clock, runner);
     assert.equal(r.ticks, 500);
@@ -141,7 +138,6 @@ describe('runner', () => {
       endKind: 'count',
       readingsPerTick: 4,
       clock,
-      log: nullLogger(),
     });
     const r = await drive(clock, runner, { stopAfterMs: 2000 });
     assert.equal(r.stoppedBy, 'signal');
@@ -159,7 +155,6 @@ describe('runner', () => {
       endKind: 'count',
       readingsPerTick: 4,
       clock,
-      log: nullLogger(),
     });
     const r = await drive(clock, runner);
     assert.equal(r.failed, 20);

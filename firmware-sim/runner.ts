@@ -4,7 +4,6 @@
 // is ~10 ticks per timer wake-up instead of 10,000 timers per second, and a late wake-up is caught up
 // in the next batch, so the average rate stays exact while single frames jitter by the timer's ~1 ms.
 import type { Clock, Timer } from '../shared/clock.ts';
-import type { Logger } from '../shared/log.ts';
 import type { Fleet, Frame } from './fleet.ts';
 import type { Output } from './outputs/output.ts';
 import { type Report, Tally } from './report.ts';
@@ -19,7 +18,6 @@ export interface RunOptions {
   /** Readings per tick at nominal rate (devices x metrics), for the target rate. */
   readingsPerTick: number;
   clock: Clock;
-  log: Logger;
 }
 
 export class Runner {

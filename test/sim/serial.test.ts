@@ -23,20 +23,24 @@ const BAUD = 1_500_000;
 const dir = mkdtempSync(join(tmpdir(), 'edgeflow-sim-serial-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function serialRun(seconds: number, extra: string[]) {
-  const pty = await openPtyPair();
-  const port = new SerialPort({ path: pty.b, baudRate: BAUD, autoOpen: false });
+async function serialRun(seconds: number, extra: string[], ports = 1) {
+  const ptys = await Promise.all(Array.from({ length: ports }, () => openPtyPair()));
+  const readers = ptys.map((p) => new SerialPort({ path: p.b, baudRate: BAUD, autoOpen: false }));
   try {
-    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
     const rx = new Receiver('csv');
-    // latin1 keeps every byte as it came, so the decoder sees the raw frame (garbage included).
-    port.pipe(new ReadlineParser({ delimiter: '\n', encoding: 'latin1' })).on('data', (line: string) => {
-      rx.frame(Buffer.from(line, 'latin1'));
-    });
+    const perPort = readers.map(() => new Set<string>());
+    for (const [i, port] of readers.entries()) {
+      await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+      // latin1 keeps every byte as it came, so the decoder sees the raw frame (garbage included).
+      port.pipe(new ReadlineParser({ delimiter: '\n', encoding: 'latin1' })).on('data', (line: string) => {
+        rx.frame(Buffer.from(line, 'latin1'));
+        perPort[i]!.add(line.split(',')[0]!);
+      });
+    }
     const started = performance.now();
     const { report, logs } = await runSimProcess(
       [
-        ...['--serial', pty.a, '--baud-rate', String(BAUD), '--format', 'csv'],
+        ...['--serial', ptys.map((p) => p.a).join(','), '--baud-rate', String(BAUD), '--format', 'csv'],
         ...[
           '--devices',
           '10',
@@ -58,10 +62,10 @@ async function serialRun(seconds: number, extra: string[]) {
         timeoutMs: 10_000,
       },
     );
-    return { rx, report, logs, elapsedMs: performance.now() - started };
+    return { rx, report, logs, perPort, elapsedMs: performance.now() - started };
   } finally {
-    if (port.isOpen) await new Promise((r) => port.close(r));
-    await pty.close();
+    for (const port of readers) if (port.isOpen) await new Promise((r) => port.close(r));
+    for (const p of ptys) await p.close();
   }
 }
 
@@ -94,12 +98,20 @@ describe('edgeflow-sim over a serial pty', () => {
     assert.ok(elapsedMs < 45_000, `${elapsedMs} ms`);
   });
 
-  it('10 s with every fault: duplicates, late frames, clock skew, anomalies', async () => {
-    const { rx, report } = await serialRun(10, [
-      ...['--malformed', '0.02', '--duplicates', '0.02', '--out-of-order', '0.03', '--max-delay', '1s'],
-      ...['--clock-skew', '2s', '--anomalies', 'spike,step,drift,stuck,dropout', '--anomaly-rate', '600'],
-    ]);
+  it('10 s over two ports with every fault: duplicates, late frames, clock skew, anomalies', async () => {
+    const { rx, report, perPort } = await serialRun(
+      10,
+      [
+        ...['--malformed', '0.02', '--duplicates', '0.02', '--out-of-order', '0.03', '--max-delay', '1s'],
+        ...['--clock-skew', '2s', '--anomalies', 'spike,step,drift,stuck,dropout', '--anomaly-rate', '600'],
+      ],
+      2,
+    );
     assertSameAccounting(rx, report);
     assert.ok(report.duplicates > 0 && report.outOfOrder > 0 && report.malformed > 0);
+    // Devices are spread over the ports (device k on port k mod 2); garbage lines add odd first fields.
+    const devices = perPort.map((s) => [...s].filter((d) => /^dev-\d{3}$/.test(d)).sort());
+    assert.deepEqual(devices[0], ['dev-001', 'dev-003', 'dev-005', 'dev-007', 'dev-009']);
+    assert.deepEqual(devices[1], ['dev-002', 'dev-004', 'dev-006', 'dev-008', 'dev-010']);
   });
 });
