@@ -375,6 +375,20 @@ describe('engine: snapshot / restore', () => {
       r.engine.firing().map((a) => a.device),
       ['b'],
     );
+    // Same for kinds without their own loader: the state must have the kind's shape.
+    const z = harness([{ name: 'z', kind: 'zscore', window: 3 }]);
+    z.series([1, 2, 3], 0, 1000);
+    const zs = z.engine.snapshot();
+    (zs.rules[0]!.keys[0]! as { det: unknown }).det = {
+      n: 3,
+      ring: { buf: ['x'], next: 0 },
+      ewMean: 0,
+      ewVar: 0,
+    };
+    const rz = restart([{ name: 'z', kind: 'zscore', window: 3 }], zs);
+    assert.equal(rz.engine.snapshot().rules[0]!.keys.length, 0, 'the damaged key starts fresh');
+    rz.read(5, 5000);
+    assert.equal(rz.engine.stats().evalErrors, 0);
   });
 
   it('the snapshot is plain JSON and shares nothing with the live state', () => {

@@ -336,7 +336,12 @@ export class RuleEngine {
 
   private loadKey(rule: Rule, k: Record<string, unknown>, firing: Alert | null, mono: number): void {
     const d: Detector = rule.detector;
-    const load = (j: unknown) => (d.load ? d.load(j, mono) : structuredClone(j));
+    const template = d.init();
+    const load = (j: unknown) => {
+      if (d.load) return d.load(j, mono);
+      if (!sameShape(template, j)) throw new TypeError('detector state does not match its kind');
+      return structuredClone(j);
+    };
     if (k.det === undefined) throw new TypeError('no detector state');
     const det = load(k.det);
     const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
@@ -386,6 +391,23 @@ export interface RuleSnapshot {
       win: { start: number; end: number; rev: number; before: unknown } | null;
     }[];
   }[];
+}
+
+/**
+ * Does checkpointed detector state `v` look like the kind's fresh state `t`? Same keys, same types;
+ * a null in the fresh state stands for "number or null"; arrays hold finite numbers. Guards a
+ * restored engine against a damaged checkpoint turning every event into an evaluation error.
+ */
+function sameShape(t: unknown, v: unknown): boolean {
+  if (t === null) return v === null || (typeof v === 'number' && Number.isFinite(v));
+  if (Array.isArray(t))
+    return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (typeof t === 'number') return typeof v === 'number' && Number.isFinite(v);
+  if (typeof t !== 'object') return typeof v === typeof t;
+  if (!isObj(v)) return false;
+  const tk = Object.keys(t as object);
+  if (tk.length !== Object.keys(v).length) return false;
+  return tk.every((k) => Object.hasOwn(v, k) && sameShape((t as Record<string, unknown>)[k], v[k]));
 }
 
 function isObj(x: unknown): x is Record<string, unknown> {
