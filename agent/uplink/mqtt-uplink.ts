@@ -1,6 +1,6 @@
 // The agent → collector uplink over MQTT (SPEC.md section 3): drains the outbox in batches, QoS 1, and
 // deletes an item from the outbox only in the PUBACK callback of the batch that carried it (SPEC.md
-// section 5, STYLE.md "at-least-once by transaction"). Design notes: docs/outbox.md.
+// section 5, STYLE.md "at-least-once by transaction"). Design notes: docs/design/outbox.md.
 //
 // Who owns retransmission: the outbox, not mqtt.js. Every connection is a fresh mqtt.js client with
 // `clean: true` and `reconnectPeriod: 0`; we reconnect ourselves (URL failover, backoff). mqtt.js's own
