@@ -28,7 +28,7 @@ export function buildMissing(spec: MissingSpec, _scope: Scope): Built<State> {
     defaultMessage: '{rule} {state}: {device} {metric} ({detail})',
     detector: {
       init: () => ({ lastMono: 0, lastTs: 0 }),
-      update(s, ev, mono) {
+      update(s, ev, { mono }) {
         s.lastMono = mono;
         s.lastTs = Math.max(s.lastTs, ev.ts);
         return { active: false, detail: 'data is back' };

@@ -144,6 +144,14 @@ export interface Verdict {
   detail?: string | (() => string);
 }
 
+/** What the lifecycle tells a detector along with an event. */
+export interface UpdateContext {
+  /** Monotonic clock now (processing time). */
+  mono: number;
+  /** The key's alert is firing (threshold's clearWhen applies only then). */
+  firing: boolean;
+}
+
 /**
  * A kind's arithmetic. `S` must be plain JSON data (it is checkpointed with JSON.stringify), finite
  * numbers only. `update` may mutate `state`. Returning null means "no opinion" (warming up, skipped
@@ -151,7 +159,7 @@ export interface Verdict {
  */
 export interface Detector<S = unknown> {
   init(): S;
-  update(state: S, ev: RuleEvent, mono: number): Verdict | null;
+  update(state: S, ev: RuleEvent, ctx: UpdateContext): Verdict | null;
   /** Processing-time check (missing); called from RuleEngine.tick() with the monotonic clock. */
   tick?(state: S, mono: number): Verdict | null;
   /** State → checkpoint JSON when it holds monotonic instants (they do not survive a restart). */
@@ -249,7 +257,7 @@ export class Rule<S = unknown> {
 
   /** Feeds one event of a key through the detector and the lifecycle. */
   onEvent(st: KeyState<S>, ev: RuleEvent, mono: number): void {
-    const v = this.detector.update(st.det, ev, mono);
+    const v = this.detector.update(st.det, ev, { mono, firing: st.firing !== null });
     if (v) this.apply(st, v, ev.ts, ev.value);
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { alertId } from '../../shared/ids.ts';
+import { RuleEngine, type RuleSpec, type RuleSpecInput } from './engine.ts';
 import { harness, summary, T0 } from './testkit.ts';
 
 const overheat = {
@@ -95,7 +96,36 @@ describe('threshold', () => {
     h.read(74.9, 5000);
     assert.deepEqual(h.states(), ['firing', 'resolved']);
     h.read(79, 6000);
-    assert.deepEqual(h.states(), ['firing', 'resolved'], 'latched off: 79 does not fire again');
+    assert.deepEqual(h.states(), ['firing', 'resolved'], 'not firing: 79 does not fire again');
+  });
+
+  it('clearWhen with for: before firing, `when` itself must hold for the whole `for`', () => {
+    const h = harness([{ ...overheat, clearWhen: 'value < 75', for: '30s' }]);
+    h.series([85, 85, 78, 85, 85], 0, 10_000); // 78 is above clearWhen but breaks `when`
+    assert.equal(h.alerts.length, 0);
+    h.series([85, 85], 50_000, 10_000); // 85 since 30s: fires at 60s
+    assert.deepEqual(
+      h.alerts.map((a) => [a.state, a.ts]),
+      [['firing', T0 + 60_000]],
+    );
+  });
+
+  it('clearWhen survives a restart: the restored episode still needs clearWhen to resolve', () => {
+    const spec = { ...overheat, clearWhen: 'value < 75' };
+    const h = harness([spec]);
+    h.read(85, 0);
+    const snap = JSON.parse(JSON.stringify(h.engine.snapshot()));
+    const h2 = harness([spec]);
+    const r = RuleEngine.restore(
+      snap,
+      [spec] as RuleSpecInput[] as RuleSpec[],
+      { agentId: 'gw-test', clock: h2.clock },
+      { alert: (a) => h2.alerts.push(a) },
+    );
+    r.onReading({ device: 's1', metric: 'temperature', value: 78, ts: T0 + 1000 });
+    assert.equal(h2.alerts.length, 0);
+    r.onReading({ device: 's1', metric: 'temperature', value: 74, ts: T0 + 2000 });
+    assert.deepEqual(h2.states(), ['resolved']);
   });
 
   it('without clearWhen a value just under the limit resolves', () => {

@@ -1,8 +1,9 @@
 // threshold: a condition on each reading (or window summary), with hysteresis and `for`.
 //   when: "value > 80"          fire when true (for `for` long, in event time)
-//   clearWhen: "value < 75"     optional: once latched, stay latched until this is true
-//                               (default: until `when` is false). Hysteresis stops a value hovering
-//                               around the limit from flapping firing/resolved.
+//   clearWhen: "value < 75"     optional: once *firing*, stay firing until this is true (default:
+//                               until `when` is false). Hysteresis stops a value hovering around
+//                               the limit from flapping firing/resolved. Before firing, `when` must
+//                               hold on every event for `for`; clearWhen plays no part there.
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
@@ -15,21 +16,19 @@ export const thresholdSpecSchema = kindSchema('threshold', {
 });
 export type ThresholdSpec = z.output<typeof thresholdSpecSchema>;
 
-interface State {
-  latched: boolean;
-}
+type State = Record<string, never>;
 
 export function buildThreshold(spec: ThresholdSpec, scope: Scope): Built<State> {
   const when = conditionAt('when', spec.when, scope);
   const clearWhen = spec.clearWhen === undefined ? null : conditionAt('clearWhen', spec.clearWhen, scope);
+  const cleared = spec.clearWhen ?? `not (${spec.when})`;
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
     detector: {
-      init: () => ({ latched: false }),
-      update(s, ev) {
-        if (!s.latched) s.latched = when(ev.env);
-        else s.latched = clearWhen ? !clearWhen(ev.env) : when(ev.env);
-        return { active: s.latched, detail: s.latched ? spec.when : (spec.clearWhen ?? `not ${spec.when}`) };
+      init: () => ({}),
+      update(_s, ev, { firing }) {
+        const active = firing && clearWhen ? !clearWhen(ev.env) : when(ev.env);
+        return { active, detail: active ? spec.when : cleared };
       },
     },
   };
