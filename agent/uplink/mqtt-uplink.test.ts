@@ -108,6 +108,25 @@ describe('MqttUplink', () => {
     assert.match(text, /edgeflow_agent_uplink_items_total\{kind="summaries"\} 1000/);
   });
 
+  it('no URL reachable: keeps cycling through all URLs with backoff and connects when one comes up', async () => {
+    const broker = await TestBroker.start();
+    cleanups.push(() => broker.close());
+    await broker.down();
+    const outbox = new MemoryOutbox();
+    fill(outbox, 'alerts', 0, 2);
+    const second = `mqtt://127.0.0.1:${broker.port}`;
+    const { up } = makeUplink(outbox, { urls: [`mqtt://127.0.0.1:${await deadPort()}`, second] });
+    up.start();
+    await waitFor('two full rounds failed', () => up.state().connectFailures >= 4);
+    assert.equal(up.state().connected, false);
+    assert.match(up.state().lastError ?? '', /ECONNREFUSED/);
+    assert.equal(outbox.stats().items, 2, 'nothing acked while down');
+    await broker.up();
+    await waitFor('connected to the second URL', () => up.state().connected);
+    assert.equal(up.state().url, second);
+    await waitFor('drained', () => outbox.stats().items === 0);
+  });
+
   it('broker stopped mid-stream and restarted: every item arrives at least once, outbox ends empty, the backlog drains alerts first', async () => {
     const broker = await TestBroker.start();
     cleanups.push(() => broker.close());

@@ -592,7 +592,16 @@ export class MqttUplink {
     }
     // PUBACK: the collector has the batch. Acknowledge even if the connection has since dropped and the
     // items were requeued: the delete is idempotent and saves a re-send.
-    this.outbox.ack(batch.seqs);
+    try {
+      this.outbox.ack(batch.seqs);
+    } catch (e) {
+      // Only a closed outbox (shutdown race) or a bug gets here; the items stay and are sent again.
+      this.log.error(
+        { err: (e as Error).message, kind: batch.kind, items: batch.seqs.length },
+        'uplink: outbox ack failed',
+      );
+      return;
+    }
     if (this.inFlight.get(batch.id) === batch) {
       this.inFlight.delete(batch.id);
       this.inFlightItems -= batch.seqs.length;
