@@ -89,7 +89,7 @@ interface Win {
   rev: number;
   /** changed since the last emission */
   dirty: boolean;
-  /** readings accepted after the watermark had passed `end` (accepted only thanks to allowedLateness) */
+  /** readings accepted after the window's first emission (late but within allowedLateness) */
   late: number;
 }
 
@@ -517,7 +517,7 @@ export class WindowEngine {
           w = nw;
           key.wins.set(rg.start, w);
         }
-        this.addTo(dev, w, r, seq, wm);
+        this.addTo(dev, w, r, seq, w.rev >= 0);
       }
       if (refused) {
         this.drop('max_open_windows');
@@ -568,6 +568,8 @@ export class WindowEngine {
       this.drop('max_keys');
       return;
     }
+    // Late-but-accepted: some part of this session had already been emitted (before any start reset).
+    const afterEmission = hits.some((h) => h.rev >= 0);
     let target: Win;
     if (hits.length === 0) {
       const nw = this.newWin(proto.start, proto.end, spec);
@@ -599,13 +601,14 @@ export class WindowEngine {
     }
     target.end = Math.max(target.end, proto.end);
     key.wins.set(target.start, target);
-    this.addTo(dev, target, r, seq, wm);
+    this.addTo(dev, target, r, seq, afterEmission);
   }
 
-  private addTo(dev: DeviceState, w: Win, r: Reading, seq: number, wm: number): void {
+  /** `afterEmission`: the reading arrives after the window's first emission; it counts in `late`. */
+  private addTo(dev: DeviceState, w: Win, r: Reading, seq: number, afterEmission: boolean): void {
     w.acc.add(r.value, r.ts, seq);
     w.dirty = true;
-    if (wm >= w.end) w.late++;
+    if (afterEmission) w.late++;
     if (w.end < dev.nextDue) dev.nextDue = w.end;
   }
 

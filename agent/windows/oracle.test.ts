@@ -91,7 +91,16 @@ function model(
     start: number;
     end: number;
     rows: Row[];
+    /** emitted under its current start (a start that moves is a new summary id) */
+    emitted: boolean;
   }
+  // aligned windows that hold at least one accepted reading
+  const seen = new Set<string>();
+  // Emission happens whenever a device's watermark reaches a session's end: mark them after every move.
+  const markEmitted = (device: string, w: number): void => {
+    for (const [k, list] of sessions)
+      if (k.split('|')[1] === device) for (const x of list) if (w >= x.end) x.emitted = true;
+  };
   const sessions = new Map<string, Session[]>();
   let sessionNo = 0;
   const allowedOf = new Map(specs.map((s) => [s.name, s.allowedLateness]));
@@ -109,6 +118,7 @@ function model(
         const w = wm.get(device)!;
         const silent = mono - lastSeen.get(device)!;
         if (silent >= idle && hasOpen(device, w)) wm.set(device, Math.max(w, m - ooo + silent));
+        markEmitted(device, wm.get(device)!);
       }
       return;
     }
@@ -127,11 +137,15 @@ function model(
           late.push(`${s.name}|${e.device}|${e.metric}|${e.ts}|${e.value}`);
           continue;
         }
+        // The merged session continues the earliest one (its id and revisions) unless the reading moves
+        // the start earlier; `late` counts readings that arrive after any part was emitted.
+        const earliest = [...hits].sort((a, b) => a.start - b.start)[0];
         const merged: Session = {
           n: sessionNo++,
           start: Math.min(e.ts, ...hits.map((h) => h.start)),
           end: Math.max(e.ts + gap, ...hits.map((h) => h.end)),
           rows: hits.flatMap((h) => h.rows),
+          emitted: earliest !== undefined && earliest.start <= e.ts && earliest.emitted,
         };
         merged.rows.push({
           spec: s.name,
@@ -143,7 +157,7 @@ function model(
           seq,
           ts: e.ts,
           v: e.value,
-          late: w >= merged.end ? 1 : 0,
+          late: hits.some((h) => h.emitted) ? 1 : 0,
         });
         sessions.set(key, [...list.filter((x) => !hits.includes(x)), merged]);
         continue;
@@ -157,10 +171,14 @@ function model(
         if (!(start <= e.ts && e.ts < end)) continue;
         if (w >= end + s.allowedLateness) continue;
         accepted++;
+        const grp = `${key}|${start}`;
+        // emitted before this reading ⟺ it already held a reading when the watermark reached its end
+        const afterEmission = seen.has(grp) && w >= end;
+        seen.add(grp);
         deadlines.set(e.device, [...(deadlines.get(e.device) ?? []), end + s.allowedLateness]);
         rows.push({
           spec: s.name,
-          grp: `${key}|${start}`,
+          grp,
           device: e.device,
           metric: e.metric,
           start,
@@ -168,12 +186,13 @@ function model(
           seq,
           ts: e.ts,
           v: e.value,
-          late: w >= end ? 1 : 0,
+          late: afterEmission ? 1 : 0,
         });
       }
       if (accepted === 0) late.push(`${s.name}|${e.device}|${e.metric}|${e.ts}|${e.value}`);
     }
     wm.set(e.device, Math.max(w, e.ts - ooo));
+    markEmitted(e.device, wm.get(e.device)!);
   });
   for (const [key, list] of sessions) {
     for (const x of list)
