@@ -5,7 +5,8 @@
 //   - `for` (the condition must hold this long in event time before the alert fires),
 //   - ok → firing → resolved transitions, each emitted exactly once, with deterministic ids,
 //   - the Alert item (SPEC.md section 3) and its message template.
-// Detectors are called from one thread, one event at a time, and never see the clock or the output:
+// Detectors are called from one thread, one event at a time, never read the clock (the monotonic
+// instant comes in the update context) and never see the output:
 // they need no locking and are trivially testable.
 import { z } from 'zod';
 import { alertId } from '../../shared/ids.ts';
