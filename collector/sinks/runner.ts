@@ -57,12 +57,17 @@ export class SinkRunner {
 
   private stopWait: (() => void) | null = null;
 
+  /** Set by 'append'; an idle sleep that starts after new items arrived does not sleep (no lost wake-up). */
+  private dirty = false;
+
   private wake(): void {
+    this.dirty = true;
     this.wakeUp?.();
   }
 
   /** Waits `ms`; an idle wait (`wakeable`) ends early when the spool gets new items, a backoff does not. */
   private sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (wakeable && this.dirty) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.clock.clearTimeout(t);
@@ -85,6 +90,7 @@ export class SinkRunner {
   /** Processes one read from the cursor; returns how long to wait before the next (0 = go on). */
   async step(): Promise<number> {
     const name = this.sink.name;
+    this.dirty = false;
     const items = this.spool.read(name, this.opts.batchSize);
     this.updateDepth();
     if (items.length === 0) return this.opts.idlePollMs;
