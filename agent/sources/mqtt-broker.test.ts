@@ -49,7 +49,7 @@ afterEach(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('mqtt-broker source (aedes)', () => {
+describe('mqtt-broker source (aedes)', { timeout: 120_000 }, () => {
   it('turns a matching PUBLISH into a frame with topic fields, status up', async () => {
     const b = await broker();
     assert.equal(b.src.status().state, 'up');

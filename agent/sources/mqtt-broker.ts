@@ -133,7 +133,9 @@ export class MqttBrokerSource implements Source {
 
   private authenticate(username: string | undefined, password: Buffer | undefined): boolean {
     if (this.opts.username === undefined) return true;
-    if (username !== this.opts.username || !password || !this.password) return false;
+    if (username !== this.opts.username) return false;
+    if (!this.password) return true; // username only (no passwordFile configured)
+    if (!password) return false;
     return password.length === this.password.length && timingSafeEqual(password, this.password);
   }
 

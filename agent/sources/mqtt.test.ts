@@ -10,6 +10,7 @@ import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { MqttSource, type MqttSourceOptions } from './mqtt.ts';
+import { MqttBrokerSource } from './mqtt-broker.ts';
 import type { RawFrame } from './source.ts';
 
 const BROKER = 'mqtt://127.0.0.1:1883';
@@ -58,7 +59,7 @@ after(async () => {
   }
 });
 
-describe('mqtt source against Mosquitto', () => {
+describe('mqtt source against Mosquitto', { timeout: 120_000 }, () => {
   it('delivers QoS 1 messages with topicPattern fields and an ack; other topics are topic_mismatch', async () => {
     const p = prefix();
     const t = source({ topics: [`${p}/#`], topicPattern: `${p}/{device}/{metric}` });
@@ -196,6 +197,51 @@ describe('mqtt source against Mosquitto', () => {
     t.src.resume();
     await waitFor('both', () => t.frames.length === 2);
     assert.deepEqual(t.texts(), ['a', 'b']);
+  });
+
+  it('drops payloads over maxPayloadBytes as too_long and acks them', async () => {
+    const p = prefix();
+    const t = source({ topics: [`${p}/#`], maxPayloadBytes: 4 });
+    await t.start();
+    await waitFor('subscribed', () => (t.src as unknown as { subscribed: boolean }).subscribed);
+    await publish(`${p}/x`, ['12345', '1234']);
+    await waitFor('frame', () => t.frames.length === 1);
+    assert.deepEqual(t.bad, ['too_long']);
+    assert.deepEqual(t.texts(), ['1234']);
+  });
+
+  it('falls back to MQTT 3.1.1 for a broker without MQTT 5 (aedes v1), and reports refused credentials', async () => {
+    // The embedded aedes broker speaks only 3.1.1 and can require credentials (the shared Mosquitto
+    // allows anonymous).
+    const broker = new MqttBrokerSource(
+      { name: 'auth', listen: '127.0.0.1:0', topicPattern: 'x/{device}/{metric}', username: 'agent' },
+      { log: nullLogger(), clock: systemClock, metrics: new Registry() },
+    );
+    const got: RawFrame[] = [];
+    await broker.start((f) => got.push(f));
+    try {
+      const bad = source({ topics: ['x/#'], username: 'intruder' }, `mqtt://${broker.address()}`);
+      await bad.start();
+      await waitFor('refused', () =>
+        /Bad username|Not authori[sz]ed/i.test(String(bad.src.status().lastError)),
+      );
+      assert.equal(bad.src.status().state, 'down');
+
+      const ok = source({ topics: ['x/#'], username: 'agent' }, `mqtt://${broker.address()}`);
+      await ok.start();
+      await waitFor('up over 3.1.1', () => ok.src.status().state === 'up');
+      await waitFor('subscribed', () => (ok.src as unknown as { subscribed: boolean }).subscribed);
+      const pub = await mqtt.connectAsync(`mqtt://${broker.address()}`, { username: 'agent' });
+      const puback = pub.publishAsync('x/s1/m', '5', { qos: 1 }); // resolves only after ack()
+      await waitFor('broker frame', () => got.length === 1);
+      got[0]!.ack!();
+      await puback;
+      await waitFor('forwarded to the subscriber', () => ok.frames.length === 1);
+      assert.equal(ok.texts()[0], '5');
+      await pub.endAsync();
+    } finally {
+      await broker.stop();
+    }
   });
 
   it('starts while the broker is unreachable and reports it', async () => {

@@ -62,6 +62,8 @@ export interface MqttSourceOptions {
   maxInflight?: number;
   /** How long to wait for the broker's redelivery of frames pending at a disconnect, ms. [10000] */
   redeliveryGraceMs?: number;
+  /** MQTT protocol; 5 falls back to 3.1.1 if the broker refuses it. [5] */
+  protocolVersion?: 4 | 5;
   /** Largest payload; larger messages are dropped as `too_long` (and acked). [1MB] */
   maxPayloadBytes?: number;
 }
@@ -128,6 +130,15 @@ export class MqttSource implements Source {
     client.on('connect', (connack) => this.onConnect(client, connack.sessionPresent));
     client.on('error', (err) => {
       this.lastError = describeError(err);
+      const code = (err as { code?: unknown }).code;
+      // CONNACK "unacceptable/unsupported protocol version" (3.1.1: 1, MQTT 5: 132): the broker does
+      // not speak MQTT 5 (aedes v1, older Mosquitto). Fall back to 3.1.1 once; the in-flight window is
+      // then the broker's (Mosquitto max_inflight_messages).
+      if (client.options.protocolVersion === 5 && (code === 1 || code === 132)) {
+        client.options.protocolVersion = 4;
+        client.options.properties = undefined;
+        this.ctx.log.warn({ url: redactUrl(this.opts.url) }, 'broker refused MQTT 5; using MQTT 3.1.1');
+      }
     });
     client.on('close', () => this.onClose(client));
     client.connect();
@@ -149,7 +160,7 @@ export class MqttSource implements Source {
       manualConnect: true, // handleMessage must be in place before a resumed session redelivers
       clientId: this.clientId,
       clean: false,
-      protocolVersion: 5,
+      protocolVersion: this.opts.protocolVersion ?? 5,
       // Session Expiry Interval: MQTT 5 ends a session at disconnect unless told otherwise; 0xFFFFFFFF = never.
       properties: {
         sessionExpiryInterval: 0xffffffff,

@@ -81,7 +81,7 @@ afterEach(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('serial source over a pty pair', () => {
+describe('serial source over a pty pair', { timeout: 120_000 }, () => {
   it('delivers one frame per line, without ack, and drops an overlong line as too_long', async () => {
     const t = setup({ maxFrameLength: 64 });
     await t.pty.up();
