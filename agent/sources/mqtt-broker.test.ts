@@ -142,6 +142,7 @@ describe('mqtt-broker source (aedes)', { timeout: 120_000 }, () => {
     await waitFor('frame', () => b.frames.length === 1);
     s.stream.destroy(); // connection lost before the checkpoint
     await waitFor('resent after reconnect', () => b.frames.length === 2);
+    assert.equal(b.src.status().clients, 1, 'the dead connection is forgotten');
     b.frames[0]!.ack!(); // stale: must not write to the old connection nor throw
     assert.equal(p.done, false);
     b.frames[1]!.ack!();

@@ -118,6 +118,8 @@ export class MqttBrokerSource implements Source {
         if (!this.paused) resume();
       };
       this.clients.add(pc);
+      // 'clientDisconnect' is not emitted for every way a connection ends; the socket's close is.
+      pc.conn.once('close', () => this.clients.delete(pc));
       if (this.paused) pc.pause();
     });
     broker.on('clientDisconnect', (c) => this.clients.delete(c as PausableClient));
