@@ -12,20 +12,29 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { compileTopicPattern } from '../../shared/topics.ts';
+import { services, uniqueName } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { Receiver } from './receiver.ts';
 import { runSimProcess } from './run.ts';
 
-const BROKER = process.env.EDGEFLOW_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const dir = mkdtempSync(join(tmpdir(), 'edgeflow-sim-mqtt-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function mqttRun(name: string, format: 'json' | 'number', seconds: number, extra: string[]) {
-  const prefix = `edgeflow-it/${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const broker = services().mosquitto.url;
+  const prefix = `edgeflow-it/${uniqueName(`sim-${name}`)}`;
   const pattern = `${prefix}/{device}/{metric}`;
   const match = compileTopicPattern(pattern);
   const rx = new Receiver(format);
-  const sub = await mqtt.connectAsync(BROKER, { clean: true, reconnectPeriod: 0 });
+  // MQTT 5 with a large Receive Maximum: Mosquitto may then keep many QoS 1 messages in flight to us
+  // instead of queueing them (max_queued_messages, 1000 by default), a queue that overflows and drops
+  // messages for a subscriber that falls behind on a loaded machine.
+  const sub = await mqtt.connectAsync(broker, {
+    clean: true,
+    reconnectPeriod: 0,
+    protocolVersion: 5,
+    properties: { receiveMaximum: 65535 },
+  });
   try {
     sub.on('message', (topic, payload) => {
       const fields = match(topic);
@@ -36,7 +45,7 @@ async function mqttRun(name: string, format: 'json' | 'number', seconds: number,
     const started = performance.now();
     const { report } = await runSimProcess(
       [
-        ...['--mqtt', BROKER, '--qos', '1', '--topic-pattern', pattern, '--format', format],
+        ...['--mqtt', broker, '--qos', '1', '--topic-pattern', pattern, '--format', format],
         ...[
           '--devices',
           '10',
