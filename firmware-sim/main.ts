@@ -93,7 +93,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     clockSkewMs: c.clockSkewMs,
     ...(labels.onLabel ? { onLabel: labels.onLabel } : {}),
   });
-  const runner = new Runner(fleet, buildOutput(c, log), {
+  let output: Output;
+  try {
+    output = buildOutput(c, log);
+  } catch (e) {
+    labels.close();
+    process.stderr.write(`--mqtt-password-file: cannot read (${(e as NodeJS.ErrnoException).code ?? e})\n`);
+    return 2;
+  }
+  const runner = new Runner(fleet, output, {
     ticks: c.ticks,
     endKind: c.endKind,
     readingsPerTick: c.devices.length * c.metrics.length,
