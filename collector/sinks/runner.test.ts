@@ -39,7 +39,7 @@ test('a sink that is down does not stop the other; on recovery it catches up in 
   const { spool, sinks, runners } = setup();
   const [kafka, influx] = sinks as [MemorySink, MemorySink];
   influx.mode = 'down';
-  runners.forEach((r) => r.start());
+  for (const r of runners) r.start();
   try {
     for (let i = 0; i < 10; i++) spool.append([entry(`i${i}`)]);
     await waitFor('kafka has all', () => kafka.written.length === 10);
@@ -95,7 +95,7 @@ test('a permanent failure is dead-lettered through the spool (the kafka sink the
       failed: i >= 0 ? [{ index: i, error: 'field type conflict', code: 'bad_point', retriable: false }] : [],
     };
   };
-  runners.forEach((r) => r.start());
+  for (const r of runners) r.start();
   try {
     spool.append([entry('a'), entry('bad'), entry('c')]);
     await waitFor('dead letter shipped', () => kafka.written.find((i) => i.kind === 'deadletter'));

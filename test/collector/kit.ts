@@ -1,0 +1,143 @@
+// Shared bits of the collector integration tests: an in-process collector against the real services,
+// a kcat reader, and a TCP proxy that can be "unplugged" to simulate a sink outage.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { type AddressInfo, createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { Registry } from 'prom-client';
+import { buildCollector, type Collector } from '../../collector/collector.ts';
+import { collectorConfigSchema } from '../../collector/config.ts';
+import { addAgent } from '../../collector/credentials.ts';
+import { parseConfigText } from '../../shared/config-file.ts';
+import { nullLogger } from '../../shared/log.ts';
+
+export const FAST_SCRYPT = { N: 1024, r: 8, p: 1, keylen: 32 };
+
+export interface Running {
+  collector: Collector;
+  port: number;
+  http: string;
+  registry: Registry;
+  secret: string;
+  connect(): Promise<MqttClient>;
+  stop(): Promise<void>;
+}
+
+/** A collector in this process with `sinksYaml` (kafka:/influx: sections) for one agent. */
+export async function runCollector(agent: string, sinksYaml: string): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeflow-it-'));
+  const credentials = join(dir, 'agents.json');
+  const { secret } = await addAgent(credentials, agent, FAST_SCRYPT);
+  const cfg = parseConfigText(
+    `collector: { id: it, dataDir: ${join(dir, 'data')} }
+mqtt: { listen: [tcp://127.0.0.1:0], credentials: ${credentials} }
+http: { listen: 127.0.0.1:0 }
+${sinksYaml}`,
+    collectorConfigSchema,
+  );
+  if (!cfg.ok) throw new Error(cfg.problems.join('\n'));
+  const registry = new Registry();
+  const collector = buildCollector(cfg.config, {
+    log: nullLogger(),
+    registry,
+    runner: { minBackoffMs: 50, maxBackoffMs: 500, idlePollMs: 100 },
+  });
+  const r = await collector.start();
+  const port = r.mqtt[0]!.port;
+  const clients: MqttClient[] = [];
+  return {
+    collector,
+    port,
+    http: r.http,
+    registry,
+    secret,
+    async connect() {
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        username: agent,
+        password: secret,
+        reconnectPeriod: 0,
+        protocolVersion: 4,
+      });
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
+      await collector.stop();
+    },
+  };
+}
+
+export interface KcatRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  payload: string | null;
+  headers?: string[];
+}
+
+/** Reads a whole topic with kcat (an independent client): `-C -o beginning -e -J`. */
+export async function kcatRead(brokers: string[], topic: string): Promise<KcatRecord[]> {
+  const p = spawn('kcat', ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-J', '-q'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d) => {
+    out += d;
+  });
+  p.stderr.on('data', (d) => {
+    err += d;
+  });
+  const [code] = (await once(p, 'close')) as [number];
+  if (code !== 0) throw new Error(`kcat exited ${code}: ${err}`);
+  return out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as KcatRecord);
+}
+
+/** kcat -J headers are a flat [k1, v1, k2, v2, ...] array. */
+export function header(r: KcatRecord, name: string): string | undefined {
+  const h = r.headers ?? [];
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+  return undefined;
+}
+
+/** A TCP forwarder to `target` that can be taken down (connections refused) and brought back on the same port. */
+export class Plug {
+  private server: Server | null = null;
+  private socks = new Set<Socket>();
+  port = 0;
+  constructor(private readonly target: { host: string; port: number }) {}
+  async up(): Promise<void> {
+    const server = createServer((s) => {
+      const t = netConnect(this.target.port, this.target.host);
+      this.socks.add(s).add(t);
+      s.pipe(t).pipe(s);
+      const drop = () => {
+        s.destroy();
+        t.destroy();
+        this.socks.delete(s);
+        this.socks.delete(t);
+      };
+      s.on('error', drop).on('close', drop);
+      t.on('error', drop).on('close', drop);
+    });
+    server.listen(this.port, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+  async down(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    for (const x of this.socks) x.destroy();
+    this.socks.clear();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}

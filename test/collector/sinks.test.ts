@@ -1,0 +1,207 @@
+// Collector → real Kafka, InfluxDB 1.x (v1 API) and VictoriaMetrics (v2 API): items land once,
+// re-sent batches do not duplicate, dead letters reach the dead-letter topic, and a sink that is down
+// catches up when it returns while the other keeps flowing.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { alert, batch, status, summary } from '../../collector/test-support/fixtures.ts';
+import { influxQuery, services, uniqueName, victoriaExport } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { header, kcatRead, Plug, type Running, runCollector } from './kit.ts';
+
+const env = () => services();
+
+function kafkaYaml(prefix: string): string {
+  return `kafka:
+  brokers: [${env().kafka.brokers.join(', ')}]
+  topics: { summaries: ${prefix}.summaries, alerts: ${prefix}.alerts, status: ${prefix}.status, late: ${prefix}.late, deadletter: ${prefix}.deadletter }`;
+}
+
+function influx1Yaml(url = env().influx1.url): string {
+  const i = env().influx1;
+  return `influx: { url: ${url}, api: v1, db: ${i.db}, username: ${i.username}, password: ${i.password} }`;
+}
+
+async function influxCount(agent: string): Promise<number> {
+  const r = await influxQuery(`SELECT count("count") FROM edgeflow_summary WHERE agent = '${agent}'`);
+  return (r.results[0]?.series?.[0]?.values[0]?.[1] as number | undefined) ?? 0;
+}
+
+describe('collector → Kafka + InfluxDB 1.x', () => {
+  const agent = uniqueName('it-gw').replace(/[^a-zA-Z0-9._-]/g, '-');
+  const prefix = uniqueName('edgeflow-it');
+  let c: Running;
+  before(async () => {
+    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml()}`);
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('items land once in both; a re-sent batch does not duplicate', async () => {
+    const mq = await c.connect();
+    const t0 = Date.UTC(2024, 0, 1);
+    const items = Array.from({ length: 20 }, (_, i) => summary(agent, `dev-${i % 4}`, t0 + i * 60_000));
+    const b = batch(agent, items, 'batch-1');
+    const sent = performance.now();
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, b, { qos: 1 });
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, b, { qos: 1 }); // re-send (lost PUBACK)
+    await mq.publishAsync(`edgeflow/v1/${agent}/alerts`, batch(agent, [alert(agent, 'dev-1', t0)]), {
+      qos: 1,
+    });
+    await mq.publishAsync(`edgeflow/v1/${agent}/status`, Buffer.from(JSON.stringify(status(agent, t0))), {
+      qos: 1,
+      retain: true,
+    });
+
+    await waitFor('influx has 20 points', async () => (await influxCount(agent)) === 20);
+    const latencyMs = performance.now() - sent;
+    const recs = await waitFor('kafka summaries', async () => {
+      const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
+      return r.length >= 20 ? r : null;
+    });
+    assert.equal(recs.length, 20, 'one Kafka record per item, the re-send de-duplicated');
+    const r0 = recs.find((r) => header(r, 'edgeflow-id') === items[0]!.id)!;
+    assert.ok(r0, 'edgeflow-id header carries the item id');
+    assert.equal(r0.key, `${agent}/dev-0`);
+    const v = JSON.parse(r0.payload!);
+    assert.equal(v.agent, agent);
+    assert.equal(v.window.start, t0);
+    const alerts = await waitFor('kafka alerts', async () => {
+      const r = await kcatRead(env().kafka.brokers, `${prefix}.alerts`);
+      return r.length >= 1 ? r : null;
+    });
+    assert.equal(alerts.length, 1);
+    const st = await waitFor('kafka status', async () => {
+      const r = await kcatRead(env().kafka.brokers, `${prefix}.status`);
+      return r.length >= 1 ? r : null;
+    });
+    assert.equal(JSON.parse(st[0]!.payload!).agent, agent);
+    const a = await influxQuery(`SELECT "state", "value" FROM edgeflow_alert WHERE agent = '${agent}'`);
+    assert.equal(a.results[0]?.series?.[0]?.values.length, 1);
+    const s = await influxQuery(`SELECT "outbox_items" FROM edgeflow_agent WHERE agent = '${agent}'`);
+    assert.deepEqual(s.results[0]?.series?.[0]?.values, [[t0, 3]]);
+
+    // Re-sending the same items in a new batch (an agent restart re-sends its outbox) stores nothing new.
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items, 'batch-2'), { qos: 1 });
+    // A rev+1 of one item is new data: it overwrites the same point in Influx (same series and time).
+    await mq.publishAsync(
+      `edgeflow/v1/${agent}/summaries`,
+      batch(agent, [summary(agent, 'dev-0', t0, 1, { count: 61 })]),
+      { qos: 1 },
+    );
+    await waitFor(
+      'rev 1 in kafka',
+      async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 21,
+    );
+    await waitFor('rev 1 in influx', async () => {
+      const r = await influxQuery(
+        `SELECT "count", "rev" FROM edgeflow_summary WHERE agent = '${agent}' AND device = 'dev-0' AND time = ${t0}ms`,
+      );
+      return r.results[0]?.series?.[0]?.values[0]?.[2] === 1;
+    });
+    assert.equal(await influxCount(agent), 20, 'still 20 points');
+    console.log(`# publish → visible in InfluxDB: ${latencyMs.toFixed(0)} ms`);
+  });
+
+  test('invalid payloads and items reach the dead-letter topic with edgeflow-error and the raw payload', async () => {
+    const mq = await c.connect();
+    const t0 = Date.UTC(2024, 1, 1);
+    const good = summary(agent, 'dl', t0);
+    await mq.publishAsync(
+      `edgeflow/v1/${agent}/summaries`,
+      batch(agent, [good, { ...good, count: 'many' }]),
+      { qos: 1 },
+    );
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, Buffer.from('{"not json'), { qos: 1 });
+    const dls = await waitFor('dead letters', async () => {
+      const r = await kcatRead(env().kafka.brokers, `${prefix}.deadletter`);
+      return r.length >= 2 ? r : null;
+    });
+    assert.equal(dls.length, 2);
+    assert.ok(
+      dls.some((d) => d.payload === '{"not json' && /^json: /.test(header(d, 'edgeflow-error') ?? '')),
+    );
+    assert.ok(
+      dls.some(
+        (d) => /^item: /.test(header(d, 'edgeflow-error') ?? '') && JSON.parse(d.payload!).count === 'many',
+      ),
+    );
+    await waitFor('good item in influx', async () => {
+      const r = await influxQuery(
+        `SELECT count("count") FROM edgeflow_summary WHERE agent = '${agent}' AND device = 'dl'`,
+      );
+      return r.results[0]?.series?.[0]?.values[0]?.[1] === 1;
+    });
+  });
+});
+
+describe('a sink that is down catches up', () => {
+  const agent = uniqueName('it-down').replace(/[^a-zA-Z0-9._-]/g, '-');
+  const prefix = uniqueName('edgeflow-down');
+  const plug = new Plug({ host: '127.0.0.1', port: Number(new URL(services().influx1.url).port) });
+  let c: Running;
+  before(async () => {
+    await plug.up();
+    await plug.down(); // InfluxDB "unreachable": connections to the plug's port are refused
+    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml(`http://127.0.0.1:${plug.port}`)}`);
+  });
+  after(async () => {
+    await c?.stop();
+    await plug.down();
+  });
+
+  test('InfluxDB down: Kafka keeps flowing, InfluxDB gets everything once it is back', async () => {
+    const mq = await c.connect();
+    const t0 = Date.UTC(2024, 2, 1);
+    for (let b = 0; b < 5; b++) {
+      const items = Array.from({ length: 10 }, (_, i) => summary(agent, 'd', t0 + (b * 10 + i) * 60_000));
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items), { qos: 1 });
+    }
+    await waitFor(
+      'kafka has 50',
+      async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 50,
+    );
+    const st = c.collector.status();
+    const influx = st.sinks.find((s) => s.name === 'influx')!;
+    assert.equal(influx.depth, 50, 'waiting for InfluxDB in the spool');
+    assert.match(influx.lastError ?? '', /unavailable/);
+    assert.equal(await influxCount(agent), 0);
+    await plug.up();
+    await waitFor('influx caught up', async () => (await influxCount(agent)) === 50, { timeoutMs: 20_000 });
+    await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
+    assert.equal(c.collector.spool!.sizeBytes, 0);
+  });
+});
+
+describe('collector → VictoriaMetrics through the InfluxDB v2 API', () => {
+  const agent = uniqueName('it-vm').replace(/[^a-zA-Z0-9._-]/g, '-');
+  let c: Running;
+  before(async () => {
+    c = await runCollector(
+      agent,
+      `influx: { url: ${services().victoria.url}, api: v2, org: plant, bucket: edgeflow, token: unused }`,
+    );
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('summaries arrive once, re-sends do not add samples', async () => {
+    const mq = await c.connect();
+    const t0 = Date.now() - 3_600_000; // VictoriaMetrics keeps recent data only (retention)
+    const start = t0 - (t0 % 60_000);
+    const items = Array.from({ length: 5 }, (_, i) => summary(agent, 'vm', start + i * 60_000));
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items, 'vm-1'), { qos: 1 });
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items, 'vm-2'), { qos: 1 });
+    const series = await waitFor('victoria has 5 samples', async () => {
+      const s = await victoriaExport(`{__name__="edgeflow_summary_count",agent="${agent}"}`);
+      return s[0]?.values.length === 5 ? s : null;
+    });
+    assert.equal(series.length, 1);
+    assert.deepEqual(
+      series[0]!.timestamps,
+      items.map((i) => i.window.start),
+    );
+    assert.equal(series[0]!.metric.device, 'vm');
+  });
+});
