@@ -155,21 +155,27 @@ export function loadNativeAddon(name: string): unknown {
 }
 
 /**
- * An object that loads the addon on first property access. @serialport/bindings-cpp resolves its
- * binding when its module is evaluated; deferring the dlopen keeps `--version` and `check-config`
- * free of native code and lets the agent call setNativeDir() first.
+ * A stand-in for an addon whose exports are all functions: every property is a function that loads the
+ * addon on its first call and forwards to it. @serialport/bindings-cpp reads its binding's functions
+ * (`binding.open ? promisify(binding.open) : ...`) as soon as its module is evaluated, i.e. at start;
+ * deferring the dlopen to the first real call keeps `--version` and `check-config` free of native code
+ * and lets the agent call setNativeDir() before opening a port.
  */
-export function lazyNativeAddon(name: string): object {
-  return new Proxy(
-    {},
-    {
-      get: (_t, prop) => Reflect.get(loadNativeAddon(name) as object, prop),
-      has: (_t, prop) => Reflect.has(loadNativeAddon(name) as object, prop),
-      ownKeys: () => Reflect.ownKeys(loadNativeAddon(name) as object),
-      getOwnPropertyDescriptor: (_t, prop) => {
-        const d = Reflect.getOwnPropertyDescriptor(loadNativeAddon(name) as object, prop);
-        return d ? { ...d, configurable: true } : undefined;
-      },
+export function lazyNativeFunctions(name: string): Record<string, (...args: unknown[]) => unknown> {
+  const resolve = (prop: string): ((...args: unknown[]) => unknown) => {
+    const fn = (loadNativeAddon(name) as Record<string, unknown>)[prop];
+    if (typeof fn !== 'function') throw new Error(`native addon ${name} has no function ${prop}`);
+    return fn as (...args: unknown[]) => unknown;
+  };
+  return new Proxy({} as Record<string, (...args: unknown[]) => unknown>, {
+    get: (_t, prop) => {
+      if (typeof prop !== 'string' || prop === 'then') return undefined;
+      // A plain function, not an arrow: some exports are classes (`new binding.Poller(fd, cb)`);
+      // returning the real instance from the constructor call replaces `this`.
+      return function (this: unknown, ...args: unknown[]) {
+        const fn = resolve(prop);
+        return new.target ? Reflect.construct(fn, args) : fn.apply(this, args);
+      };
     },
-  );
+  });
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 // Builds the agent as single self-contained executables (SPEC.md section 1, issue 6):
 //   dist/edgeflow-agent-linux-x64, dist/edgeflow-agent-linux-arm64
 //
@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 // Needs: Debian/Ubuntu with apt (installs g++-aarch64-linux-gnu when missing; qemu-user-static for
 // --verify of arm64), make, python3, the npm registry. Never reads stdin; safe for CI.
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import {
   chmodSync,
   copyFileSync,
@@ -159,7 +160,7 @@ function hostArch() {
 }
 
 /** better-sqlite3 is not N-API: compile it for NODE_MODULE_VERSION of the target; cached. */
-function buildBetterSqlite3(cache, version, arch, nodeDir) {
+async function buildBetterSqlite3(cache, version, arch, nodeDir) {
   const pkgDir = join(ROOT, 'node_modules/better-sqlite3');
   const bsVersion = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
   const abi = moduleVersion(nodeDir);
@@ -171,7 +172,8 @@ function buildBetterSqlite3(cache, version, arch, nodeDir) {
     ASSET.betterSqlite3,
   );
   if (existsSync(out)) return out;
-  const work = join(cache, 'build', `better-sqlite3-${bsVersion}-linux-${arch}`);
+  // Per-process work directory: two builds sharing a cache must not compile into the same tree.
+  const work = join(cache, 'build', `better-sqlite3-${bsVersion}-linux-${arch}.${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   for (const f of ['binding.gyp', 'package.json', 'src', 'deps'])
@@ -205,15 +207,18 @@ function buildBetterSqlite3(cache, version, arch, nodeDir) {
     `-j`,
     String(cpus().length),
   ];
-  const res = spawnSync(process.execPath, args, {
-    cwd: work,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
+  // Asynchronous: the x64 and arm64 compiles run side by side (sqlite3.c is one long single-core job).
+  const child = spawn(process.execPath, args, { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    output += d;
   });
-  if (res.status !== 0) {
-    process.stderr.write(`${res.stdout}\n${res.stderr}\n`);
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    output += d;
+  });
+  const [code] = await once(child, 'close');
+  if (code !== 0) {
+    process.stderr.write(`${output}\n`);
     throw new Error(`node-gyp failed for linux-${arch}`);
   }
   const built = join(work, 'build/Release/better_sqlite3.node');
@@ -433,13 +438,15 @@ export async function buildBinaries(opts = {}) {
   const bundleFile = await bundle(entry, join(work, 'agent.cjs'));
   log(`bundled ${relative(ROOT, entry)} -> ${(statSync(bundleFile).size / 1024).toFixed(0)} KiB`);
   const results = [];
-  for (const arch of arches) {
-    const nodeDir = fetchNode(cache, version, arch);
-    const assets = {
-      betterSqlite3: buildBetterSqlite3(cache, version, arch, nodeDir),
-      serialport: serialportPrebuild(arch),
-    };
-    results.push(buildOne({ arch, out, work, bundleFile, hostNode, nodeDir, version, assets, strip }));
+  const nodeDirs = Object.fromEntries(arches.map((arch) => [arch, fetchNode(cache, version, arch)]));
+  const addons = await Promise.all(
+    arches.map((arch) => buildBetterSqlite3(cache, version, arch, nodeDirs[arch])),
+  );
+  for (const [i, arch] of arches.entries()) {
+    const assets = { betterSqlite3: addons[i], serialport: serialportPrebuild(arch) };
+    results.push(
+      buildOne({ arch, out, work, bundleFile, hostNode, nodeDir: nodeDirs[arch], version, assets, strip }),
+    );
   }
   if (opts.verify) {
     for (const r of results) {

@@ -41,9 +41,9 @@ export function nativeAddonsPlugin() {
             ? // bindings('better_sqlite3.node'); better-sqlite3 calls it lazily on the first `new Database()`.
               `const { loadNativeAddon } = require(${JSON.stringify(NATIVE_TS)});
 module.exports = function bindings() { return loadNativeAddon(${JSON.stringify(ASSET.betterSqlite3)}); };`
-            : // nodeGypBuild(dir) runs when @serialport/bindings-cpp is evaluated: return a lazy proxy.
-              `const { lazyNativeAddon } = require(${JSON.stringify(NATIVE_TS)});
-module.exports = function nodeGypBuild() { return lazyNativeAddon(${JSON.stringify(ASSET.serialport)}); };`;
+            : // nodeGypBuild(dir) runs when @serialport/bindings-cpp is evaluated: functions that dlopen on first call.
+              `const { lazyNativeFunctions } = require(${JSON.stringify(NATIVE_TS)});
+module.exports = function nodeGypBuild() { return lazyNativeFunctions(${JSON.stringify(ASSET.serialport)}); };`;
         return { contents, loader: 'js', resolveDir: fileURLToPath(new URL('.', import.meta.url)) };
       });
     },

@@ -102,6 +102,18 @@ function startPtyPair(dir: string): Promise<{ device: string; peer: string }> {
   return waitFor('socat ptys', () => existsSync(device) && existsSync(peer) && { device, peer });
 }
 
+/** Resolves when the child printed `ready`; fails at once if it exits first. */
+async function readyOrExit(
+  stdout: () => string,
+  stderr: () => string,
+  exited: Promise<unknown[]>,
+): Promise<void> {
+  const early = exited.then(([code]) => {
+    if (!stdout().includes('ready')) throw new Error(`exited with ${code} before ready: ${stderr()}`);
+  });
+  await Promise.race([waitFor('ready', () => stdout().includes('ready'), { timeoutMs: 60_000 }), early]);
+}
+
 function writeConfig(dir: string, body: string): string {
   const file = join(dir, 'agent.yaml');
   writeFileSync(file, body);
@@ -118,8 +130,11 @@ for (const arch of ARCHES) {
     });
 
     test('--version prints the package version, with no SEA warning', (t) => {
-      const res = runSync(arch, ['--version']);
+      // --version must not dlopen anything (fast start; setNativeDir() can still take effect later).
+      const nativeDir = join(work, `version-${arch}-native`);
+      const res = runSync(arch, ['--version'], { EDGEFLOW_NATIVE_DIR: nativeDir });
       assert.equal(res.status, 0, res.stderr);
+      assert.equal(existsSync(nativeDir), false, 'addons extracted for --version');
       assert.equal(res.stdout.trim(), VERSION);
       assert.doesNotMatch(res.stderr, /ExperimentalWarning|single executable/i);
       const times = [res.ms];
@@ -165,12 +180,10 @@ for (const arch of ARCHES) {
         stderr += d;
       });
       const exited = once(agent, 'exit');
-      await waitFor(
-        'ready',
-        () => stdout.includes('ready') || (agent.exitCode !== null && Promise.reject(new Error(stderr))),
-        {
-          timeoutMs: 60_000,
-        },
+      await readyOrExit(
+        () => stdout,
+        () => stderr,
+        exited,
       );
       assert.match(stdout, /journal_mode=wal/);
       const idleRss = rssKiB(agent.pid as number);
@@ -240,9 +253,11 @@ for (const arch of ARCHES) {
         stderr += d;
       });
       const exited = once(agent, 'exit');
-      await waitFor('ready', () => stdout.includes('ready') || agent.exitCode !== null, {
-        timeoutMs: 60_000,
-      });
+      await readyOrExit(
+        () => stdout,
+        () => stderr,
+        exited,
+      );
       assert.match(stdout, /ready/, stderr);
       writeFileSync(peer, 'temperature=1\n');
       const [code] = await exited;
@@ -252,3 +267,50 @@ for (const arch of ARCHES) {
     });
   });
 }
+
+// The real agent (agent/main.ts) as `npm run build:binaries` ships it, into dist/.
+describe('dist/ agent binaries (agent/main.ts)', () => {
+  const dist = join(ROOT, 'dist');
+  const agentCommand = (arch: Arch, args: string[]): string[] => {
+    const bin = join(dist, `edgeflow-agent-linux-${arch}`);
+    return arch === 'x64'
+      ? [bin, ...args]
+      : ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', bin, ...args];
+  };
+
+  before(() => {
+    const build = spawnSync(
+      process.execPath,
+      [join(ROOT, 'scripts/build-binaries.mjs'), '--entry', 'agent/main.ts'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: 15 * 60_000,
+      },
+    );
+    assert.equal(build.status, 0, 'scripts/build-binaries.mjs --entry agent/main.ts failed');
+  });
+
+  for (const arch of ARCHES) {
+    test(`linux-${arch}: --version and check-config on deploy/agent/agent.yaml`, (t) => {
+      const [cmd, ...args] = agentCommand(arch, ['--version']);
+      const t0 = performance.now();
+      const version = spawnSync(cmd as string, args, { encoding: 'utf8', timeout: 120_000 });
+      const ms = performance.now() - t0;
+      assert.equal(version.status, 0, version.stderr);
+      assert.equal(version.stdout.trim(), VERSION);
+      const [cmd2, ...args2] = agentCommand(arch, [
+        'check-config',
+        '--config',
+        join(ROOT, 'deploy/agent/agent.yaml'),
+      ]);
+      const check = spawnSync(cmd2 as string, args2, { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+      const [cmd3, ...args3] = agentCommand(arch, ['check-config', '--config', join(work, 'missing.yaml')]);
+      assert.equal(spawnSync(cmd3 as string, args3, { encoding: 'utf8', timeout: 120_000 }).status, 2);
+      t.diagnostic(
+        `size ${(statSync(join(dist, `edgeflow-agent-linux-${arch}`)).size / 1048576).toFixed(1)} MiB, --version ${ms.toFixed(0)} ms`,
+      );
+    });
+  }
+});
