@@ -313,4 +313,73 @@ describe('dist/ agent binaries (agent/main.ts)', () => {
       );
     });
   }
+
+  for (const arch of ARCHES) {
+    test(`linux-${arch}: run reads a serial tty, serves /status, stops cleanly on SIGTERM`, async (t) => {
+      const dir = mkdtempSync(join(work, `agent-${arch}-`));
+      const { device, peer } = await startPtyPair(dir);
+      const config = writeConfig(
+        dir,
+        [
+          'agent:',
+          '  id: gw-bin',
+          `  dataDir: ${dir}`,
+          'sources:',
+          '  - type: serial',
+          '    name: line-a',
+          `    path: ${device}`,
+          '    format: json',
+          'windows:',
+          '  - name: temp-1m',
+          '    match: { metric: temperature }',
+          '    type: tumbling',
+          '    size: 60s',
+          '    aggregates: [count, mean]',
+          'uplink:',
+          '  urls: [mqtt://127.0.0.1:1]', // nothing listens: readings stay in the outbox
+          '  username: gw-bin',
+          'http: { listen: 127.0.0.1:0 }',
+          '',
+        ].join('\n'),
+      );
+      const [cmd, ...args] = agentCommand(arch, ['run', '--config', config]);
+      const agent = spawn(cmd as string, args, {
+        env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(agent);
+      let stderr = '';
+      agent.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      const exited = once(agent, 'exit');
+      const url = await waitFor(
+        'http listening',
+        () => /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1],
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      const rss = rssKiB(agent.pid as number);
+      const frames = [21.5, 22, 22.5].map((v) =>
+        JSON.stringify({ device: 's1', metric: 'temperature', value: v }),
+      );
+      writeFileSync(peer, `${frames.join('\n')}\n`);
+      const status = await waitFor('3 readings in /status', async () => {
+        const body = (await (await fetch(new URL('/status', url))).json()) as {
+          counters: { readingsIn: number };
+        };
+        return body.counters.readingsIn >= 3 && body;
+      });
+      assert.equal(status.counters.readingsIn, 3);
+      agent.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+      assert.ok(existsSync(join(dir, 'outbox.db')), 'outbox.db written');
+      assert.ok(readdirSync(join(dir, 'native')).some((f) => f.startsWith('serialport_bindings-')));
+      t.diagnostic(
+        `RSS at start, idle: ${(rss / 1024).toFixed(1)} MiB${arch === 'x64' ? '' : ' (qemu-user process)'}`,
+      );
+    });
+  }
 });
