@@ -11,7 +11,8 @@
 #   Kafka 3.9 KRaft, single combined broker+controller  19092 (PLAINTEXT), 19093 (CONTROLLER)
 #   InfluxDB 1.x (Debian `influxdb`), auth enabled        18086 (HTTP), 18088 (RPC/backup)
 #   VictoriaMetrics (Debian `victoria-metrics`)           18428 (HTTP, Influx line protocol on /write)
-#   Mosquitto                                             1883  (reused if something already listens)
+#   Mosquitto, our own instance and config                18883 (the machine's own broker on 1883, with
+#                                                               its stock limits, is left alone)
 #
 # Everything it owns lives in <repo>/.services/ (gitignored): data dirs, logs/, run/*.pid, env.json.
 # Downloads (the Kafka jars from Maven Central) are cached in ${EDGEFLOW_CACHE:-$HOME/.cache/edgeflow}.
@@ -39,7 +40,7 @@ INFLUX_DB=edgeflow
 INFLUX_USER=edgeflow
 INFLUX_PASSWORD=edgeflow-test-pw
 VICTORIA_PORT=18428
-MQTT_PORT=1883
+MQTT_PORT=18883
 
 START_TIMEOUT=${EDGEFLOW_SERVICES_TIMEOUT:-120}   # seconds, per service
 
@@ -422,22 +423,35 @@ victoria_up() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# Mosquitto: the machines often run one on 1883 already; reuse it, start our own only if none listens.
+# Mosquitto: our own instance, not the machine's broker on 1883, whose stock limits
+# (max_queued_messages 1000, max_inflight_messages 20) make it drop QoS 1 messages ("Outgoing messages
+# are being dropped") for a subscriber that falls behind on a loaded 2-core machine, and whose config
+# is the machine's, not the repository's.
 
 mqtt_ready() { timeout 5 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t edgeflow/testbed/probe -m up; }
 
 mosquitto_up() {
+  if pid_alive mosquitto mosquitto && mqtt_ready >/dev/null 2>&1; then return 0; fi
+  pid_alive mosquitto mosquitto && stop_pid mosquitto mosquitto
   if port_open "$MQTT_PORT"; then
-    mqtt_ready || die "mosquitto: something listens on 127.0.0.1:$MQTT_PORT but does not accept an anonymous MQTT publish"
+    reuse_or_die mosquitto "$MQTT_PORT" mqtt_ready
     return 0
   fi
   mkdir -p "$SVC/mosquitto"
   cat >"$SVC/mosquitto/mosquitto.conf" <<EOF
-# Written by scripts/services.sh
+# Written by scripts/services.sh; edits are overwritten on every \`up\`.
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 log_dest stderr
+log_type error
+log_type warning
+log_type notice
+# Tests push tens of thousands of QoS 1 messages through one subscriber: queue, do not drop.
+max_queued_messages 1000000
+max_inflight_messages 0
+set_tcp_nodelay true
+connection_messages false
 user $(id -un)
 EOF
   log "mosquitto: starting on 127.0.0.1:$MQTT_PORT"
