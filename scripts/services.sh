@@ -12,7 +12,8 @@
 #   InfluxDB 1.x (Debian `influxdb`), auth enabled        18086 (HTTP), 18088 (RPC/backup)
 #   VictoriaMetrics (Debian `victoria-metrics`)           18428 (HTTP, Influx line protocol on /write)
 #   Mosquitto, our own instance and config                18883 (the machine's own broker on 1883, with
-#                                                               its stock limits, is left alone)
+#                                                               its stock limits, is left alone; if there
+#                                                               is none, ours listens on 1883 too)
 #
 # Everything it owns lives in <repo>/.services/ (gitignored): data dirs, logs/, run/*.pid, env.json.
 # Downloads (the Kafka jars from Maven Central) are cached in ${EDGEFLOW_CACHE:-$HOME/.cache/edgeflow}.
@@ -438,9 +439,14 @@ mosquitto_up() {
     return 0
   fi
   mkdir -p "$SVC/mosquitto"
+  # Tests written against "the" broker on 1883 keep working on a machine without one: then ours
+  # listens there too (the machine's broker, when present, is left alone).
+  local default_listener=""
+  port_open 1883 || default_listener="listener 1883 127.0.0.1"
   cat >"$SVC/mosquitto/mosquitto.conf" <<EOF
 # Written by scripts/services.sh; edits are overwritten on every \`up\`.
 listener $MQTT_PORT 127.0.0.1
+$default_listener
 allow_anonymous true
 persistence false
 log_dest stderr
@@ -517,6 +523,9 @@ cmd_status() {
   status_line victoria "$v" "$VICTORIA_URL ($(owner victoria victoria-metrics))"
   mqtt_ready >/dev/null 2>&1 && m=1
   status_line mosquitto "$m" "mqtt://127.0.0.1:$MQTT_PORT ($(owner mosquitto mosquitto))"
+  m=0
+  MQTT_PORT=1883 mqtt_ready >/dev/null 2>&1 && m=1
+  status_line mqtt-1883 "$m" "mqtt://127.0.0.1:1883 (the machine's broker, or ours when there was none)"
   return "$bad"
 }
 
