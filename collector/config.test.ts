@@ -103,3 +103,11 @@ test('influx v2 needs org, bucket and a token', () => {
     ]);
   }
 });
+
+test('collector/sample.yaml is valid', async () => {
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync(new URL('./sample.yaml', import.meta.url), 'utf8');
+  const res = parseConfigText(text, collectorConfigSchema);
+  assert.ok(res.ok, res.ok ? '' : res.problems.join('\n'));
+  assert.equal(res.config.spool.dedupRetention, 7 * 86_400_000);
+});
