@@ -48,6 +48,8 @@ export interface Harness {
   collector: Collector;
   url: string;
   port: number;
+  /** Bound port of every listener, in config order. */
+  ports: number[];
   http: string;
   secrets: Record<string, string>;
   sinks: MemorySink[];
@@ -58,7 +60,14 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { agents?: string[]; yaml?: string; sinks?: MemorySink[]; runner?: Record<string, number> } = {},
+  opts: {
+    agents?: string[];
+    yaml?: string;
+    /** Extra or overriding keys of the `mqtt:` mapping, as YAML flow entries. */
+    mqttExtra?: string;
+    sinks?: MemorySink[];
+    runner?: Record<string, number>;
+  } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-collector-'));
   const credentials = join(dir, 'agents.json');
@@ -66,7 +75,7 @@ export async function startHarness(
   for (const a of opts.agents ?? ['gw-1', 'gw-2'])
     secrets[a] = (await addAgent(credentials, a, FAST_SCRYPT)).secret;
   const text = `collector: { id: test, dataDir: ${join(dir, 'data')} }
-mqtt: { listen: [tcp://127.0.0.1:0], credentials: ${credentials}, maxPacketSize: 64KB, connectTimeout: 2s }
+mqtt: { credentials: ${credentials}, maxPacketSize: 64KB, connectTimeout: 2s, ${opts.mqttExtra ?? 'listen: [tcp://127.0.0.1:0]'} }
 http: { listen: 127.0.0.1:0 }
 ${opts.yaml ?? ''}`;
   const cfg = parseConfigText(text, collectorConfigSchema);
@@ -86,6 +95,7 @@ ${opts.yaml ?? ''}`;
     collector,
     url: `mqtt://127.0.0.1:${m.port}`,
     port: m.port,
+    ports: r.mqtt.map((x) => x.port),
     http: r.http,
     secrets,
     sinks,

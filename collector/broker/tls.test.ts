@@ -1,0 +1,132 @@
+// TLS listeners: server certificate, and requireClientCert where the agent id is the certificate's CN.
+// Certificates are made with openssl in a temp dir (a throwaway CA, a server cert for 127.0.0.1, and
+// client certs for gw-1 and gw-2).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import mqtt from 'mqtt';
+import { batch, summary } from '../test-support/fixtures.ts';
+import { type Harness, startHarness } from '../test-support/harness.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgeflow-tls-'));
+const p = (f: string) => join(dir, f);
+
+function ssl(...args: string[]) {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+function makeCerts() {
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=edgeflow-test-ca',
+  );
+  writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  const leaf = (name: string, cn: string, ext?: string) => {
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      p(`${name}.key`),
+      '-out',
+      p(`${name}.csr`),
+      '-subj',
+      `/CN=${cn}`,
+    );
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      p(`${name}.pem`),
+      '-days',
+      '1',
+      ...(ext ? ['-extfile', ext] : []),
+    );
+  };
+  leaf('server', 'localhost', p('server.ext'));
+  leaf('gw1', 'gw-1');
+  leaf('gw2', 'gw-2');
+}
+
+let h: Harness;
+let tlsPort: number;
+before(async () => {
+  makeCerts();
+  h = await startHarness({
+    mqttExtra: `listen: [tcp://127.0.0.1:0, tls://127.0.0.1:0], tls: { cert: ${p('server.pem')}, key: ${p('server.key')}, ca: ${p('ca.pem')}, requireClientCert: true }`,
+  });
+  tlsPort = h.ports[1]!;
+});
+after(async () => {
+  await h?.stop();
+});
+
+const tlsOpts = (client?: string) => ({
+  protocolVersion: 4 as const,
+  reconnectPeriod: 0,
+  connectTimeout: 5000,
+  ca: readFileSync(p('ca.pem')),
+  ...(client ? { cert: readFileSync(p(`${client}.pem`)), key: readFileSync(p(`${client}.key`)) } : {}),
+});
+
+test('client certificate: the agent id is the CN, no password needed; ACLs follow the CN', async () => {
+  const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, tlsOpts('gw1'));
+  try {
+    await c.publishAsync('edgeflow/v1/gw-1/summaries', batch('gw-1', [summary('gw-1', 'tls', 0)]), {
+      qos: 1,
+    });
+    assert.equal(await h.metric('edgeflow_collector_batches_total'), 1);
+    c.on('error', () => {});
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish('edgeflow/v1/gw-2/summaries', 'x', { qos: 1 });
+    await closed;
+    assert.equal(await h.metric('edgeflow_collector_rejected_total', { reason: 'publish_acl' }), 1);
+  } finally {
+    await c.endAsync(true);
+  }
+});
+
+test('a username that differs from the certificate CN is refused', async () => {
+  await assert.rejects(
+    mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, {
+      ...tlsOpts('gw2'),
+      username: 'gw-1',
+      password: h.secrets['gw-1']!,
+    }),
+    /Not authorized/i,
+  );
+  assert.equal(await h.metric('edgeflow_collector_rejected_total', { reason: 'cert_mismatch' }), 1);
+});
+
+test('requireClientCert: a TLS client without a certificate does not get in', async () => {
+  await assert.rejects(
+    mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, {
+      ...tlsOpts(),
+      username: 'gw-1',
+      password: h.secrets['gw-1']!,
+    }),
+  );
+  assert.ok((await h.metric('edgeflow_collector_rejected_total', { reason: 'protocol' })) >= 1);
+});
