@@ -10,6 +10,7 @@ import type { Logger } from '../shared/log.ts';
 import { EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
 import { CredentialStore } from './credentials.ts';
+import { collectorRoutes } from './http.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
 import { type CollectorMetrics, createCollectorMetrics } from './metrics.ts';
 import { InfluxSink } from './sinks/influxdb.ts';
@@ -152,18 +153,15 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
       const mqtt = await broker.start();
       http = await startHttpServer(
         config.http.listen,
-        {
-          '/metrics': async () => {
+        collectorRoutes({
+          registry,
+          refresh: () => {
             for (const r of runners) r.updateDepth();
             metrics.spoolBytes.set(spool?.sizeBytes ?? 0);
-            return { type: registry.contentType, body: await registry.metrics() };
           },
-          '/healthz': () => {
-            const ok = spool !== null && broker !== null;
-            return { status: ok ? 200 : 503, type: 'text/plain', body: ok ? 'ok\n' : 'starting\n' };
-          },
-          '/status': () => ({ body: JSON.stringify(status()) }),
-        },
+          healthy: () => spool !== null && broker !== null,
+          status,
+        }),
         log,
       );
       log.info(
