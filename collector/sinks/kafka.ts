@@ -9,10 +9,12 @@
 import {
   type Admin,
   type IHeaders,
+  type ISocketFactory,
   Kafka,
   type KafkaConfig as KafkaJsConfig,
   logLevel,
   type Message,
+  Partitioners,
   type Producer,
 } from 'kafkajs';
 import { readSecretFile } from '../../shared/config-file.ts';
@@ -28,6 +30,34 @@ export interface KafkaSinkOptions {
   /** Partitions for topics the collector creates. */
   numPartitions?: number;
   replicationFactor?: number;
+  /** kafkajs socket factory (tests inject outages through it; STYLE.md: injected sockets). */
+  socketFactory?: ISocketFactory;
+}
+
+/**
+ * Kafka errors that no retry can fix: the record itself is refused. Everything else (connection loss,
+ * timeouts, leader elections, even authorisation, which an operator can fix) keeps the data in the
+ * spool and is retried; an unknown error is never a reason to dead-letter.
+ */
+const PERMANENT_TYPES = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TIMESTAMP',
+]);
+
+type KafkaErr = Error & { type?: string; originalError?: KafkaErr; cause?: KafkaErr };
+
+/**
+ * kafkajs wraps the last error in KafkaJSNumberOfRetriesExceeded (retriable: false) once its own short
+ * retries are spent, so `retriable` cannot be used as is: classify the innermost error.
+ */
+export function classifyKafkaError(e: unknown): { retriable: boolean; code: string; message: string } {
+  let err = e as KafkaErr;
+  for (let i = 0; i < 5 && (err.originalError ?? err.cause); i++) err = (err.originalError ?? err.cause)!;
+  const code = (err.type ?? err.name ?? 'error').replace(/^KafkaJS/, '').toLowerCase();
+  return { retriable: !PERMANENT_TYPES.has(err.type ?? ''), code, message: (e as Error).message };
 }
 
 function kafkaLogCreator(log: Logger) {
@@ -62,6 +92,7 @@ export class KafkaSink implements Sink {
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(log),
     };
+    if (opts.socketFactory) conf.socketFactory = opts.socketFactory;
     if (cfg.sasl) {
       const password = cfg.sasl.password ?? readSecretFile(cfg.sasl.passwordFile!);
       conf.sasl = {
@@ -141,6 +172,8 @@ export class KafkaSink implements Sink {
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
+        // murmur2, as the Java client: the same key lands on the same partition whoever produces it.
+        createPartitioner: Partitioners.DefaultPartitioner,
       });
     }
     await this.producer.connect();
@@ -175,14 +208,10 @@ export class KafkaSink implements Sink {
       await this.send(items);
       return { ok: items.length, failed: [] };
     } catch (e) {
-      const err = e as Error & { retriable?: boolean; type?: string };
-      if (err.retriable !== false) {
-        if (/disconnected|not connected|closed/i.test(err.message)) this.ready = false;
-        return allFailed(items.length, {
-          error: err.message,
-          code: err.type?.toLowerCase() ?? 'send_failed',
-          retriable: true,
-        });
+      const c = classifyKafkaError(e);
+      if (c.retriable) {
+        if (/disconnected|not connected|closed/i.test(c.message)) this.ready = false;
+        return allFailed(items.length, { error: c.message, code: c.code, retriable: true });
       }
       // A permanent error (e.g. MESSAGE_TOO_LARGE) for the batch: find the culprits one by one.
       return this.writeOneByOne(items);
@@ -214,13 +243,15 @@ export class KafkaSink implements Sink {
         await this.send([items[index]!]);
         res.ok++;
       } catch (e) {
-        const err = e as Error & { retriable?: boolean; type?: string };
-        res.failed.push({
-          index,
-          error: err.message,
-          code: err.type?.toLowerCase() ?? 'rejected',
-          retriable: err.retriable !== false,
-        });
+        const c = classifyKafkaError(e);
+        res.failed.push({ index, error: c.message, code: c.code, retriable: c.retriable });
+        if (c.retriable) {
+          // Unavailable again: the rest of the batch waits for the next attempt.
+          for (let j = index + 1; j < items.length; j++) {
+            res.failed.push({ index: j, error: 'not attempted', code: c.code, retriable: true });
+          }
+          break;
+        }
       }
     }
     return res;

@@ -6,11 +6,14 @@ import { mkdtempSync } from 'node:fs';
 import { type AddressInfo, createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ISocketFactory } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { buildCollector, type Collector } from '../../collector/collector.ts';
 import { collectorConfigSchema } from '../../collector/config.ts';
 import { addAgent } from '../../collector/credentials.ts';
+import { InfluxSink } from '../../collector/sinks/influxdb.ts';
+import { KafkaSink } from '../../collector/sinks/kafka.ts';
 import { parseConfigText } from '../../shared/config-file.ts';
 import { nullLogger } from '../../shared/log.ts';
 
@@ -26,8 +29,36 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+/**
+ * Decides per connection whether Kafka is reachable: while `down`, kafkajs gets a socket to a closed
+ * port (connection refused) and the sockets it had are destroyed. The shared Kafka keeps running.
+ */
+export class KafkaSwitch {
+  down = false;
+  private socks = new Set<Socket>();
+  readonly factory = ({ host, port, onConnect }: { host: string; port: number; onConnect: () => void }) => {
+    const s = this.down
+      ? netConnect({ host: '127.0.0.1', port: 1 }, onConnect)
+      : netConnect({ host, port }, onConnect);
+    this.socks.add(s);
+    s.on('close', () => this.socks.delete(s));
+    return s;
+  };
+  cut(): void {
+    this.down = true;
+    for (const s of this.socks) s.destroy(new Error('unplugged by test'));
+  }
+  restore(): void {
+    this.down = false;
+  }
+}
+
 /** A collector in this process with `sinksYaml` (kafka:/influx: sections) for one agent. */
-export async function runCollector(agent: string, sinksYaml: string): Promise<Running> {
+export async function runCollector(
+  agent: string,
+  sinksYaml: string,
+  opts: { kafkaSwitch?: KafkaSwitch } = {},
+): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-it-'));
   const credentials = join(dir, 'agents.json');
   const { secret } = await addAgent(credentials, agent, FAST_SCRYPT);
@@ -40,9 +71,19 @@ ${sinksYaml}`,
   );
   if (!cfg.ok) throw new Error(cfg.problems.join('\n'));
   const registry = new Registry();
+  const log = nullLogger();
+  const sw = opts.kafkaSwitch;
+  const sinks =
+    sw && cfg.config.kafka
+      ? [
+          new KafkaSink(cfg.config.kafka, log, { socketFactory: sw.factory as ISocketFactory }),
+          ...(cfg.config.influx ? [new InfluxSink(cfg.config.influx, log)] : []),
+        ]
+      : undefined;
   const collector = buildCollector(cfg.config, {
-    log: nullLogger(),
+    log,
     registry,
+    ...(sinks ? { sinks } : {}),
     runner: { minBackoffMs: 50, maxBackoffMs: 500, idlePollMs: 100 },
   });
   const r = await collector.start();

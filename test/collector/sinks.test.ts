@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { alert, batch, status, summary } from '../../collector/test-support/fixtures.ts';
 import { influxQuery, services, uniqueName, victoriaExport } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { header, kcatRead, Plug, type Running, runCollector } from './kit.ts';
+import { header, KafkaSwitch, kcatRead, Plug, type Running, runCollector } from './kit.ts';
 
 const env = () => services();
 
@@ -203,5 +203,60 @@ describe('collector → VictoriaMetrics through the InfluxDB v2 API', () => {
       items.map((i) => i.window.start),
     );
     assert.equal(series[0]!.metric.device, 'vm');
+  });
+});
+
+describe('Kafka down catches up', () => {
+  const agent = uniqueName('it-kdown').replace(/[^a-zA-Z0-9._-]/g, '-');
+  const prefix = uniqueName('edgeflow-kdown');
+  const sw = new KafkaSwitch();
+  let c: Running;
+  before(async () => {
+    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml()}`, { kafkaSwitch: sw });
+  });
+  after(async () => {
+    sw.restore();
+    await c?.stop();
+  });
+
+  test('Kafka unreachable: InfluxDB keeps flowing, Kafka gets every item exactly once when it is back', async () => {
+    const mq = await c.connect();
+    const t0 = Date.UTC(2024, 5, 1);
+    const send = async (b: number) => {
+      const items = Array.from({ length: 10 }, (_, i) => summary(agent, 'k', t0 + (b * 10 + i) * 60_000));
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items), { qos: 1 });
+    };
+    await send(0);
+    await waitFor(
+      'first batch in kafka',
+      async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 10,
+    );
+    sw.cut();
+    for (let b = 1; b < 5; b++) await send(b);
+    await waitFor('influx has 50', async () => (await influxCount(agent)) === 50);
+    await waitFor('kafka failures seen', () =>
+      /connection/i.test(c.collector.status().sinks.find((s) => s.name === 'kafka')?.lastError ?? ''),
+    );
+    // An outage is never a reason to dead-letter or drop (regression: kafkajs marks "retries exhausted"
+    // as non-retriable, which once sent every item of an outage to the dead-letter path).
+    assert.ok(c.collector.spool!.read('kafka', 1000).every((i) => i.kind === 'summaries'));
+    assert.doesNotMatch(
+      await (await fetch(`${c.http}/metrics`)).text(),
+      /edgeflow_collector_sink_dropped_total\{sink="kafka"\} [1-9]/,
+    );
+    assert.equal(c.collector.status().sinks.find((s) => s.name === 'kafka')?.depth, 40);
+    assert.equal((await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length, 10);
+    sw.restore();
+    const recs = await waitFor(
+      'kafka caught up',
+      async () => {
+        const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
+        return r.length >= 50 ? r : null;
+      },
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(recs.length, 50);
+    assert.equal(new Set(recs.map((r) => header(r, 'edgeflow-id'))).size, 50, 'no duplicates');
+    await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
   });
 });
