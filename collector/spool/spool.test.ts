@@ -154,3 +154,24 @@ test('dead letters without a dedup key are always stored', () => {
   assert.equal(a?.error, 'json: bad');
   assert.equal(a?.body.toString(), 'x');
 });
+
+test('depth counts what a sink has not passed, also for a sink added after rows were deleted', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'edgeflow-spool-')), 'spool.db');
+  let now = 1000;
+  const s1 = new Spool(path, { ...OPTS, sinks: ['kafka'], now: () => now });
+  s1.append([entry('a'), entry('b'), entry('c')]);
+  s1.advance('kafka', s1.read('kafka', 2).at(-1)!.seq); // a, b deleted
+  now = 2000;
+  s1.append([entry('d'), entry('a')]); // a is a duplicate: no row, no gap
+  assert.deepEqual(s1.depth('kafka'), { items: 2, oldestReceivedAt: 1000 });
+  s1.close();
+  const s2 = new Spool(path, { ...OPTS, sinks: ['kafka', 'influx'] });
+  assert.deepEqual(
+    s2.depth('influx'),
+    { items: 2, oldestReceivedAt: 1000 },
+    'new sink: cursor 0, only c and d remain',
+  );
+  s2.advance('influx', s2.read('influx', 10).at(-1)!.seq);
+  assert.deepEqual(s2.depth('influx'), { items: 0, oldestReceivedAt: null });
+  s2.close();
+});

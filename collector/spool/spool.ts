@@ -128,9 +128,10 @@ export class Spool extends EventEmitter {
       ),
       sumUpTo: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1 WHERE seq <= ?'),
       deleteUpTo: this.db.prepare('DELETE FROM items_v1 WHERE seq <= ?'),
-      depth: this.db.prepare(
-        'SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, MIN(received_at) AS oldest FROM items_v1 WHERE seq > ?',
-      ),
+      // O(log n): seqs are contiguous (AUTOINCREMENT, rows deleted only from the front), so a sink's
+      // depth is max(seq) - its cursor; a COUNT(*) would scan the whole backlog on every runner step.
+      bounds: this.db.prepare('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM items_v1'),
+      firstAfter: this.db.prepare('SELECT received_at FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT 1'),
       totalBytes: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1'),
       maxSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM items_v1'),
       pruneDedupAge: this.db.prepare('DELETE FROM dedup_v1 WHERE seen_at < ?'),
@@ -246,10 +247,14 @@ export class Spool extends EventEmitter {
     }
   }
 
-  /** Items waiting for a sink: count, bytes, and the oldest one's receive time (epoch ms) or null. */
-  depth(sink: string): { items: number; bytes: number; oldestReceivedAt: number | null } {
-    const r = this.stmts.depth.get(this.cursor(sink)) as { n: number; b: number; oldest: number | null };
-    return { items: r.n, bytes: r.b, oldestReceivedAt: r.oldest };
+  /** Items waiting for a sink, and the oldest one's receive time (epoch ms) or null. */
+  depth(sink: string): { items: number; oldestReceivedAt: number | null } {
+    const { lo, hi } = this.stmts.bounds.get() as { lo: number | null; hi: number | null };
+    if (lo === null || hi === null) return { items: 0, oldestReceivedAt: null };
+    const cursor = Math.max(this.cursor(sink), lo - 1);
+    if (hi <= cursor) return { items: 0, oldestReceivedAt: null };
+    const first = this.stmts.firstAfter.get(cursor) as { received_at: number } | undefined;
+    return { items: hi - cursor, oldestReceivedAt: first?.received_at ?? null };
   }
 
   /** Drops dedup entries older than the retention, then the oldest beyond dedupMaxRows. */
