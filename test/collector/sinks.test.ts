@@ -260,3 +260,30 @@ describe('Kafka down catches up', () => {
     await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
   });
 });
+
+test('kafka.createTopics: false and topics missing: start fails with a clear error naming them', async () => {
+  const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
+  const { nullLogger } = await import('../../shared/log.ts');
+  const p = uniqueName('edgeflow-missing');
+  const topics = {
+    summaries: `${p}.s`,
+    alerts: `${p}.a`,
+    status: `${p}.st`,
+    late: `${p}.l`,
+    deadletter: `${p}.d`,
+  };
+  const sink = new KafkaSink(
+    { brokers: env().kafka.brokers, clientId: 'it', topics, createTopics: false, ssl: false },
+    nullLogger(),
+  );
+  try {
+    await assert.rejects(sink.start(), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'SINK_UNAVAILABLE');
+      assert.match(e.message, new RegExp(`kafka topics missing: ${p.replace(/\./g, '\\.')}\\.s`));
+      assert.match(e.message, /createTopics/);
+      return true;
+    });
+  } finally {
+    await sink.close();
+  }
+});
