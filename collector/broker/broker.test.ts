@@ -229,3 +229,24 @@ describe('PUBACK after commit', () => {
     }
   });
 });
+
+test('a spool write failure: no PUBACK, the connection is closed so the agent re-sends; counted', async () => {
+  const h = await startHarness();
+  try {
+    const c = await h.connect('gw-1');
+    h.collector.spool!.close(); // every write now fails (STORE_WRITE_FAILED)
+    const isClosed = closed(c);
+    let acked = false;
+    c.publishAsync(up('gw-1'), batch('gw-1', [summary('gw-1', 'x', 0)]), { qos: 1 }).then(
+      () => {
+        acked = true;
+      },
+      () => {},
+    );
+    await isClosed;
+    assert.equal(acked, false);
+    assert.equal(await h.metric('edgeflow_collector_rejected_total', { reason: 'spool_error' }), 1);
+  } finally {
+    await h.stop();
+  }
+});
