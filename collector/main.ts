@@ -85,8 +85,8 @@ export function buildCli(): Command {
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
       .default('info');
   program
-    .command('run')
-    .description('run the collector')
+    .command('run', { isDefault: true })
+    .description('run the collector (the default when only --config is given)')
     .requiredOption('-c, --config <file>', 'collector YAML configuration')
     .addOption(logLevel())
     .action(run);

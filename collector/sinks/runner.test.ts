@@ -172,3 +172,29 @@ test('new items wake an idle runner; stop() returns promptly even during a backo
   await r.stop();
   assert.ok(performance.now() - t0 < 1000);
 });
+
+test('a write that hangs is reported as stalled (and still awaited)', async () => {
+  const { spool, metrics } = setup(['kafka']);
+  let release: () => void = () => {};
+  const sink = new MemorySink('kafka');
+  let calls = 0;
+  sink.write = (items) => {
+    calls++;
+    return new Promise((resolve) => {
+      release = () => resolve({ ok: items.length, failed: [] });
+    });
+  };
+  const r = new SinkRunner(sink, spool, metrics, nullLogger(), systemClock, { ...FAST, stallWarnMs: 50 });
+  spool.append([entry('a')]);
+  r.start();
+  try {
+    await waitFor('stalled', () => r.lastError?.startsWith('stalled'));
+    assert.equal(calls, 1, 'no second write while the first hangs');
+    assert.equal((await metrics.sinkErrors.get()).values.find((v) => v.labels.code === 'stalled')?.value, 1);
+    release();
+    await waitFor('advanced', () => spool.depth('kafka').items === 0);
+  } finally {
+    release();
+    await r.stop();
+  }
+});

@@ -17,6 +17,11 @@ export interface RunnerOptions {
   maxBackoffMs: number;
   /** Wake up this often even without an 'append' (metrics, safety net). */
   idlePollMs: number;
+  /**
+   * A write still pending after this long is reported (sink_up 0, sink_errors{code="stalled"}, WARN,
+   * lastError) but still awaited: two writes are never in flight for one sink.
+   */
+  stallWarnMs?: number;
   random?: () => number;
 }
 
@@ -97,7 +102,7 @@ export class SinkRunner {
     const t0 = this.clock.monotonic();
     let res: WriteResult;
     try {
-      res = await this.sink.write(items);
+      res = await this.watch(this.sink.write(items), items.length);
     } catch (e) {
       // A sink should not throw; if it does, treat the whole batch as retriable (never lose data).
       res = {
@@ -146,6 +151,18 @@ export class SinkRunner {
     this.lastSuccessAt = this.clock.now();
     this.metrics.sinkUp.set({ sink: name }, 1);
     return 0;
+  }
+
+  private watch(p: Promise<WriteResult>, n: number): Promise<WriteResult> {
+    const ms = this.opts.stallWarnMs ?? 120_000;
+    const t = this.clock.setTimeout(() => {
+      const name = this.sink.name;
+      this.lastError = `stalled: a write of ${n} items has been pending for ${ms} ms`;
+      this.metrics.sinkUp.set({ sink: name }, 0);
+      this.metrics.sinkErrors.inc({ sink: name, code: 'stalled' });
+      this.log.warn({ sink: name, items: n, pendingMs: ms }, 'sink write stalled; still waiting for it');
+    }, ms);
+    return p.finally(() => this.clock.clearTimeout(t));
   }
 
   private deadLetter(
