@@ -1,10 +1,27 @@
 // edgeflow-agent command line (SPEC.md section 1): run | check-config | status.
+import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import { loadAgentConfig } from './load-config.ts';
 import { VERSION } from './version.ts';
 
 const EXIT_CONFIG = 2;
+const EXIT_FATAL = 1;
+
+/** Why a data dir cannot be written, as an errno code (EROFS, EACCES, ENOSPC...), by trying. */
+function probeWritable(dir: string): string {
+  const probe = join(dir, `.edgeflow-probe-${process.pid}`);
+  try {
+    closeSync(openSync(probe, 'w'));
+    unlinkSync(probe);
+    return 'writable, but the outbox database cannot be opened';
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return `${e.code ?? 'error'}: ${e.message}`;
+  }
+}
 
 function printProblems(problems: string[]): never {
   for (const p of problems) process.stderr.write(`${p}\n`);
@@ -18,7 +35,21 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   const { Agent } = await import('./runtime/agent.ts');
   const { startHttpServer } = await import('../shared/http.ts');
   const agent = new Agent(res.config, { log, version: VERSION });
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // Not writable data dir (read-only file system, permissions): a clear line and exit 1, no stack
+    // trace. Running without an outbox would lose data silently. Under systemd Restart=always this
+    // is a restart loop with backoff, bounded by StartLimitBurst (deploy/systemd).
+    if (err instanceof EdgeflowError && err.code === 'STORE_WRITE_FAILED') {
+      const dir = res.config.agent.dataDir;
+      log.fatal({ code: err.code, dataDir: dir }, err.message);
+      log.flush?.();
+      process.stderr.write(`agent.dataDir: ${dir} is not writable (${probeWritable(dir)})\n`);
+      process.exit(EXIT_FATAL);
+    }
+    throw err;
+  }
   const http = await startHttpServer(
     res.config.http.listen,
     {

@@ -12,9 +12,11 @@
 // after it is redelivered (QoS 1, persistent session) and replayed. Serial frames cannot be
 // redelivered: their loss on a crash is bounded by the checkpoint interval and reported.
 import { mkdirSync } from 'node:fs';
+import { memoryUsage } from 'node:process';
 import { join } from 'node:path';
-import type { Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { type Clock, systemClock } from '../../shared/clock.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import type { Alert, LateEvent, Reading, Status, Summary } from '../../shared/model.ts';
@@ -24,7 +26,7 @@ import { FrameError, type Decoder } from '../decoders/decoder.ts';
 import type { Outbox, OutboxItem } from '../outbox/outbox.ts';
 import { SqliteOutbox } from '../outbox/sqlite.ts';
 import { RuleEngine } from '../rules/engine.ts';
-import type { RawFrame, Source } from '../sources/source.ts';
+import type { RawFrame, Source, SourceContext } from '../sources/source.ts';
 import { createSource } from '../sources/index.ts';
 import { MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { WindowEngine } from '../windows/engine.ts';
@@ -39,7 +41,11 @@ export interface AgentDeps {
   registry?: Registry;
   /** Overrides the outbox (tests); default: SQLite at `${dataDir}/outbox.db`. */
   outbox?: Outbox;
+  /** Overrides source construction (in-process tests with fake sources); default: createSource. */
+  sourceFactory?: (cfg: AgentConfig['sources'][number], agentId: string, ctx: SourceContext) => Source;
 }
+
+type SourceEntry = { source: Source; decoder: Decoder; device: string | undefined; redeliverable: boolean };
 
 /** How far a device timestamp may lie in the future before the reading is refused. */
 const FUTURE_TOLERANCE_MS = 60_000;
@@ -48,6 +54,23 @@ const TICK_MS = 250;
 interface HeldReading {
   reading: Reading;
   mono: number;
+  source: string;
+}
+
+/** Exports a cumulative engine counter into a prom-client counter by deltas (a decrease = a reset). */
+class DeltaExporter {
+  private readonly last = new Map<Counter<string>, Map<string, number>>();
+  /** `baseline`: only remember `value` (already exported by a previous process). */
+  update(counter: Counter<string>, labels: Record<string, string>, value: number, baseline: boolean): void {
+    let per = this.last.get(counter);
+    if (!per) this.last.set(counter, (per = new Map()));
+    const key = JSON.stringify(labels);
+    const prev = per.get(key) ?? 0;
+    per.set(key, value);
+    if (baseline) return;
+    const d = value >= prev ? value - prev : value;
+    if (d > 0) counter.inc(labels, d);
+  }
 }
 
 export class Agent {
@@ -61,7 +84,17 @@ export class Agent {
   private windows!: WindowEngine;
   private rules!: RuleEngine;
   private uplink: MqttUplink | null = null;
-  private sources: { source: Source; decoder: Decoder; device: string | undefined }[] = [];
+  private sources: SourceEntry[] = [];
+  private readonly sourceFactory: NonNullable<AgentDeps['sourceFactory']>;
+  /** Frames (every source) taken since the last successful checkpoint: the back-pressure measure. */
+  private framesSinceCheckpoint = 0;
+  /** Serial (non-redeliverable) readings accepted since the last successful checkpoint: lost on a crash. */
+  private atRisk = new Map<string, number>();
+  /** Something worth a checkpoint happened (a reading changed state, held readings changed). */
+  private dirty = false;
+  /** Checkpoint values as last written, to write only the entries that changed. */
+  private lastSaved = new Map<string, string>();
+  private readonly deltas = new DeltaExporter();
   private pendingItems: OutboxItem[] = [];
   private pendingAcks: (() => void)[] = [];
   /** Arrival-time readings received while the wall clock is unsynchronised, stamped on sync. */
@@ -72,7 +105,20 @@ export class Agent {
   private readonly startedAt: number;
   private running = false;
   private checkpointFailures = 0;
-  private readonly counters = { readingsIn: 0, badFrames: 0, late: 0, summaries: 0, alerts: 0, checkpoints: 0, droppedUnsynced: 0, droppedBackpressure: 0 };
+  private readonly counters = {
+    readingsIn: 0,
+    badFrames: 0,
+    late: 0,
+    summaries: 0,
+    alerts: 0,
+    checkpoints: 0,
+    checkpointsSkipped: 0,
+    checkpointFailures: 0,
+    stateResets: 0,
+    futureRefused: 0,
+    droppedUnsynced: 0,
+    droppedBackpressure: 0,
+  };
 
   constructor(config: AgentConfig, deps: AgentDeps) {
     this.config = config;
@@ -84,13 +130,18 @@ export class Agent {
     this.startedAt = this.clock.now();
     this.version = deps.version;
     if (deps.outbox) this.outbox = deps.outbox;
+    this.sourceFactory = deps.sourceFactory ?? createSource;
   }
   private readonly version: string;
 
   async start(): Promise<void> {
     const { agent, buffer } = this.config;
     if (!this.outbox) {
-      mkdirSync(agent.dataDir, { recursive: true });
+      try {
+        mkdirSync(agent.dataDir, { recursive: true });
+      } catch (err) {
+        throw new EdgeflowError('STORE_WRITE_FAILED', `cannot create the data directory ${agent.dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, retriable: false });
+      }
       this.outbox = SqliteOutbox.open(join(agent.dataDir, 'outbox.db'), {
         maxBytes: buffer.maxBytes,
         onFull: buffer.onFull,
@@ -99,6 +150,7 @@ export class Agent {
       });
     }
     this.buildEngines(this.readCheckpoint());
+    this.exportEngineCounters(true);
     this.running = true;
     if (this.config.uplink) this.startUplink();
     await this.startSources();
@@ -110,14 +162,31 @@ export class Agent {
     const parse = (key: string): unknown => {
       const raw = this.outbox.readCheckpoint(key);
       if (raw === undefined) return undefined;
+      this.lastSaved.set(key, raw);
       try {
         return JSON.parse(raw);
       } catch (err) {
-        this.log.error({ err, key }, 'checkpoint unreadable; starting that state fresh');
+        this.stateReset(key, err);
         return undefined;
       }
     };
+    const held = parse('held');
+    if (Array.isArray(held)) {
+      // Readings held while the clock was unsynchronised: their monotonic arrival is meaningless in this
+      // process; they keep their age at the checkpoint (the downtime itself is not counted).
+      const mono = this.clock.monotonic();
+      for (const h of held as { r: Reading; age: number; source: string }[]) {
+        if (h && typeof h === 'object' && h.r && typeof h.age === 'number') this.held.push({ reading: h.r, mono: mono - h.age, source: String(h.source) });
+      }
+    }
     return { windows: parse('windows'), rules: parse('rules') };
+  }
+
+  /** A checkpointed state that cannot be read starts fresh: data lost, so ERROR and a counter. */
+  private stateReset(key: string, err: unknown): void {
+    this.counters.stateResets++;
+    this.metrics.stateResets.inc({ state: key });
+    this.log.error({ err, key, code: 'STORE_CORRUPT' }, `checkpointed ${key} state is unreadable; starting it fresh (its open windows/alert state are lost)`);
   }
 
   private buildEngines(snap: { windows?: unknown; rules?: unknown }): void {
@@ -132,11 +201,28 @@ export class Agent {
       clock: this.clock,
     };
     const windowOut = { summary: (s: Summary) => this.onSummary(s), late: (e: LateEvent) => this.onLate(e) };
-    this.windows = snap.windows !== undefined ? WindowEngine.restore(snap.windows, windowSpecs, windowOpts, windowOut) : new WindowEngine(windowSpecs, windowOpts, windowOut);
+    this.windows = new WindowEngine(windowSpecs, windowOpts, windowOut);
+    if (snap.windows !== undefined) {
+      try {
+        this.windows = WindowEngine.restore(snap.windows, windowSpecs, windowOpts, windowOut);
+      } catch (err) {
+        if (!(err instanceof EdgeflowError) || err.code !== 'STORE_CORRUPT') throw err;
+        this.stateReset('windows', err);
+      }
+    }
     const ruleSpecs = toRuleSpecs(cfg.rules);
-    const ruleOpts = { agentId: cfg.agent.id, clock: this.clock };
+    const ruleOpts = { agentId: cfg.agent.id, clock: this.clock, maxKeysPerRule: cfg.limits.maxKeys };
     const ruleOut = { alert: (a: Alert) => this.onAlert(a) };
-    this.rules = snap.rules !== undefined ? RuleEngine.restore(snap.rules, ruleSpecs, ruleOpts, ruleOut) : new RuleEngine(ruleSpecs, ruleOpts, ruleOut);
+    this.rules = new RuleEngine(ruleSpecs, ruleOpts, ruleOut);
+    if (snap.rules !== undefined) {
+      // RuleEngine.restore ignores what it cannot read; an unreadable snapshot is still a loss to report.
+      const r = snap.rules as { v?: unknown; rules?: unknown } | null;
+      if (r === null || typeof r !== 'object' || r.v !== 1 || !Array.isArray(r.rules)) {
+        this.stateReset('rules', new EdgeflowError('STORE_CORRUPT', 'rule checkpoint is not a version 1 rule-engine snapshot'));
+      } else {
+        this.rules = RuleEngine.restore(snap.rules, ruleSpecs, ruleOpts, ruleOut);
+      }
+    }
   }
 
   private startUplink(): void {
@@ -165,22 +251,40 @@ export class Agent {
 
   private async startSources(): Promise<void> {
     for (const cfg of this.config.sources) {
-      const source = createSource(cfg, this.config.agent.id, {
+      const source = this.sourceFactory(cfg, this.config.agent.id, {
         log: this.log.child({ source: cfg.name }),
         clock: this.clock,
         metrics: this.metrics.registry,
       });
-      const entry = { source, decoder: createDecoder(cfg.format), device: 'device' in cfg ? cfg.device : undefined };
+      // Serial lines cannot be redelivered: they are never paused by back-pressure (the port would lose
+      // them uncounted in the OS buffer or the device); the runtime drops and counts instead.
+      const entry: SourceEntry = { source, decoder: createDecoder(cfg.format), device: 'device' in cfg ? cfg.device : undefined, redeliverable: source.type !== 'serial' };
       this.sources.push(entry);
-      await source.start((frame) => this.onFrame(entry, frame));
+      if (!entry.redeliverable) this.atRisk.set(source.name, 0);
+      await source.start((frame) => this.onFrame(entry, frame), {
+        onBadFrame: (reason) => this.badFrame(source.name, reason, { payload: Buffer.alloc(0), receivedAt: this.clock.now() }, new Error(reason)),
+      });
     }
   }
 
   // ---- the data path -------------------------------------------------------------------------
 
-  private onFrame(entry: { source: Source; decoder: Decoder; device: string | undefined }, frame: RawFrame): void {
+  private onFrame(entry: SourceEntry, frame: RawFrame): void {
     const src = entry.source.name;
     this.metrics.framesIn.inc({ source: src });
+    if (this.paused && !entry.redeliverable) {
+      // Back-pressure and a source that cannot be asked to resend: drop with a counter rather than
+      // queue without bound (issue 4). The frame is decoded only to count its readings.
+      let n = 1;
+      try {
+        n = entry.decoder.decode(frame.payload, { device: frame.fields?.device ?? entry.device, metric: frame.fields?.metric, arrivalTs: frame.receivedAt }).length;
+      } catch {}
+      this.counters.droppedBackpressure += n;
+      this.metrics.readingsDropped.inc({ reason: 'backpressure' }, n);
+      frame.ack?.();
+      return;
+    }
+    this.framesSinceCheckpoint++;
     if (frame.ack) this.pendingAcks.push(frame.ack);
     let readings: Reading[];
     try {
@@ -194,8 +298,10 @@ export class Agent {
       this.badFrame(src, reason, frame, err);
       return;
     }
-    for (const r of readings) this.accept(src, r, frame);
-    if (this.pendingAcks.length >= this.config.limits.maxPendingFrames) this.applyBackpressure();
+    for (const r of readings) {
+      if (this.accept(src, r, frame) && !entry.redeliverable) this.atRisk.set(src, (this.atRisk.get(src) ?? 0) + 1);
+    }
+    if (this.framesSinceCheckpoint >= this.config.limits.maxPendingFrames) this.applyBackpressure();
   }
 
   private badFrame(src: string, reason: string, frame: RawFrame, err: unknown): void {
@@ -204,30 +310,35 @@ export class Agent {
     this.badFrameLog.warn(`bad_frame:${src}:${reason}`, { source: src, reason, frame: frame.payload.subarray(0, 120).toString('utf8'), err: (err as Error).message }, 'bad frame skipped');
   }
 
-  private accept(src: string, r: Reading, frame: RawFrame): void {
+  /** Returns true when the reading went into the windows and rules. */
+  private accept(src: string, r: Reading, frame: RawFrame): boolean {
     if (r.arrivalTime && !this.clockGuard.synced()) {
       // No trustworthy wall clock yet: keep the reading with its monotonic arrival time and stamp it
       // once the clock syncs, instead of emitting windows dated in 1970 (issue 4, "Clocks").
       if (this.held.length >= this.config.limits.maxPendingFrames) {
         this.counters.droppedUnsynced++;
         this.metrics.readingsDropped.inc({ reason: 'unsynced_clock_buffer_full' });
-        return;
+        return false;
       }
-      this.held.push({ reading: r, mono: this.clock.monotonic() });
-      return;
+      this.held.push({ reading: r, mono: this.clock.monotonic(), source: src });
+      this.dirty = true;
+      return false;
     }
     if (r.ts < this.clockGuard.minEventTime()) {
       this.badFrame(src, 'timestamp_too_old', frame, new Error(`timestamp ${r.ts} is before ${new Date(this.clockGuard.minEventTime()).toISOString()}`));
-      return;
+      return false;
     }
     if (this.clockGuard.synced() && r.ts > this.clockGuard.maxEventTime(FUTURE_TOLERANCE_MS)) {
+      this.counters.futureRefused++;
       this.badFrame(src, 'timestamp_in_future', frame, new Error(`timestamp ${new Date(r.ts).toISOString()} is in the future`));
-      return;
+      return false;
     }
     this.counters.readingsIn++;
     this.metrics.readingsIn.inc({ source: src });
+    this.dirty = true;
     this.windows.ingest(r);
     this.rules.onReading(r);
+    return true;
   }
 
   private onSummary(s: Summary): void {
@@ -239,7 +350,6 @@ export class Agent {
 
   private onLate(e: LateEvent): void {
     this.counters.late++;
-    this.metrics.lateEvents.inc({ window: e.window, action: 'forwarded' });
     this.pendingItems.push({ kind: 'late', id: e.id, rev: 0, ts: e.ts, body: e });
   }
 
@@ -264,6 +374,26 @@ export class Agent {
       this.checkpoint();
     }
     this.updateGauges();
+    this.exportEngineCounters();
+  }
+
+  /**
+   * Engine and outbox counters (kept in their snapshots / database) → Prometheus counters, by deltas.
+   * `baseline`: at start, the restored values were already exported by the previous process.
+   */
+  private exportEngineCounters(baseline = false): void {
+    const exp = (counter: Counter<string>, labels: Record<string, string>, value: number) => this.deltas.update(counter, labels, value, baseline);
+    const ws = this.windows.stats();
+    for (const [window, per] of Object.entries(ws.lateByWindow)) {
+      exp(this.metrics.lateEvents, { window, action: 'dropped' }, per.dropped);
+      exp(this.metrics.lateEvents, { window, action: 'forwarded' }, per.forwarded);
+    }
+    for (const [reason, n] of Object.entries(ws.droppedByReason)) exp(this.metrics.readingsDropped, { reason }, n);
+    exp(this.metrics.readingsDropped, { reason: 'rule_max_keys' }, this.rules.stats().keysDropped);
+    const ob = this.outbox.stats();
+    for (const [kind, n] of Object.entries(ob.dropped)) exp(this.metrics.outboxDropped, { kind, reason: 'full' }, n);
+    exp(this.metrics.outboxDropped, { kind: 'any', reason: 'rejected' }, ob.rejected);
+    exp(this.metrics.outboxWriteErrors, {}, ob.writeErrors);
   }
 
   private releaseHeld(): void {
@@ -271,53 +401,87 @@ export class Agent {
     const mono = this.clock.monotonic();
     const held = this.held;
     this.held = [];
-    for (const h of held) this.accept('held', { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true }, { payload: Buffer.alloc(0), receivedAt: now });
+    this.dirty = true;
+    for (const h of held) this.accept(h.source, { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true }, { payload: Buffer.alloc(0), receivedAt: now });
     this.log.info({ readings: held.length }, 'wall clock synchronised; stamped readings held while it was not');
   }
 
-  /** Writes emitted items and engine state in one transaction, then acknowledges the frames. */
+  /**
+   * Writes emitted items and engine state in one transaction, then acknowledges the frames.
+   * SD-card friendliness: when nothing changed since the last write (no reading, no item) the write is
+   * skipped, and only the state entries whose JSON changed are rewritten.
+   */
   checkpoint(): boolean {
     this.lastCheckpointMono = this.clock.monotonic();
-    const state = new Map<string, string>([
-      ['windows', JSON.stringify(this.windows.snapshot())],
-      ['rules', JSON.stringify(this.rules.snapshot())],
-    ]);
+    const state = new Map<string, string>();
+    if (this.dirty || this.pendingItems.length > 0) {
+      const mono = this.clock.monotonic();
+      const entries: [string, string][] = [
+        ['windows', JSON.stringify(this.windows.snapshot())],
+        ['rules', JSON.stringify(this.rules.snapshot())],
+        ['held', JSON.stringify(this.held.map((h) => ({ r: h.reading, age: mono - h.mono, source: h.source })))],
+      ];
+      for (const [k, v] of entries) if (this.lastSaved.get(k) !== v && !(k === 'held' && v === '[]' && !this.lastSaved.has(k))) state.set(k, v);
+    }
+    if (this.pendingItems.length === 0 && state.size === 0) {
+      // Nothing to persist: frames that changed no state (bad frames, duplicates) can be acknowledged.
+      this.counters.checkpointsSkipped++;
+      this.metrics.checkpoints.inc({ result: 'skipped' });
+      this.committed();
+      return true;
+    }
+    let error: unknown;
     try {
       const res = this.outbox.append(this.pendingItems, state);
-      if (res.dropped > 0) this.metrics.outboxDropped.inc({ kind: 'summaries', reason: 'full' }, res.dropped);
-      if (res.rejected > 0) this.metrics.outboxDropped.inc({ kind: 'any', reason: 'rejected' }, res.rejected);
+      error = res.error;
     } catch (err) {
-      // Disk full or read-only: keep the items and the un-acked frames in memory and retry; MQTT
-      // brokers will redeliver if we die meanwhile. Never crash (issue 4).
+      error = err;
+    }
+    if (error !== undefined) {
+      // Disk full or I/O error: the transaction rolled back. Keep the items, the state and the un-acked
+      // frames in memory and retry at the next tick; MQTT brokers redeliver if we die meanwhile.
+      // Never crash (issue 4). Back-pressure bounds what accumulates meanwhile.
       this.checkpointFailures++;
+      this.counters.checkpointFailures++;
       this.metrics.checkpoints.inc({ result: 'error' });
-      if (this.checkpointFailures === 1 || this.checkpointFailures % 60 === 0) this.log.error({ err, failures: this.checkpointFailures }, 'checkpoint failed; retrying');
-      if (this.pendingAcks.length >= this.config.limits.maxPendingFrames) this.applyBackpressure();
+      if (this.checkpointFailures === 1 || this.checkpointFailures % 60 === 0) this.log.error({ err: error, failures: this.checkpointFailures, pendingFrames: this.framesSinceCheckpoint, pendingItems: this.pendingItems.length }, 'checkpoint failed; retrying');
+      if (this.framesSinceCheckpoint >= this.config.limits.maxPendingFrames) this.applyBackpressure();
       return false;
     }
+    if (this.checkpointFailures > 0) this.log.info({ failures: this.checkpointFailures }, 'checkpoint succeeded again');
     this.checkpointFailures = 0;
     this.counters.checkpoints++;
     this.metrics.checkpoints.inc({ result: 'ok' });
+    for (const [k, v] of state) this.lastSaved.set(k, v);
     this.pendingItems = [];
+    this.committed();
+    this.uplink?.notify();
+    return true;
+  }
+
+  /** After a successful (or unnecessary) checkpoint: acknowledge frames, reset the at-risk counts. */
+  private committed(): void {
+    this.dirty = false;
+    this.framesSinceCheckpoint = 0;
+    for (const k of this.atRisk.keys()) this.atRisk.set(k, 0);
     const acks = this.pendingAcks;
     this.pendingAcks = [];
     for (const ack of acks) ack();
     if (this.paused) this.releaseBackpressure();
-    this.uplink?.notify();
-    return true;
   }
 
   private applyBackpressure(): void {
     if (this.paused) return;
     this.paused = true;
-    for (const { source } of this.sources) source.pause();
-    this.log.warn({ pendingFrames: this.pendingAcks.length }, 'back-pressure: sources paused until the next checkpoint');
+    this.metrics.backpressure.inc();
+    for (const { source, redeliverable } of this.sources) if (redeliverable) source.pause();
+    this.log.warn({ pendingFrames: this.framesSinceCheckpoint }, 'back-pressure: MQTT sources paused, serial frames dropped (counted) until the next checkpoint');
     this.checkpoint();
   }
 
   private releaseBackpressure(): void {
     this.paused = false;
-    for (const { source } of this.sources) source.resume();
+    for (const { source, redeliverable } of this.sources) if (redeliverable) source.resume();
   }
 
   private updateGauges(): void {
@@ -329,7 +493,8 @@ export class Agent {
     this.metrics.outboxBytes.set(ob.bytes);
     this.metrics.outboxOldestAge.set(ob.oldestTs === null ? 0 : Math.max(0, (this.clock.now() - ob.oldestTs) / 1000));
     this.metrics.uplinkConnected.set(this.uplink?.state().connected ? 1 : 0);
-    this.metrics.pendingFrames.set(this.pendingAcks.length);
+    this.metrics.pendingFrames.set(this.framesSinceCheckpoint);
+    for (const [source, n] of this.atRisk) this.metrics.readingsAtRisk.set({ source }, n);
     this.metrics.clockSynced.set(this.clockGuard.synced() ? 1 : 0);
     for (const { source } of this.sources) {
       const st = source.status();
@@ -349,8 +514,14 @@ export class Agent {
       ts: this.clock.now(),
       clockSynced: this.clockGuard.synced(),
       outbox: { items: ob.items, bytes: ob.bytes, oldestTs: ob.oldestTs },
-      sources: Object.fromEntries(this.sources.map(({ source }) => [source.name, source.status()])),
-      counters: { ...this.counters, outboxDropped: Object.values(ob.dropped).reduce((a, b) => a + b, 0), outboxRejected: ob.rejected },
+      sources: Object.fromEntries(
+        this.sources.map(({ source }) => {
+          const st = source.status();
+          // Serial: readings not yet in a checkpoint, lost if the agent dies now (bounded by checkpoint.interval).
+          return [source.name, this.atRisk.has(source.name) ? { ...st, atRisk: this.atRisk.get(source.name) ?? 0 } : st];
+        }),
+      ),
+      counters: { ...this.counters, outboxDropped: Object.values(ob.dropped).reduce((a, b) => a + b, 0), outboxRejected: ob.rejected, outboxWriteErrors: ob.writeErrors },
     };
   }
 
@@ -363,9 +534,13 @@ export class Agent {
       rules: this.rules.stats(),
       firing: this.rules.firing(),
       outboxDetail: this.outbox.stats(),
-      pendingFrames: this.pendingAcks.length,
+      pendingFrames: this.framesSinceCheckpoint,
+      pendingAcks: this.pendingAcks.length,
+      pendingItems: this.pendingItems.length,
+      checkpointFailing: this.checkpointFailures,
       heldUnsynced: this.held.length,
       paused: this.paused,
+      memory: { rss: memoryUsage.rss(), heapUsed: memoryUsage().heapUsed },
     };
   }
 

@@ -1,0 +1,259 @@
+// Issue 4, in-process: the runtime (agent/runtime/agent.ts) driven by a FakeClock, fake sources and the
+// in-memory outbox. Clocks (unsynced wall clock at 1970, NTP step, future timestamps), back-pressure
+// (MQTT paused, serial dropped with a counter), disk-full checkpoints, corrupt checkpointed state, and
+// the uplink's reconnect backoff surviving wall-clock steps.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import { FakeClock } from '../../shared/clock.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { nullLogger } from '../../shared/log.ts';
+import type { AgentConfig } from '../../agent/config.ts';
+import { agentSchema } from '../../agent/load-config.ts';
+import { MemoryOutbox } from '../../agent/outbox/memory.ts';
+import { Agent } from '../../agent/runtime/agent.ts';
+import { BUILD_DATE_MS } from '../../agent/runtime/clock-guard.ts';
+import type { RawFrame, Source, SourceHooks, SourceStatus } from '../../agent/sources/source.ts';
+import { MqttUplink } from '../../agent/uplink/mqtt-uplink.ts';
+import { metricValue } from '../helpers/agent-process.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+class FakeSource implements Source {
+  onFrame: ((f: RawFrame) => void) | null = null;
+  hooks: SourceHooks = {};
+  paused = false;
+  pauses = 0;
+  acked = 0;
+  constructor(
+    readonly name: string,
+    readonly type: 'serial' | 'mqtt' | 'mqtt-broker',
+  ) {}
+  async start(onFrame: (f: RawFrame) => void, hooks?: SourceHooks): Promise<void> {
+    this.onFrame = onFrame;
+    this.hooks = hooks ?? {};
+  }
+  /** Delivers one frame (a real MQTT source would not while paused; the runtime must cope for serial). */
+  send(payload: unknown, receivedAt: number): void {
+    const frame: RawFrame = { payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)), receivedAt };
+    if (this.type !== 'serial') frame.ack = () => void this.acked++;
+    this.onFrame!(frame);
+  }
+  pause(): void {
+    this.paused = true;
+    this.pauses++;
+  }
+  resume(): void {
+    this.paused = false;
+  }
+  async stop(): Promise<void> {}
+  status(): SourceStatus {
+    return { name: this.name, type: this.type, state: 'up', framesIn: 0, reconnects: 0 };
+  }
+}
+
+function config(over: Record<string, unknown> = {}): AgentConfig {
+  return agentSchema.parse({
+    agent: { id: 'rt-test', dataDir: '/nonexistent-not-used' },
+    sources: [
+      { type: 'serial', name: 'line', path: '/dev/null', format: 'json' },
+      { type: 'mqtt', name: 'mq', url: 'mqtt://127.0.0.1:1', topics: ['x/#'], format: 'json' },
+    ],
+    watermark: { maxOutOfOrder: '100ms', idleTimeout: '1s' },
+    windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum'] }],
+    rules: [{ name: 'hot', match: { metric: 't' }, on: 'reading', kind: 'threshold', when: 'value > 100', severity: 'critical' }],
+    checkpoint: { interval: '1s' },
+    ...over,
+  }) as AgentConfig;
+}
+
+async function build(clock: FakeClock, cfg = config(), outbox = new MemoryOutbox()) {
+  const sources = new Map<string, FakeSource>();
+  const agent = new Agent(cfg, {
+    log: nullLogger(),
+    version: 'test',
+    clock,
+    outbox,
+    sourceFactory: (c) => {
+      const s = new FakeSource(c.name, c.type);
+      sources.set(c.name, s);
+      return s;
+    },
+  });
+  await agent.start();
+  return { agent, outbox, serial: sources.get('line')!, mqtt: sources.get('mq')! };
+}
+
+const st = (a: Agent) => a.status() as Record<string, any>;
+const summaries = (o: MemoryOutbox) => o.peek('summaries', 100_000).map((s) => s.body as { count: number; window: { start: number; end: number } });
+
+test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 windows); after the NTP step they are stamped and windowed', async () => {
+  const clock = new FakeClock(5_000); // 1970-01-01T00:00:05Z, a gateway without RTC before NTP
+  const { agent, outbox, serial } = await build(clock);
+  assert.equal(st(agent).clockSynced, false);
+  for (let i = 0; i < 20; i++) {
+    serial.send({ device: 'd1', metric: 't', value: i }, clock.now()); // no ts: arrival time
+    clock.advance(100);
+  }
+  // A device timestamp from 1970 is refused, not windowed.
+  serial.send({ device: 'd1', metric: 't', value: 1, ts: Date.UTC(2001, 0, 1) }, clock.now());
+  clock.advance(5_000);
+  const s1 = st(agent);
+  assert.equal(s1.heldUnsynced, 20);
+  assert.equal(s1.counters.readingsIn, 0);
+  assert.equal(summaries(outbox).length, 0, 'no summary while the clock is unsynced');
+  assert.equal(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', { reason: 'timestamp_too_old' }), 1);
+  // The held readings are in the checkpoint (a crash now would not lose them).
+  assert.equal(JSON.parse(outbox.readCheckpoint('held')!).length, 20);
+
+  const now = Date.UTC(2026, 10, 22, 3, 0, 0);
+  clock.setWall(now);
+  clock.advance(3_000);
+  const s2 = st(agent);
+  assert.equal(s2.clockSynced, true);
+  assert.equal(s2.heldUnsynced, 0);
+  assert.equal(s2.counters.readingsIn, 20);
+  const sums = summaries(outbox);
+  assert.ok(sums.length > 0);
+  assert.equal(sums.reduce((a, s) => a + s.count, 0), 20);
+  for (const s of sums) {
+    assert.ok(s.window.start >= BUILD_DATE_MS, `summary dated ${new Date(s.window.start).toISOString()}`);
+    assert.ok(s.window.end <= clock.now() + 1000, `summary in the future: ${new Date(s.window.end).toISOString()}`);
+  }
+  // Stamped with their arrival: the 20 readings span ~2 s before the step (and 5 s of waiting), not "now".
+  assert.ok(sums.some((s) => s.window.start < now - 5_000));
+  const m = await agent.metrics.registry.metrics();
+  assert.equal(metricValue(m, 'edgeflow_agent_clock_jumps_total'), 1);
+  assert.equal(metricValue(m, 'edgeflow_agent_clock_synced'), 1);
+
+  // A reading stamped an hour in the future is refused and counted.
+  serial.send({ device: 'd1', metric: 't', value: 5, ts: clock.now() + 3_600_000 }, clock.now());
+  assert.equal(st(agent).counters.futureRefused, 1);
+  assert.equal(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', { reason: 'timestamp_in_future' }), 1);
+  await agent.stop(0);
+});
+
+test('back-pressure: checkpoints failing (disk full) → MQTT paused and not acked, serial dropped with a counter; all acked after recovery', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const cfg = config({ limits: { maxPendingFrames: 50 } });
+  const outbox = new MemoryOutbox();
+  const { agent, serial, mqtt } = await build(clock, cfg, outbox);
+  outbox.failWrites = new EdgeflowError('STORE_WRITE_FAILED', 'ENOSPC (test)', { retriable: true });
+  const ts = () => clock.now();
+  for (let i = 0; i < 30; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts());
+  clock.advance(1_500); // a checkpoint attempt fails
+  assert.equal(mqtt.acked, 0, 'nothing acked while the checkpoint is not written');
+  assert.ok(st(agent).counters.checkpointFailures >= 1);
+  for (let i = 0; i < 20; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts());
+  assert.equal(mqtt.paused, true, 'MQTT source paused at maxPendingFrames');
+  assert.equal(st(agent).paused, true);
+  // Serial cannot be paused without uncounted loss: the runtime drops and counts.
+  assert.equal(serial.paused, false);
+  for (let i = 0; i < 10; i++) serial.send({ device: 's1', metric: 't', value: i, ts: ts() }, ts());
+  let m = await agent.metrics.registry.metrics();
+  assert.equal(metricValue(m, 'edgeflow_agent_readings_dropped_total', { reason: 'backpressure' }), 10);
+  assert.equal(st(agent).counters.droppedBackpressure, 10);
+  assert.ok(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'error' }) >= 1);
+  assert.ok(metricValue(m, 'edgeflow_agent_outbox_write_errors_total') >= 1);
+
+  // Space is back: the next checkpoint writes everything, acks all 50 frames, resumes the source.
+  outbox.failWrites = null;
+  clock.advance(1_500);
+  assert.equal(mqtt.acked, 50);
+  assert.equal(mqtt.paused, false);
+  assert.equal(st(agent).paused, false);
+  clock.advance(3_000);
+  const total = summaries(outbox).reduce((a, s) => a + s.count, 0);
+  assert.equal(total, 50, 'every MQTT reading accepted before and during the failure is in a summary');
+  m = await agent.metrics.registry.metrics();
+  assert.ok(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'ok' }) >= 1);
+  await agent.stop(0);
+});
+
+test('serial readings since the last checkpoint are reported at risk; nothing changed → no checkpoint write', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const outbox = new MemoryOutbox();
+  let appends = 0;
+  const append = outbox.append.bind(outbox);
+  outbox.append = (items, cp) => (appends++, append(items, cp));
+  const { agent, serial } = await build(clock, config(), outbox);
+  for (let i = 0; i < 7; i++) serial.send({ device: 's1', metric: 't', value: i, ts: clock.now() }, clock.now());
+  assert.equal(st(agent).sources.line.atRisk, 7);
+  clock.advance(250); // gauges are refreshed by the 250 ms tick
+  assert.equal(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_readings_at_risk', { source: 'line' }), 7);
+  clock.advance(1_000);
+  assert.equal(st(agent).sources.line.atRisk, 0);
+  clock.advance(5_000); // windows close and are written; after that nothing changes
+  const before = appends;
+  clock.advance(10_000);
+  assert.equal(appends, before, 'idle agent wrote checkpoints');
+  assert.ok(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_checkpoints_total', { result: 'skipped' }) >= 9);
+  await agent.stop(0);
+});
+
+test('metrics: source-dropped frames (onBadFrame), late events dropped/forwarded per window, rule maxKeys from limits.maxKeys', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const cfg = config({
+    windows: [
+      { name: 'drop', type: 'tumbling', size: '1s', aggregates: ['count'] },
+      { name: 'fwd', type: 'tumbling', size: '1s', aggregates: ['count'], lateEvents: 'forward' },
+    ],
+    limits: { maxKeys: 2 },
+  });
+  const { agent, serial } = await build(clock, cfg);
+  serial.hooks.onBadFrame!('too_long');
+  const t0 = clock.now();
+  serial.send({ device: 'd1', metric: 't', value: 1, ts: t0 }, t0);
+  clock.advance(3_000);
+  serial.send({ device: 'd1', metric: 't', value: 2, ts: t0 + 3_000 }, clock.now());
+  serial.send({ device: 'd1', metric: 't', value: 3, ts: t0 }, clock.now()); // 3 s late, lateness 0
+  // maxKeys 2 per rule: a third (device, metric) key of the rule is ignored and counted.
+  for (const d of ['d2', 'd3']) serial.send({ device: d, metric: 't', value: 1, ts: clock.now() }, clock.now());
+  clock.advance(1_000);
+  const m = await agent.metrics.registry.metrics();
+  assert.equal(metricValue(m, 'edgeflow_agent_bad_frames_total', { source: 'line', reason: 'too_long' }), 1);
+  assert.equal(metricValue(m, 'edgeflow_agent_late_events_total', { window: 'drop', action: 'dropped' }), 1);
+  assert.equal(metricValue(m, 'edgeflow_agent_late_events_total', { window: 'fwd', action: 'forwarded' }), 1);
+  assert.ok(metricValue(m, 'edgeflow_agent_readings_dropped_total', { reason: 'rule_max_keys' }) >= 1);
+  assert.ok(metricValue(m, 'edgeflow_agent_readings_dropped_total', { reason: 'max_keys' }) >= 1, 'window maxKeys counted too');
+  await agent.stop(0);
+});
+
+test('corrupt checkpointed window/rule state (STORE_CORRUPT) starts fresh with a counter, not a crash', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const outbox = new MemoryOutbox();
+  outbox.append([], new Map([['windows', JSON.stringify({ v: 99 })], ['rules', '{"not json']]));
+  const { agent, serial } = await build(clock, config(), outbox);
+  assert.equal(st(agent).counters.stateResets, 2);
+  const m = await agent.metrics.registry.metrics();
+  assert.equal(metricValue(m, 'edgeflow_agent_state_resets_total', { state: 'windows' }), 1);
+  assert.equal(metricValue(m, 'edgeflow_agent_state_resets_total', { state: 'rules' }), 1);
+  serial.send({ device: 'd1', metric: 't', value: 1, ts: clock.now() }, clock.now());
+  clock.advance(3_000);
+  assert.equal(summaries(outbox).reduce((a, s) => a + s.count, 0), 1, 'runs normally afterwards');
+  await agent.stop(0);
+});
+
+test('uplink reconnect backoff runs on the monotonic clock: wall-clock steps (+10 y, -10 y) neither stall nor skip retries', async () => {
+  // A port with nothing listening: every connect fails at once (ECONNREFUSED).
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const up = new MqttUplink({ agentId: 'rt-up', urls: [`mqtt://127.0.0.1:${port}`], backoff: { minMs: 1000, maxMs: 2000 } }, new MemoryOutbox(), { clock, log: nullLogger(), random: () => 0 });
+  up.start();
+  try {
+    await waitFor('first connect failure', () => up.state().connectFailures >= 1);
+    clock.setWall(clock.now() + 10 * 365 * 86_400_000);
+    clock.advance(999);
+    await new Promise((r) => setTimeout(r, 50)); // let a (wrongly) scheduled connect surface
+    assert.equal(up.state().connectFailures, 1, 'a forward wall-clock step triggered a retry early');
+    clock.advance(1);
+    await waitFor('second attempt after 1 s of monotonic time', () => up.state().connectFailures >= 2);
+    clock.setWall(clock.now() - 20 * 365 * 86_400_000);
+    clock.advance(2_000);
+    await waitFor('third attempt despite the wall clock going back 20 years', () => up.state().connectFailures >= 3);
+  } finally {
+    await up.stop();
+  }
+});
