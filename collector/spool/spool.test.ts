@@ -3,7 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Spool, type SpoolEntry } from './spool.ts';
+import Database from 'better-sqlite3';
+import { SPOOL_BOUNDS_SQL, Spool, type SpoolEntry } from './spool.ts';
 
 const OPTS = {
   maxBytes: 1 << 30,
@@ -174,4 +175,19 @@ test('depth counts what a sink has not passed, also for a sink added after rows 
   s2.advance('influx', s2.read('influx', 10).at(-1)!.seq);
   assert.deepEqual(s2.depth('influx'), { items: 0, oldestReceivedAt: null });
   s2.close();
+});
+
+test('depth bounds are index seeks, not a scan of the backlog (MIN and MAX in one SELECT scan the table)', () => {
+  const db = new Database(':memory:');
+  new Spool(db, OPTS); // creates the schema
+  const plan = (sql: string) =>
+    (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail);
+  assert.ok(
+    plan('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM items_v1').some((d) => d.startsWith('SCAN items_v1')),
+    'the test can fail: the single-SELECT form scans',
+  );
+  const bounds = plan(SPOOL_BOUNDS_SQL);
+  assert.ok(!bounds.some((d) => d.startsWith('SCAN items_v1')), bounds.join(' | '));
+  assert.equal(bounds.filter((d) => d.startsWith('SEARCH items_v1')).length, 2, bounds.join(' | '));
+  db.close();
 });
