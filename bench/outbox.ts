@@ -1,6 +1,7 @@
 // Outbox micro-benchmark: append / drain throughput of the SQLite outbox against a raw better-sqlite3 loop
 // doing the same rows, bytes written per summary, and a drain through the MQTT uplink to Mosquitto on
-// loopback. Run alone: `node --import tsx bench/outbox.ts` (EDGEFLOW_BENCH_N=items, EDGEFLOW_BENCH_MQTT=url).
+// loopback (the test bed's Mosquitto, 127.0.0.1:18883). Run alone: `node --import tsx bench/outbox.ts`
+// (EDGEFLOW_BENCH_N=items, EDGEFLOW_BENCH_MQTT=url).
 // Targets (issue 3/4): append >= 200k summaries/s, uplink drain >= 50k items/s.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -208,7 +209,7 @@ async function uplinkCase(
 
 export async function benchOutbox(): Promise<object> {
   const n = Number(process.env.EDGEFLOW_BENCH_N ?? 300_000);
-  const url = process.env.EDGEFLOW_BENCH_MQTT ?? 'mqtt://127.0.0.1:1883';
+  const url = process.env.EDGEFLOW_BENCH_MQTT ?? 'mqtt://127.0.0.1:18883';
   // On the real disk, not a tmpfs, so write_bytes means something.
   const dir = mkdtempSync(join(process.env.EDGEFLOW_BENCH_DIR ?? tmpdir(), 'edgeflow-bench-outbox-'));
   try {

@@ -1,0 +1,315 @@
+// Agent hot path, in-process: decode (json, csv, number) → WindowEngine (3 window specs, p50/p95
+// included) → RuleEngine (4 rules), as agent/runtime/agent.ts wires them (reading → windows.ingest +
+// rules.onReading; summary → rules.onSummary). Frames come from the simulator (firmware-sim/fleet.ts:
+// 100 devices × 4 metrics, 1 Hz, anomalies and 1 % out-of-order frames), generated before timing.
+//
+// Baselines in the same run, over the same frames:
+//   - decode floor: JSON.parse of each json frame (no validation, no Reading objects)
+//   - aggregation floor: a naive Map keyed by device/metric/window-start doing tumbling count/sum/min/max
+//     over the already-decoded readings (no watermark, no lateness, no percentiles, no emission order)
+//
+// Run alone: `node --import tsx bench/pipeline.ts` (EDGEFLOW_BENCH_PIPELINE_TICKS = sample ticks, 500).
+import { createDecoder, type FrameFormat } from '../agent/decoders/index.ts';
+import { RuleEngine, type RuleSpec } from '../agent/rules/engine.ts';
+import { WindowEngine } from '../agent/windows/engine.ts';
+import type { WindowSpec } from '../agent/windows/window.ts';
+import { Fleet } from '../firmware-sim/fleet.ts';
+import type { Format } from '../firmware-sim/formats.ts';
+import { METRICS } from '../firmware-sim/signals.ts';
+import { systemClock } from '../shared/clock.ts';
+import type { Reading, Summary } from '../shared/model.ts';
+import { type BenchResult, isMain, memory, percentiles, printResult, stopwatch } from './lib.ts';
+
+const DEVICES = 100;
+const SAMPLE_EVERY = 32; // per-frame latency measured on every 32nd frame
+
+const WINDOWS: WindowSpec[] = [
+  {
+    name: 'all-10s',
+    type: 'tumbling',
+    size: 10_000,
+    aggregates: ['count', 'min', 'max', 'mean', 'sum', 'stddev', 'first', 'last', 'p50', 'p95'],
+    allowedLateness: 5_000,
+    match: { device: '*', metric: '*' },
+    lateEvents: 'drop',
+  },
+  {
+    name: 'temp-60s-hop',
+    type: 'hopping',
+    size: 60_000,
+    slide: 20_000,
+    aggregates: ['count', 'min', 'max', 'mean', 'p95'],
+    allowedLateness: 0,
+    match: { metric: 'temperature' },
+    lateEvents: 'drop',
+  },
+  {
+    name: 'vib-count-50',
+    type: 'count',
+    count: 50,
+    aggregates: ['count', 'mean', 'max', 'p50', 'p95'],
+    allowedLateness: 0,
+    match: { metric: 'vibration' },
+    lateEvents: 'drop',
+  },
+];
+
+const RULES = [
+  { name: 'overheat', kind: 'threshold', match: { metric: 'temperature' }, when: 'value > 80', for: '30s' },
+  { name: 'vib-z', kind: 'zscore', match: { metric: 'vibration' }, window: 60, threshold: 4 },
+  { name: 'current-spike', kind: 'spike', match: { metric: 'current' }, window: 30 },
+  {
+    name: 'hot-window',
+    kind: 'threshold',
+    on: { window: 'all-10s' },
+    match: { metric: 'temperature' },
+    when: 'p95 > 75',
+  },
+] as unknown as RuleSpec[];
+
+interface Frames {
+  format: FrameFormat;
+  payloads: string[];
+  /** number frames: device and metric come from the topic */
+  ctx: { device?: string; metric?: string }[];
+  readings: number;
+}
+
+function frames(format: Format, ticks: number): Frames {
+  const fleet = new Fleet({
+    seed: 'bench',
+    devices: Array.from({ length: DEVICES }, (_, i) => `press-${i}`),
+    metrics: [...METRICS],
+    rateHz: 1,
+    startTs: Date.UTC(2026, 0, 1),
+    format,
+    group: false,
+    anomalies: ['spike', 'step', 'drift', 'stuck'],
+    anomalyRate: 2,
+    clockSkewMs: 500,
+    malformed: 0,
+    outOfOrder: 0.01,
+    maxDelayMs: 3000,
+    duplicates: 0,
+  });
+  const out: Frames = { format: format as FrameFormat, payloads: [], ctx: [], readings: 0 };
+  const push = (f: ReturnType<Fleet['tick']>[number]) => {
+    if (f.kind !== 'valid') return;
+    out.payloads.push(String(f.payload));
+    out.ctx.push(format === 'number' ? { device: f.device, metric: f.metric ?? undefined } : {});
+    out.readings += f.readings.length;
+  };
+  for (let i = 0; i < ticks; i++) for (const f of fleet.tick(i)) push(f);
+  for (const f of fleet.flush()) push(f);
+  return out;
+}
+
+function gcIfExposed(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function pipelineCase(fr: Frames) {
+  let summaries = 0;
+  let alerts = 0;
+  const rules = new RuleEngine(
+    RULES,
+    { agentId: 'gw-bench', clock: systemClock },
+    { alert: () => void alerts++ },
+  );
+  const windows = new WindowEngine(
+    WINDOWS,
+    { agentId: 'gw-bench', maxOutOfOrder: 5_000, idleTimeout: 30_000, clock: systemClock },
+    {
+      summary: (s: Summary) => {
+        summaries++;
+        rules.onSummary(s);
+      },
+      late: () => {},
+    },
+  );
+  const decoder = createDecoder(fr.format);
+  const lat: number[] = [];
+  gcIfExposed();
+  const sw = stopwatch();
+  const n = fr.payloads.length;
+  for (let i = 0; i < n; i++) {
+    const sample = i % SAMPLE_EVERY === 0;
+    const t0 = sample ? performance.now() : 0;
+    const c = fr.ctx[i]!;
+    const rs = decoder.decode(fr.payloads[i]!, { device: c.device, metric: c.metric, arrivalTs: 0 });
+    for (const r of rs) {
+      windows.ingest(r);
+      rules.onReading(r);
+    }
+    if (sample) lat.push((performance.now() - t0) * 1000);
+  }
+  windows.tick();
+  const t = sw.stop();
+  const mem = memory();
+  const p = percentiles(lat);
+  return {
+    row: {
+      case: `agent pipeline, ${fr.format} frames`,
+      readings: fr.readings,
+      seconds: +t.seconds.toFixed(3),
+      readingsPerSec: Math.round(fr.readings / t.seconds),
+      readingsPerCpuSec: Math.round(fr.readings / t.cpuSeconds),
+      'p50 µs': p.p50,
+      'p95 µs': p.p95,
+      'p99 µs': p.p99,
+      heapMiB: mem.heapUsedMiB,
+      rssMiB: mem.rssMiB,
+      load1: t.load1,
+    },
+    summaries,
+    alerts,
+    state: windows.stats(),
+  };
+}
+
+function decodeFloor(fr: Frames) {
+  gcIfExposed();
+  const sw = stopwatch();
+  let sink = 0;
+  for (const p of fr.payloads) sink += (JSON.parse(p) as { value: number }).value;
+  const t = sw.stop();
+  if (Number.isNaN(sink)) console.log('');
+  return {
+    case: 'baseline: JSON.parse only (decode floor)',
+    readings: fr.readings,
+    seconds: +t.seconds.toFixed(3),
+    readingsPerSec: Math.round(fr.readings / t.seconds),
+    readingsPerCpuSec: Math.round(fr.readings / t.cpuSeconds),
+    load1: t.load1,
+  };
+}
+
+function decodeOnly(fr: Frames) {
+  const decoder = createDecoder(fr.format);
+  gcIfExposed();
+  const sw = stopwatch();
+  let k = 0;
+  for (let i = 0; i < fr.payloads.length; i++) {
+    const c = fr.ctx[i]!;
+    k += decoder.decode(fr.payloads[i]!, { device: c.device, metric: c.metric, arrivalTs: 0 }).length;
+  }
+  const t = sw.stop();
+  return {
+    case: `decoder only, ${fr.format}`,
+    readings: k,
+    seconds: +t.seconds.toFixed(3),
+    readingsPerSec: Math.round(k / t.seconds),
+    readingsPerCpuSec: Math.round(k / t.cpuSeconds),
+    load1: t.load1,
+  };
+}
+
+/** The aggregation floor: what a minimal tumbling count/sum/min/max costs with a Map and no policy. */
+function naiveAggregation(readings: Reading[]) {
+  gcIfExposed();
+  const sw = stopwatch();
+  const open = new Map<string, { start: number; count: number; sum: number; min: number; max: number }>();
+  let emitted = 0;
+  for (const r of readings) {
+    const start = r.ts - (r.ts % 10_000);
+    const k = `${r.device}\u0000${r.metric}`;
+    let a = open.get(k);
+    if (a === undefined || a.start !== start) {
+      if (a !== undefined) emitted++;
+      a = { start, count: 0, sum: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY };
+      open.set(k, a);
+    }
+    a.count++;
+    a.sum += r.value;
+    if (r.value < a.min) a.min = r.value;
+    if (r.value > a.max) a.max = r.value;
+  }
+  const t = sw.stop();
+  return {
+    row: {
+      case: 'baseline: naive Map tumbling count/sum/min/max (aggregation floor)',
+      readings: readings.length,
+      seconds: +t.seconds.toFixed(3),
+      readingsPerSec: Math.round(readings.length / t.seconds),
+      readingsPerCpuSec: Math.round(readings.length / t.cpuSeconds),
+      load1: t.load1,
+    },
+    emitted,
+  };
+}
+
+/** Windows only (no decode, no rules), over the same readings, so the aggregation ratio compares like with like. */
+function windowsOnly(readings: Reading[], specs: WindowSpec[], label: string) {
+  let summaries = 0;
+  const windows = new WindowEngine(
+    specs,
+    { agentId: 'gw-bench', maxOutOfOrder: 5_000, idleTimeout: 30_000, clock: systemClock },
+    { summary: () => void summaries++, late: () => {} },
+  );
+  gcIfExposed();
+  const sw = stopwatch();
+  for (const r of readings) windows.ingest(r);
+  windows.tick();
+  const t = sw.stop();
+  return {
+    case: label,
+    readings: readings.length,
+    seconds: +t.seconds.toFixed(3),
+    readingsPerSec: Math.round(readings.length / t.seconds),
+    readingsPerCpuSec: Math.round(readings.length / t.cpuSeconds),
+    load1: t.load1,
+    summaries,
+  };
+}
+
+export async function benchPipeline(): Promise<BenchResult> {
+  const ticks = Number(process.env.EDGEFLOW_BENCH_PIPELINE_TICKS ?? 500);
+  const rows: Record<string, unknown>[] = [];
+  const byFormat: Record<string, unknown> = {};
+  const json = frames('json', ticks);
+  // Warm-up (JIT) on a slice, not measured.
+  pipelineCase({ ...json, payloads: json.payloads.slice(0, 20_000), ctx: json.ctx.slice(0, 20_000) });
+  for (const fr of [json, frames('csv', ticks), frames('number', ticks)]) {
+    const r = pipelineCase(fr);
+    rows.push(r.row);
+    byFormat[fr.format] = { summaries: r.summaries, alerts: r.alerts, windows: r.state };
+  }
+  rows.push(decodeOnly(json));
+  rows.push(decodeFloor(json));
+  const dec = createDecoder('json');
+  const readings = json.payloads.flatMap((p) => dec.decode(p, { arrivalTs: 0 }));
+  const naive = naiveAggregation(readings);
+  const oneTumbling = windowsOnly(
+    readings,
+    [{ ...WINDOWS[0]!, aggregates: ['count', 'sum', 'min', 'max'] }],
+    'WindowEngine only: 1 tumbling 10s, count/sum/min/max (same work as the floor)',
+  );
+  const allWindows = windowsOnly(readings, WINDOWS, 'WindowEngine only: the 3 specs (p50/p95 included)');
+  rows.push(oneTumbling, allWindows, naive.row);
+  const pipe = rows[0] as { readingsPerSec: number; readingsPerCpuSec: number };
+  const floor = rows.find((r) => String(r.case).startsWith('baseline: JSON')) as {
+    readingsPerCpuSec: number;
+  };
+  return {
+    rows,
+    frames: { devices: DEVICES, metrics: METRICS.length, ticks, readings: json.readings },
+    windows: WINDOWS.map((w) => w.name),
+    rules: RULES.map((r) => (r as { name: string }).name),
+    outputs: byFormat,
+    ratios: {
+      pipelineJsonVsJsonParse: +(pipe.readingsPerCpuSec / floor.readingsPerCpuSec).toFixed(3),
+      windowEngine1TumblingVsNaiveMap: +(oneTumbling.readingsPerCpuSec / naive.row.readingsPerCpuSec).toFixed(
+        3,
+      ),
+    },
+    notes: [
+      `${json.readings} readings per format (${DEVICES} devices × ${METRICS.length} metrics × ${ticks} ticks at 1 Hz, 1 % out of order)`,
+      `windows: ${WINDOWS.map((w) => `${w.name} (${w.type})`).join(', ')}; rules: ${RULES.map((r) => (r as { name: string; kind: string }).kind).join(', ')}`,
+      `json pipeline / JSON.parse floor (per CPU-second): ${(pipe.readingsPerCpuSec / floor.readingsPerCpuSec).toFixed(3)}`,
+      `WindowEngine (1 tumbling, same aggregates) / naive Map (per CPU-second): ${(oneTumbling.readingsPerCpuSec / naive.row.readingsPerCpuSec).toFixed(3)}`,
+      `latency percentiles: per frame (decode + windows + rules), every ${SAMPLE_EVERY}th frame timed with performance.now()`,
+    ],
+  };
+}
+
+if (isMain(import.meta.url)) printResult('pipeline', await benchPipeline());

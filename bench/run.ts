@@ -1,0 +1,95 @@
+// `npm run bench [-- name ...]`: runs the benchmarks in sequence (all, or the ones named), prints one
+// table per bench and writes bench/results/latest.json (machine, load average, node version, results).
+// Each bench is also runnable alone: `node --import tsx bench/<name>.ts`. Loopback only; the ones that
+// need the test bed (Kafka, InfluxDB, Mosquitto) expect `npm run services -- up` to have been run.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { type BenchResult, printResult } from './lib.ts';
+
+type Loader = () => Promise<BenchResult | object | null>;
+
+/** Optional benches are loaded dynamically: a missing file prints "not present" instead of failing. */
+async function optional(file: string, fn: string): Promise<BenchResult | object | null> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String(e).includes(file.slice(2)))
+      return null;
+    throw e;
+  }
+  const f = mod[fn];
+  if (typeof f !== 'function') throw new Error(`${file} does not export ${fn}()`);
+  return (await f()) as BenchResult;
+}
+
+const BENCHES: Record<string, Loader> = {
+  pipeline: async () => (await import('./pipeline.ts')).benchPipeline(),
+  outbox: async () => (await import('./outbox.ts')).benchOutbox(),
+  sdcard: () => optional('./sdcard.ts', 'benchSdCard'),
+  collector: async () => (await import('./collector.ts')).benchCollector(),
+  connections: async () => (await import('./connections.ts')).benchConnections(),
+};
+
+function machine() {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? model;
+  } catch {}
+  return {
+    cpus: cpus().length,
+    model,
+    memGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+const args = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = args.filter((a) => !(a in BENCHES));
+if (unknown.length > 0) {
+  console.error(`unknown bench: ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
+  process.exit(2);
+}
+const selected = args.length > 0 ? args : Object.keys(BENCHES);
+const startedAt = new Date().toISOString();
+const m = machine();
+console.log(`edgeflow bench: ${selected.join(', ')}`);
+console.log(
+  `machine: ${m.cpus} × ${m.model}, ${m.memGiB} GiB, node ${m.node}, load average ${m.loadavg.join(' ')}`,
+);
+
+const results: Record<string, unknown> = {};
+let failed = 0;
+for (const name of selected) {
+  const t0 = performance.now();
+  const l0 = loadavg()[0]!;
+  try {
+    const res = await BENCHES[name]!();
+    const seconds = Math.round((performance.now() - t0) / 100) / 10;
+    if (res === null) {
+      console.log(`\n## ${name}: not present (bench/${name}.ts does not exist yet), skipped`);
+      results[name] = { present: false };
+      continue;
+    }
+    const r = res as BenchResult;
+    printResult(`${name} (${seconds} s)`, r);
+    results[name] = { seconds, load1Before: Math.round(l0 * 100) / 100, ...r };
+  } catch (e) {
+    failed++;
+    console.error(`\n## ${name}: FAILED: ${(e as Error).stack ?? e}`);
+    results[name] = { error: (e as Error).message };
+  }
+}
+
+const dir = join(import.meta.dirname, 'results');
+mkdirSync(dir, { recursive: true });
+const out = join(dir, 'latest.json');
+writeFileSync(
+  out,
+  `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine: { ...m, loadavgEnd: loadavg().map((l) => Math.round(l * 100) / 100) }, command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`, results }, null, 2)}\n`,
+);
+console.log(`\nwrote ${out}`);
+// Sockets of kafkajs/mqtt clients that were closed may keep the loop alive a little; don't wait.
+process.exit(failed > 0 ? 1 : 0);
