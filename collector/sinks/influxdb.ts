@@ -43,6 +43,7 @@ export function itemLine(item: SpoolItem): string | null {
 
 export class InfluxSink implements Sink {
   readonly name = 'influx';
+  readonly batchSize: number;
   private writeApi: WriteApi | null = null;
   private readonly v1Auth: string | null = null;
   private readonly base: string;
@@ -53,6 +54,7 @@ export class InfluxSink implements Sink {
     private readonly fetchImpl: typeof fetch = fetch,
   ) {
     this.base = cfg.url.replace(/\/+$/, '');
+    this.batchSize = cfg.batchSize;
     if (cfg.api === 'v2') {
       const token = cfg.token ?? readSecretFile(cfg.tokenFile!);
       this.writeApi = new InfluxDB({ url: this.base, token, timeout: cfg.timeout }).getWriteApi(

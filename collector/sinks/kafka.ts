@@ -27,6 +27,8 @@ import { allFailed, itemRecord, type Sink, type WriteResult } from './sink.ts';
 export interface KafkaSinkOptions {
   /** Per request timeout (ms). */
   requestTimeoutMs?: number;
+  /** Records per write. [1000] */
+  batchSize?: number;
   /** Partitions for topics the collector creates. */
   numPartitions?: number;
   replicationFactor?: number;
@@ -72,6 +74,8 @@ function kafkaLogCreator(log: Logger) {
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
+  /** Records per sendBatch; small records, so one request per 1000 keeps round trips low. */
+  readonly batchSize: number;
   private readonly kafka: Kafka;
   private producer: Producer | null = null;
   private ready = false;
@@ -81,6 +85,7 @@ export class KafkaSink implements Sink {
     private readonly log: Logger,
     private readonly opts: KafkaSinkOptions = {},
   ) {
+    this.batchSize = opts.batchSize ?? 1000;
     const conf: KafkaJsConfig = {
       clientId: cfg.clientId,
       brokers: cfg.brokers,

@@ -96,7 +96,7 @@ export class SinkRunner {
   async step(): Promise<number> {
     const name = this.sink.name;
     this.dirty = false;
-    const items = this.spool.read(name, this.opts.batchSize);
+    const items = this.spool.read(name, this.sink.batchSize ?? this.opts.batchSize);
     this.updateDepth();
     if (items.length === 0) return this.opts.idlePollMs;
     const t0 = this.clock.monotonic();

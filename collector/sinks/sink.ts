@@ -24,6 +24,8 @@ export interface WriteResult {
 
 export interface Sink {
   readonly name: string;
+  /** Items per write the sink works best with; the runner's default otherwise. */
+  readonly batchSize?: number;
   /** Connects / verifies the destination (topics exist, database reachable). Throws EdgeflowError. */
   start(): Promise<void>;
   write(items: readonly SpoolItem[]): Promise<WriteResult>;
