@@ -210,9 +210,16 @@ export class Spool extends EventEmitter {
     return { stored: res.stored, duplicates: res.duplicates };
   }
 
+  /** Cursors are read on every step of every runner: kept in memory, written through. */
+  private readonly cursorCache = new Map<string, number>();
+
   cursor(sink: string): number {
+    const cached = this.cursorCache.get(sink);
+    if (cached !== undefined) return cached;
     const r = this.stmts.getCursor.get(sink) as { seq: number } | undefined;
-    return r?.seq ?? 0;
+    const v = r?.seq ?? 0;
+    this.cursorCache.set(sink, v);
+    return v;
   }
 
   /** Up to `limit` items after the sink's cursor, oldest first. */
@@ -235,8 +242,14 @@ export class Spool extends EventEmitter {
   /** Moves a sink's cursor (never backwards) and deletes what every sink has passed. */
   advance(sink: string, seq: number): void {
     if (seq <= this.cursor(sink)) return;
-    this.stmts.setCursor.run(sink, seq);
-    this.collect();
+    // Cursor update and the deletion it allows in one transaction: one commit (fsync) per step.
+    const freed = this.db.transaction(() => {
+      this.stmts.setCursor.run(sink, seq);
+      const all = this.sinks.map((s) => (s === sink ? seq : this.cursor(s)));
+      return this.deletePassed(all.length > 0 ? Math.min(...all) : seq);
+    })();
+    this.cursorCache.set(sink, seq);
+    this.freed(freed);
   }
 
   private collect(): void {
@@ -244,14 +257,20 @@ export class Spool extends EventEmitter {
       this.sinks.length === 0
         ? (this.stmts.maxSeq.get() as { s: number }).s
         : Math.min(...this.sinks.map((s) => this.cursor(s)));
-    if (upTo <= 0) return;
-    const freed = this.db.transaction(() => {
-      const b = (this.stmts.sumUpTo.get(upTo) as { b: number }).b;
-      if (b > 0) this.stmts.deleteUpTo.run(upTo);
-      return b;
-    })();
-    if (freed > 0) {
-      this.bytes = Math.max(0, this.bytes - freed);
+    this.freed(this.db.transaction(() => this.deletePassed(upTo))());
+  }
+
+  /** Deletes rows up to `upTo` (inside the caller's transaction); returns the bytes freed. */
+  private deletePassed(upTo: number): number {
+    if (upTo <= 0) return 0;
+    const b = (this.stmts.sumUpTo.get(upTo) as { b: number }).b;
+    if (b > 0) this.stmts.deleteUpTo.run(upTo);
+    return b;
+  }
+
+  private freed(bytes: number): void {
+    if (bytes > 0) {
+      this.bytes = Math.max(0, this.bytes - bytes);
       this.emit('drain');
     }
   }
