@@ -1,0 +1,343 @@
+// Collector end to end: MQTT → broker → ingest → spool → Kafka + InfluxDB 1.x, on the test bed.
+// The collector runs as its own process (`edgeflow-collector run`); N authenticated publishers (mqtt.js,
+// credentials from add-agent's code path) publish batches of 500 summaries at QoS 1 with a few batches
+// in flight each, as the agent's uplink does. Measured until both sinks' cursors have caught up
+// (`edgeflow_collector_sink_written_total{sink}` on /metrics): sustained items/s, PUBACK latency per
+// batch, collector CPU and RSS.
+//
+// Ceiling, same run, same records: a raw kafkajs idempotent producer (acks -1, one request in flight,
+// batches of 500 via sendBatch, the collector's partitioner, key/value/header as the sink makes them)
+// and a raw HTTP line-protocol writer (POST /write?db=..&precision=ms, 500 points per request, points
+// from shared/influx.ts), each alone and both at once (the collector feeds both at once).
+//
+// Run alone: `node --import tsx bench/collector.ts`. Env: EDGEFLOW_BENCH_COLLECTOR_ITEMS (200000),
+// EDGEFLOW_BENCH_PUBLISHERS (4), EDGEFLOW_BENCH_INFLIGHT (4 batches per publisher),
+// EDGEFLOW_BENCH_CPU_PROF=dir (collector runs with --cpu-prof into dir).
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import mqtt, { type MqttClient } from 'mqtt';
+import { summaryPoint } from '../shared/influx.ts';
+import type { Summary } from '../shared/model.ts';
+import { services } from '../test/helpers/services.ts';
+import {
+  BATCH,
+  type BenchTargets,
+  batchPayload,
+  makeTargets,
+  startCollectorProcess,
+  summary,
+} from './collector-kit.ts';
+import {
+  type BenchResult,
+  isMain,
+  load1,
+  percentiles,
+  printResult,
+  rssPeak,
+  sleep,
+  stopwatch,
+} from './lib.ts';
+
+const TARGET_ITEMS_PER_SEC = 50_000;
+const TARGET_RATIO = 0.7;
+
+interface Row {
+  case: string;
+  items: number;
+  seconds: number;
+  itemsPerSec: number;
+  itemsPerCpuSec?: number;
+  'p50 ms'?: number;
+  'p95 ms'?: number;
+  'p99 ms'?: number;
+  rssMiB?: number;
+  load1: number;
+  note?: string;
+}
+
+/** Items of one publisher, pre-serialised: the publishers' own JSON work is not part of the measurement. */
+function payloads(agent: string, items: number, t0: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let b = 0; b * BATCH < items; b++) {
+    const n = Math.min(BATCH, items - b * BATCH);
+    out.push(
+      batchPayload(
+        agent,
+        b,
+        Array.from({ length: n }, (_, i) => summary(agent, b * BATCH + i, t0)),
+      ),
+    );
+  }
+  return out;
+}
+
+async function publishAll(
+  clients: { agent: string; client: MqttClient; batches: Buffer[] }[],
+  inFlight: number,
+): Promise<number[]> {
+  const lat: number[] = [];
+  await Promise.all(
+    clients.map(async ({ agent, client, batches }) => {
+      let next = 0;
+      const worker = async () => {
+        while (next < batches.length) {
+          const p = batches[next++]!;
+          const t0 = performance.now();
+          await client.publishAsync(`edgeflow/v1/${agent}/summaries`, p, { qos: 1 });
+          lat.push(performance.now() - t0);
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, worker));
+    }),
+  );
+  return lat;
+}
+
+async function collectorCase(total: number, publishers: number, inFlight: number) {
+  const targets = await makeTargets('collector');
+  const agents = Array.from({ length: publishers }, (_, i) => `bench-gw-${i}`);
+  const cpuProf = process.env.EDGEFLOW_BENCH_CPU_PROF;
+  const { proc, secrets } = await startCollectorProcess({
+    agents,
+    targets,
+    nodeArgs: cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [],
+  });
+  const clients: { agent: string; client: MqttClient; batches: Buffer[] }[] = [];
+  try {
+    const t0 = Date.now() - 86_400_000;
+    const per = Math.ceil(total / publishers / BATCH) * BATCH;
+    for (const agent of agents) {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${proc.mqttPort}`, {
+        clientId: `${agent}-${process.pid}`,
+        username: agent,
+        password: secrets[agent]!,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 30_000,
+        clean: true,
+      });
+      clients.push({ agent, client, batches: payloads(agent, per, t0) });
+    }
+    const items = per * publishers;
+    const cpu0 = proc.cpuSeconds();
+    const sw = stopwatch();
+    const start = performance.now();
+    let rssMax = proc.rssMiB();
+    const sampler = setInterval(() => {
+      rssMax = Math.max(rssMax, proc.rssMiB());
+    }, 200);
+    const lat = await publishAll(clients, inFlight);
+    const ackedAt = (performance.now() - start) / 1000;
+    const done: Record<string, number> = {};
+    const deadline = performance.now() + 180_000;
+    while (Object.keys(done).length < 2) {
+      for (const sink of ['kafka', 'influx']) {
+        if (done[sink] !== undefined) continue;
+        const w = await proc.metric('edgeflow_collector_sink_written_total', { sink });
+        if (w >= items) done[sink] = (performance.now() - start) / 1000;
+      }
+      if (performance.now() > deadline)
+        throw new Error(`sinks not caught up after 180 s: ${JSON.stringify(done)}`);
+      await sleep(100);
+    }
+    clearInterval(sampler);
+    const t = sw.stop();
+    const seconds = Math.max(done.kafka!, done.influx!);
+    const cpu = proc.cpuSeconds() - cpu0;
+    const errors = await proc.metric('edgeflow_collector_sink_errors_total');
+    const dead = await proc.metric('edgeflow_collector_deadletters_total');
+    const p = percentiles(lat);
+    const row: Row = {
+      case: `collector e2e: ${publishers} publishers × ${inFlight} in flight → Kafka + InfluxDB`,
+      items,
+      seconds: +seconds.toFixed(2),
+      itemsPerSec: Math.round(items / seconds),
+      itemsPerCpuSec: Math.round(items / cpu),
+      'p50 ms': Math.round(p.p50),
+      'p95 ms': Math.round(p.p95),
+      'p99 ms': Math.round(p.p99),
+      rssMiB: Math.max(rssMax, proc.rssMiB()),
+      load1: t.load1,
+      note: `itemsPerCpuSec = per collector CPU-second; PUBACK latency per 500-item batch`,
+    };
+    return {
+      row,
+      ingest: {
+        allAckedSeconds: +ackedAt.toFixed(2),
+        ingestItemsPerSec: Math.round(items / ackedAt),
+        kafkaCaughtUpSeconds: +done.kafka!.toFixed(2),
+        influxCaughtUpSeconds: +done.influx!.toFixed(2),
+        collectorCpuSeconds: +cpu.toFixed(2),
+        collectorCpuCoresUsed: +(cpu / seconds).toFixed(2),
+        collectorPeakRssMiB: proc.peakRssMiB(),
+        sinkErrors: errors,
+        deadLetters: dead,
+        pubackLatencyMs: p,
+      },
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.client.endAsync(true).catch(() => {})));
+    await proc.stop();
+    await targets.drop();
+  }
+}
+
+/** The items as consumers see them, built the way the sinks build them (inside the timed loops). */
+function records(total: number): { agent: string; s: Summary }[] {
+  const t0 = Date.now() - 86_400_000;
+  return Array.from({ length: total }, (_, i) => {
+    const agent = `bench-gw-${i % 4}`;
+    return { agent, s: summary(agent, i, t0) };
+  });
+}
+
+async function rawKafka(targets: BenchTargets, recs: { agent: string; s: Summary }[]) {
+  const kafka = new Kafka({
+    clientId: 'edgeflow-bench-raw',
+    brokers: services().kafka.brokers,
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  try {
+    const sw = stopwatch();
+    const lat: number[] = [];
+    for (let i = 0; i < recs.length; i += BATCH) {
+      const messages = recs.slice(i, i + BATCH).map(({ agent, s }) => ({
+        key: `${agent}/${s.device}`,
+        value: JSON.stringify({ ...s, agent }),
+        headers: { 'edgeflow-id': s.id },
+      }));
+      const t0 = performance.now();
+      await producer.sendBatch({
+        acks: -1,
+        timeout: 10_000,
+        topicMessages: [{ topic: targets.topics.summaries, messages }],
+      });
+      lat.push(performance.now() - t0);
+    }
+    return { t: sw.stop(), lat: percentiles(lat) };
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+async function rawInflux(targets: BenchTargets, recs: { agent: string; s: Summary }[]) {
+  const env = services().influx1;
+  const url = `${env.url}/write?${new URLSearchParams({ db: targets.db, precision: 'ms' })}`;
+  const auth = `Basic ${Buffer.from(`${env.username}:${env.password}`).toString('base64')}`;
+  const sw = stopwatch();
+  const lat: number[] = [];
+  for (let i = 0; i < recs.length; i += BATCH) {
+    const body = recs
+      .slice(i, i + BATCH)
+      .map(({ agent, s }) => summaryPoint(agent, s).toLineProtocol())
+      .join('\n');
+    const t0 = performance.now();
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'text/plain; charset=utf-8' },
+      body,
+    });
+    await res.arrayBuffer();
+    if (res.status !== 204) throw new Error(`influx write: HTTP ${res.status}`);
+    lat.push(performance.now() - t0);
+  }
+  return { t: sw.stop(), lat: percentiles(lat) };
+}
+
+function rawRow(
+  name: string,
+  n: number,
+  r: { t: ReturnType<ReturnType<typeof stopwatch>['stop']>; lat: ReturnType<typeof percentiles> },
+  rss: number,
+): Row {
+  return {
+    case: name,
+    items: n,
+    seconds: +r.t.seconds.toFixed(2),
+    itemsPerSec: Math.round(n / r.t.seconds),
+    itemsPerCpuSec: Math.round(n / r.t.cpuSeconds),
+    'p50 ms': Math.round(r.lat.p50 * 10) / 10,
+    'p95 ms': Math.round(r.lat.p95 * 10) / 10,
+    'p99 ms': Math.round(r.lat.p99 * 10) / 10,
+    rssMiB: rss,
+    load1: r.t.load1,
+    note: 'itemsPerCpuSec = per bench-process CPU-second; latency per 500-record request',
+  };
+}
+
+export async function benchCollector(): Promise<BenchResult> {
+  const total = Number(process.env.EDGEFLOW_BENCH_COLLECTOR_ITEMS ?? 200_000);
+  const publishers = Number(process.env.EDGEFLOW_BENCH_PUBLISHERS ?? 4);
+  const inFlight = Number(process.env.EDGEFLOW_BENCH_INFLIGHT ?? 4);
+  const rows: Row[] = [];
+  const e2e = await collectorCase(total, publishers, inFlight);
+  rows.push(e2e.row);
+
+  const recs = records(e2e.row.items);
+  const targets = await makeTargets('raw');
+  try {
+    let m = rssPeak();
+    const k = await rawKafka(targets, recs);
+    rows.push(rawRow('raw kafkajs idempotent producer, 500/sendBatch, acks -1', recs.length, k, m.stop()));
+    m = rssPeak();
+    const i = await rawInflux(targets, recs);
+    rows.push(rawRow('raw HTTP /write line protocol, 500 points/request', recs.length, i, m.stop()));
+    m = rssPeak();
+    const sw = stopwatch();
+    const [k2, i2] = await Promise.all([rawKafka(targets, recs), rawInflux(targets, recs)]);
+    const both = sw.stop();
+    rows.push({
+      case: 'raw ceiling: both raw writers at once (what the collector must do)',
+      items: recs.length,
+      seconds: +both.seconds.toFixed(2),
+      itemsPerSec: Math.round(recs.length / both.seconds),
+      itemsPerCpuSec: Math.round(recs.length / both.cpuSeconds),
+      rssMiB: m.stop(),
+      load1: both.load1,
+      note: `kafka ${k2.t.seconds.toFixed(2)} s, influx ${i2.t.seconds.toFixed(2)} s`,
+    });
+  } finally {
+    await targets.drop();
+  }
+  const ceiling = rows[3]!.itemsPerSec;
+  const ratio = e2e.row.itemsPerSec / ceiling;
+  const ratioKafka =
+    e2e.ingest.kafkaCaughtUpSeconds > 0
+      ? recs.length / e2e.ingest.kafkaCaughtUpSeconds / rows[1]!.itemsPerSec
+      : 0;
+  const ratioInflux = recs.length / e2e.ingest.influxCaughtUpSeconds / rows[2]!.itemsPerSec;
+  return {
+    rows: rows as unknown as Record<string, unknown>[],
+    e2e: e2e.ingest,
+    ratios: {
+      collectorVsRawBoth: +ratio.toFixed(3),
+      kafkaLegVsRawKafka: +ratioKafka.toFixed(3),
+      influxLegVsRawInflux: +ratioInflux.toFixed(3),
+    },
+    targets: {
+      itemsPerSec: {
+        target: TARGET_ITEMS_PER_SEC,
+        measured: e2e.row.itemsPerSec,
+        met: e2e.row.itemsPerSec >= TARGET_ITEMS_PER_SEC,
+      },
+      ratioToRaw: { target: TARGET_RATIO, measured: +ratio.toFixed(3), met: ratio >= TARGET_RATIO },
+    },
+    notes: [
+      `e2e: all PUBACKs after ${e2e.ingest.allAckedSeconds} s (${e2e.ingest.ingestItemsPerSec} items/s into the spool); Kafka caught up at ${e2e.ingest.kafkaCaughtUpSeconds} s, InfluxDB at ${e2e.ingest.influxCaughtUpSeconds} s`,
+      `collector process: ${e2e.ingest.collectorCpuSeconds} CPU-s (${e2e.ingest.collectorCpuCoresUsed} cores), peak RSS ${e2e.ingest.collectorPeakRssMiB} MiB; sink errors ${e2e.ingest.sinkErrors}, dead letters ${e2e.ingest.deadLetters}`,
+      `collector / raw ceiling (both at once): ${ratio.toFixed(3)} (target ≥ ${TARGET_RATIO}); Kafka leg ${ratioKafka.toFixed(3)} of raw kafkajs, InfluxDB leg ${ratioInflux.toFixed(3)} of raw /write`,
+      `target ≥ ${TARGET_ITEMS_PER_SEC} items/s end to end: ${e2e.row.itemsPerSec >= TARGET_ITEMS_PER_SEC ? 'met' : 'NOT met'} (${e2e.row.itemsPerSec}); load average ${load1()} on a shared 2-core machine (Kafka, InfluxDB, collector and publishers share the cores)`,
+    ],
+  };
+}
+
+if (isMain(import.meta.url)) {
+  printResult('collector', await benchCollector());
+  process.exit(0);
+}
