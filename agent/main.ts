@@ -1,6 +1,6 @@
 // edgeflow-agent command line (SPEC.md section 1): run | check-config | status.
-import { closeSync, openSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
@@ -14,6 +14,10 @@ const EXIT_FATAL = 1;
 function probeWritable(dir: string): string {
   const probe = join(dir, `.edgeflow-probe-${process.pid}`);
   try {
+    // Create the first missing directory level ourselves: recursive mkdir reports ENOENT on a read-only fs.
+    const missing: string[] = [];
+    for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+    for (const d of missing) mkdirSync(d);
     closeSync(openSync(probe, 'w'));
     unlinkSync(probe);
     return 'writable, but the outbox database cannot be opened';

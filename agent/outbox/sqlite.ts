@@ -35,6 +35,12 @@ export interface SqliteOutboxOptions extends OutboxLimits {
   synchronous?: 'normal' | 'full';
   /** Page size of a newly created file (an existing file keeps its own), bytes. [4096] */
   pageSize?: number;
+  /**
+   * WAL size that triggers a checkpoint into the database, bytes. [40 MB: bulk throughput, see openDb]
+   * The agent passes a small value (256 KB): its commits are small and periodic, and a WAL that may grow
+   * to 40 MB can fill a small data partition by itself and then cannot be checkpointed (disk full for good).
+   */
+  walAutocheckpointBytes?: number;
   log?: Logger;
   clock?: Clock;
 }
@@ -163,12 +169,12 @@ export class SqliteOutbox implements Outbox {
 
     let db: Database.Database;
     try {
-      db = this.openDb(sync, opts.pageSize ?? 4096);
+      db = this.openDb(sync, opts.pageSize ?? 4096, opts.walAutocheckpointBytes ?? 40 * 1024 * 1024);
     } catch (e) {
       if (!isCorruption(e) || this.path === ':memory:') throw this.openError(e);
       this.movedAside = this.moveAside(e);
       try {
-        db = this.openDb(sync, opts.pageSize ?? 4096);
+        db = this.openDb(sync, opts.pageSize ?? 4096, opts.walAutocheckpointBytes ?? 40 * 1024 * 1024);
       } catch (e2) {
         throw this.openError(e2);
       }
@@ -231,8 +237,21 @@ export class SqliteOutbox implements Outbox {
         },
       );
       this.logWriteError(err, 'append');
+      this.reclaimWal();
       return { appended: 0, dropped: 0, rejected: 0, error: err };
     }
+  }
+
+  /**
+   * After a failed write (disk full): move the WAL into the database and truncate it. With
+   * wal_autocheckpoint at ~40 MB the WAL alone can fill a small partition, and SQLite checkpoints only
+   * after a successful commit, so without this a full disk stays full for the outbox even after space is
+   * freed (found by test/agent/storage.test.ts, 1 MB tmpfs). Best effort: it fails too while the disk is full.
+   */
+  private reclaimWal(): void {
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {}
   }
 
   peek(kind: OutboxKind, limit: number, afterSeq = 0): StoredItem[] {
@@ -305,7 +324,7 @@ export class SqliteOutbox implements Outbox {
 
   // ---- internals ----
 
-  private openDb(sync: 'normal' | 'full', pageSize: number): Database.Database {
+  private openDb(sync: 'normal' | 'full', pageSize: number, walBytes: number): Database.Database {
     if (this.path !== ':memory:') {
       try {
         mkdirSync(dirname(this.path), { recursive: true });
@@ -332,7 +351,7 @@ export class SqliteOutbox implements Outbox {
       // file even with synchronous=NORMAL, and at 100k+ items/s the default made them the bottleneck
       // (bench/outbox.ts: ~140k -> ~200k rows/s raw). A drained backlog's WAL is truncated back to 64 MB.
       const actualPageSize = db.pragma('page_size', { simple: true }) as number;
-      db.pragma(`wal_autocheckpoint = ${Math.max(1000, Math.round((40 * 1024 * 1024) / actualPageSize))}`);
+      db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.round(walBytes / actualPageSize))}`);
       db.pragma('journal_size_limit = 67108864');
       db.pragma('cache_size = -16000'); // 16 MB page cache
       db.exec(SCHEMA);

@@ -146,6 +146,9 @@ export class Agent {
         maxBytes: buffer.maxBytes,
         onFull: buffer.onFull,
         synchronous: buffer.synchronous,
+        // Small WAL: the agent's commits are small and periodic; a large WAL could fill a small data
+        // partition by itself and then never be checkpointed (test/agent/storage.test.ts, disk full).
+        walAutocheckpointBytes: 256 * 1024,
         log: this.log,
       });
     }
