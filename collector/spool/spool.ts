@@ -103,7 +103,9 @@ export class Spool extends EventEmitter {
   private bytes = 0;
   private readonly sinks: readonly string[];
   private readonly stmts;
-  private readonly appendTx: (entries: readonly SpoolEntry[]) => { stored: number; duplicates: number };
+  private readonly appendTx: (
+    groups: readonly (readonly SpoolEntry[])[],
+  ) => { stored: number; duplicates: number; added: number }[];
 
   constructor(
     pathOrDb: string | Database.Database,
@@ -151,8 +153,7 @@ export class Spool extends EventEmitter {
     for (const s of this.sinks) {
       if (this.stmts.getCursor.get(s) === undefined) this.stmts.setCursor.run(s, 0);
     }
-    this.appendTx = this.db.transaction((entries: readonly SpoolEntry[]) => {
-      const t = this.now();
+    const appendOne = (entries: readonly SpoolEntry[], t: number) => {
       let stored = 0;
       let duplicates = 0;
       let added = 0;
@@ -180,6 +181,10 @@ export class Spool extends EventEmitter {
         stored++;
       }
       return { stored, duplicates, added };
+    };
+    this.appendTx = this.db.transaction((groups: readonly (readonly SpoolEntry[])[]) => {
+      const t = this.now();
+      return groups.map((g) => appendOne(g, t));
     }) as unknown as typeof this.appendTx;
     // Items no configured sink needs any more (e.g. a sink was removed from the config) go now.
     this.collect();
@@ -196,18 +201,30 @@ export class Spool extends EventEmitter {
 
   /** Appends one batch atomically. Entries whose dedup key was seen before are skipped and counted. */
   append(entries: readonly SpoolEntry[]): { stored: number; duplicates: number } {
-    let res: { stored: number; duplicates: number; added?: number };
+    return this.appendGroup([entries])[0]!;
+  }
+
+  /**
+   * Appends several batches in one transaction (group commit: one fsync for all of them); each batch's
+   * result in order. All or nothing: on failure none is stored.
+   */
+  appendGroup(groups: readonly (readonly SpoolEntry[])[]): { stored: number; duplicates: number }[] {
+    let res: { stored: number; duplicates: number; added: number }[];
     try {
-      res = this.appendTx(entries);
+      res = this.appendTx(groups);
     } catch (e) {
       throw new EdgeflowError('STORE_WRITE_FAILED', `spool write failed: ${(e as Error).message}`, {
         cause: e,
       });
     }
-    this.bytes += res.added ?? 0;
+    let stored = 0;
+    for (const r of res) {
+      this.bytes += r.added;
+      stored += r.stored;
+    }
     if (this.sinks.length === 0) this.collect();
-    if (res.stored > 0) this.emit('append');
-    return { stored: res.stored, duplicates: res.duplicates };
+    if (stored > 0) this.emit('append');
+    return res.map((r) => ({ stored: r.stored, duplicates: r.duplicates }));
   }
 
   /** Cursors are read on every step of every runner: kept in memory, written through. */
