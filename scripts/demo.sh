@@ -6,6 +6,9 @@
 #   npm run demo                        # interactive, until Ctrl-C
 #   DEMO_DURATION=30s npm run demo      # bounded run, then the same clean shutdown
 #   DEMO_PLAIN=1 npm run demo           # the view as plain lines (automatic when stdout is not a TTY)
+# DEMO_DIR (default .demo) and DEMO_AGENT (default demo-gw-1) let a test run beside a developer's demo.
+# Exit status 0; 1 when the start failed or a child process died during the run (the view shows it
+# with its last log line).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

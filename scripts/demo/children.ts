@@ -13,6 +13,8 @@ export interface Child {
   exited: string | null;
   /** True when the demo asked it to stop (an exit then is not a failure). */
   stopping: boolean;
+  /** True when it exited before the demo asked it to stop. */
+  died: boolean;
 }
 
 export class Children {
@@ -36,12 +38,14 @@ export class Children {
       stdio: ['ignore', opts.pipeStdout ? 'pipe' : fd, fd],
     });
     closeSync(fd);
-    const child: Child = { name, proc, logFile, exited: null, stopping: false };
+    const child: Child = { name, proc, logFile, exited: null, stopping: false, died: false };
     proc.on('exit', (code, signal) => {
       child.exited = signal ?? String(code);
+      child.died ||= !child.stopping;
     });
     proc.on('error', (e) => {
       child.exited = `spawn error: ${e.message}`;
+      child.died ||= !child.stopping;
     });
     this.list.push(child);
     return child;
@@ -79,7 +83,7 @@ export class Children {
 
   /** Children that exited without being asked to. */
   dead(): Child[] {
-    return this.list.filter((c) => c.exited !== null && !c.stopping);
+    return this.list.filter((c) => c.died);
   }
 }
 
@@ -101,6 +105,7 @@ export function lastLogLine(path: string, max = 160): string {
   }
   const lines = text.trimEnd().split('\n');
   let line = lines[lines.length - 1] ?? '';
+  if (line === '') return '(its log is empty)';
   try {
     // pino JSON lines: show the message (and an error, if any) instead of the whole object.
     const o = JSON.parse(line) as { msg?: string; err?: { message?: string }; error?: string };

@@ -95,7 +95,7 @@ test('bind mounts and Dockerfile sources exist; named volumes are declared', () 
   );
 });
 
-test('every ${VAR} the file needs has a value in .env.example', () => {
+test('every interpolated variable the file needs has a value in .env.example', () => {
   const text = readFileSync(FILE, 'utf8');
   const needed = new Set([...text.matchAll(/\$\{(\w+)(?::?[?-][^}]*)?\}/g)].map((m) => m[1]!));
   const example = readFileSync(join(DIR, '.env.example'), 'utf8');
