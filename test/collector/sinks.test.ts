@@ -287,3 +287,56 @@ test('kafka.createTopics: false and topics missing: start fails with a clear err
     await sink.close();
   }
 });
+
+describe('InfluxDB 1.x partial write (field type conflict)', () => {
+  const agent = uniqueName('it-partial').replace(/[^a-zA-Z0-9._-]/g, '-');
+  const prefix = uniqueName('edgeflow-partial');
+  // A shard no other test writes to (January 2001): `mean` becomes a string field there, so every
+  // summary point of that week is refused with a 400 "partial write: field type conflict".
+  const BAD_T = Date.UTC(2001, 0, 1);
+  let c: Running;
+  before(async () => {
+    const i = env().influx1;
+    const res = await fetch(`${i.url}/write?db=${i.db}&precision=ms`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${i.username}:${i.password}`).toString('base64')}` },
+      body: `edgeflow_summary,agent=conflict-seed,device=x,metric=m,window=w mean="text" ${BAD_T}`,
+    });
+    assert.ok(res.status === 204 || res.status === 400, `seed write: ${res.status}`); // 400 on re-runs is fine
+    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml()}`);
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('the good points are written, the conflicting ones dead-lettered to Kafka with the sink error', async () => {
+    const mq = await c.connect();
+    const good = [0, 1, 2].map((k) => summary(agent, 'ok', Date.UTC(2024, 6, 1) + k * 60_000));
+    const bad = [0, 1].map((k) => summary(agent, 'bad', BAD_T + k * 60_000));
+    await mq.publishAsync(
+      `edgeflow/v1/${agent}/summaries`,
+      batch(agent, [good[0], bad[0], good[1], bad[1], good[2]]),
+      { qos: 1 },
+    );
+    await waitFor('good points in influx', async () => (await influxCount(agent)) === 3);
+    const dls = await waitFor('two dead letters', async () => {
+      const r = await kcatRead(env().kafka.brokers, `${prefix}.deadletter`);
+      return r.length >= 2 ? r : null;
+    });
+    assert.equal(dls.length, 2);
+    for (const d of dls) {
+      assert.match(
+        header(d, 'edgeflow-error') ?? '',
+        /^SINK_REJECTED influx\/bad_point: 400 .*field type conflict/,
+      );
+      assert.equal(JSON.parse(d.payload!).device, 'bad');
+    }
+    assert.deepEqual(new Set(dls.map((d) => header(d, 'edgeflow-id'))), new Set(bad.map((b) => b.id)));
+    await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
+    assert.equal(
+      (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length,
+      5,
+      'Kafka has all five',
+    );
+  });
+});
