@@ -354,6 +354,17 @@ async function startAll(): Promise<Endpoints> {
     '--format',
     'number',
   ]);
+  // "Up" means readings are flowing (a bounded run's clock starts here, so a slow start on a busy
+  // machine does not eat into the time the first windows need to close).
+  await until(
+    'the first readings at the agent',
+    async () =>
+      promSum((await getText(`${agentHttp}/metrics`)) ?? '', 'edgeflow_agent_readings_in_total') > 0
+        ? true
+        : null,
+    60_000,
+    children.list,
+  );
   return { collectorHttp: ready.http, collectorPort, agentHttp, brokerPort };
 }
 

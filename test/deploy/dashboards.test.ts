@@ -244,6 +244,28 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
     });
   }
 
+  test('dashboard structure: unique uids and panel ids, grid positions, provisioned path', () => {
+    const uids = new Set<string>();
+    for (const { file, d } of loadDashboards()) {
+      assert.ok(!uids.has(d.uid), `${file}: duplicate uid ${d.uid}`);
+      uids.add(d.uid);
+      const ids = d.panels.map((p) => (p as { id?: number }).id);
+      assert.equal(new Set(ids).size, ids.length, `${file}: duplicate panel ids`);
+      for (const p of d.panels) {
+        const g = (p as { gridPos?: { x: number; y: number; w: number; h: number } }).gridPos;
+        assert.ok(g && g.w > 0 && g.h > 0 && g.x + g.w <= 24, `${file}: panel "${p.title}" gridPos`);
+      }
+    }
+    const prov = parse(
+      readFileSync(join(ROOT, 'deploy/grafana/provisioning/dashboards/edgeflow.yaml'), 'utf8'),
+    ) as { providers: { options: { path: string } }[] };
+    const compose = readFileSync(join(ROOT, 'deploy/compose/docker-compose.yml'), 'utf8');
+    assert.ok(
+      compose.includes(`../grafana/dashboards:${prov.providers[0]!.options.path}:ro`),
+      'compose mounts the dashboards where the provider looks',
+    );
+  });
+
   test('dashboards use the provisioned datasource uid', () => {
     const ds = parse(
       readFileSync(join(ROOT, 'deploy/grafana/provisioning/datasources/edgeflow.yaml'), 'utf8'),
