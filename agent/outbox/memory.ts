@@ -111,6 +111,7 @@ export class MemoryOutbox implements Outbox {
       bytes: this.bytesByKind.summaries + this.bytesByKind.alerts + this.bytesByKind.late,
       oldestTs,
       byKind: { ...this.count },
+      bytesByKind: { ...this.bytesByKind },
       dropped: { ...this.dropped },
       rejected: this.rejected,
       writeErrors: this.writeErrors,

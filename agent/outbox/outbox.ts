@@ -29,6 +29,8 @@ export interface OutboxStats {
   bytes: number;
   oldestTs: number | null;
   byKind: Record<OutboxKind, number>;
+  /** Stored bytes per kind (the size policy's measure); alerts may exceed maxBytes, the rest may not. */
+  bytesByKind: Record<OutboxKind, number>;
   /** Items dropped by the `onFull` policy, by kind, since the outbox was created (persisted). */
   dropped: Record<OutboxKind, number>;
   /** Items refused by `reject-new`. */

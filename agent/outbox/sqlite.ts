@@ -304,6 +304,7 @@ export class SqliteOutbox implements Outbox {
       bytes: this.totalBytes(),
       oldestTs,
       byKind: { ...this.count },
+      bytesByKind: { ...this.bytesByKind },
       dropped: { ...this.dropped },
       rejected: this.rejected,
       writeErrors: this.writeErrors,

@@ -11,12 +11,18 @@ export interface Captured {
   /** Every summary item as received, duplicates included (order of arrival). */
   summaryLog: any[];
   alertLog: any[];
+  /** Every item of every kind in order of arrival (summaries, alerts and late events interleaved). */
+  arrivals: { kind: string; item: any; at: number }[];
   batches: number;
 }
 
-export async function captureUplink(url: string, agentId: string): Promise<{ captured: Captured; client: MqttClient; close(): Promise<void>; totalCount(): number }> {
-  const captured: Captured = { summaries: new Map(), alerts: new Map(), late: new Map(), status: [], summaryLog: [], alertLog: [], batches: 0 };
-  const client = await mqtt.connectAsync(url, { clientId: `capture-${agentId}-${process.pid}`, clean: true, reconnectPeriod: 200 });
+/**
+ * `clean: false` keeps the subscription in a persistent session, so a broker that is restarted with
+ * persistence (mosquitto.ts `gateway: true`) queues what arrives before this client has reconnected.
+ */
+export async function captureUplink(url: string, agentId: string, opts: { clean?: boolean } = {}): Promise<{ captured: Captured; client: MqttClient; close(): Promise<void>; totalCount(): number }> {
+  const captured: Captured = { summaries: new Map(), alerts: new Map(), late: new Map(), status: [], summaryLog: [], alertLog: [], arrivals: [], batches: 0 };
+  const client = await mqtt.connectAsync(url, { clientId: `capture-${agentId}-${process.pid}`, clean: opts.clean ?? true, reconnectPeriod: 200 });
   client.on('message', (topic, payload) => {
     const kind = topic.split('/')[3];
     const text = payload[0] === 0x1f && payload[1] === 0x8b ? gunzipSync(payload).toString('utf8') : payload.toString('utf8');
@@ -30,6 +36,7 @@ export async function captureUplink(url: string, agentId: string): Promise<{ cap
       const map = kind === 'summaries' ? captured.summaries : kind === 'alerts' ? captured.alerts : captured.late;
       if (kind === 'summaries') captured.summaryLog.push(item);
       if (kind === 'alerts') captured.alertLog.push(item);
+      captured.arrivals.push({ kind: kind!, item, at: Date.now() });
       const prev = map.get(item.id);
       if (!prev || (item.rev ?? 0) >= (prev.rev ?? 0)) map.set(item.id, item);
     }
