@@ -7,6 +7,7 @@ export type RejectReason =
   | 'bad_username'
   | 'bad_password'
   | 'cert_mismatch'
+  | 'client_id_taken'
   | 'publish_acl'
   | 'subscribe_acl'
   | 'not_authenticated'

@@ -81,6 +81,18 @@ describe('broker edge', () => {
     assert.equal(c.connected, true);
   });
 
+  test("an agent cannot take over another agent's session by reusing its client id", async () => {
+    const victim = await h.connect('gw-2', { clientId: 'edgeflow-gw-2', clean: true });
+    await assert.rejects(h.connect('gw-1', { clientId: 'edgeflow-gw-2' }), /Not authorized/i);
+    assert.equal(await h.metric('edgeflow_collector_rejected_total', { reason: 'client_id_taken' }), 1);
+    assert.equal(victim.connected, true);
+    await victim.publishAsync(up('gw-2'), batch('gw-2', [summary('gw-2', 'v', 0)]), { qos: 1 });
+    // The same agent reconnecting with its own client id still takes its session over (normal reconnect).
+    const again = await h.connect('gw-2', { clientId: 'edgeflow-gw-2' });
+    assert.equal(again.connected, true);
+    await again.endAsync();
+  });
+
   test('a packet over maxPacketSize closes the connection before it is buffered', async () => {
     const c = await h.connect('gw-1');
     const isClosed = closed(c);

@@ -66,12 +66,26 @@ export class EdgeBroker {
   /** Creates the aedes instance and opens every listener; returns the bound addresses (port 0 resolved). */
   async start(): Promise<{ url: string; port: number }[]> {
     const { metrics, log } = this.deps;
-    const aedes = await Aedes.createBroker({
+    const aedes: Aedes = await Aedes.createBroker({
       id: 'edgeflow-collector',
       connectTimeout: this.opts.connectTimeoutMs,
       authenticate: (client, username, password, cb) => {
         this.authenticate(client, username, password).then(
           (agent) => {
+            // aedes lets a CONNECT with a client id already in use take that session over
+            // [MQTT-3.1.4-2]; that must not let agent A kick agent B off by using B's client id.
+            const holder = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[
+              client.id
+            ];
+            const holderAgent = holder && holder !== client ? this.agents.get(holder) : undefined;
+            if (holderAgent !== undefined && holderAgent !== agent) {
+              this.reject(
+                'client_id_taken',
+                { agent, holder: holderAgent, code: 'AUTH_FAILED' },
+                'client id held by another agent',
+              );
+              return cb(authError(NOT_AUTHORIZED, 'client id in use by another agent'), false);
+            }
             this.agents.set(client, agent);
             cb(null, true);
           },
