@@ -34,6 +34,15 @@ function out(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -72,9 +81,19 @@ const runId = `${process.pid}-${t0.toString(36)}`;
 
 // ---- files --------------------------------------------------------------------------------------
 
+// One demo per directory: a second `npm run demo` would wipe the first one's files under it.
+const PIDFILE = join(DIR, 'demo.pid');
+const other = existsSync(PIDFILE) ? Number(readFileSync(PIDFILE, 'utf8')) : 0;
+if (other > 0 && other !== process.pid && isAlive(other)) {
+  process.stderr.write(
+    `demo: another demo (pid ${other}) is running in ${DIR}; stop it first, or set DEMO_DIR\n`,
+  );
+  process.exit(1);
+}
 rmSync(DIR, { recursive: true, force: true });
 const LOGS = join(DIR, 'logs');
 mkdirSync(LOGS, { recursive: true });
+writeFileSync(PIDFILE, `${process.pid}\n`);
 const paths = {
   credentials: join(DIR, 'agents.json'),
   agentSecret: join(DIR, 'agent-secret'),
