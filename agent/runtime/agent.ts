@@ -32,6 +32,7 @@ import { MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { WindowEngine } from '../windows/engine.ts';
 import { ClockGuard } from './clock-guard.ts';
 import { AgentMetrics } from './metrics.ts';
+import { ProcessingClock } from './processing-clock.ts';
 import { toRuleSpecs, toWindowSpecs } from './specs.ts';
 
 export interface AgentDeps {
@@ -79,6 +80,8 @@ export class Agent {
   private readonly clock: Clock;
   private readonly badFrameLog: RateLimitedLog;
   private readonly clockGuard: ClockGuard;
+  /** The engines' clock: monotonic time stands still while sources are paused (processing-clock.ts). */
+  private readonly processing: ProcessingClock;
   private config: AgentConfig;
   private outbox!: Outbox;
   private windows!: WindowEngine;
@@ -127,6 +130,7 @@ export class Agent {
     this.metrics = new AgentMetrics(deps.registry);
     this.badFrameLog = new RateLimitedLog(this.log);
     this.clockGuard = new ClockGuard(this.clock);
+    this.processing = new ProcessingClock(this.clock);
     this.startedAt = this.clock.now();
     this.version = deps.version;
     if (deps.outbox) this.outbox = deps.outbox;
@@ -201,7 +205,7 @@ export class Agent {
       idleTimeout: cfg.watermark.idleTimeout,
       maxKeys: cfg.limits.maxKeys,
       maxOpenWindows: cfg.limits.maxOpenWindows,
-      clock: this.clock,
+      clock: this.processing,
     };
     const windowOut = { summary: (s: Summary) => this.onSummary(s), late: (e: LateEvent) => this.onLate(e) };
     this.windows = new WindowEngine(windowSpecs, windowOpts, windowOut);
@@ -214,7 +218,7 @@ export class Agent {
       }
     }
     const ruleSpecs = toRuleSpecs(cfg.rules);
-    const ruleOpts = { agentId: cfg.agent.id, clock: this.clock, maxKeysPerRule: cfg.limits.maxKeys };
+    const ruleOpts = { agentId: cfg.agent.id, clock: this.processing, maxKeysPerRule: cfg.limits.maxKeys };
     const ruleOut = { alert: (a: Alert) => this.onAlert(a) };
     this.rules = new RuleEngine(ruleSpecs, ruleOpts, ruleOut);
     if (snap.rules !== undefined) {
@@ -476,6 +480,7 @@ export class Agent {
   private applyBackpressure(): void {
     if (this.paused) return;
     this.paused = true;
+    this.processing.pause();
     this.metrics.backpressure.inc();
     for (const { source, redeliverable } of this.sources) if (redeliverable) source.pause();
     this.log.warn({ pendingFrames: this.framesSinceCheckpoint }, 'back-pressure: MQTT sources paused, serial frames dropped (counted) until the next checkpoint');
@@ -484,6 +489,7 @@ export class Agent {
 
   private releaseBackpressure(): void {
     this.paused = false;
+    this.processing.resume();
     for (const { source, redeliverable } of this.sources) if (redeliverable) source.resume();
   }
 
