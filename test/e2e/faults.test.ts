@@ -3,6 +3,7 @@
 //
 //   t≈ 8 s   the collector is SIGKILLed and restarted
 //   t≈30 s   Kafka stops for 60 s          (t≈30-90)
+//   t≈45 s   the collector is SIGKILLed again and restarts while Kafka is down (spool full of backlog)
 //   t≈60 s   InfluxDB stops for 60 s       (t≈60-120; both down together for 30 s)
 //   t≈100 s  the agent is SIGKILLed and restarted (InfluxDB still down)
 //
@@ -250,6 +251,11 @@ influx: { url: "${influx.url}", api: v1, db: "${db}", timeout: 5s }
   await at(30);
   await kafka.stop();
   mark('kafka stopped');
+  await at(45);
+  await collector.kill('SIGKILL');
+  mark('collector SIGKILLed (Kafka down)');
+  collector = await startCollector(collectorYaml, collectorLog);
+  mark('collector restarted with Kafka unreachable');
   await at(60);
   await influx.stop();
   mark('influxdb stopped');
@@ -279,7 +285,7 @@ influx: { url: "${influx.url}", api: v1, db: "${db}", timeout: 5s }
     `sims sent only ${readingsSent} readings`,
   );
 
-  // The outages happened and were seen by the collector (this process started before both).
+  // The outages happened and were seen by the collector (this collector process started while Kafka was down, before InfluxDB went down).
   const cm = await collector.metrics();
   assert.ok(
     metricValue(cm, 'edgeflow_collector_sink_errors_total', { sink: 'kafka' }) > 0,

@@ -394,3 +394,21 @@ export { tempDir };
 export function adopt(p: ChildProcess): ChildProcess {
   return track(p);
 }
+
+export async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
+  const admin = new Kafka({ clientId: 'edgeflow-e2e-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics, timeout: 15_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes every VictoriaMetrics series of one agent (cleanup after a passed run). */
+export async function victoriaDelete(url: string, agent: string): Promise<void> {
+  const u = new URL('/api/v1/admin/tsdb/delete_series', url);
+  u.searchParams.append('match[]', `{agent="${agent}"}`);
+  const res = await fetch(u, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`victoria delete_series: HTTP ${res.status} ${await res.text()}`);
+}

@@ -32,6 +32,7 @@ import {
   accountSummaries,
   addAgentCli,
   adopt,
+  deleteTopics,
   type InfluxEndpoint,
   influxQL,
   influxSummary,
@@ -43,6 +44,7 @@ import {
   startCollector,
   startSim,
   tempDir,
+  victoriaDelete,
   victoriaSummary,
   writeText,
 } from './kit.ts';
@@ -321,6 +323,10 @@ ${influxYaml}
   assert.equal(await agent.stop('SIGTERM'), 0);
   await collector.kill('SIGTERM');
   assert.equal(collector.proc.exitCode, 0);
+  // Passed: leave nothing behind on the shared test bed (a failed run keeps its data to look at).
+  if (leg === 'influx1') await influxQL(influx, `DROP DATABASE "${db}"`);
+  else await victoriaDelete(env.victoria.url, agentId);
+  await deleteTopics(brokers, Object.values(topics));
 }
 
 describe('issue 5: sim → agent → collector → Kafka + InfluxDB / VictoriaMetrics, exact accounting', {
