@@ -70,8 +70,8 @@ const RULES = [
 interface Frames {
   format: FrameFormat;
   payloads: string[];
-  /** number frames: device and metric come from the topic */
-  ctx: { device?: string; metric?: string }[];
+  /** number frames: device and metric come from the topic, the time is the arrival time (tick time) */
+  ctx: { device?: string; metric?: string; arrivalTs: number }[];
   readings: number;
 }
 
@@ -93,14 +93,16 @@ function frames(format: Format, ticks: number): Frames {
     duplicates: 0,
   });
   const out: Frames = { format: format as FrameFormat, payloads: [], ctx: [], readings: 0 };
-  const push = (f: ReturnType<Fleet['tick']>[number]) => {
+  const push = (f: ReturnType<Fleet['tick']>[number], arrivalTs: number) => {
     if (f.kind !== 'valid') return;
     out.payloads.push(String(f.payload));
-    out.ctx.push(format === 'number' ? { device: f.device, metric: f.metric ?? undefined } : {});
+    out.ctx.push(
+      format === 'number' ? { device: f.device, metric: f.metric ?? undefined, arrivalTs } : { arrivalTs },
+    );
     out.readings += f.readings.length;
   };
-  for (let i = 0; i < ticks; i++) for (const f of fleet.tick(i)) push(f);
-  for (const f of fleet.flush()) push(f);
+  for (let i = 0; i < ticks; i++) for (const f of fleet.tick(i)) push(f, fleet.trueTs(i));
+  for (const f of fleet.flush()) push(f, fleet.trueTs(ticks));
   return out;
 }
 
@@ -136,7 +138,11 @@ function pipelineCase(fr: Frames) {
     const sample = i % SAMPLE_EVERY === 0;
     const t0 = sample ? performance.now() : 0;
     const c = fr.ctx[i]!;
-    const rs = decoder.decode(fr.payloads[i]!, { device: c.device, metric: c.metric, arrivalTs: 0 });
+    const rs = decoder.decode(fr.payloads[i]!, {
+      device: c.device,
+      metric: c.metric,
+      arrivalTs: c.arrivalTs,
+    });
     for (const r of rs) {
       windows.ingest(r);
       rules.onReading(r);
@@ -191,7 +197,11 @@ function decodeOnly(fr: Frames) {
   let k = 0;
   for (let i = 0; i < fr.payloads.length; i++) {
     const c = fr.ctx[i]!;
-    k += decoder.decode(fr.payloads[i]!, { device: c.device, metric: c.metric, arrivalTs: 0 }).length;
+    k += decoder.decode(fr.payloads[i]!, {
+      device: c.device,
+      metric: c.metric,
+      arrivalTs: c.arrivalTs,
+    }).length;
   }
   const t = sw.stop();
   return {
