@@ -123,6 +123,12 @@ async function status(opts: { url: string; json?: boolean }): Promise<void> {
   for (const [name, s] of Object.entries<Record<string, unknown>>(body.sources ?? {})) {
     lines.push(`source       ${name} (${s.type}): ${s.state}, ${s.framesIn} frames${s.lastError ? `, last error: ${s.lastError}` : ''}`);
   }
+  const atRisk = Object.entries<Record<string, unknown>>(body.sources ?? {})
+    .filter(([, s]) => typeof s.atRisk === 'number')
+    .map(([name, s]) => `${name} ${s.atRisk}`);
+  lines.push(
+    `durability   ${body.checkpointFailing ? `CHECKPOINT FAILING (${body.checkpointFailing} in a row)` : 'checkpoints ok'}${body.paused ? ', sources PAUSED (back-pressure)' : ''}, ${body.pendingFrames ?? 0} frames pending${atRisk.length ? `, serial at risk: ${atRisk.join(', ')}` : ''}${body.counters.outboxDropped || body.counters.outboxRejected ? `, outbox dropped ${body.counters.outboxDropped} rejected ${body.counters.outboxRejected}` : ''}`,
+  );
   const firing = (body.firing ?? []) as { rule: string; device: string; metric: string; severity: string; value: number }[];
   lines.push(`alerts       ${firing.length} firing`);
   for (const a of firing) lines.push(`  ${a.severity.padEnd(8)} ${a.rule} ${a.device}/${a.metric} value=${a.value}`);

@@ -95,9 +95,14 @@ export async function benchSdCard(): Promise<Record<string, unknown>> {
   const intervals = (process.env.EDGEFLOW_BENCH_SDCARD_INTERVALS ?? '1s').split(',');
   const runs: Record<string, unknown>[] = [];
   for (const interval of intervals) runs.push(await runOnce(interval.trim(), seconds));
+  const load = '10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, 1 s tumbling windows (all aggregates), uplink draining';
+  const command = `EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`;
+  // `rows`/`notes`: the shape bench/run.ts prints (bench/lib.ts BenchResult).
   return {
-    load: '10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, 1 s tumbling windows (all aggregates), uplink draining',
-    command: `EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`,
+    rows: runs.map(({ dataDirFiles: _files, ...r }) => r),
+    notes: [`load: ${load}`, `command: ${command}`, 'write_bytes from /proc/<agent pid>/io; per hour = extrapolated from the run'],
+    load,
+    command,
     runs,
   };
 }

@@ -71,6 +71,14 @@ test('corrupt outbox.db at start: moved aside (STORE_CORRUPT logged), agent star
     return st.counters.readingsIn === 10 && st.outbox.items > 0;
   });
   assert.ok(metricValue(await agent.metrics(), 'edgeflow_agent_checkpoints_total', { result: 'ok' }) > 0);
+  // `edgeflow-agent status` prints the durability line.
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'status', '--url', agent.url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));
+    p.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`status exited ${code}`))));
+  });
+  assert.match(out, /^durability {3}checkpoints ok, 0 frames pending/m);
   assert.equal(await agent.stop('SIGTERM'), 0);
 });
 
