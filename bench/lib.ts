@@ -85,6 +85,7 @@ export interface BenchResult {
 
 export function printResult(name: string, res: BenchResult): void {
   console.log(`\n## ${name}  (load average now ${load1()})`);
-  console.table(res.rows);
+  if (Array.isArray(res.rows)) console.table(res.rows);
+  else console.log(JSON.stringify(res, null, 2)); // a bench that returns no rows: show what it returned
   for (const n of res.notes ?? []) console.log(`  - ${n}`);
 }
