@@ -21,6 +21,7 @@
 // edgeflow-ids on the Kafka late topic (cross-checked against the agent's /status, whose engine counters
 // are restored from the checkpoint).
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -60,6 +61,8 @@ let kafka: PrivateKafka | undefined;
 let influx: PrivateInflux | undefined;
 let sensors: Broker | undefined;
 let pty: PtyPair | undefined;
+/** Directories removed after a passed run (a failed one keeps its logs and data to look at). */
+const cleanup: string[] = [];
 
 after(async () => {
   await killAll();
@@ -67,6 +70,7 @@ after(async () => {
   await influx?.kill().catch(() => {});
   await sensors?.stop().catch(() => {});
   await pty?.close().catch(() => {});
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
 });
 
 test(`faults during the run (collector kill -9, Kafka ${OUTAGE_S} s down, InfluxDB ${OUTAGE_S} s down, agent kill -9): exact accounting`, {
@@ -342,4 +346,5 @@ influx: { url: "${influx.url}", api: v1, db: "${db}", timeout: 5s }
 
   assert.equal(await agent.stop('SIGTERM'), 0);
   await collector.kill('SIGTERM');
+  cleanup.push(dir, kafka.dir, influx.dir, sensors.dir);
 });
