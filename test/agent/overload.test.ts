@@ -2,7 +2,8 @@
 // cannot checkpoint at all (its 1 MB data dir is filled), so un-checkpointed frames pile up. The runtime
 // must pause the source at limits.maxPendingFrames (the gateway Mosquitto keeps the rest queued), keep
 // its RSS bounded, and lose nothing: once space is freed the counts upstream equal the simulator's.
-// (Serial cannot be paused without uncounted loss; its drop-with-counter path is in runtime.test.ts.)
+// Serial cannot be paused without uncounted loss (the OS buffer, then the device, would drop lines): the
+// runtime keeps reading it and drops with a counter; every reading is then either delivered or counted.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { type AgentProcess, metricValue, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.ts';
+import { openPtyPair } from '../helpers/pty.ts';
 import { runSim } from '../helpers/sim-run.ts';
 import { captureUplink } from '../helpers/uplink-capture.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -21,18 +23,30 @@ const RSS_GROWTH_CEILING = 96 * 1024 * 1024;
 
 let agent: AgentProcess | undefined;
 const brokers: Broker[] = [];
-let mounted: string | undefined;
+const mounts: string[] = [];
 after(async () => {
   await agent?.stop('SIGKILL');
   for (const b of brokers) await b.stop();
-  if (mounted) execFileSync('umount', [mounted], { stdio: 'pipe' });
+  for (const m of mounts) execFileSync('umount', [m], { stdio: 'pipe' });
 });
+
+function fillDisk(dir: string): string {
+  const filler = join(dir, 'filler');
+  const fd = openSync(filler, 'w');
+  try {
+    for (;;) writeSync(fd, Buffer.alloc(16 * 1024, 1));
+  } catch {
+  } finally {
+    closeSync(fd);
+  }
+  return filler;
+}
 
 test('MQTT overload while checkpoints cannot be written: source paused, RSS bounded, no loss afterwards', { timeout: 150_000 }, async (t) => {
   const dataDir = tempDir('edgeflow-mnt-');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dataDir], { stdio: 'pipe' });
-    mounted = dataDir;
+    mounts.push(dataDir);
   } catch (e) {
     const reason = `cannot mount a 1 MB tmpfs (needs root): ${(e as Error).message.split('\n')[0]}`;
     console.log(`# skipped: ${reason}`);
@@ -61,14 +75,7 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
     const rssIdle = (await agent.status()).memory.rss as number;
 
     // No space: every checkpoint fails from now on.
-    const filler = join(dataDir, 'filler');
-    const fd = openSync(filler, 'w');
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(16 * 1024, 1));
-    } catch {
-    } finally {
-      closeSync(fd);
-    }
+    const filler = fillDisk(dataDir);
     const sim = runSim(['--devices', '10', '--rate', '20', '--metrics', 'temperature,current,humidity', '--duration', '12s', '--seed', '3', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: 90_000 });
     let simDone = false;
     void sim.then(() => (simDone = true), () => (simDone = true));
@@ -100,5 +107,71 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
     agent = undefined;
   } finally {
     await cap.close();
+  }
+});
+
+test('serial overload while checkpoints cannot be written: never paused, dropped with a counter, every reading delivered or counted', { timeout: 120_000 }, async (t) => {
+  const dataDir = tempDir('edgeflow-mnt-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dataDir], { stdio: 'pipe' });
+    mounts.push(dataDir);
+  } catch (e) {
+    const reason = `cannot mount a 1 MB tmpfs (needs root): ${(e as Error).message.split('\n')[0]}`;
+    console.log(`# skipped: ${reason}`);
+    t.skip(reason);
+    return;
+  }
+  const upstream = await startMosquitto();
+  brokers.push(upstream);
+  const id = `ovl-serial-${process.pid}`;
+  const cap = await captureUplink(upstream.url, id);
+  const pty = await openPtyPair();
+  try {
+    agent = await startAgent(
+      writeConfig(tempDir(), {
+        agent: { id, dataDir },
+        sources: [{ type: 'serial', name: 'line', path: pty.b, baudRate: 921600, format: 'json' }],
+        watermark: { maxOutOfOrder: '200ms', idleTimeout: '1s' },
+        windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count'] }],
+        uplink: { urls: [upstream.url], batch: { maxItems: 200, maxDelay: '100ms' } },
+        checkpoint: { interval: '500ms' },
+        limits: { maxPendingFrames: 300 },
+        http: { listen: '127.0.0.1:0' },
+      }),
+    );
+    await waitFor('serial source up', async () => (await agent!.status()).sources.line?.state === 'up');
+    const filler = fillDisk(dataDir);
+    const sim = runSim(['--devices', '4', '--rate', '20', '--metrics', 'temperature,current', '--duration', '5s', '--seed', '4', '--serial', pty.a, '--baud-rate', '921600', '--format', 'json'], { timeoutMs: 60_000 });
+    let simDone = false;
+    void sim.then(() => (simDone = true), () => (simDone = true));
+    let sawPausedSerial = false;
+    while (!simDone) {
+      const st = await agent.status();
+      sawPausedSerial ||= st.sources.line.paused === true;
+      await delay(250); // sampling period
+    }
+    const report = await sim;
+    // Let the last lines through the pty into the agent, then free the space.
+    await waitFor('every line read', async () => {
+      const st = await agent!.status();
+      return st.counters.readingsIn + st.counters.droppedBackpressure + st.counters.badFrames >= report.readingsSent;
+    });
+    unlinkSync(filler);
+    await waitFor('checkpoints succeed again', async () => (await agent!.status()).checkpointFailing === 0, { timeoutMs: 20_000 });
+    const st = await agent.status();
+    assert.equal(sawPausedSerial, false, 'the serial source was paused (the tty would lose lines uncounted)');
+    assert.ok(st.counters.droppedBackpressure > 0, 'nothing dropped: the overload did not happen');
+    assert.equal(metricValue(await agent.metrics(), 'edgeflow_agent_readings_dropped_total', { reason: 'backpressure' }), st.counters.droppedBackpressure);
+    assert.equal(st.counters.readingsIn + st.counters.droppedBackpressure, report.readingsSent, 'a reading is neither accepted nor counted as dropped');
+    const total = () => [...cap.captured.summaries.values()].reduce((a, s) => a + s.count, 0);
+    await waitFor(`upstream counts to reach the ${st.counters.readingsIn} accepted readings`, () => total() === st.counters.readingsIn || undefined, { timeoutMs: 30_000 }).catch((e) => {
+      throw new Error(`${(e as Error).message}; got ${total()}`);
+    });
+    console.log(`# serial overload: ${report.readingsSent} sent, ${st.counters.readingsIn} accepted and delivered, ${st.counters.droppedBackpressure} dropped (back-pressure)`);
+    assert.equal(await agent.stop('SIGTERM'), 0);
+    agent = undefined;
+  } finally {
+    await cap.close();
+    await pty.close();
   }
 });
