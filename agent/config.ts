@@ -8,10 +8,20 @@ import { durationSchema, sizeSchema } from '../shared/units.ts';
 
 const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
 const name = z.string().regex(nameRe, 'expected 1-64 characters of [a-zA-Z0-9._-]');
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
-const mqttUrl = z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\/[^\s]+$/, 'expected an MQTT URL such as mqtt://host:1883 or mqtts://host:8883');
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+const mqttUrl = z
+  .string()
+  .regex(
+    /^(mqtts?|wss?|tcp|tls):\/\/[^\s]+$/,
+    'expected an MQTT URL such as mqtt://host:1883 or mqtts://host:8883',
+  );
 const glob = z.string().min(1);
-const match = z.object({ device: glob.default('*'), metric: glob.default('*') }).strict().default({ device: '*', metric: '*' });
+const match = z
+  .object({ device: glob.default('*'), metric: glob.default('*') })
+  .strict()
+  .default({ device: '*', metric: '*' });
 const tlsFiles = { ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() };
 const topicPatternRe = /^[^#+]*(\{device\}|\{metric\})?[^#+]*$/;
 
@@ -71,19 +81,24 @@ export const windowSchema = z
     slide: durationSchema.optional(),
     gap: durationSchema.optional(),
     count: z.number().int().positive().optional(),
-    aggregates: z.array(z.enum(AGGREGATES)).min(1).default([...AGGREGATES]),
+    aggregates: z
+      .array(z.enum(AGGREGATES))
+      .min(1)
+      .default([...AGGREGATES]),
     allowedLateness: durationSchema.default(0),
     lateEvents: z.enum(['drop', 'forward']).default('drop'),
   })
   .strict()
   .superRefine((w, ctx) => {
     const need = (key: 'size' | 'slide' | 'gap' | 'count') => {
-      if (w[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `required for ${w.type} windows` });
+      if (w[key] === undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: `required for ${w.type} windows` });
     };
     const forbid = (key: 'size' | 'slide' | 'gap' | 'count') => {
-      if (w[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `not used by ${w.type} windows` });
+      if (w[key] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: `not used by ${w.type} windows` });
     };
-    if (w.type === 'tumbling') (need('size'), forbid('slide'), forbid('gap'), forbid('count'));
+    if (w.type === 'tumbling') need('size'), forbid('slide'), forbid('gap'), forbid('count');
     if (w.type === 'hopping') {
       need('size');
       need('slide');
@@ -93,10 +108,12 @@ export const windowSchema = z
         ctx.addIssue({ code: 'custom', path: ['slide'], message: 'expected 0 < slide <= size' });
       }
     }
-    if (w.type === 'session') (need('gap'), forbid('size'), forbid('slide'), forbid('count'));
-    if (w.type === 'count') (need('count'), forbid('size'), forbid('slide'), forbid('gap'));
-    if (w.size !== undefined && w.size <= 0) ctx.addIssue({ code: 'custom', path: ['size'], message: 'expected > 0' });
-    if (w.gap !== undefined && w.gap <= 0) ctx.addIssue({ code: 'custom', path: ['gap'], message: 'expected > 0' });
+    if (w.type === 'session') need('gap'), forbid('size'), forbid('slide'), forbid('count');
+    if (w.type === 'count') need('count'), forbid('size'), forbid('slide'), forbid('gap');
+    if (w.size !== undefined && w.size <= 0)
+      ctx.addIssue({ code: 'custom', path: ['size'], message: 'expected > 0' });
+    if (w.gap !== undefined && w.gap <= 0)
+      ctx.addIssue({ code: 'custom', path: ['gap'], message: 'expected > 0' });
   });
 
 export const uplinkSchema = z
@@ -107,7 +124,10 @@ export const uplinkSchema = z
     ...tlsFiles,
     rejectUnauthorized: z.boolean().default(true),
     batch: z
-      .object({ maxItems: z.number().int().min(1).max(50_000).default(500), maxDelay: durationSchema.default(1000) })
+      .object({
+        maxItems: z.number().int().min(1).max(50_000).default(500),
+        maxDelay: durationSchema.default(1000),
+      })
       .strict()
       .default({ maxItems: 500, maxDelay: 1000 }),
     maxInFlight: z.number().int().min(1).max(64).default(8),
@@ -120,7 +140,12 @@ export const uplinkSchema = z
 export function agentConfigSchema(ruleSchema: z.ZodType) {
   return z
     .object({
-      agent: z.object({ id: z.string().regex(AGENT_ID_RE, 'expected [a-zA-Z0-9._-]{1,64}'), dataDir: z.string().min(1) }).strict(),
+      agent: z
+        .object({
+          id: z.string().regex(AGENT_ID_RE, 'expected [a-zA-Z0-9._-]{1,64}'),
+          dataDir: z.string().min(1),
+        })
+        .strict(),
       sources: z.array(sourceSchema).default([]),
       watermark: z
         .object({ maxOutOfOrder: durationSchema.default(5000), idleTimeout: durationSchema.default(30_000) })
@@ -160,7 +185,8 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
         const seen = new Set<string>();
         list.forEach((x, i) => {
           if (x.name === undefined) return;
-          if (seen.has(x.name)) ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${x.name}"` });
+          if (seen.has(x.name))
+            ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${x.name}"` });
           seen.add(x.name);
         });
       };
@@ -170,19 +196,36 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
       const windowNames = new Set(cfg.windows.map((w) => w.name));
       (cfg.rules as { on?: unknown }[]).forEach((r, i) => {
         const on = r.on;
-        const win = typeof on === 'string' && on.startsWith('window:') ? on.slice(7) : typeof on === 'object' && on && 'window' in on ? String((on as { window: unknown }).window) : null;
+        const win =
+          typeof on === 'string' && on.startsWith('window:')
+            ? on.slice(7)
+            : typeof on === 'object' && on && 'window' in on
+              ? String((on as { window: unknown }).window)
+              : null;
         if (win !== null && !windowNames.has(win)) {
-          ctx.addIssue({ code: 'custom', path: ['rules', i, 'on'], message: `no window named "${win}" (windows: ${[...windowNames].join(', ') || 'none'})` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', i, 'on'],
+            message: `no window named "${win}" (windows: ${[...windowNames].join(', ') || 'none'})`,
+          });
         }
       });
       cfg.sources.forEach((s, i) => {
         if ((s.type === 'mqtt' || s.type === 'mqtt-broker') && s.format === 'number') {
           if (!s.topicPattern?.includes('{metric}')) {
-            ctx.addIssue({ code: 'custom', path: ['sources', i, 'topicPattern'], message: 'format "number" needs a topicPattern with {metric} (and {device} or a source device)' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['sources', i, 'topicPattern'],
+              message: 'format "number" needs a topicPattern with {metric} (and {device} or a source device)',
+            });
           }
         }
         if (s.type === 'mqtt' && s.passwordFile && !s.username) {
-          ctx.addIssue({ code: 'custom', path: ['sources', i, 'username'], message: 'required with passwordFile' });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, 'username'],
+            message: 'required with passwordFile',
+          });
         }
       });
       if (cfg.uplink?.passwordFile && !cfg.uplink.username) {

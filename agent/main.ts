@@ -57,8 +57,14 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   const http = await startHttpServer(
     res.config.http.listen,
     {
-      '/metrics': async () => ({ type: agent.metrics.registry.contentType, body: await agent.metrics.registry.metrics() }),
-      '/healthz': () => (agent.healthy() ? { type: 'text/plain', body: 'ok\n' } : { status: 503, type: 'text/plain', body: 'stopping\n' }),
+      '/metrics': async () => ({
+        type: agent.metrics.registry.contentType,
+        body: await agent.metrics.registry.metrics(),
+      }),
+      '/healthz': () =>
+        agent.healthy()
+          ? { type: 'text/plain', body: 'ok\n' }
+          : { status: 503, type: 'text/plain', body: 'stopping\n' },
       '/status': () => ({ body: JSON.stringify(agent.status()) }),
     },
     log,
@@ -89,7 +95,10 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   process.on('SIGHUP', () => {
     const next = loadAgentConfig(opts.config);
     if (!next.ok) {
-      log.error({ problems: next.problems }, 'reload refused: configuration invalid; keeping the running one');
+      log.error(
+        { problems: next.problems },
+        'reload refused: configuration invalid; keeping the running one',
+      );
       return;
     }
     agent.reload(next.config).catch((err: unknown) => log.error({ err }, 'reload failed'));
@@ -121,7 +130,9 @@ async function status(opts: { url: string; json?: boolean }): Promise<void> {
     `windows      ${body.windows?.openWindows ?? 0} open, ${body.counters.summaries} summaries emitted`,
   ];
   for (const [name, s] of Object.entries<Record<string, unknown>>(body.sources ?? {})) {
-    lines.push(`source       ${name} (${s.type}): ${s.state}, ${s.framesIn} frames${s.lastError ? `, last error: ${s.lastError}` : ''}`);
+    lines.push(
+      `source       ${name} (${s.type}): ${s.state}, ${s.framesIn} frames${s.lastError ? `, last error: ${s.lastError}` : ''}`,
+    );
   }
   const atRisk = Object.entries<Record<string, unknown>>(body.sources ?? {})
     .filter(([, s]) => typeof s.atRisk === 'number')
@@ -129,9 +140,16 @@ async function status(opts: { url: string; json?: boolean }): Promise<void> {
   lines.push(
     `durability   ${body.checkpointFailing ? `CHECKPOINT FAILING (${body.checkpointFailing} in a row)` : 'checkpoints ok'}${body.paused ? ', sources PAUSED (back-pressure)' : ''}, ${body.pendingFrames ?? 0} frames pending${atRisk.length ? `, serial at risk: ${atRisk.join(', ')}` : ''}${body.counters.outboxDropped || body.counters.outboxRejected ? `, outbox dropped ${body.counters.outboxDropped} rejected ${body.counters.outboxRejected}` : ''}`,
   );
-  const firing = (body.firing ?? []) as { rule: string; device: string; metric: string; severity: string; value: number }[];
+  const firing = (body.firing ?? []) as {
+    rule: string;
+    device: string;
+    metric: string;
+    severity: string;
+    value: number;
+  }[];
   lines.push(`alerts       ${firing.length} firing`);
-  for (const a of firing) lines.push(`  ${a.severity.padEnd(8)} ${a.rule} ${a.device}/${a.metric} value=${a.value}`);
+  for (const a of firing)
+    lines.push(`  ${a.severity.padEnd(8)} ${a.rule} ${a.device}/${a.metric} value=${a.value}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -141,7 +159,9 @@ export function buildCli(): Command {
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError();
-  const logLevel = new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info');
+  const logLevel = new Option('--log-level <level>', 'log level')
+    .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+    .default('info');
   program
     .command('run', { isDefault: true })
     .description('run the agent (the default when only --config is given)')

@@ -44,7 +44,16 @@ async function runOnce(interval: string, seconds: number): Promise<Record<string
   const agent = await startAgent(
     writeConfig(tempDir(), {
       agent: { id, dataDir },
-      sources: [{ type: 'mqtt', name: 'sensors', url: sensors.url, topics: ['plant/+/+'], topicPattern: 'plant/{device}/{metric}', format: 'json' }],
+      sources: [
+        {
+          type: 'mqtt',
+          name: 'sensors',
+          url: sensors.url,
+          topics: ['plant/+/+'],
+          topicPattern: 'plant/{device}/{metric}',
+          format: 'json',
+        },
+      ],
       watermark: { maxOutOfOrder: '500ms', idleTimeout: '5s' },
       windows: [{ name: 'w1s', type: 'tumbling', size: '1s' }],
       uplink: { urls: [upstream.url] },
@@ -53,12 +62,36 @@ async function runOnce(interval: string, seconds: number): Promise<Record<string
     }),
   );
   try {
-    await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up', { timeoutMs: 30_000 });
+    await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up', {
+      timeoutMs: 30_000,
+    });
     const pid = agent.proc.pid!;
     const io0 = procIo(pid);
     const m0 = await agent.metrics();
     const t0 = performance.now();
-    const report = await runSim(['--devices', '10', '--rate', '10', '--metrics', 'temperature,current,humidity', '--duration', `${seconds}s`, '--seed', '1', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: (seconds + 60) * 1000 });
+    const report = await runSim(
+      [
+        '--devices',
+        '10',
+        '--rate',
+        '10',
+        '--metrics',
+        'temperature,current,humidity',
+        '--duration',
+        `${seconds}s`,
+        '--seed',
+        '1',
+        '--mqtt',
+        sensors.url,
+        '--topic-pattern',
+        'plant/{device}/{metric}',
+        '--format',
+        'json',
+        '--qos',
+        '1',
+      ],
+      { timeoutMs: (seconds + 60) * 1000 },
+    );
     const elapsed = (performance.now() - t0) / 1000;
     const io1 = procIo(pid);
     const m1 = await agent.metrics();
@@ -95,12 +128,17 @@ export async function benchSdCard(): Promise<Record<string, unknown>> {
   const intervals = (process.env.EDGEFLOW_BENCH_SDCARD_INTERVALS ?? '1s').split(',');
   const runs: Record<string, unknown>[] = [];
   for (const interval of intervals) runs.push(await runOnce(interval.trim(), seconds));
-  const load = '10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, 1 s tumbling windows (all aggregates), uplink draining';
+  const load =
+    '10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, 1 s tumbling windows (all aggregates), uplink draining';
   const command = `EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`;
   // `rows`/`notes`: the shape bench/run.ts prints (bench/lib.ts BenchResult).
   return {
     rows: runs.map(({ dataDirFiles: _files, ...r }) => r),
-    notes: [`load: ${load}`, `command: ${command}`, 'write_bytes from /proc/<agent pid>/io; per hour = extrapolated from the run'],
+    notes: [
+      `load: ${load}`,
+      `command: ${command}`,
+      'write_bytes from /proc/<agent pid>/io; per hour = extrapolated from the run',
+    ],
     load,
     command,
     runs,

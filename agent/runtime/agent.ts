@@ -12,8 +12,8 @@
 // after it is redelivered (QoS 1, persistent session) and replayed. Serial frames cannot be
 // redelivered: their loss on a crash is bounded by the checkpoint interval and reported.
 import { mkdirSync } from 'node:fs';
-import { memoryUsage } from 'node:process';
 import { join } from 'node:path';
+import { memoryUsage } from 'node:process';
 import type { Counter, Registry } from 'prom-client';
 import { type Clock, systemClock } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
@@ -21,13 +21,13 @@ import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import type { Alert, LateEvent, Reading, Status, Summary } from '../../shared/model.ts';
 import type { AgentConfig } from '../config.ts';
+import { type Decoder, FrameError } from '../decoders/decoder.ts';
 import { createDecoder } from '../decoders/index.ts';
-import { FrameError, type Decoder } from '../decoders/decoder.ts';
 import type { Outbox, OutboxItem } from '../outbox/outbox.ts';
 import { SqliteOutbox } from '../outbox/sqlite.ts';
 import { RuleEngine } from '../rules/engine.ts';
-import type { RawFrame, Source, SourceContext } from '../sources/source.ts';
 import { createSource } from '../sources/index.ts';
+import type { RawFrame, Source, SourceContext } from '../sources/source.ts';
 import { MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { WindowEngine } from '../windows/engine.ts';
 import { ClockGuard } from './clock-guard.ts';
@@ -64,7 +64,10 @@ class DeltaExporter {
   /** `baseline`: only remember `value` (already exported by a previous process). */
   update(counter: Counter<string>, labels: Record<string, string>, value: number, baseline: boolean): void {
     let per = this.last.get(counter);
-    if (!per) this.last.set(counter, (per = new Map()));
+    if (!per) {
+      per = new Map();
+      this.last.set(counter, per);
+    }
     const key = JSON.stringify(labels);
     const prev = per.get(key) ?? 0;
     per.set(key, value);
@@ -144,7 +147,11 @@ export class Agent {
       try {
         mkdirSync(agent.dataDir, { recursive: true });
       } catch (err) {
-        throw new EdgeflowError('STORE_WRITE_FAILED', `cannot create the data directory ${agent.dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, retriable: false });
+        throw new EdgeflowError(
+          'STORE_WRITE_FAILED',
+          `cannot create the data directory ${agent.dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          { cause: err, retriable: false },
+        );
       }
       this.outbox = SqliteOutbox.open(join(agent.dataDir, 'outbox.db'), {
         maxBytes: buffer.maxBytes,
@@ -162,7 +169,15 @@ export class Agent {
     if (this.config.uplink) this.startUplink();
     await this.startSources();
     this.timers.push(this.clock.setInterval(() => this.tick(), TICK_MS));
-    this.log.info({ agent: agent.id, sources: this.sources.length, windows: this.config.windows.length, rules: this.config.rules.length }, 'agent started');
+    this.log.info(
+      {
+        agent: agent.id,
+        sources: this.sources.length,
+        windows: this.config.windows.length,
+        rules: this.config.rules.length,
+      },
+      'agent started',
+    );
   }
 
   private readCheckpoint(): { windows?: unknown; rules?: unknown } {
@@ -183,7 +198,8 @@ export class Agent {
       // process; they keep their age at the checkpoint (the downtime itself is not counted).
       const mono = this.clock.monotonic();
       for (const h of held as { r: Reading; age: number; source: string }[]) {
-        if (h && typeof h === 'object' && h.r && typeof h.age === 'number') this.held.push({ reading: h.r, mono: mono - h.age, source: String(h.source) });
+        if (h && typeof h === 'object' && h.r && typeof h.age === 'number')
+          this.held.push({ reading: h.r, mono: mono - h.age, source: String(h.source) });
       }
     }
     return { windows: parse('windows'), rules: parse('rules') };
@@ -193,7 +209,10 @@ export class Agent {
   private stateReset(key: string, err: unknown): void {
     this.counters.stateResets++;
     this.metrics.stateResets.inc({ state: key });
-    this.log.error({ err, key, code: 'STORE_CORRUPT' }, `checkpointed ${key} state is unreadable; starting it fresh (its open windows/alert state are lost)`);
+    this.log.error(
+      { err, key, code: 'STORE_CORRUPT' },
+      `checkpointed ${key} state is unreadable; starting it fresh (its open windows/alert state are lost)`,
+    );
   }
 
   private buildEngines(snap: { windows?: unknown; rules?: unknown }): void {
@@ -225,7 +244,10 @@ export class Agent {
       // RuleEngine.restore ignores what it cannot read; an unreadable snapshot is still a loss to report.
       const r = snap.rules as { v?: unknown; rules?: unknown } | null;
       if (r === null || typeof r !== 'object' || r.v !== 1 || !Array.isArray(r.rules)) {
-        this.stateReset('rules', new EdgeflowError('STORE_CORRUPT', 'rule checkpoint is not a version 1 rule-engine snapshot'));
+        this.stateReset(
+          'rules',
+          new EdgeflowError('STORE_CORRUPT', 'rule checkpoint is not a version 1 rule-engine snapshot'),
+        );
       } else {
         this.rules = RuleEngine.restore(snap.rules, ruleSpecs, ruleOpts, ruleOut);
       }
@@ -265,11 +287,22 @@ export class Agent {
       });
       // Serial lines cannot be redelivered: they are never paused by back-pressure (the port would lose
       // them uncounted in the OS buffer or the device); the runtime drops and counts instead.
-      const entry: SourceEntry = { source, decoder: createDecoder(cfg.format), device: 'device' in cfg ? cfg.device : undefined, redeliverable: source.type !== 'serial' };
+      const entry: SourceEntry = {
+        source,
+        decoder: createDecoder(cfg.format),
+        device: 'device' in cfg ? cfg.device : undefined,
+        redeliverable: source.type !== 'serial',
+      };
       this.sources.push(entry);
       if (!entry.redeliverable) this.atRisk.set(source.name, 0);
       await source.start((frame) => this.onFrame(entry, frame), {
-        onBadFrame: (reason) => this.badFrame(source.name, reason, { payload: Buffer.alloc(0), receivedAt: this.clock.now() }, new Error(reason)),
+        onBadFrame: (reason) =>
+          this.badFrame(
+            source.name,
+            reason,
+            { payload: Buffer.alloc(0), receivedAt: this.clock.now() },
+            new Error(reason),
+          ),
       });
     }
   }
@@ -284,7 +317,11 @@ export class Agent {
       // queue without bound (issue 4). The frame is decoded only to count its readings.
       let n = 1;
       try {
-        n = entry.decoder.decode(frame.payload, { device: frame.fields?.device ?? entry.device, metric: frame.fields?.metric, arrivalTs: frame.receivedAt }).length;
+        n = entry.decoder.decode(frame.payload, {
+          device: frame.fields?.device ?? entry.device,
+          metric: frame.fields?.metric,
+          arrivalTs: frame.receivedAt,
+        }).length;
       } catch {}
       this.counters.droppedBackpressure += n;
       this.metrics.readingsDropped.inc({ reason: 'backpressure' }, n);
@@ -306,7 +343,8 @@ export class Agent {
       return;
     }
     for (const r of readings) {
-      if (this.accept(src, r, frame) && !entry.redeliverable) this.atRisk.set(src, (this.atRisk.get(src) ?? 0) + 1);
+      if (this.accept(src, r, frame) && !entry.redeliverable)
+        this.atRisk.set(src, (this.atRisk.get(src) ?? 0) + 1);
     }
     if (this.framesSinceCheckpoint >= this.config.limits.maxPendingFrames) this.applyBackpressure();
   }
@@ -314,7 +352,16 @@ export class Agent {
   private badFrame(src: string, reason: string, frame: RawFrame, err: unknown): void {
     this.counters.badFrames++;
     this.metrics.badFrames.inc({ source: src, reason });
-    this.badFrameLog.warn(`bad_frame:${src}:${reason}`, { source: src, reason, frame: frame.payload.subarray(0, 120).toString('utf8'), err: (err as Error).message }, 'bad frame skipped');
+    this.badFrameLog.warn(
+      `bad_frame:${src}:${reason}`,
+      {
+        source: src,
+        reason,
+        frame: frame.payload.subarray(0, 120).toString('utf8'),
+        err: (err as Error).message,
+      },
+      'bad frame skipped',
+    );
   }
 
   /** Returns true when the reading went into the windows and rules. */
@@ -332,12 +379,22 @@ export class Agent {
       return false;
     }
     if (r.ts < this.clockGuard.minEventTime()) {
-      this.badFrame(src, 'timestamp_too_old', frame, new Error(`timestamp ${r.ts} is before ${new Date(this.clockGuard.minEventTime()).toISOString()}`));
+      this.badFrame(
+        src,
+        'timestamp_too_old',
+        frame,
+        new Error(`timestamp ${r.ts} is before ${new Date(this.clockGuard.minEventTime()).toISOString()}`),
+      );
       return false;
     }
     if (this.clockGuard.synced() && r.ts > this.clockGuard.maxEventTime(FUTURE_TOLERANCE_MS)) {
       this.counters.futureRefused++;
-      this.badFrame(src, 'timestamp_in_future', frame, new Error(`timestamp ${new Date(r.ts).toISOString()} is in the future`));
+      this.badFrame(
+        src,
+        'timestamp_in_future',
+        frame,
+        new Error(`timestamp ${new Date(r.ts).toISOString()} is in the future`),
+      );
       return false;
     }
     this.counters.readingsIn++;
@@ -377,7 +434,10 @@ export class Agent {
     if (this.clockGuard.synced() && this.held.length > 0) this.releaseHeld();
     this.windows.tick();
     this.rules.tick();
-    if (this.clock.monotonic() - this.lastCheckpointMono >= this.config.checkpoint.interval || this.pendingItems.length >= 10_000) {
+    if (
+      this.clock.monotonic() - this.lastCheckpointMono >= this.config.checkpoint.interval ||
+      this.pendingItems.length >= 10_000
+    ) {
       this.checkpoint();
     }
     this.updateGauges();
@@ -389,16 +449,19 @@ export class Agent {
    * `baseline`: at start, the restored values were already exported by the previous process.
    */
   private exportEngineCounters(baseline = false): void {
-    const exp = (counter: Counter<string>, labels: Record<string, string>, value: number) => this.deltas.update(counter, labels, value, baseline);
+    const exp = (counter: Counter<string>, labels: Record<string, string>, value: number) =>
+      this.deltas.update(counter, labels, value, baseline);
     const ws = this.windows.stats();
     for (const [window, per] of Object.entries(ws.lateByWindow)) {
       exp(this.metrics.lateEvents, { window, action: 'dropped' }, per.dropped);
       exp(this.metrics.lateEvents, { window, action: 'forwarded' }, per.forwarded);
     }
-    for (const [reason, n] of Object.entries(ws.droppedByReason)) exp(this.metrics.readingsDropped, { reason }, n);
+    for (const [reason, n] of Object.entries(ws.droppedByReason))
+      exp(this.metrics.readingsDropped, { reason }, n);
     exp(this.metrics.readingsDropped, { reason: 'rule_max_keys' }, this.rules.stats().keysDropped);
     const ob = this.outbox.stats();
-    for (const [kind, n] of Object.entries(ob.dropped)) exp(this.metrics.outboxDropped, { kind, reason: 'full' }, n);
+    for (const [kind, n] of Object.entries(ob.dropped))
+      exp(this.metrics.outboxDropped, { kind, reason: 'full' }, n);
     exp(this.metrics.outboxDropped, { kind: 'any', reason: 'rejected' }, ob.rejected);
     exp(this.metrics.outboxWriteErrors, {}, ob.writeErrors);
   }
@@ -409,8 +472,16 @@ export class Agent {
     const held = this.held;
     this.held = [];
     this.dirty = true;
-    for (const h of held) this.accept(h.source, { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true }, { payload: Buffer.alloc(0), receivedAt: now });
-    this.log.info({ readings: held.length }, 'wall clock synchronised; stamped readings held while it was not');
+    for (const h of held)
+      this.accept(
+        h.source,
+        { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true },
+        { payload: Buffer.alloc(0), receivedAt: now },
+      );
+    this.log.info(
+      { readings: held.length },
+      'wall clock synchronised; stamped readings held while it was not',
+    );
   }
 
   /**
@@ -426,9 +497,14 @@ export class Agent {
       const entries: [string, string][] = [
         ['windows', JSON.stringify(this.windows.snapshot())],
         ['rules', JSON.stringify(this.rules.snapshot())],
-        ['held', JSON.stringify(this.held.map((h) => ({ r: h.reading, age: mono - h.mono, source: h.source })))],
+        [
+          'held',
+          JSON.stringify(this.held.map((h) => ({ r: h.reading, age: mono - h.mono, source: h.source }))),
+        ],
       ];
-      for (const [k, v] of entries) if (this.lastSaved.get(k) !== v && !(k === 'held' && v === '[]' && !this.lastSaved.has(k))) state.set(k, v);
+      for (const [k, v] of entries)
+        if (this.lastSaved.get(k) !== v && !(k === 'held' && v === '[]' && !this.lastSaved.has(k)))
+          state.set(k, v);
     }
     if (this.pendingItems.length === 0 && state.size === 0) {
       // Nothing to persist: frames that changed no state (bad frames, duplicates) can be acknowledged.
@@ -451,11 +527,21 @@ export class Agent {
       this.checkpointFailures++;
       this.counters.checkpointFailures++;
       this.metrics.checkpoints.inc({ result: 'error' });
-      if (this.checkpointFailures === 1 || this.checkpointFailures % 60 === 0) this.log.error({ err: error, failures: this.checkpointFailures, pendingFrames: this.framesSinceCheckpoint, pendingItems: this.pendingItems.length }, 'checkpoint failed; retrying');
+      if (this.checkpointFailures === 1 || this.checkpointFailures % 60 === 0)
+        this.log.error(
+          {
+            err: error,
+            failures: this.checkpointFailures,
+            pendingFrames: this.framesSinceCheckpoint,
+            pendingItems: this.pendingItems.length,
+          },
+          'checkpoint failed; retrying',
+        );
       if (this.framesSinceCheckpoint >= this.config.limits.maxPendingFrames) this.applyBackpressure();
       return false;
     }
-    if (this.checkpointFailures > 0) this.log.info({ failures: this.checkpointFailures }, 'checkpoint succeeded again');
+    if (this.checkpointFailures > 0)
+      this.log.info({ failures: this.checkpointFailures }, 'checkpoint succeeded again');
     this.checkpointFailures = 0;
     this.counters.checkpoints++;
     this.metrics.checkpoints.inc({ result: 'ok' });
@@ -483,7 +569,10 @@ export class Agent {
     this.processing.pause();
     this.metrics.backpressure.inc();
     for (const { source, redeliverable } of this.sources) if (redeliverable) source.pause();
-    this.log.warn({ pendingFrames: this.framesSinceCheckpoint }, 'back-pressure: MQTT sources paused, serial frames dropped (counted) until the next checkpoint');
+    this.log.warn(
+      { pendingFrames: this.framesSinceCheckpoint },
+      'back-pressure: MQTT sources paused, serial frames dropped (counted) until the next checkpoint',
+    );
     this.checkpoint();
   }
 
@@ -500,7 +589,9 @@ export class Agent {
     const ob = this.outbox.stats();
     this.metrics.outboxItems.set(ob.items);
     this.metrics.outboxBytes.set(ob.bytes);
-    this.metrics.outboxOldestAge.set(ob.oldestTs === null ? 0 : Math.max(0, (this.clock.now() - ob.oldestTs) / 1000));
+    this.metrics.outboxOldestAge.set(
+      ob.oldestTs === null ? 0 : Math.max(0, (this.clock.now() - ob.oldestTs) / 1000),
+    );
     this.metrics.uplinkConnected.set(this.uplink?.state().connected ? 1 : 0);
     this.metrics.pendingFrames.set(this.framesSinceCheckpoint);
     for (const [source, n] of this.atRisk) this.metrics.readingsAtRisk.set({ source }, n);
@@ -527,10 +618,18 @@ export class Agent {
         this.sources.map(({ source }) => {
           const st = source.status();
           // Serial: readings not yet in a checkpoint, lost if the agent dies now (bounded by checkpoint.interval).
-          return [source.name, this.atRisk.has(source.name) ? { ...st, atRisk: this.atRisk.get(source.name) ?? 0 } : st];
+          return [
+            source.name,
+            this.atRisk.has(source.name) ? { ...st, atRisk: this.atRisk.get(source.name) ?? 0 } : st,
+          ];
         }),
       ),
-      counters: { ...this.counters, outboxDropped: Object.values(ob.dropped).reduce((a, b) => a + b, 0), outboxRejected: ob.rejected, outboxWriteErrors: ob.writeErrors },
+      counters: {
+        ...this.counters,
+        outboxDropped: Object.values(ob.dropped).reduce((a, b) => a + b, 0),
+        outboxRejected: ob.rejected,
+        outboxWriteErrors: ob.writeErrors,
+      },
     };
   }
 

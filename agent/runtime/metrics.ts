@@ -31,28 +31,132 @@ export class AgentMetrics {
   constructor(registry = new Registry()) {
     this.registry = registry;
     const r = [registry];
-    this.framesIn = new Counter({ name: 'edgeflow_agent_frames_in_total', help: 'Frames received per source', labelNames: ['source'], registers: r });
-    this.readingsIn = new Counter({ name: 'edgeflow_agent_readings_in_total', help: 'Readings decoded per source', labelNames: ['source'], registers: r });
-    this.badFrames = new Counter({ name: 'edgeflow_agent_bad_frames_total', help: 'Frames that did not decode, per source and reason', labelNames: ['source', 'reason'], registers: r });
-    this.readingsDropped = new Counter({ name: 'edgeflow_agent_readings_dropped_total', help: 'Readings dropped by policy (state bounds, back-pressure, unsynced clock)', labelNames: ['reason'], registers: r });
-    this.summariesOut = new Counter({ name: 'edgeflow_agent_summaries_out_total', help: 'Window summaries emitted (revisions included)', labelNames: ['window'], registers: r });
-    this.lateEvents = new Counter({ name: 'edgeflow_agent_late_events_total', help: 'Readings later than allowedLateness (dropped or forwarded raw)', labelNames: ['window', 'action'], registers: r });
-    this.alerts = new Counter({ name: 'edgeflow_agent_alerts_total', help: 'Alert transitions emitted', labelNames: ['rule', 'state'], registers: r });
-    this.checkpoints = new Counter({ name: 'edgeflow_agent_checkpoints_total', help: 'Checkpoints: ok (written), skipped (nothing changed), error (write failed, retried)', labelNames: ['result'], registers: r });
-    this.outboxDropped = new Counter({ name: 'edgeflow_agent_outbox_dropped_total', help: 'Items dropped or refused by the outbox size policy', labelNames: ['kind', 'reason'], registers: r });
-    this.clockJumps = new Counter({ name: 'edgeflow_agent_clock_jumps_total', help: 'Wall-clock steps detected against the monotonic clock', registers: r });
-    this.openWindows = new Gauge({ name: 'edgeflow_agent_open_windows', help: 'Windows currently open', registers: r });
-    this.alertsFiring = new Gauge({ name: 'edgeflow_agent_alerts_firing', help: 'Alerts currently firing', registers: r });
-    this.outboxItems = new Gauge({ name: 'edgeflow_agent_outbox_items', help: 'Items waiting in the outbox', registers: r });
-    this.outboxBytes = new Gauge({ name: 'edgeflow_agent_outbox_bytes', help: 'Bytes waiting in the outbox', registers: r });
-    this.outboxOldestAge = new Gauge({ name: 'edgeflow_agent_outbox_oldest_age_seconds', help: 'Age of the oldest outbox item (event time)', registers: r });
-    this.uplinkConnected = new Gauge({ name: 'edgeflow_agent_uplink_connected', help: '1 when the uplink is connected', registers: r });
-    this.sourceUp = new Gauge({ name: 'edgeflow_agent_source_up', help: '1 when a source is connected/open', labelNames: ['source', 'type'], registers: r });
-    this.pendingFrames = new Gauge({ name: 'edgeflow_agent_pending_frames', help: 'Frames processed but not yet in a checkpoint', registers: r });
-    this.stateResets = new Counter({ name: 'edgeflow_agent_state_resets_total', help: 'Checkpointed window/rule state found unreadable at start (STORE_CORRUPT) and started fresh', labelNames: ['state'], registers: r });
-    this.outboxWriteErrors = new Counter({ name: 'edgeflow_agent_outbox_write_errors_total', help: 'Outbox writes that failed (disk full, I/O error); retried', registers: r });
-    this.backpressure = new Counter({ name: 'edgeflow_agent_backpressure_total', help: 'Times sources were paused because too many frames waited for a checkpoint', registers: r });
-    this.readingsAtRisk = new Gauge({ name: 'edgeflow_agent_readings_at_risk', help: 'Serial readings accepted since the last checkpoint (lost if the agent dies now; serial cannot redeliver)', labelNames: ['source'], registers: r });
-    this.clockSynced = new Gauge({ name: 'edgeflow_agent_clock_synced', help: '1 when the wall clock looks synchronised', registers: r });
+    this.framesIn = new Counter({
+      name: 'edgeflow_agent_frames_in_total',
+      help: 'Frames received per source',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.readingsIn = new Counter({
+      name: 'edgeflow_agent_readings_in_total',
+      help: 'Readings decoded per source',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.badFrames = new Counter({
+      name: 'edgeflow_agent_bad_frames_total',
+      help: 'Frames that did not decode, per source and reason',
+      labelNames: ['source', 'reason'],
+      registers: r,
+    });
+    this.readingsDropped = new Counter({
+      name: 'edgeflow_agent_readings_dropped_total',
+      help: 'Readings dropped by policy (state bounds, back-pressure, unsynced clock)',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.summariesOut = new Counter({
+      name: 'edgeflow_agent_summaries_out_total',
+      help: 'Window summaries emitted (revisions included)',
+      labelNames: ['window'],
+      registers: r,
+    });
+    this.lateEvents = new Counter({
+      name: 'edgeflow_agent_late_events_total',
+      help: 'Readings later than allowedLateness (dropped or forwarded raw)',
+      labelNames: ['window', 'action'],
+      registers: r,
+    });
+    this.alerts = new Counter({
+      name: 'edgeflow_agent_alerts_total',
+      help: 'Alert transitions emitted',
+      labelNames: ['rule', 'state'],
+      registers: r,
+    });
+    this.checkpoints = new Counter({
+      name: 'edgeflow_agent_checkpoints_total',
+      help: 'Checkpoints: ok (written), skipped (nothing changed), error (write failed, retried)',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.outboxDropped = new Counter({
+      name: 'edgeflow_agent_outbox_dropped_total',
+      help: 'Items dropped or refused by the outbox size policy',
+      labelNames: ['kind', 'reason'],
+      registers: r,
+    });
+    this.clockJumps = new Counter({
+      name: 'edgeflow_agent_clock_jumps_total',
+      help: 'Wall-clock steps detected against the monotonic clock',
+      registers: r,
+    });
+    this.openWindows = new Gauge({
+      name: 'edgeflow_agent_open_windows',
+      help: 'Windows currently open',
+      registers: r,
+    });
+    this.alertsFiring = new Gauge({
+      name: 'edgeflow_agent_alerts_firing',
+      help: 'Alerts currently firing',
+      registers: r,
+    });
+    this.outboxItems = new Gauge({
+      name: 'edgeflow_agent_outbox_items',
+      help: 'Items waiting in the outbox',
+      registers: r,
+    });
+    this.outboxBytes = new Gauge({
+      name: 'edgeflow_agent_outbox_bytes',
+      help: 'Bytes waiting in the outbox',
+      registers: r,
+    });
+    this.outboxOldestAge = new Gauge({
+      name: 'edgeflow_agent_outbox_oldest_age_seconds',
+      help: 'Age of the oldest outbox item (event time)',
+      registers: r,
+    });
+    this.uplinkConnected = new Gauge({
+      name: 'edgeflow_agent_uplink_connected',
+      help: '1 when the uplink is connected',
+      registers: r,
+    });
+    this.sourceUp = new Gauge({
+      name: 'edgeflow_agent_source_up',
+      help: '1 when a source is connected/open',
+      labelNames: ['source', 'type'],
+      registers: r,
+    });
+    this.pendingFrames = new Gauge({
+      name: 'edgeflow_agent_pending_frames',
+      help: 'Frames processed but not yet in a checkpoint',
+      registers: r,
+    });
+    this.stateResets = new Counter({
+      name: 'edgeflow_agent_state_resets_total',
+      help: 'Checkpointed window/rule state found unreadable at start (STORE_CORRUPT) and started fresh',
+      labelNames: ['state'],
+      registers: r,
+    });
+    this.outboxWriteErrors = new Counter({
+      name: 'edgeflow_agent_outbox_write_errors_total',
+      help: 'Outbox writes that failed (disk full, I/O error); retried',
+      registers: r,
+    });
+    this.backpressure = new Counter({
+      name: 'edgeflow_agent_backpressure_total',
+      help: 'Times sources were paused because too many frames waited for a checkpoint',
+      registers: r,
+    });
+    this.readingsAtRisk = new Gauge({
+      name: 'edgeflow_agent_readings_at_risk',
+      help: 'Serial readings accepted since the last checkpoint (lost if the agent dies now; serial cannot redeliver)',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.clockSynced = new Gauge({
+      name: 'edgeflow_agent_clock_synced',
+      help: '1 when the wall clock looks synchronised',
+      registers: r,
+    });
   }
 }

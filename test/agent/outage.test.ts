@@ -7,9 +7,15 @@
 //    under buffer.maxBytes, drops are counted in /status and /metrics, alerts survive and arrive; and
 //    reject-new refuses new summaries instead, counted the same way.
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { type AgentProcess, metricValue, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  type AgentProcess,
+  metricValue,
+  startAgent,
+  tempDir,
+  writeConfig,
+} from '../helpers/agent-process.ts';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.ts';
 import { runSim } from '../helpers/sim-run.ts';
 import { captureUplink } from '../helpers/uplink-capture.ts';
@@ -24,14 +30,37 @@ after(async () => {
 
 const uniq = () => `out-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 // Fires and resolves often on the simulator's noisy values (~10 % of readings match): alerts all along.
-const FLAPPY = { name: 'flappy', match: { metric: '*' }, on: 'reading', kind: 'threshold', when: 'floor(value * 100) % 10 == 0', severity: 'warning' };
+const FLAPPY = {
+  name: 'flappy',
+  match: { metric: '*' },
+  on: 'reading',
+  kind: 'threshold',
+  when: 'floor(value * 100) % 10 == 0',
+  severity: 'warning',
+};
 
-function agentConfig(id: string, sensorsUrl: string, upstreamUrl: string, extra: Record<string, unknown> = {}) {
+function agentConfig(
+  id: string,
+  sensorsUrl: string,
+  upstreamUrl: string,
+  extra: Record<string, unknown> = {},
+) {
   return {
     agent: { id, dataDir: tempDir() },
-    sources: [{ type: 'mqtt', name: 'sensors', url: sensorsUrl, topics: ['plant/+/+'], topicPattern: 'plant/{device}/{metric}', format: 'json' }],
+    sources: [
+      {
+        type: 'mqtt',
+        name: 'sensors',
+        url: sensorsUrl,
+        topics: ['plant/+/+'],
+        topicPattern: 'plant/{device}/{metric}',
+        format: 'json',
+      },
+    ],
     watermark: { maxOutOfOrder: '200ms', idleTimeout: '1s' },
-    windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum', 'min', 'max', 'mean'] }],
+    windows: [
+      { name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum', 'min', 'max', 'mean'] },
+    ],
     rules: [FLAPPY],
     uplink: { urls: [upstreamUrl], batch: { maxItems: 50, maxDelay: '100ms' } },
     checkpoint: { interval: '200ms' },
@@ -40,7 +69,9 @@ function agentConfig(id: string, sensorsUrl: string, upstreamUrl: string, extra:
   };
 }
 
-test('upstream broker down ~8 s then back: backlog complete, outage alerts before outage summaries, outbox empty', { timeout: 120_000 }, async () => {
+test('upstream broker down ~8 s then back: backlog complete, outage alerts before outage summaries, outbox empty', {
+  timeout: 120_000,
+}, async () => {
   const sensors = await startMosquitto({ gateway: true });
   const upstream = await startMosquitto({ gateway: true }); // persistence: the capture's session survives the restart
   brokers.push(sensors, upstream);
@@ -50,38 +81,82 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
     const agent = await startAgent(writeConfig(tempDir(), agentConfig(id, sensors.url, upstream.url)));
     agents.push(agent);
     await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up');
-    const sim = runSim(['--devices', '4', '--rate', '10', '--metrics', 'temperature,current', '--duration', '20s', '--seed', '7', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: 60_000 });
-    await waitFor('summaries and alerts upstream', () => cap.captured.summaries.size > 0 && cap.captured.alerts.size > 0, { timeoutMs: 20_000 });
+    const sim = runSim(
+      [
+        '--devices',
+        '4',
+        '--rate',
+        '10',
+        '--metrics',
+        'temperature,current',
+        '--duration',
+        '20s',
+        '--seed',
+        '7',
+        '--mqtt',
+        sensors.url,
+        '--topic-pattern',
+        'plant/{device}/{metric}',
+        '--format',
+        'json',
+        '--qos',
+        '1',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    await waitFor(
+      'summaries and alerts upstream',
+      () => cap.captured.summaries.size > 0 && cap.captured.alerts.size > 0,
+      { timeoutMs: 20_000 },
+    );
 
     await upstream.stop();
     await waitFor('uplink down', async () => (await agent.status()).uplink?.connected === false);
     await delay(8_000); // the outage itself (the experiment, not a synchronisation)
     const during = await agent.status();
-    assert.ok(during.outboxDetail.byKind.summaries > 0 && during.outboxDetail.byKind.alerts > 0, `outbox during the outage: ${JSON.stringify(during.outboxDetail.byKind)}`);
+    assert.ok(
+      during.outboxDetail.byKind.summaries > 0 && during.outboxDetail.byKind.alerts > 0,
+      `outbox during the outage: ${JSON.stringify(during.outboxDetail.byKind)}`,
+    );
     const restartedAt = Date.now();
     const arrivedBefore = cap.captured.arrivals.length;
     await upstream.restart();
 
     const report = await sim;
     const total = () => [...cap.captured.summaries.values()].reduce((a, s) => a + s.count, 0);
-    await waitFor(`upstream counts to reach ${report.readingsSent}`, () => total() === report.readingsSent || undefined, { timeoutMs: 40_000 }).catch((e) => {
+    await waitFor(
+      `upstream counts to reach ${report.readingsSent}`,
+      () => total() === report.readingsSent || undefined,
+      { timeoutMs: 40_000 },
+    ).catch((e) => {
       throw new Error(`${(e as Error).message}; got ${total()}`);
     });
     const per: Record<string, number> = {};
-    for (const s of cap.captured.summaries.values()) per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
+    for (const s of cap.captured.summaries.values())
+      per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
     assert.deepEqual(per, report.sent.byDeviceMetric);
 
     // Drain order: among what arrived after the restart, the alerts emitted during the outage (ts before
     // the restart) all come before the summaries of windows that closed during the outage.
     const after = cap.captured.arrivals.slice(arrivedBefore).map((a, i) => ({ ...a, i }));
     const outageAlerts = after.filter((a) => a.kind === 'alerts' && a.item.ts < restartedAt - 1_000);
-    const outageSummaries = after.filter((a) => a.kind === 'summaries' && a.item.window.end < restartedAt - 1_000);
-    assert.ok(outageAlerts.length > 0 && outageSummaries.length > 0, `alerts ${outageAlerts.length}, summaries ${outageSummaries.length}`);
+    const outageSummaries = after.filter(
+      (a) => a.kind === 'summaries' && a.item.window.end < restartedAt - 1_000,
+    );
+    assert.ok(
+      outageAlerts.length > 0 && outageSummaries.length > 0,
+      `alerts ${outageAlerts.length}, summaries ${outageSummaries.length}`,
+    );
     const lastAlert = Math.max(...outageAlerts.map((a) => a.i));
     const firstSummary = Math.min(...outageSummaries.map((a) => a.i));
-    assert.ok(lastAlert < firstSummary, `an outage summary (arrival ${firstSummary}) overtook an outage alert (arrival ${lastAlert})`);
+    assert.ok(
+      lastAlert < firstSummary,
+      `an outage summary (arrival ${firstSummary}) overtook an outage alert (arrival ${lastAlert})`,
+    );
 
-    await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, { timeoutMs: 20_000 });
+    await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, {
+      timeoutMs: 20_000,
+    });
     assert.equal(await agent.stop('SIGTERM'), 0);
   } finally {
     await cap.close();
@@ -89,7 +164,9 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
 });
 
 for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
-  test(`outbox at its byte limit (64KB, ${onFull}) while the upstream is down: bound holds, drops counted, alerts survive`, { timeout: 120_000 }, async () => {
+  test(`outbox at its byte limit (64KB, ${onFull}) while the upstream is down: bound holds, drops counted, alerts survive`, {
+    timeout: 120_000,
+  }, async () => {
     const MAX = 64 * 1024;
     const sensors = await startMosquitto({ gateway: true });
     const upstream = await startMosquitto({ gateway: true });
@@ -98,12 +175,42 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
     const cap = await captureUplink(upstream.url, id, { clean: false });
     try {
       await upstream.stop(); // down from the start
-      const agent = await startAgent(writeConfig(tempDir(), agentConfig(id, sensors.url, upstream.url, { buffer: { maxBytes: '64KB', onFull } })));
+      const agent = await startAgent(
+        writeConfig(
+          tempDir(),
+          agentConfig(id, sensors.url, upstream.url, { buffer: { maxBytes: '64KB', onFull } }),
+        ),
+      );
       agents.push(agent);
       await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up');
-      const sim = runSim(['--devices', '20', '--rate', '2', '--metrics', 'temperature,current,humidity', '--duration', '10s', '--seed', '9', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: 60_000 });
+      const sim = runSim(
+        [
+          '--devices',
+          '20',
+          '--rate',
+          '2',
+          '--metrics',
+          'temperature,current,humidity',
+          '--duration',
+          '10s',
+          '--seed',
+          '9',
+          '--mqtt',
+          sensors.url,
+          '--topic-pattern',
+          'plant/{device}/{metric}',
+          '--format',
+          'json',
+          '--qos',
+          '1',
+        ],
+        { timeoutMs: 60_000 },
+      );
       let simDone = false;
-      void sim.then(() => (simDone = true), () => (simDone = true));
+      void sim.then(
+        () => (simDone = true),
+        () => (simDone = true),
+      );
       let maxNonAlert = 0;
       while (!simDone) {
         const ob = (await agent.status()).outboxDetail;
@@ -125,17 +232,33 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
         assert.ok(ob.dropped.summaries > 0, `no summary dropped: ${JSON.stringify(ob)}`);
         assert.ok(st.counters.outboxDropped > 0);
         assert.equal(ob.dropped.alerts, 0);
-        assert.equal(metricValue(m, 'edgeflow_agent_outbox_dropped_total', { kind: 'summaries', reason: 'full' }), ob.dropped.summaries);
+        assert.equal(
+          metricValue(m, 'edgeflow_agent_outbox_dropped_total', { kind: 'summaries', reason: 'full' }),
+          ob.dropped.summaries,
+        );
       } else {
         assert.ok(ob.rejected > 0, `nothing rejected: ${JSON.stringify(ob)}`);
         assert.equal(st.counters.outboxRejected, ob.rejected);
-        assert.equal(metricValue(m, 'edgeflow_agent_outbox_dropped_total', { reason: 'rejected' }), ob.rejected);
+        assert.equal(
+          metricValue(m, 'edgeflow_agent_outbox_dropped_total', { reason: 'rejected' }),
+          ob.rejected,
+        );
       }
       // Reconnect: every queued alert arrives, the outbox drains.
       await upstream.restart();
-      await waitFor(`${alertsQueued} alerts upstream`, () => cap.captured.alerts.size >= alertsQueued || undefined, { timeoutMs: 30_000 });
-      await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, { timeoutMs: 30_000 });
-      assert.equal(cap.captured.alerts.size, (await agent.status()).counters.alerts, 'every alert emitted arrived');
+      await waitFor(
+        `${alertsQueued} alerts upstream`,
+        () => cap.captured.alerts.size >= alertsQueued || undefined,
+        { timeoutMs: 30_000 },
+      );
+      await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, {
+        timeoutMs: 30_000,
+      });
+      assert.equal(
+        cap.captured.alerts.size,
+        (await agent.status()).counters.alerts,
+        'every alert emitted arrived',
+      );
       assert.equal(await agent.stop('SIGTERM'), 0);
     } finally {
       await cap.close();

@@ -8,9 +8,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { type AgentProcess, metricValue, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  type AgentProcess,
+  metricValue,
+  startAgent,
+  tempDir,
+  writeConfig,
+} from '../helpers/agent-process.ts';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.ts';
 import { openPtyPair } from '../helpers/pty.ts';
 import { runSim } from '../helpers/sim-run.ts';
@@ -42,7 +48,9 @@ function fillDisk(dir: string): string {
   return filler;
 }
 
-test('MQTT overload while checkpoints cannot be written: source paused, RSS bounded, no loss afterwards', { timeout: 150_000 }, async (t) => {
+test('MQTT overload while checkpoints cannot be written: source paused, RSS bounded, no loss afterwards', {
+  timeout: 150_000,
+}, async (t) => {
   const dataDir = tempDir('edgeflow-mnt-');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dataDir], { stdio: 'pipe' });
@@ -62,9 +70,20 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
     agent = await startAgent(
       writeConfig(tempDir(), {
         agent: { id, dataDir },
-        sources: [{ type: 'mqtt', name: 'sensors', url: sensors.url, topics: ['plant/+/+'], topicPattern: 'plant/{device}/{metric}', format: 'json' }],
+        sources: [
+          {
+            type: 'mqtt',
+            name: 'sensors',
+            url: sensors.url,
+            topics: ['plant/+/+'],
+            topicPattern: 'plant/{device}/{metric}',
+            format: 'json',
+          },
+        ],
         watermark: { maxOutOfOrder: '200ms', idleTimeout: '1s' },
-        windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum', 'min', 'max', 'p95'] }],
+        windows: [
+          { name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum', 'min', 'max', 'p95'] },
+        ],
         uplink: { urls: [upstream.url], batch: { maxItems: 200, maxDelay: '100ms' } },
         checkpoint: { interval: '500ms' },
         limits: { maxPendingFrames: MAX_PENDING },
@@ -76,9 +95,34 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
 
     // No space: every checkpoint fails from now on.
     const filler = fillDisk(dataDir);
-    const sim = runSim(['--devices', '10', '--rate', '20', '--metrics', 'temperature,current,humidity', '--duration', '12s', '--seed', '3', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: 90_000 });
+    const sim = runSim(
+      [
+        '--devices',
+        '10',
+        '--rate',
+        '20',
+        '--metrics',
+        'temperature,current,humidity',
+        '--duration',
+        '12s',
+        '--seed',
+        '3',
+        '--mqtt',
+        sensors.url,
+        '--topic-pattern',
+        'plant/{device}/{metric}',
+        '--format',
+        'json',
+        '--qos',
+        '1',
+      ],
+      { timeoutMs: 90_000 },
+    );
     let simDone = false;
-    void sim.then(() => (simDone = true), () => (simDone = true));
+    void sim.then(
+      () => (simDone = true),
+      () => (simDone = true),
+    );
     let rssMax = rssIdle;
     let pendingMax = 0;
     let sawPaused = false;
@@ -90,16 +134,25 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
       await delay(250); // sampling period
     }
     const report = await sim;
-    console.log(`# overload: ${report.readingsSent} readings in 12 s, RSS idle ${(rssIdle / 2 ** 20).toFixed(0)} MiB, max ${(rssMax / 2 ** 20).toFixed(0)} MiB, pending frames max ${pendingMax}`);
+    console.log(
+      `# overload: ${report.readingsSent} readings in 12 s, RSS idle ${(rssIdle / 2 ** 20).toFixed(0)} MiB, max ${(rssMax / 2 ** 20).toFixed(0)} MiB, pending frames max ${pendingMax}`,
+    );
     assert.ok(sawPaused, 'the MQTT source was never paused');
     // One mqtt.js packet may be in the parser when the pause lands, nothing more.
     assert.ok(pendingMax <= MAX_PENDING + 1, `pending frames reached ${pendingMax} (limit ${MAX_PENDING})`);
-    assert.ok(rssMax - rssIdle < RSS_GROWTH_CEILING, `RSS grew by ${((rssMax - rssIdle) / 2 ** 20).toFixed(0)} MiB`);
+    assert.ok(
+      rssMax - rssIdle < RSS_GROWTH_CEILING,
+      `RSS grew by ${((rssMax - rssIdle) / 2 ** 20).toFixed(0)} MiB`,
+    );
     assert.ok(metricValue(await agent.metrics(), 'edgeflow_agent_backpressure_total') >= 1);
 
     unlinkSync(filler);
     const total = () => [...cap.captured.summaries.values()].reduce((a, s) => a + s.count, 0);
-    await waitFor(`upstream counts to reach ${report.readingsSent}`, () => total() === report.readingsSent || undefined, { timeoutMs: 60_000 }).catch((e) => {
+    await waitFor(
+      `upstream counts to reach ${report.readingsSent}`,
+      () => total() === report.readingsSent || undefined,
+      { timeoutMs: 60_000 },
+    ).catch((e) => {
       throw new Error(`${(e as Error).message}; got ${total()}`);
     });
     assert.equal((await agent.status()).paused, false);
@@ -110,7 +163,9 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
   }
 });
 
-test('serial overload while checkpoints cannot be written: never paused, dropped with a counter, every reading delivered or counted', { timeout: 120_000 }, async (t) => {
+test('serial overload while checkpoints cannot be written: never paused, dropped with a counter, every reading delivered or counted', {
+  timeout: 120_000,
+}, async (t) => {
   const dataDir = tempDir('edgeflow-mnt-');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dataDir], { stdio: 'pipe' });
@@ -141,9 +196,32 @@ test('serial overload while checkpoints cannot be written: never paused, dropped
     );
     await waitFor('serial source up', async () => (await agent!.status()).sources.line?.state === 'up');
     const filler = fillDisk(dataDir);
-    const sim = runSim(['--devices', '4', '--rate', '20', '--metrics', 'temperature,current', '--duration', '5s', '--seed', '4', '--serial', pty.a, '--baud-rate', '921600', '--format', 'json'], { timeoutMs: 60_000 });
+    const sim = runSim(
+      [
+        '--devices',
+        '4',
+        '--rate',
+        '20',
+        '--metrics',
+        'temperature,current',
+        '--duration',
+        '5s',
+        '--seed',
+        '4',
+        '--serial',
+        pty.a,
+        '--baud-rate',
+        '921600',
+        '--format',
+        'json',
+      ],
+      { timeoutMs: 60_000 },
+    );
     let simDone = false;
-    void sim.then(() => (simDone = true), () => (simDone = true));
+    void sim.then(
+      () => (simDone = true),
+      () => (simDone = true),
+    );
     let sawPausedSerial = false;
     while (!simDone) {
       const st = await agent.status();
@@ -154,20 +232,38 @@ test('serial overload while checkpoints cannot be written: never paused, dropped
     // Let the last lines through the pty into the agent, then free the space.
     await waitFor('every line read', async () => {
       const st = await agent!.status();
-      return st.counters.readingsIn + st.counters.droppedBackpressure + st.counters.badFrames >= report.readingsSent;
+      return (
+        st.counters.readingsIn + st.counters.droppedBackpressure + st.counters.badFrames >=
+        report.readingsSent
+      );
     });
     unlinkSync(filler);
-    await waitFor('checkpoints succeed again', async () => (await agent!.status()).checkpointFailing === 0, { timeoutMs: 20_000 });
+    await waitFor('checkpoints succeed again', async () => (await agent!.status()).checkpointFailing === 0, {
+      timeoutMs: 20_000,
+    });
     const st = await agent.status();
     assert.equal(sawPausedSerial, false, 'the serial source was paused (the tty would lose lines uncounted)');
     assert.ok(st.counters.droppedBackpressure > 0, 'nothing dropped: the overload did not happen');
-    assert.equal(metricValue(await agent.metrics(), 'edgeflow_agent_readings_dropped_total', { reason: 'backpressure' }), st.counters.droppedBackpressure);
-    assert.equal(st.counters.readingsIn + st.counters.droppedBackpressure, report.readingsSent, 'a reading is neither accepted nor counted as dropped');
+    assert.equal(
+      metricValue(await agent.metrics(), 'edgeflow_agent_readings_dropped_total', { reason: 'backpressure' }),
+      st.counters.droppedBackpressure,
+    );
+    assert.equal(
+      st.counters.readingsIn + st.counters.droppedBackpressure,
+      report.readingsSent,
+      'a reading is neither accepted nor counted as dropped',
+    );
     const total = () => [...cap.captured.summaries.values()].reduce((a, s) => a + s.count, 0);
-    await waitFor(`upstream counts to reach the ${st.counters.readingsIn} accepted readings`, () => total() === st.counters.readingsIn || undefined, { timeoutMs: 30_000 }).catch((e) => {
+    await waitFor(
+      `upstream counts to reach the ${st.counters.readingsIn} accepted readings`,
+      () => total() === st.counters.readingsIn || undefined,
+      { timeoutMs: 30_000 },
+    ).catch((e) => {
       throw new Error(`${(e as Error).message}; got ${total()}`);
     });
-    console.log(`# serial overload: ${report.readingsSent} sent, ${st.counters.readingsIn} accepted and delivered, ${st.counters.droppedBackpressure} dropped (back-pressure)`);
+    console.log(
+      `# serial overload: ${report.readingsSent} sent, ${st.counters.readingsIn} accepted and delivered, ${st.counters.droppedBackpressure} dropped (back-pressure)`,
+    );
     assert.equal(await agent.stop('SIGTERM'), 0);
     agent = undefined;
   } finally {

@@ -5,9 +5,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { FakeClock } from '../../shared/clock.ts';
-import { EdgeflowError } from '../../shared/errors.ts';
-import { nullLogger } from '../../shared/log.ts';
 import type { AgentConfig } from '../../agent/config.ts';
 import { agentSchema } from '../../agent/load-config.ts';
 import { MemoryOutbox } from '../../agent/outbox/memory.ts';
@@ -15,6 +12,9 @@ import { Agent } from '../../agent/runtime/agent.ts';
 import { BUILD_DATE_MS } from '../../agent/runtime/clock-guard.ts';
 import type { RawFrame, Source, SourceHooks, SourceStatus } from '../../agent/sources/source.ts';
 import { MqttUplink } from '../../agent/uplink/mqtt-uplink.ts';
+import { FakeClock } from '../../shared/clock.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { nullLogger } from '../../shared/log.ts';
 import { metricValue } from '../helpers/agent-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -34,7 +34,10 @@ class FakeSource implements Source {
   }
   /** Delivers one frame (a real MQTT source would not while paused; the runtime must cope for serial). */
   send(payload: unknown, receivedAt: number): void {
-    const frame: RawFrame = { payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)), receivedAt };
+    const frame: RawFrame = {
+      payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
+      receivedAt,
+    };
     if (this.type !== 'serial') frame.ack = () => void this.acked++;
     this.onFrame!(frame);
   }
@@ -60,7 +63,16 @@ function config(over: Record<string, unknown> = {}): AgentConfig {
     ],
     watermark: { maxOutOfOrder: '100ms', idleTimeout: '1s' },
     windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum'] }],
-    rules: [{ name: 'hot', match: { metric: 't' }, on: 'reading', kind: 'threshold', when: 'value > 100', severity: 'critical' }],
+    rules: [
+      {
+        name: 'hot',
+        match: { metric: 't' },
+        on: 'reading',
+        kind: 'threshold',
+        when: 'value > 100',
+        severity: 'critical',
+      },
+    ],
     checkpoint: { interval: '1s' },
     ...over,
   }) as AgentConfig;
@@ -84,7 +96,10 @@ async function build(clock: FakeClock, cfg = config(), outbox = new MemoryOutbox
 }
 
 const st = (a: Agent) => a.status() as Record<string, any>;
-const summaries = (o: MemoryOutbox) => o.peek('summaries', 100_000).map((s) => s.body as { count: number; window: { start: number; end: number } });
+const summaries = (o: MemoryOutbox) =>
+  o
+    .peek('summaries', 100_000)
+    .map((s) => s.body as { count: number; window: { start: number; end: number } });
 
 test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 windows); after the NTP step they are stamped and windowed', async () => {
   const clock = new FakeClock(5_000); // 1970-01-01T00:00:05Z, a gateway without RTC before NTP
@@ -101,7 +116,12 @@ test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 wind
   assert.equal(s1.heldUnsynced, 20);
   assert.equal(s1.counters.readingsIn, 0);
   assert.equal(summaries(outbox).length, 0, 'no summary while the clock is unsynced');
-  assert.equal(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', { reason: 'timestamp_too_old' }), 1);
+  assert.equal(
+    metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', {
+      reason: 'timestamp_too_old',
+    }),
+    1,
+  );
   // The held readings are in the checkpoint (a crash now would not lose them).
   assert.equal(JSON.parse(outbox.readCheckpoint('held')!).length, 20);
 
@@ -114,10 +134,16 @@ test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 wind
   assert.equal(s2.counters.readingsIn, 20);
   const sums = summaries(outbox);
   assert.ok(sums.length > 0);
-  assert.equal(sums.reduce((a, s) => a + s.count, 0), 20);
+  assert.equal(
+    sums.reduce((a, s) => a + s.count, 0),
+    20,
+  );
   for (const s of sums) {
     assert.ok(s.window.start >= BUILD_DATE_MS, `summary dated ${new Date(s.window.start).toISOString()}`);
-    assert.ok(s.window.end <= clock.now() + 1000, `summary in the future: ${new Date(s.window.end).toISOString()}`);
+    assert.ok(
+      s.window.end <= clock.now() + 1000,
+      `summary in the future: ${new Date(s.window.end).toISOString()}`,
+    );
   }
   // Stamped with their arrival: the 20 readings span ~2 s before the step (and 5 s of waiting), not "now".
   assert.ok(sums.some((s) => s.window.start < now - 5_000));
@@ -128,7 +154,12 @@ test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 wind
   // A reading stamped an hour in the future is refused and counted.
   serial.send({ device: 'd1', metric: 't', value: 5, ts: clock.now() + 3_600_000 }, clock.now());
   assert.equal(st(agent).counters.futureRefused, 1);
-  assert.equal(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', { reason: 'timestamp_in_future' }), 1);
+  assert.equal(
+    metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', {
+      reason: 'timestamp_in_future',
+    }),
+    1,
+  );
   await agent.stop(0);
 });
 
@@ -174,19 +205,32 @@ test('serial readings since the last checkpoint are reported at risk; nothing ch
   const outbox = new MemoryOutbox();
   let appends = 0;
   const append = outbox.append.bind(outbox);
-  outbox.append = (items, cp) => (appends++, append(items, cp));
+  outbox.append = (items, cp) => {
+    appends++;
+    return append(items, cp);
+  };
   const { agent, serial } = await build(clock, config(), outbox);
-  for (let i = 0; i < 7; i++) serial.send({ device: 's1', metric: 't', value: i, ts: clock.now() }, clock.now());
+  for (let i = 0; i < 7; i++)
+    serial.send({ device: 's1', metric: 't', value: i, ts: clock.now() }, clock.now());
   assert.equal(st(agent).sources.line.atRisk, 7);
   clock.advance(250); // gauges are refreshed by the 250 ms tick
-  assert.equal(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_readings_at_risk', { source: 'line' }), 7);
+  assert.equal(
+    metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_readings_at_risk', {
+      source: 'line',
+    }),
+    7,
+  );
   clock.advance(1_000);
   assert.equal(st(agent).sources.line.atRisk, 0);
   clock.advance(5_000); // windows close and are written; after that nothing changes
   const before = appends;
   clock.advance(10_000);
   assert.equal(appends, before, 'idle agent wrote checkpoints');
-  assert.ok(metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_checkpoints_total', { result: 'skipped' }) >= 9);
+  assert.ok(
+    metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_checkpoints_total', {
+      result: 'skipped',
+    }) >= 9,
+  );
   await agent.stop(0);
 });
 
@@ -207,21 +251,31 @@ test('metrics: source-dropped frames (onBadFrame), late events dropped/forwarded
   serial.send({ device: 'd1', metric: 't', value: 2, ts: t0 + 3_000 }, clock.now());
   serial.send({ device: 'd1', metric: 't', value: 3, ts: t0 }, clock.now()); // 3 s late, lateness 0
   // maxKeys 2 per rule: a third (device, metric) key of the rule is ignored and counted.
-  for (const d of ['d2', 'd3']) serial.send({ device: d, metric: 't', value: 1, ts: clock.now() }, clock.now());
+  for (const d of ['d2', 'd3'])
+    serial.send({ device: d, metric: 't', value: 1, ts: clock.now() }, clock.now());
   clock.advance(1_000);
   const m = await agent.metrics.registry.metrics();
   assert.equal(metricValue(m, 'edgeflow_agent_bad_frames_total', { source: 'line', reason: 'too_long' }), 1);
   assert.equal(metricValue(m, 'edgeflow_agent_late_events_total', { window: 'drop', action: 'dropped' }), 1);
   assert.equal(metricValue(m, 'edgeflow_agent_late_events_total', { window: 'fwd', action: 'forwarded' }), 1);
   assert.ok(metricValue(m, 'edgeflow_agent_readings_dropped_total', { reason: 'rule_max_keys' }) >= 1);
-  assert.ok(metricValue(m, 'edgeflow_agent_readings_dropped_total', { reason: 'max_keys' }) >= 1, 'window maxKeys counted too');
+  assert.ok(
+    metricValue(m, 'edgeflow_agent_readings_dropped_total', { reason: 'max_keys' }) >= 1,
+    'window maxKeys counted too',
+  );
   await agent.stop(0);
 });
 
 test('corrupt checkpointed window/rule state (STORE_CORRUPT) starts fresh with a counter, not a crash', async () => {
   const clock = new FakeClock(Date.UTC(2026, 10, 22));
   const outbox = new MemoryOutbox();
-  outbox.append([], new Map([['windows', JSON.stringify({ v: 99 })], ['rules', '{"not json']]));
+  outbox.append(
+    [],
+    new Map([
+      ['windows', JSON.stringify({ v: 99 })],
+      ['rules', '{"not json'],
+    ]),
+  );
   const { agent, serial } = await build(clock, config(), outbox);
   assert.equal(st(agent).counters.stateResets, 2);
   const m = await agent.metrics.registry.metrics();
@@ -229,7 +283,11 @@ test('corrupt checkpointed window/rule state (STORE_CORRUPT) starts fresh with a
   assert.equal(metricValue(m, 'edgeflow_agent_state_resets_total', { state: 'rules' }), 1);
   serial.send({ device: 'd1', metric: 't', value: 1, ts: clock.now() }, clock.now());
   clock.advance(3_000);
-  assert.equal(summaries(outbox).reduce((a, s) => a + s.count, 0), 1, 'runs normally afterwards');
+  assert.equal(
+    summaries(outbox).reduce((a, s) => a + s.count, 0),
+    1,
+    'runs normally afterwards',
+  );
   await agent.stop(0);
 });
 
@@ -240,7 +298,11 @@ test('uplink reconnect backoff runs on the monotonic clock: wall-clock steps (+1
   const port = (srv.address() as { port: number }).port;
   await new Promise((r) => srv.close(r));
   const clock = new FakeClock(Date.UTC(2026, 10, 22));
-  const up = new MqttUplink({ agentId: 'rt-up', urls: [`mqtt://127.0.0.1:${port}`], backoff: { minMs: 1000, maxMs: 2000 } }, new MemoryOutbox(), { clock, log: nullLogger(), random: () => 0 });
+  const up = new MqttUplink(
+    { agentId: 'rt-up', urls: [`mqtt://127.0.0.1:${port}`], backoff: { minMs: 1000, maxMs: 2000 } },
+    new MemoryOutbox(),
+    { clock, log: nullLogger(), random: () => 0 },
+  );
   up.start();
   try {
     await waitFor('first connect failure', () => up.state().connectFailures >= 1);
@@ -252,7 +314,10 @@ test('uplink reconnect backoff runs on the monotonic clock: wall-clock steps (+1
     await waitFor('second attempt after 1 s of monotonic time', () => up.state().connectFailures >= 2);
     clock.setWall(clock.now() - 20 * 365 * 86_400_000);
     clock.advance(2_000);
-    await waitFor('third attempt despite the wall clock going back 20 years', () => up.state().connectFailures >= 3);
+    await waitFor(
+      'third attempt despite the wall clock going back 20 years',
+      () => up.state().connectFailures >= 3,
+    );
   } finally {
     await up.stop();
   }

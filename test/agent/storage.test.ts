@@ -6,9 +6,16 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, openSync, readdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test, type TestContext } from 'node:test';
+import { after, type TestContext, test } from 'node:test';
 import mqtt from 'mqtt';
-import { type AgentProcess, metricValue, ROOT, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
+import {
+  type AgentProcess,
+  metricValue,
+  ROOT,
+  startAgent,
+  tempDir,
+  writeConfig,
+} from '../helpers/agent-process.ts';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.ts';
 import { services } from '../helpers/services.ts';
 import { runSim } from '../helpers/sim-run.ts';
@@ -44,14 +51,28 @@ function mountTmpfs(t: TestContext, opts: string): string | null {
 
 const uniq = () => `st-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
-test('corrupt outbox.db at start: moved aside (STORE_CORRUPT logged), agent starts and runs normally', { timeout: 60_000 }, async () => {
+test('corrupt outbox.db at start: moved aside (STORE_CORRUPT logged), agent starts and runs normally', {
+  timeout: 60_000,
+}, async () => {
   const id = uniq();
   const dataDir = tempDir();
-  writeFileSync(join(dataDir, 'outbox.db'), Buffer.alloc(64 * 1024, 'this is not an SQLite database, it is garbage '));
+  writeFileSync(
+    join(dataDir, 'outbox.db'),
+    Buffer.alloc(64 * 1024, 'this is not an SQLite database, it is garbage '),
+  );
   const topic = `corrupt-${id}`;
   const cfg = writeConfig(tempDir(), {
     agent: { id, dataDir },
-    sources: [{ type: 'mqtt', name: 'sensors', url: services().mosquitto.url, topics: [`${topic}/+/+`], topicPattern: `${topic}/{device}/{metric}`, format: 'number' }],
+    sources: [
+      {
+        type: 'mqtt',
+        name: 'sensors',
+        url: services().mosquitto.url,
+        topics: [`${topic}/+/+`],
+        topicPattern: `${topic}/{device}/{metric}`,
+        format: 'number',
+      },
+    ],
     watermark: { maxOutOfOrder: '100ms', idleTimeout: '500ms' },
     windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count'] }],
     checkpoint: { interval: '200ms' },
@@ -59,7 +80,10 @@ test('corrupt outbox.db at start: moved aside (STORE_CORRUPT logged), agent star
   });
   const agent = await startAgent(cfg);
   agents.push(agent);
-  assert.ok(agent.logs.some((l) => l.includes('STORE_CORRUPT')), `no STORE_CORRUPT line in:\n${agent.logs.join('\n')}`);
+  assert.ok(
+    agent.logs.some((l) => l.includes('STORE_CORRUPT')),
+    `no STORE_CORRUPT line in:\n${agent.logs.join('\n')}`,
+  );
   const aside = readdirSync(dataDir).filter((f) => f.startsWith('outbox.db.corrupt-'));
   assert.equal(aside.length, 1, `files: ${readdirSync(dataDir).join(', ')}`);
   await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up');
@@ -73,7 +97,11 @@ test('corrupt outbox.db at start: moved aside (STORE_CORRUPT logged), agent star
   assert.ok(metricValue(await agent.metrics(), 'edgeflow_agent_checkpoints_total', { result: 'ok' }) > 0);
   // `edgeflow-agent status` prints the durability line.
   const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'status', '--url', agent.url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'status', '--url', agent.url],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let text = '';
     p.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));
     p.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`status exited ${code}`))));
@@ -82,12 +110,18 @@ test('corrupt outbox.db at start: moved aside (STORE_CORRUPT logged), agent star
   assert.equal(await agent.stop('SIGTERM'), 0);
 });
 
-test('read-only data dir: one clear line `agent.dataDir: ... is not writable (EROFS ...)`, exit 1, no stack trace', { timeout: 60_000 }, async (t) => {
+test('read-only data dir: one clear line `agent.dataDir: ... is not writable (EROFS ...)`, exit 1, no stack trace', {
+  timeout: 60_000,
+}, async (t) => {
   const dir = mountTmpfs(t, 'ro,size=1m');
   if (!dir) return;
   for (const dataDir of [dir, join(dir, 'sub')]) {
     const cfg = writeConfig(tempDir(), { agent: { id: uniq(), dataDir }, http: { listen: '127.0.0.1:0' } });
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'run', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'run', '--config', cfg],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     proc.stdout.resume();
@@ -95,12 +129,19 @@ test('read-only data dir: one clear line `agent.dataDir: ... is not writable (ER
     assert.equal(code, 1, stderr);
     const lines = stderr.split('\n').filter((l) => l.startsWith('agent.dataDir:'));
     assert.equal(lines.length, 1, stderr);
-    assert.match(lines[0]!, new RegExp(`^agent\\.dataDir: ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not writable \\((EROFS|EACCES)`));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^agent\\.dataDir: ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not writable \\((EROFS|EACCES)`,
+      ),
+    );
     assert.doesNotMatch(stderr, /^\s+at /m, 'a stack trace was printed');
   }
 });
 
-test('disk full (1 MB tmpfs) under MQTT load: agent keeps running, failures visible, nothing acknowledged lost, recovers when space is freed', { timeout: 120_000 }, async (t) => {
+test('disk full (1 MB tmpfs) under MQTT load: agent keeps running, failures visible, nothing acknowledged lost, recovers when space is freed', {
+  timeout: 120_000,
+}, async (t) => {
   const dataDir = mountTmpfs(t, 'size=1m');
   if (!dataDir) return;
   const sensors = await startMosquitto({ gateway: true });
@@ -112,7 +153,16 @@ test('disk full (1 MB tmpfs) under MQTT load: agent keeps running, failures visi
   try {
     const cfg = writeConfig(tempDir(), {
       agent: { id, dataDir },
-      sources: [{ type: 'mqtt', name: 'sensors', url: sensors.url, topics: ['plant/+/+'], topicPattern: 'plant/{device}/{metric}', format: 'json' }],
+      sources: [
+        {
+          type: 'mqtt',
+          name: 'sensors',
+          url: sensors.url,
+          topics: ['plant/+/+'],
+          topicPattern: 'plant/{device}/{metric}',
+          format: 'json',
+        },
+      ],
       watermark: { maxOutOfOrder: '200ms', idleTimeout: '1s' },
       windows: [{ name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum', 'min', 'max'] }],
       uplink: { urls: [upstream.url], batch: { maxItems: 100, maxDelay: '100ms' } },
@@ -122,7 +172,29 @@ test('disk full (1 MB tmpfs) under MQTT load: agent keeps running, failures visi
     const agent = await startAgent(cfg);
     agents.push(agent);
     await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up');
-    const sim = runSim(['--devices', '4', '--rate', '10', '--metrics', 'temperature,current', '--duration', '14s', '--seed', '5', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: 60_000 });
+    const sim = runSim(
+      [
+        '--devices',
+        '4',
+        '--rate',
+        '10',
+        '--metrics',
+        'temperature,current',
+        '--duration',
+        '14s',
+        '--seed',
+        '5',
+        '--mqtt',
+        sensors.url,
+        '--topic-pattern',
+        'plant/{device}/{metric}',
+        '--format',
+        'json',
+        '--qos',
+        '1',
+      ],
+      { timeoutMs: 60_000 },
+    );
     await waitFor('first summaries upstream', () => cap.captured.summaries.size > 0, { timeoutMs: 20_000 });
 
     // Fill the file system completely.
@@ -145,24 +217,37 @@ test('disk full (1 MB tmpfs) under MQTT load: agent keeps running, failures visi
     assert.equal((await fetch(`${agent.url}/healthz`)).status, 200, 'agent alive while the disk is full');
     const m = await agent.metrics();
     assert.ok(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'error' }) >= 3);
-    assert.ok(agent.logs.some((l) => l.includes('checkpoint failed')), 'no ERROR line for the failing checkpoint');
+    assert.ok(
+      agent.logs.some((l) => l.includes('checkpoint failed')),
+      'no ERROR line for the failing checkpoint',
+    );
 
     unlinkSync(filler);
-    await waitFor('checkpoints succeed again', async () => (await agent.status()).checkpointFailing === 0, { timeoutMs: 20_000 });
+    await waitFor('checkpoints succeed again', async () => (await agent.status()).checkpointFailing === 0, {
+      timeoutMs: 20_000,
+    });
     const report = await sim;
     const perDevice = () => {
       const per: Record<string, number> = {};
-      for (const s of cap.captured.summaries.values()) per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
+      for (const s of cap.captured.summaries.values())
+        per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
       return per;
     };
     const total = () => [...cap.captured.summaries.values()].reduce((a, s) => a + s.count, 0);
-    await waitFor(`upstream counts to reach ${report.readingsSent}`, () => total() === report.readingsSent || undefined, { timeoutMs: 30_000 }).catch((e) => {
+    await waitFor(
+      `upstream counts to reach ${report.readingsSent}`,
+      () => total() === report.readingsSent || undefined,
+      { timeoutMs: 30_000 },
+    ).catch((e) => {
       console.log(execFileSync('ls', ['-la', dataDir]).toString());
       const interesting = agent.logs.filter((l) => /"level":(40|50|60)/.test(l)).slice(-30);
-      throw new Error(`${(e as Error).message}; got ${total()}; per device ${JSON.stringify(perDevice())} vs ${JSON.stringify(report.sent.byDeviceMetric)}\n${interesting.join('\n')}`);
+      throw new Error(
+        `${(e as Error).message}; got ${total()}; per device ${JSON.stringify(perDevice())} vs ${JSON.stringify(report.sent.byDeviceMetric)}\n${interesting.join('\n')}`,
+      );
     });
     const per: Record<string, number> = {};
-    for (const s of cap.captured.summaries.values()) per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
+    for (const s of cap.captured.summaries.values())
+      per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
     assert.deepEqual(per, report.sent.byDeviceMetric);
     assert.ok(existsSync(join(dataDir, 'outbox.db')));
     assert.equal(await agent.stop('SIGTERM'), 0);
