@@ -22,7 +22,7 @@ import { EdgeflowError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KafkaConfig } from '../config.ts';
 import type { SpoolItem } from '../spool/spool.ts';
-import { allFailed, itemRecord, type Sink, type WriteResult } from './sink.ts';
+import { allFailed, itemRecordJson, type Sink, type WriteResult } from './sink.ts';
 
 export interface KafkaSinkOptions {
   /** Per request timeout (ms). */
@@ -137,7 +137,7 @@ export class KafkaSink implements Sink {
     headers['edgeflow-id'] = item.itemId ?? '';
     return {
       key: item.device ? `${item.agent}/${item.device}` : item.agent,
-      value: JSON.stringify(itemRecord(item)),
+      value: itemRecordJson(item),
       headers,
     };
   }
