@@ -217,8 +217,13 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
         maxNonAlert = Math.max(maxNonAlert, ob.bytesByKind.summaries + ob.bytesByKind.late);
         await delay(200); // sampling period of the bound check
       }
-      await sim;
-      // Let the last windows close into the outbox.
+      const report = await sim;
+      // Every reading processed (the agent may lag the simulator under load), then the last windows close.
+      await waitFor(
+        'every reading processed',
+        async () => (await agent.status()).counters.readingsIn === report.readingsSent,
+        { timeoutMs: 30_000 },
+      );
       await waitFor('pending items checkpointed', async () => (await agent.status()).pendingItems === 0);
       const st = await agent.status();
       const ob = st.outboxDetail;
@@ -227,22 +232,27 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
       assert.ok(ob.bytes <= MAX + ob.bytesByKind.alerts, `outbox bytes ${ob.bytes} > limit + alerts`);
       const alertsQueued = ob.byKind.alerts;
       assert.ok(alertsQueued > 0, 'no alert queued');
-      const m = await agent.metrics();
       if (onFull === 'drop-oldest-summaries') {
         assert.ok(ob.dropped.summaries > 0, `no summary dropped: ${JSON.stringify(ob)}`);
         assert.ok(st.counters.outboxDropped > 0);
         assert.equal(ob.dropped.alerts, 0);
-        assert.equal(
-          metricValue(m, 'edgeflow_agent_outbox_dropped_total', { kind: 'summaries', reason: 'full' }),
-          ob.dropped.summaries,
-        );
+        // /metrics follows the outbox's counters on the 250 ms tick.
+        await waitFor('outbox_dropped_total{kind=summaries} = /status dropped.summaries', async () => {
+          const v = metricValue(await agent.metrics(), 'edgeflow_agent_outbox_dropped_total', {
+            kind: 'summaries',
+            reason: 'full',
+          });
+          return v > 0 && v === (await agent.status()).outboxDetail.dropped.summaries;
+        });
       } else {
         assert.ok(ob.rejected > 0, `nothing rejected: ${JSON.stringify(ob)}`);
         assert.equal(st.counters.outboxRejected, ob.rejected);
-        assert.equal(
-          metricValue(m, 'edgeflow_agent_outbox_dropped_total', { reason: 'rejected' }),
-          ob.rejected,
-        );
+        await waitFor('outbox_dropped_total{reason=rejected} = /status rejected', async () => {
+          const v = metricValue(await agent.metrics(), 'edgeflow_agent_outbox_dropped_total', {
+            reason: 'rejected',
+          });
+          return v > 0 && v === (await agent.status()).outboxDetail.rejected;
+        });
       }
       // Reconnect: every queued alert arrives, the outbox drains.
       await upstream.restart();
@@ -254,11 +264,14 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
       await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, {
         timeoutMs: 30_000,
       });
-      assert.equal(
-        cap.captured.alerts.size,
-        (await agent.status()).counters.alerts,
-        'every alert emitted arrived',
-      );
+      const emitted = (await agent.status()).counters.alerts;
+      await waitFor(
+        `all ${emitted} alerts emitted upstream`,
+        () => cap.captured.alerts.size === emitted || undefined,
+        { timeoutMs: 30_000 },
+      ).catch((e) => {
+        throw new Error(`${(e as Error).message}; got ${cap.captured.alerts.size}`);
+      });
       assert.equal(await agent.stop('SIGTERM'), 0);
     } finally {
       await cap.close();
