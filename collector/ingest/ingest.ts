@@ -108,6 +108,7 @@ export function ingestPublish(
       device: null,
       body: Buffer.from(JSON.stringify(st.data)),
       topic,
+      value: st.data,
     });
     return out;
   }
@@ -139,6 +140,7 @@ export function ingestPublish(
       device: item.device,
       body: Buffer.from(JSON.stringify(item)),
       topic,
+      value: item, // JSON.parse(body) without parsing it again (the InfluxDB sink's input)
     });
   });
   return out;

@@ -216,3 +216,51 @@ test('parseRetryAfter: seconds or HTTP date', () => {
   assert.equal(parseRetryAfter('soon'), undefined);
   assert.equal(parseRetryAfter(null), undefined);
 });
+
+test('itemLine from the ingested value (spool cache) equals itemLine from the stored body', async () => {
+  const { ingestPublish } = await import('../ingest/ingest.ts');
+  const { batch } = await import('../test-support/fixtures.ts');
+  const cases: [kind: 'summaries' | 'alerts' | 'status', payload: Buffer][] = [
+    [
+      'summaries',
+      batch('gw-1', [
+        summary('gw-1', 'd1', 60_000),
+        summary('gw-1', 'd2', 120_000, 3, { mean: -0, min: null, p95: 1e-7, stddev: 1.5e300 }),
+        summary('gw-1', 'd3', 180_000, 0, { max: undefined, late: 2 }),
+      ]),
+    ],
+    [
+      'alerts',
+      batch('gw-1', [
+        { ...alert('gw-1', 'd1', 5), message: 'quote " comma, eq= space\nnewline \\ lone \ud800 é' },
+        { ...alert('gw-1', 'd2', 6), value: null },
+      ]),
+    ],
+    ['status', Buffer.from(JSON.stringify(status('gw-1', 7000)))],
+  ];
+  let n = 0;
+  for (const [kind, payload] of cases) {
+    const res = ingestPublish('gw-1', kind, `edgeflow/gw-1/${kind}`, payload, { maxInflatedBytes: 1 << 20 });
+    assert.equal(res.deadLetters.length, 0, JSON.stringify(res.deadLetters));
+    for (const e of res.entries) {
+      assert.notEqual(e.value, undefined);
+      const base: SpoolItem = {
+        seq: 1,
+        kind: e.kind,
+        agent: e.agent,
+        itemId: e.itemId,
+        rev: e.rev,
+        device: e.device,
+        body: e.body,
+        error: null,
+        topic: null,
+        receivedAt: 0,
+      };
+      const fromBody = itemLine(base);
+      assert.ok(fromBody);
+      assert.equal(itemLine({ ...base, value: e.value }), fromBody);
+      n++;
+    }
+  }
+  assert.equal(n, 6);
+});

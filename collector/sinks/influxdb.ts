@@ -31,7 +31,8 @@ export function parseRetryAfter(v: string | null | undefined, now = Date.now()):
 /** The line for one spool item, or null if InfluxDB does not store this kind (dead letters, late events). */
 export function itemLine(item: SpoolItem): string | null {
   if (item.kind !== 'summaries' && item.kind !== 'alerts' && item.kind !== 'status') return null;
-  const obj = JSON.parse(item.body.toString('utf8'));
+  // The parsed item rides along when the runner was served from the spool's recent-items cache.
+  const obj = item.value !== undefined ? item.value : JSON.parse(item.body.toString('utf8'));
   const p =
     item.kind === 'summaries'
       ? summaryPoint(item.agent, obj as Summary)

@@ -191,3 +191,63 @@ test('depth bounds are index seeks, not a scan of the backlog (MIN and MAX in on
   assert.equal(bounds.filter((d) => d.startsWith('SEARCH items_v1')).length, 2, bounds.join(' | '));
   db.close();
 });
+
+/** What read() returns, without the memory-only `value`: cache and SQLite must agree on everything else. */
+function plain(items: ReturnType<Spool['read']>) {
+  return items.map(({ value: _v, ...rest }) => ({ ...rest, body: rest.body.toString('utf8') }));
+}
+
+test('recent-items cache: reads equal SQLite reads through appends, advances and a trimmed cache', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'spool-cache-')), 'a.db');
+  const other = join(mkdtempSync(join(tmpdir(), 'spool-cache-')), 'b.db');
+  const t = 1_700_000_000_000;
+  const cached = new Spool(path, { ...OPTS, recentItems: 7, now: () => t });
+  const uncached = new Spool(other, { ...OPTS, recentItems: 0, now: () => t });
+  let n = 0;
+  for (let round = 0; round < 12; round++) {
+    const batch = Array.from({ length: (round % 4) + 1 }, () => {
+      const e = entry(`item-${n++}`);
+      e.value = JSON.parse(e.body.toString('utf8'));
+      return e;
+    });
+    cached.appendGroup([batch.slice(0, 1), batch.slice(1)]);
+    uncached.appendGroup([batch.slice(0, 1), batch.slice(1)]);
+    for (const sink of ['kafka', 'influx']) {
+      const limit = sink === 'kafka' ? 3 : 2; // the two cursors drift apart, in and out of the cache
+      const a = cached.read(sink, limit);
+      const b = uncached.read(sink, limit);
+      assert.deepEqual(plain(a), plain(b), `round ${round} ${sink}`);
+      for (const it of a)
+        if (it.value !== undefined) assert.deepEqual(it.value, JSON.parse(it.body.toString()));
+      if (a.length > 0 && round % 3 !== 2) {
+        cached.advance(sink, a.at(-1)!.seq);
+        uncached.advance(sink, b.at(-1)!.seq);
+      }
+    }
+  }
+  assert.equal(cached.sizeBytes, uncached.sizeBytes);
+  assert.deepEqual(plain(cached.read('influx', 100)), plain(uncached.read('influx', 100)));
+  cached.close();
+  uncached.close();
+});
+
+test('recent-items cache: served with the parsed value; another writer on the same file disables it', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'spool-cache-')), 's.db');
+  const s1 = new Spool(path, OPTS);
+  const e = entry('a');
+  e.value = { id: 'a', rev: 0 };
+  s1.append([e]);
+  const [a] = s1.read('kafka', 10);
+  assert.deepEqual(a!.value, { id: 'a', rev: 0 }); // from the cache
+  const s2 = new Spool(path, OPTS);
+  s2.append([entry('b')]); // s1's cache does not know this row
+  assert.deepEqual(
+    s1.read('kafka', 10).map((i) => [i.itemId, i.value]),
+    [
+      ['a', undefined],
+      ['b', undefined],
+    ],
+  );
+  s2.close();
+  s1.close();
+});

@@ -27,6 +27,11 @@ export interface SpoolEntry {
   dedupKey?: string | null;
   /** MQTT topic the data came in on (dead letters keep it for diagnosis). */
   topic?: string | null;
+  /**
+   * The item as a value, when the producer has it: equal to `JSON.parse(body)` (ingest's validated
+   * item, whose JSON.stringify *is* the body). Memory only (the recent-items cache), never stored.
+   */
+  value?: unknown;
 }
 
 export interface SpoolItem {
@@ -40,6 +45,8 @@ export interface SpoolItem {
   error: string | null;
   topic: string | null;
   receivedAt: number;
+  /** `JSON.parse(body)`, present only when served from the recent-items cache (see SpoolEntry.value). */
+  value?: unknown;
 }
 
 export interface SpoolOptions {
@@ -48,6 +55,13 @@ export interface SpoolOptions {
   dedupRetentionMs: number;
   dedupMaxRows: number;
   now?: () => number;
+  /**
+   * Items appended by this process and kept in memory for the sink runners (0 = off). A runner whose
+   * cursor is within the cached range reads from here instead of SQLite, and both runners get the same
+   * objects (one copy, with the parsed `value`). Default 10,000 (~10 MiB of
+   * summaries with their parsed values; bounds memory under a backlog).
+   */
+  recentItems?: number;
 }
 
 interface Row {
@@ -103,9 +117,14 @@ export class Spool extends EventEmitter {
   private bytes = 0;
   private readonly sinks: readonly string[];
   private readonly stmts;
-  private readonly appendTx: (
-    groups: readonly (readonly SpoolEntry[])[],
-  ) => { stored: number; duplicates: number; added: number }[];
+  private readonly appendTx: (groups: readonly (readonly SpoolEntry[])[]) => {
+    res: { stored: number; duplicates: number; added: number }[];
+    items: SpoolItem[] | null;
+  };
+  /** Recently appended items, contiguous in seq: recent[recentHead..] (the head moves instead of shift()). */
+  private recent: SpoolItem[] = [];
+  private recentHead = 0;
+  private readonly recentMax: number;
 
   constructor(
     pathOrDb: string | Database.Database,
@@ -114,6 +133,7 @@ export class Spool extends EventEmitter {
     super();
     this.now = opts.now ?? Date.now;
     this.sinks = opts.sinks;
+    this.recentMax = Math.max(0, opts.recentItems ?? 10_000);
     try {
       this.db = typeof pathOrDb === 'string' ? new Database(pathOrDb) : pathOrDb;
       this.db.pragma('journal_mode = WAL');
@@ -153,7 +173,7 @@ export class Spool extends EventEmitter {
     for (const s of this.sinks) {
       if (this.stmts.getCursor.get(s) === undefined) this.stmts.setCursor.run(s, 0);
     }
-    const appendOne = (entries: readonly SpoolEntry[], t: number) => {
+    const appendOne = (entries: readonly SpoolEntry[], t: number, out: SpoolItem[] | null) => {
       let stored = 0;
       let duplicates = 0;
       let added = 0;
@@ -165,7 +185,7 @@ export class Spool extends EventEmitter {
           continue;
         }
         const bytes = e.body.length + 64;
-        this.stmts.insertItem.run(
+        const info = this.stmts.insertItem.run(
           e.kind,
           e.agent,
           e.itemId,
@@ -177,6 +197,22 @@ export class Spool extends EventEmitter {
           bytes,
           t,
         );
+        if (out) {
+          const it: SpoolItem = {
+            seq: Number(info.lastInsertRowid),
+            kind: e.kind,
+            agent: e.agent,
+            itemId: e.itemId,
+            rev: e.rev,
+            device: e.device,
+            body: e.body,
+            error: e.error ?? null,
+            topic: e.topic ?? null,
+            receivedAt: t,
+          };
+          if (e.value !== undefined) it.value = e.value;
+          out.push(it);
+        }
         added += bytes;
         stored++;
       }
@@ -184,7 +220,9 @@ export class Spool extends EventEmitter {
     };
     this.appendTx = this.db.transaction((groups: readonly (readonly SpoolEntry[])[]) => {
       const t = this.now();
-      return groups.map((g) => appendOne(g, t));
+      const out: SpoolItem[] | null = this.recentMax > 0 && this.sinks.length > 0 ? [] : null;
+      const res = groups.map((g) => appendOne(g, t, out));
+      return { res, items: out };
     }) as unknown as typeof this.appendTx;
     // Items no configured sink needs any more (e.g. a sink was removed from the config) go now.
     this.collect();
@@ -211,7 +249,9 @@ export class Spool extends EventEmitter {
   appendGroup(groups: readonly (readonly SpoolEntry[])[]): { stored: number; duplicates: number }[] {
     let res: { stored: number; duplicates: number; added: number }[];
     try {
-      res = this.appendTx(groups);
+      const r = this.appendTx(groups);
+      res = r.res;
+      if (r.items) this.remember(r.items); // only after the commit
     } catch (e) {
       throw new EdgeflowError('STORE_WRITE_FAILED', `spool write failed: ${(e as Error).message}`, {
         cause: e,
@@ -241,6 +281,8 @@ export class Spool extends EventEmitter {
 
   /** Up to `limit` items after the sink's cursor, oldest first. */
   read(sink: string, limit: number): SpoolItem[] {
+    const cached = this.readRecent(this.cursor(sink), limit);
+    if (cached) return cached;
     const rows = this.stmts.read.all(this.cursor(sink), limit) as Row[];
     return rows.map((r) => ({
       seq: r.seq,
@@ -254,6 +296,50 @@ export class Spool extends EventEmitter {
       topic: r.topic,
       receivedAt: r.received_at,
     }));
+  }
+
+  private remember(items: readonly SpoolItem[]): void {
+    if (items.length === 0) return;
+    const last = this.recent.length > this.recentHead ? this.recent[this.recent.length - 1]! : null;
+    if (last && items[0]!.seq !== last.seq + 1) this.forgetRecent(); // never cache with a gap
+    for (const it of items) this.recent.push(it);
+    this.trimRecent(this.recent.length - this.recentMax);
+  }
+
+  private forgetRecent(): void {
+    this.recent = [];
+    this.recentHead = 0;
+  }
+
+  /** Drops the oldest `n` cached items. */
+  private trimRecent(n: number): void {
+    if (n <= 0) return;
+    this.recentHead = Math.min(this.recent.length, this.recentHead + n);
+    if (this.recentHead === this.recent.length) this.forgetRecent();
+    else if (this.recentHead > 4096 && this.recentHead * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.recentHead);
+      this.recentHead = 0;
+    }
+  }
+
+  /**
+   * The items after `cursor` from the cache, or null when the cache does not hold all of them (cursor
+   * before the cached range, or rows appended by someone else: the newest seq in SQLite must be the
+   * newest cached one).
+   */
+  private readRecent(cursor: number, limit: number): SpoolItem[] | null {
+    const n = this.recent.length - this.recentHead;
+    if (n === 0) return null;
+    const first = this.recent[this.recentHead]!.seq;
+    const last = this.recent[this.recent.length - 1]!.seq;
+    if (cursor < first - 1) return null;
+    if ((this.stmts.maxSeq.get() as { s: number }).s !== last) {
+      this.forgetRecent();
+      return null;
+    }
+    if (cursor >= last) return [];
+    const from = this.recentHead + (cursor + 1 - first);
+    return this.recent.slice(from, Math.min(this.recent.length, from + limit));
   }
 
   /** Moves a sink's cursor (never backwards) and deletes what every sink has passed. */
@@ -286,6 +372,11 @@ export class Spool extends EventEmitter {
   }
 
   private freed(bytes: number): void {
+    const n = this.recent.length - this.recentHead;
+    if (n > 0 && this.sinks.length > 0) {
+      const passed = Math.min(...this.sinks.map((s) => this.cursor(s)));
+      this.trimRecent(Math.min(n, passed - this.recent[this.recentHead]!.seq + 1));
+    }
     if (bytes > 0) {
       this.bytes = Math.max(0, this.bytes - bytes);
       this.emit('drain');
