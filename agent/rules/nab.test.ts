@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 // Rules against real labelled data: the Numenta Anomaly Benchmark (NAB v1.1, MIT licence). Not a
 // score (that needs NAB's scorer); a regression guard that the detectors find labelled anomalies of
 // the kind they are meant for without flooding the rest. Skipped when the data set is not present
@@ -9,7 +10,8 @@ import { describe, it } from 'node:test';
 import type { RuleSpecInput } from './engine.ts';
 import { harness } from './testkit.ts';
 
-const NAB = process.env.NAB_DIR ?? '/work/shared/datasets/nab';
+// The product side's data sits beside the repository (../shared/datasets), in CI's clone as here.
+const NAB = process.env.NAB_DIR ?? fileURLToPath(new URL('../../../shared/datasets/nab', import.meta.url));
 const skip = existsSync(join(NAB, 'labels', 'combined_windows.json'))
   ? false
   : `NAB data not found at ${NAB}`;
