@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [[ ! -d node_modules ]]; then
-  # `npm install`, not `npm ci`: npm ci refuses this lock here (see .ci/run).
+  # From the lock file.
   echo "demo: installing npm dependencies (first run)" >&2
-  npm install --no-audit --no-fund >&2
+  npm ci --no-audit --no-fund >&2
 fi
 
 echo "demo: bringing up services (scripts/services.sh up)" >&2

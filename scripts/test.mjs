@@ -13,10 +13,9 @@ import { join, relative } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 
 // A fresh clone has no node_modules: install from the lockfile first, so `npm test` is the only command.
-// (`npm install`, not `npm ci`: see .ci/run for why npm ci refuses this lock file on these machines.)
 if (!existsSync(join(root, 'node_modules/.package-lock.json'))) {
   console.error('node_modules missing: installing from package-lock.json');
-  const ci = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { stdio: 'inherit', cwd: root });
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit', cwd: root });
   if (ci.status !== 0) process.exit(ci.status ?? 1);
 }
 const args = process.argv.slice(2);
