@@ -72,6 +72,9 @@ const brokerSource = z
 
 export const sourceSchema = z.discriminatedUnion('type', [serialSource, mqttSource, brokerSource]);
 
+const WINDOW_SHAPE_KEYS = ['size', 'slide', 'gap', 'count'] as const;
+type WindowShapeKey = (typeof WINDOW_SHAPE_KEYS)[number];
+
 export const windowSchema = z
   .object({
     name,
@@ -90,26 +93,30 @@ export const windowSchema = z
   })
   .strict()
   .superRefine((w, ctx) => {
-    const need = (key: 'size' | 'slide' | 'gap' | 'count') => {
-      if (w[key] === undefined)
+    // Which shape keys each window type takes (SPEC.md section 2); the others must be absent.
+    const shape: Record<typeof w.type, readonly WindowShapeKey[]> = {
+      tumbling: ['size'],
+      hopping: ['size', 'slide'],
+      session: ['gap'],
+      count: ['count'],
+    };
+    for (const key of WINDOW_SHAPE_KEYS) {
+      const wanted = shape[w.type].includes(key);
+      if (wanted && w[key] === undefined) {
         ctx.addIssue({ code: 'custom', path: [key], message: `required for ${w.type} windows` });
-    };
-    const forbid = (key: 'size' | 'slide' | 'gap' | 'count') => {
-      if (w[key] !== undefined)
+      }
+      if (!wanted && w[key] !== undefined) {
         ctx.addIssue({ code: 'custom', path: [key], message: `not used by ${w.type} windows` });
-    };
-    if (w.type === 'tumbling') need('size'), forbid('slide'), forbid('gap'), forbid('count');
-    if (w.type === 'hopping') {
-      need('size');
-      need('slide');
-      forbid('gap');
-      forbid('count');
-      if (w.size !== undefined && w.slide !== undefined && (w.slide <= 0 || w.slide > w.size)) {
-        ctx.addIssue({ code: 'custom', path: ['slide'], message: 'expected 0 < slide <= size' });
       }
     }
-    if (w.type === 'session') need('gap'), forbid('size'), forbid('slide'), forbid('count');
-    if (w.type === 'count') need('count'), forbid('size'), forbid('slide'), forbid('gap');
+    if (
+      w.type === 'hopping' &&
+      w.size !== undefined &&
+      w.slide !== undefined &&
+      (w.slide <= 0 || w.slide > w.size)
+    ) {
+      ctx.addIssue({ code: 'custom', path: ['slide'], message: 'expected 0 < slide <= size' });
+    }
     if (w.size !== undefined && w.size <= 0)
       ctx.addIssue({ code: 'custom', path: ['size'], message: 'expected > 0' });
     if (w.gap !== undefined && w.gap <= 0)

@@ -1,4 +1,4 @@
-import { loadConfigFile, type ConfigResult } from '../shared/config-file.ts';
+import { type ConfigResult, loadConfigFile } from '../shared/config-file.ts';
 import { type AgentConfig, agentConfigSchema } from './config.ts';
 import { ruleSpecSchema } from './rules/schema.ts';
 

@@ -41,14 +41,16 @@ function walk(dir, out) {
 }
 
 let files = (unitOnly ? UNIT_DIRS : ALL_DIRS).flatMap((d) => walk(join(root, d), []));
-if (filters.length > 0) files = files.filter((f) => filters.some((flt) => f.startsWith(flt) || f.includes(flt)));
+if (filters.length > 0)
+  files = files.filter((f) => filters.some((flt) => f.startsWith(flt) || f.includes(flt)));
 files.sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ') || '(all)'}`);
   process.exit(1);
 }
 
-const needsServices = !unitOnly && files.some((f) => f.startsWith('test/')) && process.env.EDGEFLOW_SERVICES !== 'external';
+const needsServices =
+  !unitOnly && files.some((f) => f.startsWith('test/')) && process.env.EDGEFLOW_SERVICES !== 'external';
 if (needsServices) {
   const up = spawnSync('bash', [join(root, 'scripts/services.sh'), 'up'], { stdio: 'inherit', cwd: root });
   if (up.status !== 0) {

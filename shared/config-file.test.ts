@@ -13,7 +13,10 @@ const schema = z
   .strict();
 
 test('every problem is reported as one `path: message` line', () => {
-  const res = parseConfigText('agent: { id: "A1" }\nwatermark: { maxOutOfOrder: 5 parsecs }\nsources: [{ type: ftp }]\nextra: 1\n', schema);
+  const res = parseConfigText(
+    'agent: { id: "A1" }\nwatermark: { maxOutOfOrder: 5 parsecs }\nsources: [{ type: ftp }]\nextra: 1\n',
+    schema,
+  );
   assert.equal(res.ok, false);
   if (res.ok) return;
   assert.equal(res.problems.length, 4, res.problems.join('\n'));

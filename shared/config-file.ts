@@ -33,7 +33,10 @@ export function loadConfigFile<S extends z.ZodType>(path: string, schema: S): Co
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    return { ok: false, problems: [`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? e})`] };
+    return {
+      ok: false,
+      problems: [`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? e})`],
+    };
   }
   return parseConfigText(text, schema);
 }

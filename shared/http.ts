@@ -4,7 +4,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.ts';
 
-export type Route = (req: IncomingMessage) => Promise<{ status?: number; type?: string; body: string }> | { status?: number; type?: string; body: string };
+export type Route = (
+  req: IncomingMessage,
+) =>
+  | Promise<{ status?: number; type?: string; body: string }>
+  | { status?: number; type?: string; body: string };
 
 export function parseHostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
@@ -12,12 +16,18 @@ export function parseHostPort(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
-export async function startHttpServer(listen: string, routes: Record<string, Route>, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startHttpServer(
+  listen: string,
+  routes: Record<string, Route>,
+  log: Logger,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes[path];
     if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(route ? 405 : 404, { 'content-type': 'text/plain' }).end(route ? 'method not allowed\n' : 'not found\n');
+      res
+        .writeHead(route ? 405 : 404, { 'content-type': 'text/plain' })
+        .end(route ? 'method not allowed\n' : 'not found\n');
       return;
     }
     Promise.resolve()

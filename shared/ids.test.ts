@@ -29,7 +29,10 @@ test('summaryId differs when any part differs, including ambiguous concatenation
 
 test('summaryId is pinned: ids must not change between releases (downstream de-duplication)', () => {
   // Golden value: changing the id scheme would make every re-sent summary look new to Kafka consumers.
-  assert.equal(summaryId('gw-001', 'temp-1m', 's1', 'temperature', 1700000040000), '93f5d5845bbd31bb85c39787830156a1');
+  assert.equal(
+    summaryId('gw-001', 'temp-1m', 's1', 'temperature', 1700000040000),
+    '93f5d5845bbd31bb85c39787830156a1',
+  );
 });
 
 test('alert ids differ between firing and resolved of one episode', () => {

@@ -7,7 +7,13 @@ function digest(parts: readonly (string | number)[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
 }
 
-export function summaryId(agent: string, window: string, device: string, metric: string, start: number): string {
+export function summaryId(
+  agent: string,
+  window: string,
+  device: string,
+  metric: string,
+  start: number,
+): string {
   return digest(['s', agent, window, device, metric, start]);
 }
 
@@ -24,7 +30,14 @@ export function alertId(
 }
 
 /** Raw late event forwarded upstream instead of being dropped. */
-export function lateEventId(agent: string, source: string, device: string, metric: string, ts: number, seq: number): string {
+export function lateEventId(
+  agent: string,
+  source: string,
+  device: string,
+  metric: string,
+  ts: number,
+  seq: number,
+): string {
   return digest(['l', agent, source, device, metric, ts, seq]);
 }
 

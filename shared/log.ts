@@ -45,7 +45,8 @@ export class RateLimitedLog {
     const t = this.now();
     let w = this.windows.get(key);
     if (!w || t - w.start >= this.intervalMs) {
-      if (w && w.suppressed > 0) this.log.warn({ key, suppressed: w.suppressed }, `${key}: suppressed similar messages`);
+      if (w && w.suppressed > 0)
+        this.log.warn({ key, suppressed: w.suppressed }, `${key}: suppressed similar messages`);
       w = { start: t, logged: 0, suppressed: 0 };
       this.windows.set(key, w);
     }

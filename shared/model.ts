@@ -18,7 +18,18 @@ const finite = z.number().finite();
 const nullableNum = finite.nullable();
 export const tagsSchema = z.record(z.string(), z.string()).default({});
 
-export const AGGREGATES = ['count', 'min', 'max', 'mean', 'sum', 'stddev', 'first', 'last', 'p50', 'p95'] as const;
+export const AGGREGATES = [
+  'count',
+  'min',
+  'max',
+  'mean',
+  'sum',
+  'stddev',
+  'first',
+  'last',
+  'p50',
+  'p95',
+] as const;
 export type AggregateName = (typeof AGGREGATES)[number];
 
 export const windowRefSchema = z.object({
@@ -81,7 +92,11 @@ export const statusSchema = z.object({
   startedAt: z.number().int(),
   ts: z.number().int(),
   clockSynced: z.boolean(),
-  outbox: z.object({ items: z.number().int().min(0), bytes: z.number().min(0), oldestTs: z.number().int().nullable() }),
+  outbox: z.object({
+    items: z.number().int().min(0),
+    bytes: z.number().min(0),
+    oldestTs: z.number().int().nullable(),
+  }),
   sources: z.record(z.string(), z.unknown()).default({}),
   counters: z.record(z.string(), z.number()).default({}),
 });

@@ -7,14 +7,25 @@ test('uplink topics round-trip', () => {
   assert.equal(uplinkTopic('gw-001', 'summaries'), 'edgeflow/v1/gw-001/summaries');
   assert.deepEqual(parseUplinkTopic('edgeflow/v1/gw-001/alerts'), { agentId: 'gw-001', kind: 'alerts' });
   fc.assert(
-    fc.property(fc.stringMatching(/^[a-zA-Z0-9._-]{1,64}$/), fc.constantFrom('summaries', 'alerts', 'status', 'late' as const), (id, kind) => {
-      assert.deepEqual(parseUplinkTopic(uplinkTopic(id, kind)), { agentId: id, kind });
-    }),
+    fc.property(
+      fc.stringMatching(/^[a-zA-Z0-9._-]{1,64}$/),
+      fc.constantFrom('summaries', 'alerts', 'status', 'late' as const),
+      (id, kind) => {
+        assert.deepEqual(parseUplinkTopic(uplinkTopic(id, kind)), { agentId: id, kind });
+      },
+    ),
   );
 });
 
 test('parseUplinkTopic refuses foreign shapes', () => {
-  for (const t of ['edgeflow/v1/gw/other', 'edgeflow/v2/gw/alerts', 'edgeflow/v1/gw/alerts/x', 'edgeflow/v1//alerts', 'edgeflow/v1/+/alerts', 'edgeflow/v1/#/alerts']) {
+  for (const t of [
+    'edgeflow/v1/gw/other',
+    'edgeflow/v2/gw/alerts',
+    'edgeflow/v1/gw/alerts/x',
+    'edgeflow/v1//alerts',
+    'edgeflow/v1/+/alerts',
+    'edgeflow/v1/#/alerts',
+  ]) {
     assert.equal(parseUplinkTopic(t), null, t);
   }
 });

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 // Rules against real labelled data: the Numenta Anomaly Benchmark (NAB v1.1, MIT licence). Not a
 // score (that needs NAB's scorer); a regression guard that the detectors find labelled anomalies of
 // the kind they are meant for without flooding the rest. Skipped when the data set is not present
@@ -7,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { RuleSpecInput } from './engine.ts';
 import { harness } from './testkit.ts';
 

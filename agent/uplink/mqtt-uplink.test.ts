@@ -102,7 +102,7 @@ describe('MqttUplink', () => {
     assert.ok(kinds.lastIndexOf('late') < kinds.indexOf('summaries'));
     // retained status on connect
     const s = broker.received.find((r) => r.kind === 'status');
-    assert.ok(s && s.retain);
+    assert.ok(s?.retain);
     assert.equal(statusSchema.parse(s.body).agent, agentId);
     const text = await registry.metrics();
     assert.match(text, /edgeflow_agent_uplink_items_total\{kind="summaries"\} 1000/);

@@ -8,7 +8,11 @@ import { test } from 'node:test';
 import { ROOT, tempDir, writeConfig } from '../helpers/agent-process.ts';
 
 function agentCli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -34,15 +38,38 @@ test('check-config: a bad config gives one `path: message` line per problem and 
     ],
     watermark: { maxOutOfOrder: '5 parsecs' },
     windows: [{ name: 'w', type: 'hopping', size: '10s' }],
-    rules: [{ name: 'r', match: { metric: 'temperature' }, on: 'window:nope', kind: 'threshold', when: 'value > ', severity: 'critical' }],
+    rules: [
+      {
+        name: 'r',
+        match: { metric: 'temperature' },
+        on: 'window:nope',
+        kind: 'threshold',
+        when: 'value > ',
+        severity: 'critical',
+      },
+    ],
     uplink: { urls: [] },
   });
   const r = agentCli('check-config', '--config', cfg);
   assert.equal(r.code, 2, r.err);
   const lines = r.err.trim().split('\n');
-  const expectPrefixes = ['agent.id: ', 'sources.0.baudRate: ', 'sources.1.url: ', 'watermark.maxOutOfOrder: ', 'windows.0.slide: ', 'uplink.urls: '];
-  for (const p of expectPrefixes) assert.ok(lines.some((l) => l.startsWith(p)), `missing a line starting "${p}" in:\n${r.err}`);
-  assert.ok(lines.some((l) => l.startsWith('rules.0.')), `no rules problem in:\n${r.err}`);
+  const expectPrefixes = [
+    'agent.id: ',
+    'sources.0.baudRate: ',
+    'sources.1.url: ',
+    'watermark.maxOutOfOrder: ',
+    'windows.0.slide: ',
+    'uplink.urls: ',
+  ];
+  for (const p of expectPrefixes)
+    assert.ok(
+      lines.some((l) => l.startsWith(p)),
+      `missing a line starting "${p}" in:\n${r.err}`,
+    );
+  assert.ok(
+    lines.some((l) => l.startsWith('rules.0.')),
+    `no rules problem in:\n${r.err}`,
+  );
   for (const l of lines) assert.match(l, /^[\w.]+: \S/, `not a "path: message" line: ${l}`);
 });
 
@@ -79,4 +106,3 @@ test('every sample config in the repo passes check-config', () => {
     assert.equal(r.code, 0, `${s}:\n${r.err}`);
   }
 });
-

@@ -20,7 +20,9 @@ after(async () => {
   await upstream?.stop();
 });
 
-test(`SIGKILL ${KILLS} times during a simulated MQTT run: every reading counted exactly once upstream`, { timeout: 240_000 }, async () => {
+test(`SIGKILL ${KILLS} times during a simulated MQTT run: every reading counted exactly once upstream`, {
+  timeout: 240_000,
+}, async () => {
   sensors = await startMosquitto({ gateway: true });
   upstream = await startMosquitto();
   const id = `crash-${process.pid}`;
@@ -28,7 +30,16 @@ test(`SIGKILL ${KILLS} times during a simulated MQTT run: every reading counted 
   const dataDir = tempDir();
   const cfg = writeConfig(tempDir(), {
     agent: { id, dataDir },
-    sources: [{ type: 'mqtt', name: 'sensors', url: sensors.url, topics: ['plant/+/+'], topicPattern: 'plant/{device}/{metric}', format: 'json' }],
+    sources: [
+      {
+        type: 'mqtt',
+        name: 'sensors',
+        url: sensors.url,
+        topics: ['plant/+/+'],
+        topicPattern: 'plant/{device}/{metric}',
+        format: 'json',
+      },
+    ],
     watermark: { maxOutOfOrder: '200ms', idleTimeout: '1s' },
     windows: [
       { name: 'w1s', type: 'tumbling', size: '1s', aggregates: ['count', 'sum', 'min', 'max'] },
@@ -43,9 +54,34 @@ test(`SIGKILL ${KILLS} times during a simulated MQTT run: every reading counted 
 
   // The simulator publishes event-timestamped JSON with QoS 1 for the whole run.
   const durationS = Math.max(10, KILLS * 3); // a restart (tsx start-up) takes ~2 s
-  const sim = runSim(['--devices', '4', '--rate', '10', '--metrics', 'temperature,current', '--duration', `${durationS}s`, '--seed', '21', '--mqtt', sensors.url, '--topic-pattern', 'plant/{device}/{metric}', '--format', 'json', '--qos', '1'], { timeoutMs: 200_000 });
+  const sim = runSim(
+    [
+      '--devices',
+      '4',
+      '--rate',
+      '10',
+      '--metrics',
+      'temperature,current',
+      '--duration',
+      `${durationS}s`,
+      '--seed',
+      '21',
+      '--mqtt',
+      sensors.url,
+      '--topic-pattern',
+      'plant/{device}/{metric}',
+      '--format',
+      'json',
+      '--qos',
+      '1',
+    ],
+    { timeoutMs: 200_000 },
+  );
   let simDone = false;
-  void sim.then(() => (simDone = true), () => (simDone = true));
+  void sim.then(
+    () => (simDone = true),
+    () => (simDone = true),
+  );
 
   let kills = 0;
   while (kills < KILLS && !simDone) {
@@ -58,17 +94,29 @@ test(`SIGKILL ${KILLS} times during a simulated MQTT run: every reading counted 
   assert.ok(kills >= Math.min(KILLS, 10), `only ${kills} kills happened before the simulator finished`);
 
   const expected = report.readingsSent;
-  const total = () => [...cap.captured.summaries.values()].filter((s) => s.window.name === 'w1s').reduce((a, s) => a + s.count, 0);
-  await waitFor(`upstream w1s counts to reach ${expected}`, () => total() === expected || undefined, { timeoutMs: 60_000 }).catch((e) => {
+  const total = () =>
+    [...cap.captured.summaries.values()]
+      .filter((s) => s.window.name === 'w1s')
+      .reduce((a, s) => a + s.count, 0);
+  await waitFor(`upstream w1s counts to reach ${expected}`, () => total() === expected || undefined, {
+    timeoutMs: 60_000,
+  }).catch((e) => {
     throw new Error(`${(e as Error).message}; got ${total()} after ${kills} kills`);
   });
   // Per device and metric as well.
   const per: Record<string, number> = {};
-  for (const s of cap.captured.summaries.values()) if (s.window.name === 'w1s') per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
+  for (const s of cap.captured.summaries.values())
+    if (s.window.name === 'w1s')
+      per[`${s.device}/${s.metric}`] = (per[`${s.device}/${s.metric}`] ?? 0) + s.count;
   assert.deepEqual(per, report.sent.byDeviceMetric);
   // Hopping windows see every reading twice (size = 2 × slide); their last window closes a second later.
-  const hop = () => [...cap.captured.summaries.values()].filter((s) => s.window.name === 'hop').reduce((a, s) => a + s.count, 0);
-  await waitFor(`upstream hop counts to reach ${2 * expected}`, () => hop() === 2 * expected || undefined, { timeoutMs: 30_000 }).catch((e) => {
+  const hop = () =>
+    [...cap.captured.summaries.values()]
+      .filter((s) => s.window.name === 'hop')
+      .reduce((a, s) => a + s.count, 0);
+  await waitFor(`upstream hop counts to reach ${2 * expected}`, () => hop() === 2 * expected || undefined, {
+    timeoutMs: 30_000,
+  }).catch((e) => {
     throw new Error(`${(e as Error).message}; got ${hop()}`);
   });
   // No window counted twice: every copy of an (id, rev) that arrived more than once is identical.

@@ -1,9 +1,9 @@
 // Issue 3, "Operating it": SIGHUP reloads the configuration without losing window state where the window
 // definition did not change; an invalid configuration on SIGHUP is refused and the agent keeps running.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import mqtt from 'mqtt';
-import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { type AgentProcess, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/mosquitto.ts';
@@ -23,7 +23,15 @@ test('SIGHUP: unchanged windows keep their state, new windows start empty, bad c
   const w1 = { name: 'w1', type: 'tumbling', size: '10s', aggregates: ['count', 'sum'] };
   const config = (windows: unknown[]) => ({
     agent: { id, dataDir: tempDir() },
-    sources: [{ type: 'mqtt-broker', name: 'gw', listen: `127.0.0.1:${port}`, topicPattern: 'sensors/{device}/{metric}', format: 'json' }],
+    sources: [
+      {
+        type: 'mqtt-broker',
+        name: 'gw',
+        listen: `127.0.0.1:${port}`,
+        topicPattern: 'sensors/{device}/{metric}',
+        format: 'json',
+      },
+    ],
     watermark: { maxOutOfOrder: '0s', idleTimeout: '10m' },
     windows,
     uplink: { urls: [services().mosquitto.url], batch: { maxItems: 50, maxDelay: '100ms' } },
@@ -38,7 +46,9 @@ test('SIGHUP: unchanged windows keep their state, new windows start empty, bad c
   try {
     const base = Math.floor(Date.now() / 10_000) * 10_000 - 120_000;
     const send = async (offsetS: number, value: number) =>
-      sensor.publishAsync('sensors/dev1/temperature', JSON.stringify({ value, ts: base + offsetS * 1000 }), { qos: 1 });
+      sensor.publishAsync('sensors/dev1/temperature', JSON.stringify({ value, ts: base + offsetS * 1000 }), {
+        qos: 1,
+      });
     for (let i = 1; i <= 5; i++) await send(i, i);
     await waitFor('5 readings in', async () => (await agent!.status()).counters.readingsIn === 5);
 
@@ -48,7 +58,8 @@ test('SIGHUP: unchanged windows keep their state, new windows start empty, bad c
     await waitFor('reload logged', () => agent!.logs.some((l) => l.includes('configuration reloaded')));
     for (let i = 6; i <= 9; i++) await send(i, i);
     await send(60, 0); // advances the watermark past both windows at `base`
-    const at = (name: string) => [...cap.captured.summaries.values()].find((s) => s.window.name === name && s.window.start === base);
+    const at = (name: string) =>
+      [...cap.captured.summaries.values()].find((s) => s.window.name === name && s.window.start === base);
     const s1 = await waitFor('w1 summary', () => at('w1'));
     const s2 = await waitFor('w2 summary', () => at('w2'));
     assert.equal(s1.count, 9, 'w1 kept the 5 readings from before the reload');

@@ -31,7 +31,10 @@ export function writeConfig(dir: string, config: unknown, name = 'agent.yaml'): 
 }
 
 /** Spawns an agent on `configPath`; resolves once its HTTP server is up. */
-export async function startAgent(configPath: string, opts: { env?: NodeJS.ProcessEnv; bin?: string[] } = {}): Promise<AgentProcess> {
+export async function startAgent(
+  configPath: string,
+  opts: { env?: NodeJS.ProcessEnv; bin?: string[] } = {},
+): Promise<AgentProcess> {
   const argv = opts.bin ?? [process.execPath, '--import', 'tsx', join(ROOT, 'agent/main.ts')];
   const proc = spawn(argv[0]!, [...argv.slice(1), 'run', '--config', configPath, '--log-level', 'info'], {
     cwd: ROOT,
@@ -43,8 +46,7 @@ export async function startAgent(configPath: string, opts: { env?: NodeJS.Proces
   let url: string | undefined;
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       logs.push(line);

@@ -15,10 +15,14 @@ export interface SimReport {
 }
 
 export async function runSim(args: string[], opts: { timeoutMs?: number } = {}): Promise<SimReport> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'firmware-sim/main.ts'), ...args, '--log-level', 'warn'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'firmware-sim/main.ts'), ...args, '--log-level', 'warn'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   proc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));

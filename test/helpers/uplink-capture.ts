@@ -1,7 +1,8 @@
 // Stands in for the collector in agent tests: subscribes on a real MQTT broker to one agent's uplink
 // topics and keeps the latest revision of every item, so tests can account for every reading.
-import mqtt, { type MqttClient } from 'mqtt';
+
 import { gunzipSync } from 'node:zlib';
+import mqtt, { type MqttClient } from 'mqtt';
 
 export interface Captured {
   summaries: Map<string, any>;
@@ -20,12 +21,32 @@ export interface Captured {
  * `clean: false` keeps the subscription in a persistent session, so a broker that is restarted with
  * persistence (mosquitto.ts `gateway: true`) queues what arrives before this client has reconnected.
  */
-export async function captureUplink(url: string, agentId: string, opts: { clean?: boolean } = {}): Promise<{ captured: Captured; client: MqttClient; close(): Promise<void>; totalCount(): number }> {
-  const captured: Captured = { summaries: new Map(), alerts: new Map(), late: new Map(), status: [], summaryLog: [], alertLog: [], arrivals: [], batches: 0 };
-  const client = await mqtt.connectAsync(url, { clientId: `capture-${agentId}-${process.pid}`, clean: opts.clean ?? true, reconnectPeriod: 200 });
+export async function captureUplink(
+  url: string,
+  agentId: string,
+  opts: { clean?: boolean } = {},
+): Promise<{ captured: Captured; client: MqttClient; close(): Promise<void>; totalCount(): number }> {
+  const captured: Captured = {
+    summaries: new Map(),
+    alerts: new Map(),
+    late: new Map(),
+    status: [],
+    summaryLog: [],
+    alertLog: [],
+    arrivals: [],
+    batches: 0,
+  };
+  const client = await mqtt.connectAsync(url, {
+    clientId: `capture-${agentId}-${process.pid}`,
+    clean: opts.clean ?? true,
+    reconnectPeriod: 200,
+  });
   client.on('message', (topic, payload) => {
     const kind = topic.split('/')[3];
-    const text = payload[0] === 0x1f && payload[1] === 0x8b ? gunzipSync(payload).toString('utf8') : payload.toString('utf8');
+    const text =
+      payload[0] === 0x1f && payload[1] === 0x8b
+        ? gunzipSync(payload).toString('utf8')
+        : payload.toString('utf8');
     const msg = JSON.parse(text);
     if (kind === 'status') {
       captured.status.push(msg);
@@ -33,7 +54,8 @@ export async function captureUplink(url: string, agentId: string, opts: { clean?
     }
     captured.batches++;
     for (const item of msg.items) {
-      const map = kind === 'summaries' ? captured.summaries : kind === 'alerts' ? captured.alerts : captured.late;
+      const map =
+        kind === 'summaries' ? captured.summaries : kind === 'alerts' ? captured.alerts : captured.late;
       if (kind === 'summaries') captured.summaryLog.push(item);
       if (kind === 'alerts') captured.alertLog.push(item);
       captured.arrivals.push({ kind: kind!, item, at: Date.now() });

@@ -12,7 +12,7 @@ import { batchEnvelopeSchema, statusSchema } from '../../shared/model.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const URL = process.env.EDGEFLOW_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: (() => Promise<unknown> | undefined)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
