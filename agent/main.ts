@@ -105,12 +105,31 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   });
 }
 
-async function status(opts: { url: string; json?: boolean }): Promise<void> {
+async function fetchStatus(url: string): Promise<Record<string, any>> {
+  const res = await fetch(new URL('/status', url), { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return (await res.json()) as Record<string, any>;
+}
+
+async function status(opts: { url: string; json?: boolean; interval: string }): Promise<void> {
   let body: Record<string, any>;
+  let rates = { readings: 0, summaries: 0, sent: 0, seconds: 0 };
   try {
-    const res = await fetch(new URL('/status', opts.url), { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    body = (await res.json()) as Record<string, any>;
+    // Two samples `--interval` apart give rates without the agent keeping rate state of its own.
+    const first = await fetchStatus(opts.url);
+    const waitMs = Math.max(0, Number(opts.interval) * 1000);
+    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    body = waitMs > 0 ? await fetchStatus(opts.url) : first;
+    const dt = (body.ts - first.ts) / 1000;
+    if (dt > 0) {
+      const per = (a: number | undefined, b: number | undefined) => Math.max(0, ((b ?? 0) - (a ?? 0)) / dt);
+      rates = {
+        readings: per(first.counters?.readingsIn, body.counters?.readingsIn),
+        summaries: per(first.counters?.summaries, body.counters?.summaries),
+        sent: per(first.uplink?.itemsSent, body.uplink?.itemsSent),
+        seconds: dt,
+      };
+    }
   } catch (err) {
     process.stderr.write(`cannot reach the agent at ${opts.url}: ${(err as Error).message}\n`);
     process.exit(1);
@@ -128,6 +147,9 @@ async function status(opts: { url: string; json?: boolean }): Promise<void> {
     `outbox       ${ob.items} items, ${ob.bytes} bytes, oldest ${age}`,
     `readings     ${body.counters.readingsIn} in, ${body.counters.badFrames} bad frames, ${body.counters.late} late forwarded`,
     `windows      ${body.windows?.openWindows ?? 0} open, ${body.counters.summaries} summaries emitted`,
+    rates.seconds > 0
+      ? `rates        ${rates.readings.toFixed(1)} readings/s, ${rates.summaries.toFixed(1)} summaries/s, ${rates.sent.toFixed(1)} items sent/s (over ${rates.seconds.toFixed(1)}s)`
+      : 'rates        - (use --interval > 0)',
   ];
   for (const [name, s] of Object.entries<Record<string, unknown>>(body.sources ?? {})) {
     lines.push(
@@ -182,6 +204,7 @@ export function buildCli(): Command {
     .description('ask a running agent for link state, outbox, rates and firing alerts')
     .option('--url <url>', 'the agent HTTP address', 'http://127.0.0.1:9464')
     .option('--json', 'print the raw JSON')
+    .option('--interval <seconds>', 'sample twice this far apart to show rates (0: no rates)', '1')
     .action(status);
   return program;
 }

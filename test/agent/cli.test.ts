@@ -106,3 +106,31 @@ test('every sample config in the repo passes check-config', () => {
     assert.equal(r.code, 0, `${s}:\n${r.err}`);
   }
 });
+
+test('status: asks a running agent and prints link, outbox, rates and alerts; an unreachable agent is exit 1', async () => {
+  const { startAgent } = await import('../helpers/agent-process.ts');
+  const dir = tempDir();
+  const agent = await startAgent(
+    writeConfig(dir, { agent: { id: 'status-gw', dataDir: dir }, http: { listen: '127.0.0.1:0' } }),
+  );
+  try {
+    const r = agentCli('status', '--url', agent.url, '--interval', '0.5');
+    assert.equal(r.code, 0, r.err);
+    for (const head of [
+      'agent        status-gw',
+      'uplink       not configured',
+      'outbox       0 items',
+      'rates        0.0 readings/s',
+      'alerts       0 firing',
+    ]) {
+      assert.ok(r.out.includes(head), `missing "${head}" in:\n${r.out}`);
+    }
+    const json = agentCli('status', '--url', agent.url, '--json', '--interval', '0');
+    assert.equal(JSON.parse(json.out).agent, 'status-gw');
+  } finally {
+    await agent.stop();
+  }
+  const down = agentCli('status', '--url', 'http://127.0.0.1:9', '--interval', '0');
+  assert.equal(down.code, 1);
+  assert.match(down.err, /cannot reach the agent at http:\/\/127\.0\.0\.1:9/);
+});
