@@ -64,19 +64,6 @@ export interface SpoolOptions {
   recentItems?: number;
 }
 
-interface Row {
-  seq: number;
-  kind: SpoolKind;
-  agent: string;
-  item_id: string | null;
-  rev: number;
-  device: string | null;
-  body: Buffer;
-  error: string | null;
-  topic: string | null;
-  received_at: number;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS items_v1 (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -152,7 +139,10 @@ export class Spool extends EventEmitter {
         'INSERT INTO items_v1 (kind, agent, item_id, rev, device, body, error, topic, bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
       ),
       insertDedup: this.db.prepare('INSERT OR IGNORE INTO dedup_v1 (agent, key, seen_at) VALUES (?,?,?)'),
-      read: this.db.prepare('SELECT * FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT ?'),
+      // Columns named as SpoolItem's fields: the rows are returned as they come (no second object per row).
+      read: this.db.prepare(
+        'SELECT seq, kind, agent, item_id AS itemId, rev, device, body, error, topic, received_at AS receivedAt FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
       getCursor: this.db.prepare('SELECT seq FROM cursors_v1 WHERE sink = ?'),
       setCursor: this.db.prepare(
         'INSERT INTO cursors_v1 (sink, seq) VALUES (?, ?) ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq',
@@ -283,19 +273,7 @@ export class Spool extends EventEmitter {
   read(sink: string, limit: number): SpoolItem[] {
     const cached = this.readRecent(this.cursor(sink), limit);
     if (cached) return cached;
-    const rows = this.stmts.read.all(this.cursor(sink), limit) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      kind: r.kind,
-      agent: r.agent,
-      itemId: r.item_id,
-      rev: r.rev,
-      device: r.device,
-      body: r.body,
-      error: r.error,
-      topic: r.topic,
-      receivedAt: r.received_at,
-    }));
+    return this.stmts.read.all(this.cursor(sink), limit) as SpoolItem[];
   }
 
   private remember(items: readonly SpoolItem[]): void {
