@@ -10,9 +10,11 @@
 //   node --import tsx bench/sdcard.ts            (alone)
 //   npm run bench -- sdcard                      (through bench/run.ts)
 //   EDGEFLOW_BENCH_SDCARD_INTERVALS=1s,5s EDGEFLOW_BENCH_SDCARD_SECONDS=60 node --import tsx bench/sdcard.ts
+//   EDGEFLOW_BENCH_SDCARD_WINDOWS=1s,60s ...   (window sizes [1s]; every size × every interval)
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { metricValue, startAgent, tempDir, writeConfig } from '../test/helpers/agent-process.ts';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
 import { runSim } from '../test/helpers/sim-run.ts';
@@ -35,7 +37,7 @@ function procIo(pid: number): ProcIo {
 
 const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 
-async function runOnce(interval: string, seconds: number): Promise<Record<string, unknown>> {
+async function runOnce(interval: string, windowSize: string, seconds: number): Promise<Record<string, unknown>> {
   const sensors = await startMosquitto({ gateway: true });
   const upstream = await startMosquitto();
   // Disk-backed (ext4 here), not /tmp if that is a tmpfs: tmpfs has no write_bytes accounting.
@@ -55,7 +57,7 @@ async function runOnce(interval: string, seconds: number): Promise<Record<string
         },
       ],
       watermark: { maxOutOfOrder: '500ms', idleTimeout: '5s' },
-      windows: [{ name: 'w1s', type: 'tumbling', size: '1s' }],
+      windows: [{ name: `w${windowSize}`, type: 'tumbling', size: windowSize }],
       uplink: { urls: [upstream.url] },
       checkpoint: { interval },
       http: { listen: '127.0.0.1:0' },
@@ -97,9 +99,18 @@ async function runOnce(interval: string, seconds: number): Promise<Record<string
     const m1 = await agent.metrics();
     const st = await agent.status();
     const perHour = (b: number) => Math.round((b * 3600) / elapsed);
+    // Stored size of each checkpoint value at the end of the run (what one state rewrite costs).
+    const ro = new Database(join(dataDir, 'outbox.db'), { readonly: true, fileMustExist: true });
+    const checkpointValueBytes = Object.fromEntries(
+      (ro.prepare('SELECT key, length(CAST(value AS BLOB)) AS n FROM checkpoint_v1').all() as { key: string; n: number }[]).map(
+        (r) => [r.key, r.n],
+      ),
+    );
+    ro.close();
     const files = Object.fromEntries(readdirSync(dataDir).map((f) => [f, statSync(join(dataDir, f)).size]));
     const ck = (m: string, result: string) => metricValue(m, 'edgeflow_agent_checkpoints_total', { result });
     return {
+      window: windowSize,
       checkpointInterval: interval,
       seconds: Math.round(elapsed * 10) / 10,
       readings: report.readingsSent,
@@ -114,6 +125,7 @@ async function runOnce(interval: string, seconds: number): Promise<Record<string
       bytesPerReading: Math.round((io1.write_bytes - io0.write_bytes) / report.readingsSent),
       dataDirFiles: files,
       rssMiB: MiB(st.memory.rss),
+      checkpointValueBytes,
     };
   } finally {
     await agent.stop('SIGTERM');
@@ -126,11 +138,14 @@ async function runOnce(interval: string, seconds: number): Promise<Record<string
 export async function benchSdCard(): Promise<Record<string, unknown>> {
   const seconds = Number(process.env.EDGEFLOW_BENCH_SDCARD_SECONDS ?? 60);
   const intervals = (process.env.EDGEFLOW_BENCH_SDCARD_INTERVALS ?? '1s').split(',');
+  // Window sizes: 1 s (a summary per key per second: the outbox-heavy case) and 60 s (the realistic
+  // one: few summaries, the checkpoint is mostly the open windows' state).
+  const windowSizes = (process.env.EDGEFLOW_BENCH_SDCARD_WINDOWS ?? '1s').split(',');
   const runs: Record<string, unknown>[] = [];
-  for (const interval of intervals) runs.push(await runOnce(interval.trim(), seconds));
-  const load =
-    '10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, 1 s tumbling windows (all aggregates), uplink draining';
-  const command = `EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`;
+  for (const w of windowSizes)
+    for (const interval of intervals) runs.push(await runOnce(interval.trim(), w.trim(), seconds));
+  const load = `10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, ${windowSizes.join(' / ')} tumbling windows (all aggregates), uplink draining`;
+  const command = `EDGEFLOW_BENCH_SDCARD_WINDOWS=${windowSizes.join(',')} EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`;
   // `rows`/`notes`: the shape bench/run.ts prints (bench/lib.ts BenchResult).
   return {
     rows: runs.map(({ dataDirFiles: _files, ...r }) => r),
