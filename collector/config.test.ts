@@ -9,7 +9,7 @@ test('a minimal config gets the documented defaults', () => {
   const res = parseConfigText(MIN, collectorConfigSchema);
   assert.ok(res.ok, res.ok ? '' : res.problems.join('\n'));
   assert.deepEqual(res.config.mqtt.listen, [
-    { url: 'tcp://0.0.0.0:1883', tls: false, host: '0.0.0.0', port: 1883 },
+    { url: 'tcp://0.0.0.0:1883', tls: false, websocket: false, host: '0.0.0.0', port: 1883 },
   ]);
   assert.equal(res.config.mqtt.maxPacketSize, 1024 * 1024);
   assert.equal(res.config.spool.maxBytes, 2 * 1024 ** 3);

@@ -8,19 +8,23 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9465');
 
-/** `tcp://host:port` or `tls://host:port` (also accepted: `mqtt://`, `mqtts://`). */
+/**
+ * `tcp://host:port` or `tls://host:port` (also accepted: `mqtt://`, `mqtts://`); extension: MQTT over
+ * WebSocket, `ws://host:port` or `wss://host:port` (TLS from mqtt.tls), for agents behind HTTP-only proxies.
+ */
 export const listenUrlSchema = z.string().transform((v, ctx) => {
-  const m = /^(tcp|tls|mqtt|mqtts):\/\/(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/.exec(v);
+  const m = /^(tcp|tls|mqtt|mqtts|ws|wss):\/\/(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[3]) : -1;
   if (!m || port > 65535) {
     ctx.addIssue({
       code: 'custom',
-      message: `"${v}" is not a listen URL; expected tcp://host:port or tls://host:port`,
+      message: `"${v}" is not a listen URL; expected tcp://host:port, tls://host:port, ws://host:port or wss://host:port`,
     });
     return z.NEVER;
   }
-  const tls = m[1] === 'tls' || m[1] === 'mqtts';
-  return { url: v, tls, host: m[2]!.replace(/^\[|\]$/g, ''), port };
+  const tls = m[1] === 'tls' || m[1] === 'mqtts' || m[1] === 'wss';
+  const websocket = m[1] === 'ws' || m[1] === 'wss';
+  return { url: v, tls, websocket, host: m[2]!.replace(/^\[|\]$/g, ''), port };
 });
 export type ListenUrl = z.output<typeof listenUrlSchema>;
 

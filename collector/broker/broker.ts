@@ -10,9 +10,12 @@
 
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import { AGENT_ID_RE, downlinkTopic, parseUplinkTopic, type UplinkKind } from '../../shared/topics.ts';
@@ -155,7 +158,21 @@ export class EdgeBroker {
     for (const l of this.opts.listen) {
       const onConn = (socket: Socket) => this.handle(socket, l);
       let server: Server;
-      if (l.tls) {
+      if (l.websocket) {
+        // MQTT over WebSocket (subprotocol "mqtt"): the WebSocket is turned into a byte stream and handed
+        // to aedes like a socket. Authentication is by username/password (no client certificates here).
+        const t = this.opts.tls;
+        const http =
+          l.tls && t
+            ? createHttpsServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) })
+            : createHttpServer();
+        const wss = new WebSocketServer({ server: http, maxPayload: this.opts.maxPacketSize + 16 });
+        wss.on('connection', (ws) => this.handle(createWebSocketStream(ws) as unknown as Socket, l));
+        wss.on('error', (err) =>
+          this.reject('protocol', { err: err.message, listener: l.url }, 'websocket error'),
+        );
+        server = http as unknown as Server;
+      } else if (l.tls) {
         const t = this.opts.tls!;
         server = createTlsServer(
           {
@@ -186,7 +203,9 @@ export class EdgeBroker {
   private handle(socket: Socket, l: ListenUrl): void {
     const aedes = this.aedes;
     if (!aedes) return void socket.destroy();
-    this.deps.metrics.connections.inc({ listener: l.tls ? 'tls' : 'tcp' });
+    this.deps.metrics.connections.inc({
+      listener: l.websocket ? (l.tls ? 'wss' : 'ws') : l.tls ? 'tls' : 'tcp',
+    });
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {}); // reported by aedes; never let a socket error escape

@@ -1,0 +1,59 @@
+// MQTT over WebSocket (`ws://` listener, an extension of SPEC 2b): the same authentication, ACLs and
+// PUBACK-after-spool as TCP, through a real WebSocket connection from mqtt.js.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import mqtt from 'mqtt';
+import { waitFor } from '../../test/helpers/wait.ts';
+import { batch, summary } from '../test-support/fixtures.ts';
+import { type Harness, startHarness } from '../test-support/harness.ts';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness({ mqttExtra: 'listen: [tcp://127.0.0.1:0, ws://127.0.0.1:0]' });
+});
+after(async () => {
+  await h.stop();
+});
+
+const wsUrl = () => `ws://127.0.0.1:${h.ports[1]}`;
+
+test('an agent publishes a batch over ws://: PUBACK, item spooled and delivered to the sink', async () => {
+  const c = await mqtt.connectAsync(wsUrl(), {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    username: 'gw-1',
+    password: h.secrets['gw-1'],
+  });
+  try {
+    await c.publishAsync(
+      'edgeflow/v1/gw-1/summaries',
+      batch('gw-1', [summary('gw-1', 'ws-dev', 1_700_000_040_000)]),
+      {
+        qos: 1,
+      },
+    );
+    await waitFor('item at the sink', () => h.sinks[0]!.written.some((i) => i.device === 'ws-dev'));
+    assert.ok((await h.metric('edgeflow_collector_connections_total', { listener: 'ws' })) >= 1);
+  } finally {
+    await c.endAsync();
+  }
+});
+
+test('over ws:// too: no credentials refused, cross-agent publish closes the connection', async () => {
+  await assert.rejects(
+    mqtt.connectAsync(wsUrl(), { protocolVersion: 4, reconnectPeriod: 0 }),
+    /Not authorized/i,
+  );
+  const c = await mqtt.connectAsync(wsUrl(), {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    username: 'gw-1',
+    password: h.secrets['gw-1'],
+  });
+  const closed = new Promise<void>((r) => c.once('close', () => r()));
+  c.publish('edgeflow/v1/gw-2/summaries', batch('gw-2', [summary('gw-2', 'd', 1_700_000_040_000)]), {
+    qos: 1,
+  });
+  await closed;
+  c.end(true);
+});
