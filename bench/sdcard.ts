@@ -3,7 +3,7 @@
 // dirtied; wchar: bytes passed to write(2), logs on stderr included).
 //
 // Load: edgeflow-sim, 10 devices × 3 metrics × 10 Hz (300 readings/s) over MQTT QoS 1 through a private
-// gateway Mosquitto; windows of 1 s with every aggregate; uplink to a second Mosquitto so the outbox
+// gateway Mosquitto; one tumbling window (1 s, or each of EDGEFLOW_BENCH_SDCARD_WINDOWS) with every aggregate; uplink to a second Mosquitto so the outbox
 // drains (deletes write too). The data dir is on the machine's disk (not tmpfs: tmpfs has no
 // write_bytes). One run per checkpoint.interval, `EDGEFLOW_BENCH_SDCARD_SECONDS` each [60].
 //
@@ -37,7 +37,11 @@ function procIo(pid: number): ProcIo {
 
 const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 
-async function runOnce(interval: string, windowSize: string, seconds: number): Promise<Record<string, unknown>> {
+async function runOnce(
+  interval: string,
+  windowSize: string,
+  seconds: number,
+): Promise<Record<string, unknown>> {
   const sensors = await startMosquitto({ gateway: true });
   const upstream = await startMosquitto();
   // Disk-backed (ext4 here), not /tmp if that is a tmpfs: tmpfs has no write_bytes accounting.
@@ -102,9 +106,12 @@ async function runOnce(interval: string, windowSize: string, seconds: number): P
     // Stored size of each checkpoint value at the end of the run (what one state rewrite costs).
     const ro = new Database(join(dataDir, 'outbox.db'), { readonly: true, fileMustExist: true });
     const checkpointValueBytes = Object.fromEntries(
-      (ro.prepare('SELECT key, length(CAST(value AS BLOB)) AS n FROM checkpoint_v1').all() as { key: string; n: number }[]).map(
-        (r) => [r.key, r.n],
-      ),
+      (
+        ro.prepare('SELECT key, length(CAST(value AS BLOB)) AS n FROM checkpoint_v1').all() as {
+          key: string;
+          n: number;
+        }[]
+      ).map((r) => [r.key, r.n]),
     );
     ro.close();
     const files = Object.fromEntries(readdirSync(dataDir).map((f) => [f, statSync(join(dataDir, f)).size]));

@@ -30,6 +30,7 @@ import { createSource } from '../sources/index.ts';
 import type { RawFrame, Source, SourceContext } from '../sources/source.ts';
 import { MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { WindowEngine } from '../windows/engine.ts';
+import { decodeCheckpointValue, encodeCheckpointValue } from './checkpoint-codec.ts';
 import { ClockGuard } from './clock-guard.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ProcessingClock } from './processing-clock.ts';
@@ -182,10 +183,12 @@ export class Agent {
 
   private readCheckpoint(): { windows?: unknown; rules?: unknown } {
     const parse = (key: string): unknown => {
-      const raw = this.outbox.readCheckpoint(key);
-      if (raw === undefined) return undefined;
-      this.lastSaved.set(key, raw);
+      const stored = this.outbox.readCheckpoint(key);
+      if (stored === undefined) return undefined;
       try {
+        // Plain JSON (any agent version) or deflated (`z1:`, checkpoint-codec.ts).
+        const raw = decodeCheckpointValue(stored);
+        this.lastSaved.set(key, raw);
         return JSON.parse(raw);
       } catch (err) {
         this.stateReset(key, err);
@@ -506,6 +509,9 @@ export class Agent {
         if (this.lastSaved.get(k) !== v && !(k === 'held' && v === '[]' && !this.lastSaved.has(k)))
           state.set(k, v);
     }
+    // `state` holds the JSON (compared with lastSaved); the outbox gets the stored form (deflated when large).
+    const stored = new Map<string, string>();
+    for (const [k, v] of state) stored.set(k, encodeCheckpointValue(v));
     if (this.pendingItems.length === 0 && state.size === 0) {
       // Nothing to persist: frames that changed no state (bad frames, duplicates) can be acknowledged.
       this.counters.checkpointsSkipped++;
@@ -515,7 +521,7 @@ export class Agent {
     }
     let error: unknown;
     try {
-      const res = this.outbox.append(this.pendingItems, state);
+      const res = this.outbox.append(this.pendingItems, stored);
       error = res.error;
     } catch (err) {
       error = err;

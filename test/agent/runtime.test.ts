@@ -9,6 +9,7 @@ import type { AgentConfig } from '../../agent/config.ts';
 import { agentSchema } from '../../agent/load-config.ts';
 import { MemoryOutbox } from '../../agent/outbox/memory.ts';
 import { Agent } from '../../agent/runtime/agent.ts';
+import { decodeCheckpointValue } from '../../agent/runtime/checkpoint-codec.ts';
 import { BUILD_DATE_MS } from '../../agent/runtime/clock-guard.ts';
 import type { RawFrame, Source, SourceHooks, SourceStatus } from '../../agent/sources/source.ts';
 import { MqttUplink } from '../../agent/uplink/mqtt-uplink.ts';
@@ -123,7 +124,7 @@ test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 wind
     1,
   );
   // The held readings are in the checkpoint (a crash now would not lose them).
-  assert.equal(JSON.parse(outbox.readCheckpoint('held')!).length, 20);
+  assert.equal(JSON.parse(decodeCheckpointValue(outbox.readCheckpoint('held')!)).length, 20);
 
   const now = Date.UTC(2026, 10, 22, 3, 0, 0);
   clock.setWall(now);
@@ -321,4 +322,46 @@ test('uplink reconnect backoff runs on the monotonic clock: wall-clock steps (+1
   } finally {
     await up.stop();
   }
+});
+
+test('checkpointed state is stored deflated (z1:) and both it and an older plain-JSON checkpoint restore to the same run', async () => {
+  const t0 = Date.UTC(2026, 10, 22);
+  const clock = new FakeClock(t0);
+  const { agent, outbox, serial } = await build(clock);
+  const feed = (s: FakeSource, c: FakeClock, from: number, n: number) => {
+    for (let i = from; i < from + n; i++) {
+      for (let d = 0; d < 40; d++)
+        s.send({ device: `dev-${d}`, metric: 't', value: i * 0.37 + d, ts: c.now() }, c.now());
+      c.advance(100);
+    }
+  };
+  feed(serial, clock, 0, 25); // 2.5 s: windows open for 40 keys at the last checkpoint
+  const stored = outbox.readCheckpoint('windows')!;
+  assert.ok(stored.startsWith('z1:'), 'large window state is deflated');
+  const json = decodeCheckpointValue(stored);
+  assert.ok(stored.length < json.length, `${stored.length} < ${json.length}`);
+  await agent.stop(0);
+
+  // The same state as an older agent wrote it (plain JSON text) and as this one did.
+  const run = async (windowsValue: string) => {
+    const ob = new MemoryOutbox();
+    ob.append(
+      [],
+      new Map([
+        ['windows', windowsValue],
+        ['rules', decodeCheckpointValue(outbox.readCheckpoint('rules')!)],
+      ]),
+    );
+    const c = new FakeClock(clock.now());
+    const b = await build(c, config(), ob);
+    assert.equal(st(b.agent).counters.stateResets, 0);
+    feed(b.serial, c, 25, 30);
+    c.advance(3_000);
+    await b.agent.stop(0);
+    return summaries(ob);
+  };
+  const fromCompressed = await run(stored);
+  const fromPlain = await run(json);
+  assert.ok(fromCompressed.length > 0);
+  assert.deepEqual(fromCompressed, fromPlain);
 });
