@@ -104,6 +104,9 @@ export class Agent {
   private readonly deltas = new DeltaExporter();
   private pendingItems: OutboxItem[] = [];
   private pendingAcks: (() => void)[] = [];
+  /** Keys of the frames in pendingAcks, per source, and of those the last checkpoint acknowledged. */
+  private pendingKeys = new Map<string, string[]>();
+  private lastKeys = new Map<string, string[]>();
   /** Arrival-time readings received while the wall clock is unsynchronised, stamped on sync. */
   private held: HeldReading[] = [];
   private paused = false;
@@ -281,6 +284,21 @@ export class Agent {
     this.uplink.start();
   }
 
+  /** Hands a source the keys its frames had in the last checkpoint (see RawFrame.key). */
+  private restoreDelivered(source: Source): void {
+    const stored = this.outbox.readCheckpoint(`delivered:${source.name}`);
+    if (stored === undefined || !source.restoreDelivered) return;
+    try {
+      const keys = JSON.parse(decodeCheckpointValue(stored)) as string[];
+      source.restoreDelivered(keys);
+    } catch (err) {
+      this.log.warn(
+        { err, source: source.name },
+        'delivered-frame keys unreadable; redeliveries may count twice',
+      );
+    }
+  }
+
   private async startSources(): Promise<void> {
     for (const cfg of this.config.sources) {
       const source = this.sourceFactory(cfg, this.config.agent.id, {
@@ -298,6 +316,7 @@ export class Agent {
       };
       this.sources.push(entry);
       if (!entry.redeliverable) this.atRisk.set(source.name, 0);
+      this.restoreDelivered(source);
       await source.start((frame) => this.onFrame(entry, frame), {
         onBadFrame: (reason) =>
           this.badFrame(
@@ -333,6 +352,11 @@ export class Agent {
     }
     this.framesSinceCheckpoint++;
     if (frame.ack) this.pendingAcks.push(frame.ack);
+    if (frame.key) {
+      const keys = this.pendingKeys.get(src);
+      if (keys) keys.push(frame.key);
+      else this.pendingKeys.set(src, [frame.key]);
+    }
     let readings: Reading[];
     try {
       readings = entry.decoder.decode(frame.payload, {
@@ -509,6 +533,13 @@ export class Agent {
         if (this.lastSaved.get(k) !== v && !(k === 'held' && v === '[]' && !this.lastSaved.has(k)))
           state.set(k, v);
     }
+    if (state.size > 0 || this.pendingItems.length > 0) {
+      // With the state, the keys of the frames this checkpoint acknowledges (and the previous one's, whose
+      // PUBACKs may also not have reached the broker): after a crash their redeliveries are not counted.
+      for (const [src, keys] of this.pendingKeys) {
+        state.set(`delivered:${src}`, JSON.stringify([...(this.lastKeys.get(src) ?? []), ...keys]));
+      }
+    }
     // `state` holds the JSON (compared with lastSaved); the outbox gets the stored form (deflated when large).
     const stored = new Map<string, string>();
     for (const [k, v] of state) stored.set(k, encodeCheckpointValue(v));
@@ -565,6 +596,8 @@ export class Agent {
     for (const k of this.atRisk.keys()) this.atRisk.set(k, 0);
     const acks = this.pendingAcks;
     this.pendingAcks = [];
+    this.lastKeys = this.pendingKeys;
+    this.pendingKeys = new Map();
     for (const ack of acks) ack();
     if (this.paused) this.releaseBackpressure();
   }

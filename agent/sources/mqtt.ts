@@ -27,6 +27,7 @@
 // pause(): the next PUBLISH is held inside handleMessage without calling back, which stops mqtt.js's
 // packet loop and, through stream back-pressure, reading from the socket. Keep pauses shorter than the
 // keepalive (PINGRESP is not processed while paused; mqtt.js would reconnect, which is safe).
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Timer } from '../../shared/clock.ts';
@@ -82,6 +83,9 @@ export class MqttSource implements Source {
   private framesIn = 0;
   private reconnects = 0;
   private redelivered = 0;
+  /** packet id → hash of messages a previous process checkpointed (restoreDelivered). */
+  private deliveredBefore = new Map<number, string>();
+  private skippedRedeliveries = 0;
   private connected = 0;
   private readonly badFrames: Record<string, number> = {};
   private readonly match: ((topic: string) => Record<string, string> | null) | null;
@@ -252,6 +256,13 @@ export class MqttSource implements Source {
     return this.acks.live().filter((e) => e.gen === this.gen);
   }
 
+  restoreDelivered(keys: readonly string[]): void {
+    for (const k of keys) {
+      const i = k.indexOf(':');
+      if (i > 0) this.deliveredBefore.set(Number(k.slice(0, i)), k.slice(i + 1));
+    }
+  }
+
   private handleMessage(packet: IPublishPacket, cb: (e?: Error) => void): void {
     if (this.paused) {
       this.held = { packet, cb };
@@ -282,12 +293,21 @@ export class MqttSource implements Source {
       }
       prior.dead = true; // the id now names another message
     }
+    const hash = messageHash(topic, payload);
     const entry = this.acks.push(id, this.gen, topic, payload);
     cb(DEFERRED);
-    this.deliver(topic, payload, () => this.acks.ack(entry));
+    if (packet.dup && this.deliveredBefore.get(id) === hash) {
+      // Redelivery of a message whose reading is already in the checkpoint of the process before a crash
+      // (its PUBACK died with that process): acknowledge it, do not count it again.
+      this.deliveredBefore.delete(id);
+      this.skippedRedeliveries++;
+      this.acks.ack(entry);
+      return;
+    }
+    this.deliver(topic, payload, () => this.acks.ack(entry), `${id}:${hash}`);
   }
 
-  private deliver(topic: string, payload: Buffer, ack: (() => void) | undefined): void {
+  private deliver(topic: string, payload: Buffer, ack: (() => void) | undefined, key?: string): void {
     if (payload.length > (this.opts.maxPayloadBytes ?? 1024 * 1024)) {
       this.bad('too_long', ack);
       return;
@@ -307,6 +327,7 @@ export class MqttSource implements Source {
     const frame: RawFrame = { payload, receivedAt: this.ctx.clock.now() };
     if (fields) frame.fields = fields;
     if (ack) frame.ack = ack;
+    if (key) frame.key = key;
     this.onFrame(frame);
   }
 
@@ -367,6 +388,7 @@ export class MqttSource implements Source {
       clientId: this.clientId,
       pendingAcks: this.acks.size,
       redeliveredMatched: this.redelivered,
+      redeliveriesSkippedAfterRestart: this.skippedRedeliveries,
       paused: this.paused,
       badFrames: { ...this.badFrames },
     };
@@ -380,4 +402,8 @@ function describeError(err: Error): string {
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}
+
+function messageHash(topic: string, payload: Buffer): string {
+  return createHash('sha1').update(topic).update('\u0000').update(payload).digest('base64url').slice(0, 22);
 }

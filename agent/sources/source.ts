@@ -17,6 +17,12 @@ export interface RawFrame {
    * Absent for sources that cannot redeliver (serial).
    */
   ack?: () => void;
+  /**
+   * Identity of a redeliverable message (MQTT: packet id + hash of topic and payload). The runtime saves
+   * the keys of the frames each checkpoint acknowledges, so a broker's redelivery after a crash of a
+   * message whose PUBACK never left the process is recognised and not counted twice.
+   */
+  key?: string;
 }
 
 export type SourceState = 'starting' | 'up' | 'down' | 'stopped';
@@ -57,6 +63,8 @@ export interface Source {
    * Frames are delivered in arrival order; `onFrame` is never called concurrently.
    */
   start(onFrame: (frame: RawFrame) => void, hooks?: SourceHooks): Promise<void>;
+  /** Keys (RawFrame.key) already in a checkpoint: their redeliveries (DUP) are acked, not delivered. */
+  restoreDelivered?(keys: readonly string[]): void;
   /** Back-pressure: stop taking new frames (MQTT: stop reading the socket / acknowledging). */
   pause(): void;
   resume(): void;
