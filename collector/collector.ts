@@ -13,17 +13,17 @@ import { CredentialStore } from './credentials.ts';
 import { collectorRoutes } from './http.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
 import { type CollectorMetrics, createCollectorMetrics } from './metrics.ts';
-import { InfluxSink } from './sinks/influxdb.ts';
-import { KafkaSink } from './sinks/kafka.ts';
+import { buildSink, configuredSinks } from './sinks/from-config.ts';
 import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions, SinkRunner } from './sinks/runner.ts';
 import type { Sink } from './sinks/sink.ts';
+import { ThreadedSinkRunner } from './sinks/sink-thread.ts';
 import { Spool } from './spool/spool.ts';
 
 export interface CollectorDeps {
   log: Logger;
   registry?: Registry;
   clock?: Clock;
-  /** Replace the sinks built from the config (tests). */
+  /** Replace the sinks built from the config (tests); these always run on the main thread. */
   sinks?: Sink[];
   runner?: Partial<RunnerOptions>;
   version?: string;
@@ -39,17 +39,21 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
   const clock = deps.clock ?? systemClock;
   const registry = deps.registry ?? new Registry();
   const metrics: CollectorMetrics = createCollectorMetrics(registry);
+  // Sinks from the config run each on its own thread (collector.sinkThreads, sinks/sink-thread.ts);
+  // injected sinks and sinkThreads: false run on this one.
+  const threaded = !deps.sinks && config.collector.sinkThreads;
   const sinks: Sink[] = deps.sinks ?? [];
-  if (!deps.sinks) {
-    if (config.kafka) sinks.push(new KafkaSink(config.kafka, log.child({ sink: 'kafka' })));
-    if (config.influx) sinks.push(new InfluxSink(config.influx, log.child({ sink: 'influx' })));
+  if (!deps.sinks && !threaded) {
+    for (const name of configuredSinks(config))
+      sinks.push(buildSink(name, config, log.child({ sink: name })));
   }
+  const sinkNames = threaded ? configuredSinks(config) : sinks.map((s) => s.name);
   const startedAt = clock.now();
 
   let spool: Spool | null = null;
   let pipeline: IngestPipeline | null = null;
   let broker: EdgeBroker | null = null;
-  let runners: SinkRunner[] = [];
+  let runners: (SinkRunner | ThreadedSinkRunner)[] = [];
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let pruneTimer: ReturnType<Clock['setInterval']> | null = null;
 
@@ -89,16 +93,19 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
     get spool(): Spool | null {
       return spool;
     },
-    get runners(): readonly SinkRunner[] {
+    get runners(): readonly (SinkRunner | ThreadedSinkRunner)[] {
       return runners;
     },
     status,
 
     async start(): Promise<RunningCollector> {
       mkdirSync(config.collector.dataDir, { recursive: true });
-      spool = new Spool(join(config.collector.dataDir, 'spool.db'), {
+      const spoolPath = join(config.collector.dataDir, 'spool.db');
+      spool = new Spool(spoolPath, {
         maxBytes: config.spool.maxBytes,
-        sinks: sinks.map((s) => s.name),
+        sinks: sinkNames,
+        // Sink threads read through their own connections: nothing on this thread reads the cache.
+        recentItems: threaded ? 0 : undefined,
         dedupRetentionMs: config.spool.dedupRetention,
         dedupMaxRows: config.spool.dedupMaxRows,
         now: () => clock.now(),
@@ -115,15 +122,37 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
         maxInflatedBytes: Math.max(16 * config.mqtt.maxPacketSize, 64 * 1024 * 1024),
       });
       pipeline = p;
-      for (const s of sinks) await s.start();
-      runners = sinks.map(
-        (s) =>
-          new SinkRunner(s, spool!, metrics, log.child({ sink: s.name }), clock, {
-            ...DEFAULT_RUNNER_OPTIONS,
-            ...deps.runner,
-          }),
-      );
-      for (const r of runners) r.start();
+      const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };
+      if (threaded) {
+        const sp = spool;
+        const started = sinkNames.map(
+          (name) =>
+            new ThreadedSinkRunner(
+              name as 'kafka' | 'influx',
+              config,
+              sp,
+              spoolPath,
+              metrics,
+              log.child({ sink: name }),
+              runnerOpts,
+            ),
+        );
+        runners = started;
+        const results = await Promise.allSettled(started.map((r) => r.start()));
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) {
+          await Promise.all(started.map((r) => r.stop()));
+          runners = [];
+          throw failed.reason;
+        }
+      } else {
+        for (const s of sinks) await s.start();
+        const inProcess = sinks.map(
+          (s) => new SinkRunner(s, spool!, metrics, log.child({ sink: s.name }), clock, runnerOpts),
+        );
+        runners = inProcess;
+        for (const r of inProcess) r.start();
+      }
       const sp = spool;
       pruneTimer = clock.setInterval(() => {
         try {
@@ -165,7 +194,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
         log,
       );
       log.info(
-        { mqtt: mqtt.map((m) => m.url), http: http.url, sinks: sinks.map((s) => s.name) },
+        { mqtt: mqtt.map((m) => m.url), http: http.url, sinks: sinkNames, sinkThreads: threaded },
         'collector started',
       );
       return { mqtt, http: http.url };

@@ -173,6 +173,11 @@ export const collectorConfigSchema = z
           .regex(/^[a-zA-Z0-9._-]{1,64}$/, 'expected [a-zA-Z0-9._-]{1,64}')
           .default('collector'),
         dataDir: z.string().min(1),
+        /**
+         * Extension: each sink (its client library's encoding and I/O) runs on its own worker thread,
+         * so the MQTT/ingest/spool thread keeps its core (docs/design/collector.md). false = all on one.
+         */
+        sinkThreads: z.boolean().default(true),
       })
       .strict(),
     mqtt: mqttSchema,

@@ -7,9 +7,35 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
-import type { CollectorMetrics } from '../metrics.ts';
-import type { Spool, SpoolItem } from '../spool/spool.ts';
+import type { SpoolEntry, SpoolItem } from '../spool/spool.ts';
 import type { Sink, WriteResult } from './sink.ts';
+
+/**
+ * What a runner needs of the spool: the Spool itself when the runner runs on the main thread; in a sink
+ * thread (sink-thread.ts) a read-only connection for reads, with cursor moves and dead letters sent to
+ * the main thread, which owns every write to the spool.
+ */
+export interface RunnerSpool {
+  read(sink: string, limit: number): SpoolItem[];
+  advance(sink: string, seq: number): void;
+  append(entries: readonly SpoolEntry[]): unknown;
+  depth(sink: string): { items: number; oldestReceivedAt: number | null };
+  on(event: 'append', fn: () => void): unknown;
+  off(event: 'append', fn: () => void): unknown;
+}
+
+type SinkLabels = { sink: string };
+
+/** The metrics a runner updates: CollectorMetrics fits; a sink thread forwards them to the main thread. */
+export interface RunnerMetrics {
+  sinkLatency: { observe(labels: SinkLabels, seconds: number): void };
+  sinkErrors: { inc(labels: SinkLabels & { code: string }): void };
+  sinkWritten: { inc(labels: SinkLabels, n: number): void };
+  sinkUp: { set(labels: SinkLabels, v: number): void };
+  sinkDropped: { inc(labels: SinkLabels): void };
+  spoolDepth: { set(labels: SinkLabels, v: number): void };
+  spoolAge: { set(labels: SinkLabels, v: number): void };
+}
 
 export interface RunnerOptions {
   batchSize: number;
@@ -44,8 +70,8 @@ export class SinkRunner {
 
   constructor(
     readonly sink: Sink,
-    private readonly spool: Spool,
-    private readonly metrics: CollectorMetrics,
+    private readonly spool: RunnerSpool,
+    private readonly metrics: RunnerMetrics,
     private readonly log: Logger,
     private readonly clock: Clock,
     private readonly opts: RunnerOptions = DEFAULT_RUNNER_OPTIONS,

@@ -97,6 +97,25 @@ CREATE INDEX IF NOT EXISTS dedup_v1_seen ON dedup_v1 (seen_at);
 export const SPOOL_BOUNDS_SQL =
   'SELECT (SELECT MIN(seq) FROM items_v1) AS lo, (SELECT MAX(seq) FROM items_v1) AS hi';
 
+// Columns named as SpoolItem's fields: the rows are returned as they come (no second object per row).
+const READ_SQL =
+  'SELECT seq, kind, agent, item_id AS itemId, rev, device, body, error, topic, received_at AS receivedAt FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT ?';
+const FIRST_AFTER_SQL = 'SELECT received_at FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT 1';
+
+/** Items after `cursor` and the oldest one's receive time, from two O(log n) lookups. */
+function depthAfter(
+  bounds: Database.Statement,
+  firstAfter: Database.Statement,
+  cursor: number,
+): { items: number; oldestReceivedAt: number | null } {
+  const { lo, hi } = bounds.get() as { lo: number | null; hi: number | null };
+  if (lo === null || hi === null) return { items: 0, oldestReceivedAt: null };
+  const from = Math.max(cursor, lo - 1);
+  if (hi <= from) return { items: 0, oldestReceivedAt: null };
+  const first = firstAfter.get(from) as { received_at: number } | undefined;
+  return { items: hi - from, oldestReceivedAt: first?.received_at ?? null };
+}
+
 /** Emits 'append' after each committed batch (sink runners wake on it) and 'drain' after deletions. */
 export class Spool extends EventEmitter {
   private readonly db: Database.Database;
@@ -139,10 +158,7 @@ export class Spool extends EventEmitter {
         'INSERT INTO items_v1 (kind, agent, item_id, rev, device, body, error, topic, bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
       ),
       insertDedup: this.db.prepare('INSERT OR IGNORE INTO dedup_v1 (agent, key, seen_at) VALUES (?,?,?)'),
-      // Columns named as SpoolItem's fields: the rows are returned as they come (no second object per row).
-      read: this.db.prepare(
-        'SELECT seq, kind, agent, item_id AS itemId, rev, device, body, error, topic, received_at AS receivedAt FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT ?',
-      ),
+      read: this.db.prepare(READ_SQL),
       getCursor: this.db.prepare('SELECT seq FROM cursors_v1 WHERE sink = ?'),
       setCursor: this.db.prepare(
         'INSERT INTO cursors_v1 (sink, seq) VALUES (?, ?) ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq',
@@ -152,7 +168,7 @@ export class Spool extends EventEmitter {
       // O(log n): seqs are contiguous (AUTOINCREMENT, rows deleted only from the front), so a sink's
       // depth is max(seq) - its cursor; a COUNT(*) would scan the whole backlog on every runner step.
       bounds: this.db.prepare(SPOOL_BOUNDS_SQL),
-      firstAfter: this.db.prepare('SELECT received_at FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT 1'),
+      firstAfter: this.db.prepare(FIRST_AFTER_SQL),
       totalBytes: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1'),
       maxSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM items_v1'),
       pruneDedupAge: this.db.prepare('DELETE FROM dedup_v1 WHERE seen_at < ?'),
@@ -363,12 +379,7 @@ export class Spool extends EventEmitter {
 
   /** Items waiting for a sink, and the oldest one's receive time (epoch ms) or null. */
   depth(sink: string): { items: number; oldestReceivedAt: number | null } {
-    const { lo, hi } = this.stmts.bounds.get() as { lo: number | null; hi: number | null };
-    if (lo === null || hi === null) return { items: 0, oldestReceivedAt: null };
-    const cursor = Math.max(this.cursor(sink), lo - 1);
-    if (hi <= cursor) return { items: 0, oldestReceivedAt: null };
-    const first = this.stmts.firstAfter.get(cursor) as { received_at: number } | undefined;
-    return { items: hi - cursor, oldestReceivedAt: first?.received_at ?? null };
+    return depthAfter(this.stmts.bounds, this.stmts.firstAfter, this.cursor(sink));
   }
 
   /** Drops dedup entries older than the retention, then the oldest beyond dedupMaxRows. */
@@ -386,6 +397,47 @@ export class Spool extends EventEmitter {
 
   dedupSize(): number {
     return (this.stmts.dedupCount.get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * A read-only connection to a spool that another connection writes (the collector's main thread): how
+ * a sink thread reads its items. In WAL mode readers and the writer never block each other, and a
+ * reader only sees committed batches. Rows a sink has not passed are never deleted under it: the
+ * writer deletes only up to the lowest cursor it has been told about, and a sink thread's own cursor
+ * is never behind what it told.
+ */
+export class SpoolReader {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(path: string) {
+    try {
+      this.db = new Database(path, { readonly: true, fileMustExist: true });
+      this.db.pragma('busy_timeout = 5000');
+    } catch (e) {
+      throw new EdgeflowError('STORE_CORRUPT', `cannot open spool ${path}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    this.stmts = {
+      read: this.db.prepare(READ_SQL),
+      bounds: this.db.prepare(SPOOL_BOUNDS_SQL),
+      firstAfter: this.db.prepare(FIRST_AFTER_SQL),
+    };
+  }
+
+  /** Up to `limit` items after `cursor`, oldest first. */
+  read(cursor: number, limit: number): SpoolItem[] {
+    return this.stmts.read.all(cursor, limit) as SpoolItem[];
+  }
+
+  depth(cursor: number): { items: number; oldestReceivedAt: number | null } {
+    return depthAfter(this.stmts.bounds, this.stmts.firstAfter, cursor);
   }
 
   close(): void {
