@@ -12,8 +12,8 @@
 // deletes rows only up to the lowest cursor it was told, which is never ahead of a thread's own. A
 // thread that dies is restarted from the persisted cursor (at-least-once, as after a process crash).
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '../../shared/log.ts';
 import { EdgeflowError, type ErrorCode } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import type { CollectorConfig } from '../config.ts';
 import type { CollectorMetrics } from '../metrics.ts';
