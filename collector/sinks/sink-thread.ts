@@ -208,6 +208,14 @@ export class ThreadedSinkRunner {
     this.refreshDepth();
   }
 
+  /**
+   * Ends the thread at once, wherever it is (a write in flight is abandoned): what a crash of the
+   * thread does. The runner restarts it from the persisted cursor. Operators never need this; tests do.
+   */
+  async terminateThread(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
   /** Stops the runner in the thread (a write in progress finishes), closes the sink, ends the thread. */
   async stop(): Promise<void> {
     this.stopping = true;
