@@ -13,9 +13,10 @@
 // Run alone: `node --import tsx bench/collector.ts`. Env: EDGEFLOW_BENCH_COLLECTOR_ITEMS (200000),
 // EDGEFLOW_BENCH_PUBLISHERS (4), EDGEFLOW_BENCH_INFLIGHT (4 batches per publisher), EDGEFLOW_BENCH_REPEAT
 // (2: every case that often, best run reported),
-// EDGEFLOW_BENCH_CPU_PROF=dir (collector runs with --cpu-prof into dir).
-import { Worker } from 'node:worker_threads';
+// EDGEFLOW_BENCH_CPU_PROF=dir (collector runs with --cpu-prof into dir, a profile per thread),
+// EDGEFLOW_BENCH_E2E_ONLY=1 (only the collector runs, one JSON line each: for trying changes).
 import mqtt, { type MqttClient } from 'mqtt';
+import { startTsWorker } from '../shared/ts-worker.ts';
 import { BATCH, batchPayload, makeTargets, startCollectorProcess, summary } from './collector-kit.ts';
 import {
   type BenchResult,
@@ -180,9 +181,7 @@ async function rawBothThreaded(
   total: number,
 ): Promise<{ t: ReturnType<ReturnType<typeof stopwatch>['stop']>; kafka: RawRun; influx: RawRun }> {
   const spawn = (kind: 'kafka' | 'influx', target: string) => {
-    const w = new Worker(new URL('./raw-writer-thread.ts', import.meta.url), {
-      workerData: { kind, target, total },
-    });
+    const w = startTsWorker(new URL('./raw-writer-thread.ts', import.meta.url), { kind, target, total });
     const ready = new Promise<void>((resolve, reject) => {
       w.once('message', () => resolve());
       w.once('error', reject);
@@ -248,6 +247,12 @@ export async function benchCollector(): Promise<BenchResult> {
     for (let r = 0; r < repeat; r++) {
       const e = await collectorCase(total, publishers, inFlight);
       runs.e2e.push(e);
+      if (process.env.EDGEFLOW_BENCH_E2E_ONLY) {
+        console.log(
+          JSON.stringify({ e2e: e.row.itemsPerSec, cpu: e.ingest.collectorCpuSeconds, ...e.ingest }),
+        );
+        continue;
+      }
       if (recs.length === 0) recs = records(e.row.items);
       let m = rssPeak();
       const k = await rawKafka(topic, recs);
@@ -287,6 +292,7 @@ export async function benchCollector(): Promise<BenchResult> {
   } finally {
     await targets.drop();
   }
+  if (process.env.EDGEFLOW_BENCH_E2E_ONLY) process.exit(0);
   const e2e = best(runs.e2e);
   const pick = (xs: Row[]) => best(xs.map((row) => ({ row }))).row;
   const rows: Row[] = [e2e.row, pick(runs.kafka), pick(runs.influx), pick(runs.both), pick(runs.bothThreads)];

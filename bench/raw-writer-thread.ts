@@ -1,9 +1,10 @@
 // One raw writer (raw-writers.ts) on a worker thread: builds its records, waits for 'go' (so both
 // threads start together), writes, and posts the timing back.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { threadData } from '../shared/ts-worker.ts';
 import { rawInflux, rawKafka, records } from './raw-writers.ts';
 
-const { kind, target, total } = workerData as { kind: 'kafka' | 'influx'; target: string; total: number };
+const { kind, target, total } = threadData<{ kind: 'kafka' | 'influx'; target: string; total: number }>();
 const recs = records(total);
 parentPort!.postMessage({ t: 'ready' });
 parentPort!.once('message', async () => {

@@ -1,17 +1,18 @@
 // Inside a sink thread (see sink-thread.ts): the sink built from the config, a SinkRunner over a
 // read-only view of the spool, and messages to the main thread for everything that writes.
 import { EventEmitter } from 'node:events';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { systemClock } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
+import { threadData } from '../../shared/ts-worker.ts';
 import { SpoolReader } from '../spool/spool.ts';
 import { buildSink } from './from-config.ts';
 import { type RunnerMetrics, type RunnerSpool, SinkRunner } from './runner.ts';
 import type { FromSinkThread, MetricOp, SinkThreadInit, ToSinkThread } from './sink-thread.ts';
 
 const port = parentPort!;
-const init = workerData as SinkThreadInit;
+const init = threadData<SinkThreadInit>();
 const post = (m: FromSinkThread) => port.postMessage(m);
 
 const log = createLogger('edgeflow-collector', init.logLevel).child({ sink: init.sink, thread: true });

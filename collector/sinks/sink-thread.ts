@@ -11,10 +11,11 @@
 // Delivery is unchanged: a cursor moves only after the sink's write succeeded, and the main thread
 // deletes rows only up to the lowest cursor it was told, which is never ahead of a thread's own. A
 // thread that dies is restarted from the persisted cursor (at-least-once, as after a process crash).
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { EdgeflowError, type ErrorCode } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
+import { startTsWorker } from '../../shared/ts-worker.ts';
 import type { CollectorConfig } from '../config.ts';
 import type { CollectorMetrics } from '../metrics.ts';
 import type { Spool, SpoolEntry } from '../spool/spool.ts';
@@ -44,7 +45,7 @@ export type FromSinkThread =
   | { t: 'metrics'; ops: MetricOp[]; lastError: string | null; lastSuccessAt: number | null }
   | { t: 'stopped' };
 
-const BOOT = new URL('./sink-thread-boot.mjs', import.meta.url);
+const ENTRY = new URL('./sink-thread-worker.ts', import.meta.url);
 const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -93,8 +94,7 @@ export class ThreadedSinkRunner {
       runner: this.runnerOpts,
       logLevel: this.log.level,
     };
-    // execArgv []: the boot file registers tsx itself, whatever flags the main thread was started with.
-    const w = new Worker(BOOT, { workerData: init, execArgv: [], name: `sink-${this.sink.name}` });
+    const w = startTsWorker(ENTRY, init, { name: `sink-${this.sink.name}` });
     this.worker = w;
     // Messages of a thread that was given up on (a failed dead-letter write) are ignored.
     let trusted = true;
