@@ -3,6 +3,7 @@
 // catches up when it returns while the other keeps flowing.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { ThreadedSinkRunner } from '../../collector/sinks/sink-thread.ts';
 import { alert, batch, status, summary } from '../../collector/test-support/fixtures.ts';
 import { influxQuery, services, uniqueName, victoriaExport } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -259,6 +260,82 @@ describe('Kafka down catches up', () => {
     assert.equal(new Set(recs.map((r) => header(r, 'edgeflow-id'))).size, 50, 'no duplicates');
     await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
   });
+});
+
+describe('sink threads', () => {
+  const agent = uniqueName('it-thread').replace(/[^a-zA-Z0-9._-]/g, '-');
+  const prefix = uniqueName('edgeflow-thread');
+  let c: Running;
+  before(async () => {
+    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml()}`);
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('a sink thread that dies mid-stream is restarted from its persisted cursor; nothing is lost', async () => {
+    const runners = c.collector.runners;
+    const kafka = runners.find((r) => r.sink.name === 'kafka');
+    assert.ok(kafka instanceof ThreadedSinkRunner, 'config-built sinks run on their own threads');
+    const mq = await c.connect();
+    const t0 = Date.UTC(2024, 4, 1);
+    const ids: string[] = [];
+    const publish = async (b: number) => {
+      const items = Array.from({ length: 100 }, (_, i) =>
+        summary(agent, `d${i % 5}`, t0 + (b * 100 + i) * 60_000),
+      );
+      for (const it of items) ids.push(it.id);
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items), { qos: 1 });
+    };
+    for (let b = 0; b < 5; b++) await publish(b);
+    await waitFor(
+      'kafka wrote some',
+      async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length > 0,
+    );
+    // Batches keep coming while the thread is gone and while it restarts.
+    const during = (async () => {
+      for (let b = 5; b < 20; b++) await publish(b);
+    })();
+    await kafka.terminateThread();
+    await during;
+    const recs = await waitFor(
+      'kafka has every item',
+      async () => {
+        const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
+        const got = new Set(r.map((x) => header(x, 'edgeflow-id')));
+        return ids.every((id) => got.has(id)) ? r : null;
+      },
+      { timeoutMs: 30_000 },
+    );
+    // At least once across a crash (as after a process kill); the edgeflow-id says which are copies.
+    assert.ok(recs.length >= 2000, `${recs.length} records`);
+    assert.equal(new Set(recs.map((x) => header(x, 'edgeflow-id'))).size, 2000);
+    await waitFor('influx has every point', async () => (await influxCount(agent)) === 2000);
+    const exits = (
+      await c.registry.getSingleMetric('edgeflow_collector_sink_errors_total')!.get()
+    ).values.find((v) => v.labels.sink === 'kafka' && v.labels.code === 'thread_exit');
+    assert.equal(exits?.value, 1, 'the thread exit is counted');
+    await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
+    await waitFor('kafka up again', () => kafka.lastError === null);
+  });
+});
+
+test('sink threads: a sink that cannot start for good fails the collector start with its error', async () => {
+  const p = uniqueName('edgeflow-missing-t');
+  await assert.rejects(
+    runCollector(
+      uniqueName('it-missing').replace(/[^a-zA-Z0-9._-]/g, '-'),
+      `kafka:
+  brokers: [${env().kafka.brokers.join(', ')}]
+  createTopics: false
+  topics: { summaries: ${p}.s, alerts: ${p}.a, status: ${p}.st, late: ${p}.l, deadletter: ${p}.d }`,
+    ),
+    (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'SINK_UNAVAILABLE');
+      assert.match(e.message, /kafka topics missing: .*createTopics/);
+      return true;
+    },
+  );
 });
 
 test('kafka.createTopics: false and topics missing: start fails with a clear error naming them', async () => {
