@@ -147,6 +147,8 @@ ensure_packages() {
   command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
   command -v kcat >/dev/null || missing+=(kcat)
   command -v socat >/dev/null || missing+=(socat)
+  # Validates deploy/compose/docker-compose.yml (test/deploy/compose.test.ts); needs no Docker engine.
+  command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
   ((${#missing[@]} == 0)) && return 0
   local sudo=()
   if [[ $(id -u) != 0 ]]; then
