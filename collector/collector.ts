@@ -171,6 +171,13 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           tls: config.mqtt.tls,
           maxPacketSize: config.mqtt.maxPacketSize,
           connectTimeoutMs: config.mqtt.connectTimeout,
+          authLimits: {
+            failuresPerAgent: config.mqtt.authLimits.failuresPerAgent,
+            failuresPerAddress: config.mqtt.authLimits.failuresPerAddress,
+            windowMs: config.mqtt.authLimits.window,
+            concurrentChecks: config.mqtt.authLimits.concurrentChecks,
+            queuedChecks: config.mqtt.authLimits.queuedChecks,
+          },
         },
         {
           credentials,

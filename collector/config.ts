@@ -45,6 +45,17 @@ const mqttSchema = z
     maxPacketSize: sizeSchema.default(1024 * 1024),
     /** Extension: how long a connecting client may take to send CONNECT. */
     connectTimeout: durationSchema.default(30_000),
+    /** Extension: limits on password checks (broker/auth-limits.ts). */
+    authLimits: z
+      .object({
+        failuresPerAgent: z.number().int().min(1).default(5),
+        failuresPerAddress: z.number().int().min(1).default(20),
+        window: durationSchema.default(60_000),
+        concurrentChecks: z.number().int().min(1).max(64).default(2),
+        queuedChecks: z.number().int().min(0).default(5000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((m, ctx) => {

@@ -159,13 +159,27 @@ export class CredentialStore {
     return Object.keys(this.file.agents).length;
   }
 
-  async verify(agentId: string, secret: string): Promise<boolean> {
+  /** True if this secret was verified against the agent's current entry before (no scrypt). */
+  verifyCached(agentId: string, secret: string): boolean {
     this.maybeReload();
     const entry = Object.hasOwn(this.file.agents, agentId) ? this.file.agents[agentId] : undefined;
     if (!entry) return false;
     const fast = createHash('sha256').update(entry.salt).update('\0').update(secret).digest();
     const cached = this.verified.get(entry.hash);
-    if (cached && timingSafeEqual(cached, fast)) return true;
+    return cached !== undefined && timingSafeEqual(cached, fast);
+  }
+
+  /** Is there an entry for this agent id (unknown ids are refused without scrypt)? */
+  has(agentId: string): boolean {
+    this.maybeReload();
+    return Object.hasOwn(this.file.agents, agentId);
+  }
+
+  async verify(agentId: string, secret: string): Promise<boolean> {
+    if (this.verifyCached(agentId, secret)) return true;
+    const entry = Object.hasOwn(this.file.agents, agentId) ? this.file.agents[agentId] : undefined;
+    if (!entry) return false;
+    const fast = createHash('sha256').update(entry.salt).update('\0').update(secret).digest();
     const ok = await verifySecret(entry, secret);
     if (ok) {
       if (this.verified.size >= this.maxCache) this.verified.clear();

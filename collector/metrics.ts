@@ -6,6 +6,8 @@ export type RejectReason =
   | 'no_credentials'
   | 'bad_username'
   | 'bad_password'
+  | 'auth_throttled'
+  | 'auth_busy'
   | 'cert_mismatch'
   | 'client_id_taken'
   | 'publish_acl'

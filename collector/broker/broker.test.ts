@@ -262,3 +262,62 @@ test('a spool write failure: no PUBACK, the connection is closed so the agent re
     await h.stop();
   }
 });
+
+describe('limits on password checks (mqtt.authLimits)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({
+      agents: ['gw-1', 'gw-2', 'gw-3'],
+      mqttExtra:
+        'listen: [tcp://127.0.0.1:0], authLimits: { failuresPerAgent: 3, failuresPerAddress: 6, window: 800ms }',
+    });
+  });
+  after(async () => {
+    await h.stop();
+  });
+  const rejected = (reason: string) => h.metric('edgeflow_collector_rejected_total', { reason });
+
+  test('wrong passwords past the limit are refused unchecked; an agent seen before still gets in; the lock ends after the window', async () => {
+    const known = await h.connect('gw-1'); // verified once: its secret is cached
+    await known.endAsync();
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(h.connect('gw-1', { password: `wrong-${i}` }), /Bad username or password/i);
+    }
+    assert.equal(await rejected('bad_password'), 3);
+    // Locked: even a wrong password is not checked any more (CONNACK 5, counted separately).
+    await assert.rejects(h.connect('gw-1', { password: 'wrong-again' }), /Not authorized/i);
+    assert.equal(await rejected('auth_throttled'), 1);
+    assert.equal(await rejected('bad_password'), 3, 'no scrypt for the locked attempt');
+    // The real agent, whose secret was verified before, is not locked out by the attacker.
+    const again = await h.connect('gw-1');
+    assert.equal(again.connected, true);
+    await again.endAsync();
+    // gw-2 from the same address is still fine (3 failures so far, address limit 6).
+    const other = await h.connect('gw-2');
+    await other.endAsync();
+    // A username scan from this address: unknown ids count as failures too; at 6 the address is locked.
+    for (const id of ['nobody-1', 'nobody-2', 'nobody-3']) {
+      await assert.rejects(h.connect(id, { password: 'x' }), /Bad username or password/i);
+    }
+    await assert.rejects(
+      h.connect('gw-3'),
+      /Not authorized/i,
+      'gw-3 never connected: locked with the address',
+    );
+    assert.equal(await rejected('auth_throttled'), 2);
+    // After the window the address and the agent are free again: the right secret is accepted.
+    const t0 = performance.now();
+    const back = await waitFor(
+      'lock expired',
+      () =>
+        h.connect('gw-3').then(
+          (c) => c,
+          () => null,
+        ),
+      { timeoutMs: 5000 },
+    );
+    assert.equal(back.connected, true);
+    assert.ok(performance.now() - t0 < 3000, 'free again within a few windows');
+    await back.endAsync();
+  });
+});

@@ -22,6 +22,7 @@ import { AGENT_ID_RE, downlinkTopic, parseUplinkTopic, type UplinkKind } from '.
 import type { ListenUrl } from '../config.ts';
 import type { CredentialStore } from '../credentials.ts';
 import type { CollectorMetrics, RejectReason } from '../metrics.ts';
+import { AuthLimits, type AuthLimitsOptions } from './auth-limits.ts';
 import { PacketSizeGuard } from './packet-guard.ts';
 
 export interface BrokerOptions {
@@ -29,6 +30,7 @@ export interface BrokerOptions {
   tls?: { cert: string; key: string; ca?: string | undefined; requireClientCert: boolean } | undefined;
   maxPacketSize: number;
   connectTimeoutMs: number;
+  authLimits: AuthLimitsOptions;
 }
 
 export interface BrokerDeps {
@@ -40,6 +42,7 @@ export interface BrokerDeps {
 }
 
 // MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -52,13 +55,17 @@ export class EdgeBroker {
   private servers: { url: string; server: Server }[] = [];
   private readonly agents = new WeakMap<Client, string>();
   private readonly sockets = new Set<Socket>();
+  /** Remote address per connection (a WebSocket stream has none of its own). */
+  private readonly addresses = new WeakMap<object, string>();
   private readonly rl: RateLimitedLog;
+  private readonly authLimits: AuthLimits;
 
   constructor(
     private readonly opts: BrokerOptions,
     private readonly deps: BrokerDeps,
   ) {
     this.rl = new RateLimitedLog(deps.log);
+    this.authLimits = new AuthLimits(opts.authLimits);
   }
 
   private reject(reason: RejectReason, obj: Record<string, unknown>, msg: string): void {
@@ -156,7 +163,7 @@ export class EdgeBroker {
 
     const bound: { url: string; port: number }[] = [];
     for (const l of this.opts.listen) {
-      const onConn = (socket: Socket) => this.handle(socket, l);
+      const onConn = (socket: Socket) => this.handle(socket, l, socket.remoteAddress);
       let server: Server;
       if (l.websocket) {
         // MQTT over WebSocket (subprotocol "mqtt"): the WebSocket is turned into a byte stream and handed
@@ -167,7 +174,9 @@ export class EdgeBroker {
             ? createHttpsServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) })
             : createHttpServer();
         const wss = new WebSocketServer({ server: http, maxPayload: this.opts.maxPacketSize + 16 });
-        wss.on('connection', (ws) => this.handle(createWebSocketStream(ws) as unknown as Socket, l));
+        wss.on('connection', (ws, req) =>
+          this.handle(createWebSocketStream(ws) as unknown as Socket, l, req.socket.remoteAddress),
+        );
         wss.on('error', (err) =>
           this.reject('protocol', { err: err.message, listener: l.url }, 'websocket error'),
         );
@@ -200,9 +209,10 @@ export class EdgeBroker {
     return bound;
   }
 
-  private handle(socket: Socket, l: ListenUrl): void {
+  private handle(socket: Socket, l: ListenUrl, address: string | undefined): void {
     const aedes = this.aedes;
     if (!aedes) return void socket.destroy();
+    this.addresses.set(socket, address ?? 'unknown');
     this.deps.metrics.connections.inc({
       listener: l.websocket ? (l.tls ? 'wss' : 'ws') : l.tls ? 'tls' : 'tcp',
     });
@@ -263,14 +273,44 @@ export class EdgeBroker {
       this.reject('bad_username', { code: 'AUTH_FAILED' }, 'username is not an agent id');
       throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
     }
-    if (!(await this.deps.credentials.verify(username, password.toString('utf8')))) {
+    const secret = password.toString('utf8');
+    const creds = this.deps.credentials;
+    // A secret verified before is checked without scrypt, and so without the limits below: an attacker
+    // locking an agent id out does not lock out the agent once it has connected.
+    if (creds.verifyCached(username, secret)) {
+      this.authLimits.succeeded(username);
+      return username;
+    }
+    const address = this.addresses.get(conn) ?? 'unknown';
+    const verdict = this.authLimits.check(username, address);
+    if (verdict !== 'ok') {
+      this.reject(
+        'auth_throttled',
+        { agent: username, address, why: verdict, code: 'AUTH_FAILED' },
+        'too many failed password checks: refused without checking',
+      );
+      throw authError(NOT_AUTHORIZED, 'too many failed attempts; try later');
+    }
+    // Unknown ids cost nothing to refuse, but count as failures like wrong passwords.
+    const ok = creds.has(username) ? await this.authLimits.run(() => creds.verify(username, secret)) : false;
+    if (ok === null) {
+      this.reject(
+        'auth_busy',
+        { agent: username, address, code: 'AUTH_FAILED' },
+        'password checks queue full: refused as server unavailable',
+      );
+      throw authError(SERVER_UNAVAILABLE, 'server busy; try later');
+    }
+    if (!ok) {
+      this.authLimits.failed(username, address);
       this.reject(
         'bad_password',
-        { agent: username, code: 'AUTH_FAILED' },
+        { agent: username, address, code: 'AUTH_FAILED' },
         'wrong password or unknown agent',
       );
       throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
     }
+    this.authLimits.succeeded(username);
     return username;
   }
 
