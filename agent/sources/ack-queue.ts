@@ -7,6 +7,8 @@
 // An ack is bound to the connection ("generation") its PUBLISH arrived on: a PUBACK written on a later
 // connection could acknowledge a different message that reused the packet identifier. What happens to
 // entries of an older generation is the owner's policy (`canSend`): send, wait (head-of-line) or drop.
+import { createHash } from 'node:crypto';
+
 export interface AckEntry {
   readonly messageId: number;
   gen: number;
@@ -84,4 +86,14 @@ export class AckQueue {
     this.flush();
     return n;
   }
+}
+
+/**
+ * Identity of an MQTT message's content (RawFrame.key uses it with the packet id): a redelivery carries
+ * the same packet id, topic and payload. `scope` separates senders (the embedded broker's client ids).
+ */
+export function messageHash(topic: string, payload: Buffer, scope = ''): string {
+  const h = createHash('sha1');
+  if (scope !== '') h.update(scope).update('\u0000'); // without a scope: the form checkpoints already hold
+  return h.update(topic).update('\u0000').update(payload).digest('base64url').slice(0, 22);
 }

@@ -1,10 +1,12 @@
 // Component tests: mqtt.js clients (the "sensors") publish to the embedded broker on port 0.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import { Registry } from 'prom-client';
 import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
@@ -49,7 +51,84 @@ afterEach(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A raw MQTT 3.1.1 connection (mqtt-packet), to send exactly the packets a test needs (DUP flags). */
+async function rawSensor(address: string, clientId: string) {
+  const [host, port] = address.split(':') as [string, string];
+  const sock = netConnect(Number(port), host);
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const packets: mqttPacket.Packet[] = [];
+  parser.on('packet', (p) => packets.push(p));
+  sock.on('data', (d) => parser.parse(d));
+  sock.on('error', () => {});
+  sock.write(
+    mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clientId,
+      clean: true,
+      keepalive: 30,
+    }),
+  );
+  await waitFor('connack', () => packets.some((p) => p.cmd === 'connack'));
+  return {
+    packets,
+    publish(messageId: number, topic: string, payload: string, dup: boolean) {
+      sock.write(
+        mqttPacket.generate({ cmd: 'publish', qos: 1, dup, retain: false, messageId, topic, payload }),
+      );
+    },
+    pubacks: () =>
+      packets.filter((p) => p.cmd === 'puback').map((p) => (p as mqttPacket.IPubackPacket).messageId),
+    close: () => sock.destroy(),
+  };
+}
+
 describe('mqtt-broker source (aedes)', { timeout: 120_000 }, () => {
+  it("after an agent restart, a sensor's resend of a message already in the checkpoint is acked, not counted again", async () => {
+    // Before the crash: the frame's reading was checkpointed (its key saved), the PUBACK never left.
+    const b1 = await broker();
+    const s = await b1.sensor({ clientId: 'sensor-7' });
+    void s.publishAsync('sensors/s1/temperature', '21.5', { qos: 1 }).catch(() => {});
+    await waitFor('frame', () => b1.frames.length === 1);
+    const key = b1.frames[0]!.key!;
+    assert.match(key, /^\d+:[\w-]{22}$/, 'packet id and content hash');
+    const messageId = Number(key.split(':')[0]);
+    await b1.src.stop();
+
+    const b2 = await broker();
+    b2.src.restoreDelivered([key]);
+    const raw = await rawSensor(b2.src.address()!, 'sensor-7');
+    try {
+      // The resend, without DUP as mqtt.js sends it.
+      raw.publish(messageId, 'sensors/s1/temperature', '21.5', false);
+      await waitFor('puback', () => raw.pubacks().includes(messageId));
+      assert.equal(b2.frames.length, 0, 'not delivered again');
+      assert.equal(b2.src.status().redeliveriesSkippedAfterRestart, 1);
+      // The key matches once; after it, the same packet id and content is a new reading, and so is a
+      // message whose content differs, or the same content from another sensor.
+      raw.publish(messageId, 'sensors/s1/temperature', '21.5', true);
+      raw.publish(messageId + 1, 'sensors/s1/temperature', '22.0', true);
+      await waitFor('two frames', () => b2.frames.length === 2);
+      const other = await rawSensor(b2.src.address()!, 'sensor-8');
+      b2.src.restoreDelivered([key]);
+      other.publish(messageId, 'sensors/s1/temperature', '21.5', true);
+      await waitFor('third frame', () => b2.frames.length === 3);
+      other.close();
+      assert.equal(b2.src.status().redeliveriesSkippedAfterRestart, 1);
+      // Restored keys expire after the grace period.
+      const b3 = await broker({ redeliveryGraceMs: 50 });
+      b3.src.restoreDelivered([key]);
+      await new Promise((r) => setTimeout(r, 100)); // let the grace period pass: this is what is tested
+      const late = await rawSensor(b3.src.address()!, 'sensor-7');
+      late.publish(messageId, 'sensors/s1/temperature', '21.5', true);
+      await waitFor('delivered after the grace period', () => b3.frames.length === 1);
+      late.close();
+    } finally {
+      raw.close();
+    }
+  });
+
   it('turns a matching PUBLISH into a frame with topic fields, status up', async () => {
     const b = await broker();
     assert.equal(b.src.status().state, 'up');

@@ -24,7 +24,7 @@ import { readSecretFile } from '../../shared/config-file.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import { compileTopicPattern } from '../../shared/topics.ts';
-import { AckQueue } from './ack-queue.ts';
+import { AckQueue, messageHash } from './ack-queue.ts';
 import { Backoff, RetryTimer } from './backoff.ts';
 import type { RawFrame, Source, SourceContext, SourceHooks, SourceState, SourceStatus } from './source.ts';
 
@@ -38,6 +38,8 @@ export interface MqttBrokerSourceOptions {
   passwordFile?: string;
   /** Largest accepted payload, bytes. [65536] */
   maxPacketSize?: number;
+  /** How long after a restart a sensor's re-send can be matched to the last checkpoint, ms. [30000] */
+  redeliveryGraceMs?: number;
   /** Backoff for re-listening when the port is taken, ms. [500, 30000] */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -56,6 +58,9 @@ export class MqttBrokerSource implements Source {
   private lastError: string | undefined;
   private framesIn = 0;
   private reconnects = 0;
+  /** RawFrame.keys from the last checkpoint before a restart (restoreDelivered); each matches once. */
+  private readonly deliveredBefore = new Set<string>();
+  private skippedRedeliveries = 0;
   private paused = false;
   private password: Buffer | null = null;
   private readonly badFrames: Record<string, number> = {};
@@ -182,7 +187,7 @@ export class MqttBrokerSource implements Source {
 
   private authorizePublish(
     client: Client | null,
-    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
+    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number; dup?: boolean },
     cb: (err?: Error | null) => void,
   ): void {
     if (!client) {
@@ -196,12 +201,26 @@ export class MqttBrokerSource implements Source {
     const fields = this.match(packet.topic);
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     let ack: (() => void) | undefined;
+    let key: string | undefined;
     if (packet.qos === 1 && packet.messageId !== undefined) {
       const q = this.queueFor(client);
       const entry = q.push(packet.messageId, 0, '', EMPTY);
       packet.qos = 0; // aedes writes no PUBACK for QoS 0; ack() writes it, in order (see header)
       ack = () => q.ack(entry);
       cb();
+      key = `${packet.messageId}:${messageHash(packet.topic, payload, client.id)}`;
+      if (this.deliveredBefore.delete(key)) {
+        // A sensor re-sending a message whose reading is already in the checkpoint of the agent process
+        // before a crash (the PUBACK died with it): acknowledge it, do not count it again. The DUP flag is
+        // not required: mqtt.js (5.x) re-sends its in-flight messages without it. The keys are only kept
+        // for `redeliveryGraceMs` after they were restored (re-sends come right after reconnecting) and
+        // match once, so a new message can only be mistaken for one if it reuses the packet id of a
+        // message in the last checkpoint, from the same client id, with the same topic and payload, in
+        // that time.
+        this.skippedRedeliveries++;
+        ack();
+        return;
+      }
     } else if (packet.qos === 2) {
       let done = false;
       ack = () => {
@@ -220,8 +239,19 @@ export class MqttBrokerSource implements Source {
     if (fields.metric !== undefined) f.metric = fields.metric;
     frame.fields = f;
     if (ack) frame.ack = ack;
+    if (key) frame.key = key;
     this.framesIn++;
     this.onFrame(frame);
+  }
+
+  /** Keys (client id, packet id and content) of QoS 1 messages already in the last checkpoint. */
+  restoreDelivered(keys: readonly string[]): void {
+    for (const k of keys) this.deliveredBefore.add(k);
+    const t = this.ctx.clock.setTimeout(
+      () => this.deliveredBefore.clear(),
+      this.opts.redeliveryGraceMs ?? 30_000,
+    );
+    (t as { unref?: () => void }).unref?.();
   }
 
   private queueFor(client: Client): AckQueue {
@@ -280,6 +310,7 @@ export class MqttBrokerSource implements Source {
       clients: this.clients.size,
       paused: this.paused,
       badFrames: { ...this.badFrames },
+      redeliveriesSkippedAfterRestart: this.skippedRedeliveries,
     };
   }
 }

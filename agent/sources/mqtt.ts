@@ -27,7 +27,6 @@
 // pause(): the next PUBLISH is held inside handleMessage without calling back, which stops mqtt.js's
 // packet loop and, through stream back-pressure, reading from the socket. Keep pauses shorter than the
 // keepalive (PINGRESP is not processed while paused; mqtt.js would reconnect, which is safe).
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Timer } from '../../shared/clock.ts';
@@ -35,7 +34,7 @@ import { readSecretFile } from '../../shared/config-file.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import { compileTopicPattern } from '../../shared/topics.ts';
-import { type AckDecision, type AckEntry, AckQueue } from './ack-queue.ts';
+import { type AckDecision, type AckEntry, AckQueue, messageHash } from './ack-queue.ts';
 import { Backoff, RetryTimer } from './backoff.ts';
 import type { RawFrame, Source, SourceContext, SourceHooks, SourceState, SourceStatus } from './source.ts';
 
@@ -402,8 +401,4 @@ function describeError(err: Error): string {
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
-}
-
-function messageHash(topic: string, payload: Buffer): string {
-  return createHash('sha1').update(topic).update('\u0000').update(payload).digest('base64url').slice(0, 22);
 }

@@ -8,6 +8,7 @@ import type { Frame } from '../fleet.ts';
 import type { Confirm, Output } from './output.ts';
 
 const MAX_IN_FLIGHT = 1000;
+const OPEN_TIMEOUT_MS = 30_000;
 
 export interface MqttOutputOptions {
   url: string;
@@ -38,8 +39,30 @@ export class MqttOutput implements Output {
     if (this.o.username !== undefined) opts.username = this.o.username;
     if (this.o.password !== undefined) opts.password = this.o.password;
     if (this.o.clientId !== undefined) opts.clientId = this.o.clientId;
-    this.client = await mqtt.connectAsync(this.o.url, opts);
-    this.client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt error'));
+    // Not connectAsync: it gives up on the first error, and a refused connection is normal here (the
+    // broker may be an agent that is still starting or was just killed). mqtt.js keeps retrying every
+    // reconnectPeriod; the first CONNACK ends the wait, a refusal by the broker itself is fatal.
+    const client = mqtt.connect(this.o.url, opts);
+    this.client = client;
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt error'));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.end(true);
+        reject(new Error(`mqtt: no connection to ${this.o.url} within ${OPEN_TIMEOUT_MS} ms`));
+      }, OPEN_TIMEOUT_MS);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.on('error', (err: Error & { code?: unknown }) => {
+        // CONNACK refusals (bad credentials, not authorized) come with a numeric code: retrying won't help.
+        if (typeof err.code === 'number') {
+          clearTimeout(timer);
+          client.end(true);
+          reject(err);
+        }
+      });
+    });
     this.client.on('offline', () =>
       this.log.warn({ url: this.o.url }, 'mqtt offline; publishes wait for reconnect'),
     );
