@@ -120,6 +120,9 @@ describe('edgeflow-sim command line', () => {
     );
     assert.match(problems(['--stdout', '--mqtt', 'mqtt://h'])[0]!, /^output:/);
     assert.match(problems(['--stdout', '--device-prefix', 'a/b'])[0]!, /^--device-prefix/);
+    assert.match(problems(['--mqtt', 'mqtt://h', '--mqtt-max-in-flight', '0'])[0]!, /^--mqtt-max-in-flight/);
+    const ok = parseArgs(['--mqtt', 'mqtt://h', '--mqtt-max-in-flight', '40']);
+    assert.ok(ok.ok && ok.config.output.kind === 'mqtt' && ok.config.output.maxInFlight === 40);
   });
 
   it('unknown flags throw a commander error', () => {

@@ -14,6 +14,7 @@ export type OutputConfig =
       url: string;
       topicPattern: string;
       qos: 0 | 1;
+      maxInFlight: number;
       username: string | null;
       passwordFile: string | null;
     }
@@ -79,6 +80,11 @@ export function buildProgram(): Command {
     .option('--mqtt <url>', 'MQTT broker URL, e.g. mqtt://127.0.0.1:1883')
     .option('--topic-pattern <p>', 'MQTT topic with {device} and {metric}', 'plant/{device}/{metric}')
     .addOption(new Option('--qos <n>', 'MQTT QoS').choices(['0', '1']).default('1'))
+    .option(
+      '--mqtt-max-in-flight <n>',
+      'QoS 1 publishes awaiting their PUBACK before the sim waits (firmware often allows few)',
+      '1000',
+    )
     .option('--mqtt-username <name>', 'MQTT username')
     .option('--mqtt-password-file <file>', 'file holding the MQTT password')
     .option('--stdout', 'write frames as lines to stdout (the report then goes to --report or stderr)')
@@ -192,11 +198,15 @@ export function parseArgs(argv: readonly string[], now = Date.now()): ParseResul
     if (!oneReading && topicPattern.includes('{metric}')) {
       problems.push('--topic-pattern: grouped frames carry several metrics; drop {metric} from the pattern');
     }
+    const maxInFlight = Number(str('mqttMaxInFlight'));
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+      problems.push(`--mqtt-max-in-flight: expected a whole number ≥ 1, got "${str('mqttMaxInFlight')}"`);
     output = {
       kind: 'mqtt',
       url,
       topicPattern,
       qos: Number(str('qos')) as 0 | 1,
+      maxInFlight,
       username: str('mqttUsername') ?? null,
       passwordFile: str('mqttPasswordFile') ?? null,
     };

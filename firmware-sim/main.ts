@@ -26,6 +26,7 @@ function buildOutput(c: SimConfig, log: Logger): Output {
           url: o.url,
           topicPattern: o.topicPattern,
           qos: o.qos,
+          maxInFlight: o.maxInFlight,
           ...(o.username !== null ? { username: o.username } : {}),
           ...(o.passwordFile !== null ? { password: readSecretFile(o.passwordFile) } : {}),
         },

@@ -1,19 +1,23 @@
 // Frames as MQTT messages, one per frame, on a topic built from --topic-pattern ({device}, {metric}).
 // QoS 1: a frame counts when its PUBACK arrives; QoS 0: when mqtt.js has handed it to the socket.
-// At most MAX_IN_FLIGHT publishes wait for their confirmation; `write` resolves only when the window
-// has room again, which is the back-pressure on the scheduler.
+// At most `maxInFlight` (--mqtt-max-in-flight) publishes wait for their confirmation; `write` resolves
+// only when the window has room again, which is the back-pressure on the scheduler.
+// After a reconnect mqtt.js re-sends its un-acknowledged QoS 1 messages one per PUBACK (the next only
+// when the previous is acknowledged) before anything new, so against a receiver that acknowledges at
+// its checkpoint (the agent's embedded broker) a large window replays at one message per checkpoint.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/log.ts';
 import type { Frame } from '../fleet.ts';
 import type { Confirm, Output } from './output.ts';
 
-const MAX_IN_FLIGHT = 1000;
 const OPEN_TIMEOUT_MS = 30_000;
 
 export interface MqttOutputOptions {
   url: string;
   topicPattern: string;
   qos: 0 | 1;
+  /** Publishes awaiting confirmation before `write` waits. [1000] */
+  maxInFlight?: number;
   username?: string;
   password?: string;
   clientId?: string;
@@ -67,13 +71,15 @@ export class MqttOutput implements Output {
       this.log.warn({ url: this.o.url }, 'mqtt offline; publishes wait for reconnect'),
     );
     this.log.info({ url: this.o.url, qos: this.o.qos }, 'mqtt connected');
+    client.on('connect', () => this.log.info({ inFlight: this.inFlight }, 'mqtt reconnected'));
   }
 
   async write(frames: readonly Frame[], sink: Confirm): Promise<void> {
     const client = this.client;
     if (!client) throw new Error('mqtt output not open');
     for (const f of frames) {
-      while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+      while (this.inFlight >= (this.o.maxInFlight ?? 1000))
+        await new Promise<void>((r) => this.waiters.push(r));
       this.inFlight++;
       client.publish(
         topicFor(this.o.topicPattern, f.device, f.metric),
