@@ -13,9 +13,9 @@ import { after, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { compileTopicPattern } from '../../shared/topics.ts';
 import { services, uniqueName } from '../helpers/services.ts';
+import { runSimProcess } from '../helpers/sim-run.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { Receiver } from './receiver.ts';
-import { runSimProcess } from './run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgeflow-sim-mqtt-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

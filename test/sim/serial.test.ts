@@ -15,9 +15,9 @@ import { after, describe, it } from 'node:test';
 import { ReadlineParser } from '@serialport/parser-readline';
 import { SerialPort } from 'serialport';
 import { openPtyPair } from '../helpers/pty.ts';
+import { runSimProcess } from '../helpers/sim-run.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { Receiver } from './receiver.ts';
-import { runSimProcess } from './run.ts';
 
 const BAUD = 1_500_000;
 const dir = mkdtempSync(join(tmpdir(), 'edgeflow-sim-serial-'));
