@@ -7,12 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
 import type { OutboxItem } from '../agent/outbox/outbox.ts';
 import { encodeItem } from '../agent/outbox/policy.ts';
 import { SqliteOutbox } from '../agent/outbox/sqlite.ts';
 import { MqttUplink } from '../agent/uplink/mqtt-uplink.ts';
 import { summaryId } from '../shared/ids.ts';
+import { openDatabase } from '../shared/sqlite.ts';
 
 const BATCH = 500;
 
@@ -110,7 +110,7 @@ function appendCase(
 }
 
 function rawCase(dir: string, batches: OutboxItem[][]): Row {
-  const db = new Database(join(dir, 'raw.db'));
+  const db = openDatabase(join(dir, 'raw.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('wal_autocheckpoint = 10240');

@@ -14,7 +14,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
+import { openDatabase } from '../shared/sqlite.ts';
 import { metricValue, startAgent, tempDir, writeConfig } from '../test/helpers/agent-process.ts';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
 import { runSim } from '../test/helpers/sim-run.ts';
@@ -104,7 +104,7 @@ async function runOnce(
     const st = await agent.status();
     const perHour = (b: number) => Math.round((b * 3600) / elapsed);
     // Stored size of each checkpoint value at the end of the run (what one state rewrite costs).
-    const ro = new Database(join(dataDir, 'outbox.db'), { readonly: true, fileMustExist: true });
+    const ro = openDatabase(join(dataDir, 'outbox.db'), { readonly: true, fileMustExist: true });
     const checkpointValueBytes = Object.fromEntries(
       (
         ro.prepare('SELECT key, length(CAST(value AS BLOB)) AS n FROM checkpoint_v1').all() as {

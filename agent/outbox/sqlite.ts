@@ -12,10 +12,11 @@
 // tables and a migration, an old binary never misreads a new file.
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { type Clock, systemClock } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { type Logger, nullLogger } from '../../shared/log.ts';
+import { openDatabase } from '../../shared/sqlite.ts';
 import type {
   AppendResult,
   OnFull,
@@ -340,7 +341,7 @@ export class SqliteOutbox implements Outbox {
         );
       }
     }
-    const db = new Database(this.path);
+    const db = openDatabase(this.path);
     try {
       // Page size of a new file (must precede the first write). 4 KB: measured against 8/16 KB with the
       // full append+drain path, CPU per item is within ~5 % but larger pages write 30 % more bytes per

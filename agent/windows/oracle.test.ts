@@ -6,11 +6,11 @@
 // p50/p95 within the sketch's 1% of the exact lower nearest-rank quantile sorted[floor(q*(n-1))].
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { FakeClock } from '../../shared/clock.ts';
 import { summaryId } from '../../shared/ids.ts';
 import type { LateEvent, Summary } from '../../shared/model.ts';
+import { openDatabase } from '../../shared/sqlite.ts';
 import { WindowEngine } from './engine.ts';
 import type { WindowSpec } from './window.ts';
 
@@ -221,7 +221,7 @@ interface Expected {
 }
 
 function aggregateWithSql(rows: Row[]): Expected[] {
-  const db = new Database(':memory:');
+  const db = openDatabase(':memory:');
   try {
     db.exec(
       'CREATE TABLE ev (spec TEXT, grp TEXT, device TEXT, metric TEXT, start INT, end INT, seq INT, ts INT, v REAL, late INT)',

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openDatabase } from '../../shared/sqlite.ts';
 import { SPOOL_BOUNDS_SQL, Spool, type SpoolEntry } from './spool.ts';
 
 const OPTS = {
@@ -178,7 +178,7 @@ test('depth counts what a sink has not passed, also for a sink added after rows 
 });
 
 test('depth bounds are index seeks, not a scan of the backlog (MIN and MAX in one SELECT scan the table)', () => {
-  const db = new Database(':memory:');
+  const db = openDatabase(':memory:');
   new Spool(db, OPTS); // creates the schema
   const plan = (sql: string) =>
     (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail);

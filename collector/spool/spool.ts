@@ -7,8 +7,9 @@
 // Tables carry a schema version in their name (undici's SQLite store does the same).
 
 import { EventEmitter } from 'node:events';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { EdgeflowError } from '../../shared/errors.ts';
+import { openDatabase } from '../../shared/sqlite.ts';
 
 export type SpoolKind = 'summaries' | 'alerts' | 'late' | 'status' | 'deadletter';
 
@@ -141,7 +142,7 @@ export class Spool extends EventEmitter {
     this.sinks = opts.sinks;
     this.recentMax = Math.max(0, opts.recentItems ?? 10_000);
     try {
-      this.db = typeof pathOrDb === 'string' ? new Database(pathOrDb) : pathOrDb;
+      this.db = typeof pathOrDb === 'string' ? openDatabase(pathOrDb) : pathOrDb;
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
@@ -423,7 +424,7 @@ export class SpoolReader {
 
   constructor(path: string) {
     try {
-      this.db = new Database(path, { readonly: true, fileMustExist: true });
+      this.db = openDatabase(path, { readonly: true, fileMustExist: true });
       this.db.pragma('busy_timeout = 5000');
     } catch (e) {
       throw new EdgeflowError('STORE_CORRUPT', `cannot open spool ${path}: ${(e as Error).message}`, {

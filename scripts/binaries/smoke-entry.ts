@@ -11,10 +11,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ReadlineParser } from '@serialport/parser-readline';
-import Database from 'better-sqlite3';
 import { SerialPort } from 'serialport';
 import { parse } from 'yaml';
 import pkg from '../../package.json' with { type: 'json' };
+import { openDatabase } from '../../shared/sqlite.ts';
 
 interface SmokeConfig {
   agent: { id: string; dataDir: string };
@@ -54,7 +54,7 @@ function checkConfig(file: string): { config?: SmokeConfig; problems: string[] }
 }
 
 async function run(config: SmokeConfig, maxLines: number): Promise<void> {
-  const db = new Database(join(config.agent.dataDir, 'smoke.db'));
+  const db = openDatabase(join(config.agent.dataDir, 'smoke.db'));
   db.pragma('journal_mode = WAL');
   db.exec(
     'CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, line TEXT NOT NULL)',

@@ -23,7 +23,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openDatabase } from '../../shared/sqlite.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -214,7 +214,7 @@ for (const arch of ARCHES) {
         'better-sqlite3 built with ObjectWrap cleanup hooks',
       );
 
-      const db = new Database(join(dir, 'smoke.db'), { readonly: true });
+      const db = openDatabase(join(dir, 'smoke.db'), { readonly: true });
       const rows = db.prepare('SELECT line FROM frames ORDER BY id').all() as { line: string }[];
       db.close();
       assert.deepEqual(

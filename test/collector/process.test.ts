@@ -9,10 +9,10 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { addAgent } from '../../collector/credentials.ts';
 import { batch, summary } from '../../collector/test-support/fixtures.ts';
+import { openDatabase } from '../../shared/sqlite.ts';
 import { influxQuery, repoRoot, services, uniqueName } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { FAST_SCRYPT, Plug } from './kit.ts';
@@ -190,7 +190,7 @@ test('SIGKILL right after PUBACK: the batch is in the spool on restart and then 
   assert.equal(signal, 'SIGKILL');
   await client.endAsync(true).catch(() => {});
 
-  const db = new Database(join(s.dir, 'data', 'spool.db'), { readonly: true });
+  const db = openDatabase(join(s.dir, 'data', 'spool.db'), { readonly: true });
   const rows = db.prepare("SELECT item_id FROM items_v1 WHERE kind = 'summaries'").all() as {
     item_id: string;
   }[];
