@@ -5,6 +5,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { parseDuration } from '../shared/units.ts';
 import { ANOMALY_KINDS, type AnomalyKind } from './anomalies.ts';
 import { FORMATS, type Format, GROUPABLE } from './formats.ts';
+import { DEFAULT_MAX_IN_FLIGHT } from './outputs/mqtt.ts';
 import { isMetric, METRICS, type Metric } from './signals.ts';
 
 export type OutputConfig =
@@ -83,7 +84,7 @@ export function buildProgram(): Command {
     .option(
       '--mqtt-max-in-flight <n>',
       'QoS 1 publishes awaiting their PUBACK before the sim waits (firmware often allows few)',
-      '1000',
+      String(DEFAULT_MAX_IN_FLIGHT),
     )
     .option('--mqtt-username <name>', 'MQTT username')
     .option('--mqtt-password-file <file>', 'file holding the MQTT password')

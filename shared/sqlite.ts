@@ -38,5 +38,3 @@ export function openDatabase(path: string, options?: Database.Options): Database
   openDatabases.add(new WeakRef(db));
   return db;
 }
-
-export type { Database };

@@ -187,7 +187,7 @@ export class MqttBrokerSource implements Source {
 
   private authorizePublish(
     client: Client | null,
-    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number; dup?: boolean },
+    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
     cb: (err?: Error | null) => void,
   ): void {
     if (!client) {

@@ -11,6 +11,8 @@ import type { Frame } from '../fleet.ts';
 import type { Confirm, Output } from './output.ts';
 
 const OPEN_TIMEOUT_MS = 30_000;
+/** --mqtt-max-in-flight's default. */
+export const DEFAULT_MAX_IN_FLIGHT = 1000;
 
 export interface MqttOutputOptions {
   url: string;
@@ -50,35 +52,39 @@ export class MqttOutput implements Output {
     this.client = client;
     client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt error'));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        client.end(true);
-        reject(new Error(`mqtt: no connection to ${this.o.url} within ${OPEN_TIMEOUT_MS} ms`));
-      }, OPEN_TIMEOUT_MS);
-      client.once('connect', () => {
+      // Settles once; its listeners go with it, so a refusal on a later reconnect is only logged.
+      const settle = (err?: Error) => {
         clearTimeout(timer);
-        resolve();
-      });
-      client.on('error', (err: Error & { code?: unknown }) => {
-        // CONNACK refusals (bad credentials, not authorized) come with a numeric code: retrying won't help.
-        if (typeof err.code === 'number') {
-          clearTimeout(timer);
-          client.end(true);
-          reject(err);
-        }
-      });
+        client.off('connect', onConnect);
+        client.off('error', onError);
+        if (err === undefined) return resolve();
+        client.end(true);
+        reject(err);
+      };
+      const onConnect = () => settle();
+      // CONNACK refusals (bad credentials, not authorized) come with a numeric code: retrying won't help.
+      const onError = (err: Error & { code?: unknown }) => {
+        if (typeof err.code === 'number') settle(err);
+      };
+      const timer = setTimeout(
+        () => settle(new Error(`mqtt: no connection to ${this.o.url} within ${OPEN_TIMEOUT_MS} ms`)),
+        OPEN_TIMEOUT_MS,
+      );
+      client.on('connect', onConnect);
+      client.on('error', onError);
     });
-    this.client.on('offline', () =>
+    client.on('offline', () =>
       this.log.warn({ url: this.o.url }, 'mqtt offline; publishes wait for reconnect'),
     );
-    this.log.info({ url: this.o.url, qos: this.o.qos }, 'mqtt connected');
     client.on('connect', () => this.log.info({ inFlight: this.inFlight }, 'mqtt reconnected'));
+    this.log.info({ url: this.o.url, qos: this.o.qos }, 'mqtt connected');
   }
 
   async write(frames: readonly Frame[], sink: Confirm): Promise<void> {
     const client = this.client;
     if (!client) throw new Error('mqtt output not open');
     for (const f of frames) {
-      while (this.inFlight >= (this.o.maxInFlight ?? 1000))
+      while (this.inFlight >= (this.o.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT))
         await new Promise<void>((r) => this.waiters.push(r));
       this.inFlight++;
       client.publish(
