@@ -8,7 +8,7 @@
 //
 // Agent code never calls this module for loading: it imports `better-sqlite3` and `serialport` as usual.
 // The esbuild plugin in scripts/binaries/esbuild-native.mjs replaces, only in the bundle,
-// `require('bindings')` inside better-sqlite3 and `require('node-gyp-build')` inside
+// better-sqlite3's `require('./binding')` and `require('node-gyp-build')` inside
 // @serialport/bindings-cpp with calls to loadNativeAddon(). Under tsx (dev, tests) this file is unused.
 //
 // Where the files go (first directory that is writable and allows mapping executable code wins):

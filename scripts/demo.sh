@@ -23,4 +23,4 @@ bash scripts/services.sh up >&2
 
 # exec: node becomes the foreground process, so Ctrl-C reaches it; it starts every child in its own
 # process group (they do not see the terminal's SIGINT) and stops them itself.
-exec node --import tsx scripts/demo/live.ts "$@"
+exec "$(node scripts/runtime.mjs)" --import tsx scripts/demo/live.ts "$@"

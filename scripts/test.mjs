@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pinnedNode } from './runtime.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -59,10 +60,19 @@ if (needsServices) {
   }
 }
 
+// Every test runs under the project's pinned Node 24 (scripts/runtime.mjs, issue 18), whichever Node
+// started this script: `npm ci` by an older machine Node installs it, and no test is left on that one.
+let node;
+try {
+  node = pinnedNode();
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
+}
 // Integration tests share real servers and 2 cores: run files two at a time; unit files are fast.
 const concurrency = process.env.EDGEFLOW_TEST_CONCURRENCY ?? '2';
 const res = spawnSync(
-  process.execPath,
+  node,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root, env: { ...process.env, EDGEFLOW_ROOT: root } },
 );
