@@ -102,6 +102,12 @@ const kafkaSchema = z
       }),
     /** Extension: create missing topics at start (else only verify they exist). */
     createTopics: z.boolean().default(true),
+    /**
+     * Extension (issue 18): the Kafka client library behind the sink. Both produce the same records
+     * (keys, headers, murmur2 partitions, idempotent); kafkajs is kept for a broker @platformatic/kafka
+     * does not work with.
+     */
+    client: z.enum(['platformatic', 'kafkajs']).default('platformatic'),
     ssl: z.boolean().default(false),
     sasl: z
       .object({

@@ -36,7 +36,8 @@ export function pinnedNode() {
   const bin = join(ROOT, 'node_modules', pkg, 'bin', 'node');
   if (existsSync(bin)) return bin;
   const version = pinnedVersion();
-  if (!version) throw new Error(`no pinned Node ${REQUIRED_MAJOR} for ${platform()}-${arch()} in package.json`);
+  if (!version)
+    throw new Error(`no pinned Node ${REQUIRED_MAJOR} for ${platform()}-${arch()} in package.json`);
   throw new Error(`${bin} missing: run \`npm ci\` (it installs ${pkg}@${version} from the npm registry)`);
 }
 
@@ -56,7 +57,9 @@ export function runUnderPinnedNode(args) {
   try {
     node = pinnedNode();
   } catch (err) {
-    process.stderr.write(`edgeflow needs Node ${REQUIRED_MAJOR} (this is ${process.version}): ${err.message}\n`);
+    process.stderr.write(
+      `edgeflow needs Node ${REQUIRED_MAJOR} (this is ${process.version}): ${err.message}\n`,
+    );
     process.exit(1);
   }
   const child = spawn(node, args, { stdio: 'inherit' });

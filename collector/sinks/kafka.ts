@@ -2,27 +2,19 @@
 // value = the item JSON with `agent`, header `edgeflow-id`. Dead letters go to the dead-letter topic with
 // the raw payload and `edgeflow-error`.
 //
-// kafkajs, idempotent producer (acks=-1, one in-flight request, so the broker de-duplicates the
-// producer's own retries). A re-send after a collector crash can still produce a second copy of a
-// record; it carries the same key and `edgeflow-id`, which is what consumers de-duplicate on (SPEC 4).
-// kafkajs is in maintenance mode upstream: it stays behind the `Sink` interface.
-import {
-  type Admin,
-  type ICustomPartitioner,
-  type IHeaders,
-  type ISocketFactory,
-  Kafka,
-  type KafkaConfig as KafkaJsConfig,
-  logLevel,
-  type Message,
-  Partitioners,
-  type Producer,
-} from 'kafkajs';
-import { readSecretFile } from '../../shared/config-file.ts';
+// Idempotent producer (acks=-1, one in-flight request, so the broker de-duplicates the producer's own
+// retries). A re-send after a collector crash can still produce a second copy of a record; it carries
+// the same key and `edgeflow-id`, which is what consumers de-duplicate on (SPEC 4).
+// The client library is behind KafkaClient (kafka-client.ts): @platformatic/kafka by default,
+// kafkajs with `kafka.client: kafkajs` (issue 18; README says why the default moved).
+import type { ISocketFactory } from 'kafkajs';
 import { EdgeflowError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KafkaConfig } from '../config.ts';
 import type { SpoolItem } from '../spool/spool.ts';
+import type { KafkaClient, KafkaRecord } from './kafka-client.ts';
+import { KafkaJsClient } from './kafka-kafkajs.ts';
+import { PlatformaticKafkaClient } from './kafka-platformatic.ts';
 import { allFailed, itemRecordJson, type Sink, type WriteResult } from './sink.ts';
 
 export interface KafkaSinkOptions {
@@ -33,76 +25,26 @@ export interface KafkaSinkOptions {
   /** Partitions for topics the collector creates. */
   numPartitions?: number;
   replicationFactor?: number;
-  /** kafkajs socket factory (tests inject outages through it; STYLE.md: injected sockets). */
+  /** kafkajs only: socket factory (tests inject outages through it; STYLE.md: injected sockets). */
   socketFactory?: ISocketFactory;
 }
 
-/**
- * Kafka errors that no retry can fix: the record itself is refused. Everything else (connection loss,
- * timeouts, leader elections, even authorisation, which an operator can fix) keeps the data in the
- * spool and is retried; an unknown error is never a reason to dead-letter.
- */
-const PERMANENT_TYPES = new Set([
-  'MESSAGE_TOO_LARGE',
-  'RECORD_LIST_TOO_LARGE',
-  'INVALID_RECORD',
-  'CORRUPT_MESSAGE',
-  'INVALID_TIMESTAMP',
-]);
-
-type KafkaErr = Error & { type?: string; originalError?: KafkaErr; cause?: KafkaErr };
-
-/**
- * kafkajs wraps the last error in KafkaJSNumberOfRetriesExceeded (retriable: false) once its own short
- * retries are spent, so `retriable` cannot be used as is: classify the innermost error.
- */
-export function classifyKafkaError(e: unknown): { retriable: boolean; code: string; message: string } {
-  let err = e as KafkaErr;
-  for (let i = 0; i < 5 && (err.originalError ?? err.cause); i++) err = (err.originalError ?? err.cause)!;
-  const code = (err.type ?? err.name ?? 'error').replace(/^KafkaJS/, '').toLowerCase();
-  return { retriable: !PERMANENT_TYPES.has(err.type ?? ''), code, message: (e as Error).message };
+function clientFor(cfg: KafkaConfig, log: Logger, opts: KafkaSinkOptions): KafkaClient {
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+  if (cfg.client === 'kafkajs') {
+    return new KafkaJsClient(cfg, log, {
+      requestTimeoutMs,
+      ...(opts.socketFactory ? { socketFactory: opts.socketFactory } : {}),
+    });
+  }
+  return new PlatformaticKafkaClient(cfg, log, { requestTimeoutMs });
 }
-
-function kafkaLogCreator(log: Logger) {
-  return () =>
-    ({ level, log: entry }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {
-      const { message, ...rest } = entry;
-      // kafkajs logs connection errors at ERROR while we retry them: that is a WARN by our rules.
-      if (level <= logLevel.WARN) log.warn({ kafkajs: rest }, `kafkajs: ${message}`);
-      else log.debug({ kafkajs: rest }, `kafkajs: ${message}`);
-    };
-}
-
-/**
- * kafkajs's DefaultPartitioner (murmur2, as the Java client), remembering the partition of each key per
- * topic and partition count: a fleet has few keys (`{agent}/{device}`) and murmur2 in JavaScript plus
- * the partitioner's per-message filtering was ~8 % of kafkajs's CPU per record (bench/collector.ts
- * profile). Keyless messages and a changed partition count go to the inner partitioner.
- */
-export const memoizedDefaultPartitioner: ICustomPartitioner = () => {
-  const inner = Partitioners.DefaultPartitioner();
-  const memo = new Map<string, number>();
-  return (args) => {
-    const { topic, partitionMetadata, message } = args;
-    if (message.partition !== undefined && message.partition !== null) return message.partition;
-    if (message.key === null || message.key === undefined) return inner(args);
-    const k = `${topic}\0${partitionMetadata.length}\0${message.key.toString()}`;
-    let p = memo.get(k);
-    if (p === undefined) {
-      p = inner(args);
-      if (memo.size >= 100_000) memo.clear(); // bounded: a fleet with more keys pays murmur2 again
-      memo.set(k, p);
-    }
-    return p;
-  };
-};
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
   /** Records per sendBatch; small records, so one request per 1000 keeps round trips low. */
   readonly batchSize: number;
-  private readonly kafka: Kafka;
-  private producer: Producer | null = null;
+  private readonly client: KafkaClient;
   private ready = false;
 
   constructor(
@@ -111,27 +53,7 @@ export class KafkaSink implements Sink {
     private readonly opts: KafkaSinkOptions = {},
   ) {
     this.batchSize = opts.batchSize ?? 1000;
-    const conf: KafkaJsConfig = {
-      clientId: cfg.clientId,
-      brokers: cfg.brokers,
-      ssl: cfg.ssl,
-      connectionTimeout: 3000,
-      requestTimeout: opts.requestTimeoutMs ?? 10_000,
-      // Our runner owns retries (with its own backoff and metrics); kafkajs retries only briefly.
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(log),
-    };
-    if (opts.socketFactory) conf.socketFactory = opts.socketFactory;
-    if (cfg.sasl) {
-      const password = cfg.sasl.password ?? readSecretFile(cfg.sasl.passwordFile!);
-      conf.sasl = {
-        mechanism: cfg.sasl.mechanism,
-        username: cfg.sasl.username,
-        password,
-      } as KafkaJsConfig['sasl'];
-    }
-    this.kafka = new Kafka(conf);
+    this.client = clientFor(cfg, log, opts);
   }
 
   private topicFor(item: SpoolItem): string {
@@ -150,8 +72,8 @@ export class KafkaSink implements Sink {
     }
   }
 
-  private message(item: SpoolItem): Message {
-    const headers: IHeaders = {};
+  private message(item: SpoolItem): KafkaRecord {
+    const headers: Record<string, string> = {};
     if (item.kind === 'deadletter') {
       headers['edgeflow-error'] = item.error ?? 'unknown';
       headers['edgeflow-agent'] = item.agent;
@@ -162,7 +84,7 @@ export class KafkaSink implements Sink {
     headers['edgeflow-id'] = item.itemId ?? '';
     return {
       key: item.device ? `${item.agent}/${item.device}` : item.agent,
-      value: itemRecordJson(item),
+      value: Buffer.from(itemRecordJson(item)),
       headers,
     };
   }
@@ -170,43 +92,25 @@ export class KafkaSink implements Sink {
   /** Connects, then creates missing topics (or, with createTopics: false, fails naming the missing ones). */
   private async ensureReady(): Promise<void> {
     if (this.ready) return;
-    const admin: Admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const want = [...new Set(Object.values(this.cfg.topics))];
-      const have = new Set(await admin.listTopics());
-      const missing = want.filter((t) => !have.has(t));
-      if (missing.length > 0) {
-        if (!this.cfg.createTopics) {
-          throw new EdgeflowError(
-            'SINK_UNAVAILABLE',
-            `kafka topics missing: ${missing.join(', ')} (create them or set kafka.createTopics: true)`,
-            { retriable: false },
-          );
-        }
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((topic) => ({
-            topic,
-            numPartitions: this.opts.numPartitions ?? 3,
-            replicationFactor: this.opts.replicationFactor ?? -1,
-          })),
-        });
-        this.log.info({ topics: missing }, 'created kafka topics');
+    const want = [...new Set(Object.values(this.cfg.topics))];
+    const have = new Set(await this.client.listTopics());
+    const missing = want.filter((t) => !have.has(t));
+    if (missing.length > 0) {
+      if (!this.cfg.createTopics) {
+        throw new EdgeflowError(
+          'SINK_UNAVAILABLE',
+          `kafka topics missing: ${missing.join(', ')} (create them or set kafka.createTopics: true)`,
+          { retriable: false },
+        );
       }
-    } finally {
-      await admin.disconnect();
+      await this.client.createTopics(
+        missing,
+        this.opts.numPartitions ?? 3,
+        this.opts.replicationFactor ?? -1,
+      );
+      this.log.info({ topics: missing }, 'created kafka topics');
     }
-    if (!this.producer) {
-      this.producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        // murmur2, as the Java client: the same key lands on the same partition whoever produces it.
-        createPartitioner: memoizedDefaultPartitioner,
-      });
-    }
-    await this.producer.connect();
+    await this.client.connectProducer();
     this.ready = true;
   }
 
@@ -238,9 +142,9 @@ export class KafkaSink implements Sink {
       await this.send(items);
       return { ok: items.length, failed: [] };
     } catch (e) {
-      const c = classifyKafkaError(e);
+      const c = this.client.classify(e);
       if (c.retriable) {
-        if (/disconnected|not connected|closed/i.test(c.message)) this.ready = false;
+        if (c.disconnected) this.ready = false;
         return allFailed(items.length, { error: c.message, code: c.code, retriable: true });
       }
       // A permanent error (e.g. MESSAGE_TOO_LARGE) for the batch: find the culprits one by one.
@@ -249,7 +153,7 @@ export class KafkaSink implements Sink {
   }
 
   private async send(items: readonly SpoolItem[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
+    const byTopic = new Map<string, KafkaRecord[]>();
     for (const it of items) {
       const t = this.topicFor(it);
       let list = byTopic.get(t);
@@ -259,11 +163,7 @@ export class KafkaSink implements Sink {
       }
       list.push(this.message(it));
     }
-    await this.producer!.sendBatch({
-      acks: -1,
-      timeout: this.opts.requestTimeoutMs ?? 10_000,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-    });
+    await this.client.send(byTopic, this.opts.requestTimeoutMs ?? 10_000);
   }
 
   private async writeOneByOne(items: readonly SpoolItem[]): Promise<WriteResult> {
@@ -273,7 +173,7 @@ export class KafkaSink implements Sink {
         await this.send([items[index]!]);
         res.ok++;
       } catch (e) {
-        const c = classifyKafkaError(e);
+        const c = this.client.classify(e);
         res.failed.push({ index, error: c.message, code: c.code, retriable: c.retriable });
         if (c.retriable) {
           // Unavailable again: the rest of the batch waits for the next attempt.
@@ -298,6 +198,6 @@ export class KafkaSink implements Sink {
 
   async close(): Promise<void> {
     this.ready = false;
-    await this.producer?.disconnect().catch(() => {});
+    await this.client.close();
   }
 }

@@ -3,7 +3,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { type AddressInfo, createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { syncBuiltinESMExports } from 'node:module';
+import net, {
+  type AddressInfo,
+  createServer,
+  connect as netConnect,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ISocketFactory } from 'kafkajs';
@@ -30,12 +37,34 @@ export interface Running {
 }
 
 /**
- * Decides per connection whether Kafka is reachable: while `down`, kafkajs gets a socket to a closed
+ * Decides per connection whether Kafka is reachable: while `down`, the client gets a socket to a closed
  * port (connection refused) and the sockets it had are destroyed. The shared Kafka keeps running.
+ * kafkajs takes `factory` as its socket factory. @platformatic/kafka has no such option: `hookNet()`
+ * routes its `net.createConnection` calls to the broker port through the same switch (the library's
+ * named import of node:net follows the swap through node:module syncBuiltinESMExports).
  */
 export class KafkaSwitch {
   down = false;
   private socks = new Set<Socket>();
+  hookNet(brokerPort: number): () => void {
+    const original = net.createConnection;
+    const hooked = ((...args: unknown[]) => {
+      const [opts] = args;
+      const isBroker = (o: unknown): o is net.TcpNetConnectOpts =>
+        typeof o === 'object' && o !== null && 'port' in o && Number(o.port) === brokerPort;
+      if (!isBroker(opts)) return Reflect.apply(original, net, args) as Socket;
+      const s = original(this.down ? { ...opts, host: '127.0.0.1', port: 1 } : opts);
+      this.socks.add(s);
+      s.on('close', () => this.socks.delete(s));
+      return s;
+    }) as typeof net.createConnection;
+    net.createConnection = hooked;
+    syncBuiltinESMExports();
+    return () => {
+      if (net.createConnection === hooked) net.createConnection = original;
+      syncBuiltinESMExports();
+    };
+  }
   readonly factory = ({ host, port, onConnect }: { host: string; port: number; onConnect: () => void }) => {
     const s = this.down
       ? netConnect({ host: '127.0.0.1', port: 1 }, onConnect)
@@ -73,6 +102,11 @@ ${sinksYaml}`,
   const registry = new Registry();
   const log = nullLogger();
   const sw = opts.kafkaSwitch;
+  let unhookNet = () => {};
+  if (sw && cfg.config.kafka && cfg.config.kafka.client !== 'kafkajs') {
+    const port = Number(cfg.config.kafka.brokers[0]!.split(':').pop());
+    unhookNet = sw.hookNet(port);
+  }
   const sinks =
     sw && cfg.config.kafka
       ? [
@@ -108,6 +142,7 @@ ${sinksYaml}`,
     async stop() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
       await collector.stop();
+      unhookNet();
     },
   };
 }

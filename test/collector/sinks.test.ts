@@ -3,6 +3,7 @@
 // catches up when it returns while the other keeps flowing.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Partitioners } from 'kafkajs';
 import { ThreadedSinkRunner } from '../../collector/sinks/sink-thread.ts';
 import { alert, batch, status, summary } from '../../collector/test-support/fixtures.ts';
 import { influxQuery, services, uniqueName, victoriaExport } from '../helpers/services.ts';
@@ -11,8 +12,32 @@ import { header, KafkaSwitch, kcatRead, Plug, type Running, runCollector } from 
 
 const env = () => services();
 
-function kafkaYaml(prefix: string): string {
+/**
+ * The Sink conformance tests run once per Kafka client (issue 18): the same records (keys, headers,
+ * murmur2 partitions, no duplicates), topics created or verified, dead letters, recovery after an outage.
+ */
+const KAFKA_CLIENTS = ['platformatic', 'kafkajs'] as const;
+
+/** kafkajs's DefaultPartitioner (murmur2, as the Java client): the mapping both clients must keep. */
+const kafkajsPartition = (() => {
+  const p = Partitioners.DefaultPartitioner();
+  return (key: string, n: number) =>
+    p({
+      topic: 't',
+      partitionMetadata: Array.from({ length: n }, (_, partitionId) => ({
+        partitionId,
+        leader: 1,
+        partitionErrorCode: 0,
+        replicas: [1],
+        isr: [1],
+      })),
+      message: { key, value: '' },
+    });
+})();
+
+function kafkaYaml(prefix: string, client: (typeof KAFKA_CLIENTS)[number] = 'platformatic'): string {
   return `kafka:
+  client: ${client}
   brokers: [${env().kafka.brokers.join(', ')}]
   topics: { summaries: ${prefix}.summaries, alerts: ${prefix}.alerts, status: ${prefix}.status, late: ${prefix}.late, deadletter: ${prefix}.deadletter }`;
 }
@@ -27,114 +52,119 @@ async function influxCount(agent: string): Promise<number> {
   return (r.results[0]?.series?.[0]?.values[0]?.[1] as number | undefined) ?? 0;
 }
 
-describe('collector → Kafka + InfluxDB 1.x', () => {
-  const agent = uniqueName('it-gw').replace(/[^a-zA-Z0-9._-]/g, '-');
-  const prefix = uniqueName('edgeflow-it');
-  let c: Running;
-  before(async () => {
-    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml()}`);
-  });
-  after(async () => {
-    await c?.stop();
-  });
-
-  test('items land once in both; a re-sent batch does not duplicate', async () => {
-    const mq = await c.connect();
-    const t0 = Date.UTC(2024, 0, 1);
-    const items = Array.from({ length: 20 }, (_, i) => summary(agent, `dev-${i % 4}`, t0 + i * 60_000));
-    const b = batch(agent, items, 'batch-1');
-    const sent = performance.now();
-    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, b, { qos: 1 });
-    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, b, { qos: 1 }); // re-send (lost PUBACK)
-    await mq.publishAsync(`edgeflow/v1/${agent}/alerts`, batch(agent, [alert(agent, 'dev-1', t0)]), {
-      qos: 1,
+for (const client of KAFKA_CLIENTS) {
+  describe(`collector → Kafka (${client}) + InfluxDB 1.x`, () => {
+    const agent = uniqueName('it-gw').replace(/[^a-zA-Z0-9._-]/g, '-');
+    const prefix = uniqueName('edgeflow-it');
+    let c: Running;
+    before(async () => {
+      c = await runCollector(agent, `${kafkaYaml(prefix, client)}\n${influx1Yaml()}`);
     });
-    await mq.publishAsync(`edgeflow/v1/${agent}/status`, Buffer.from(JSON.stringify(status(agent, t0))), {
-      qos: 1,
-      retain: true,
+    after(async () => {
+      await c?.stop();
     });
 
-    await waitFor('influx has 20 points', async () => (await influxCount(agent)) === 20);
-    const latencyMs = performance.now() - sent;
-    const recs = await waitFor('kafka summaries', async () => {
-      const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
-      return r.length >= 20 ? r : null;
-    });
-    assert.equal(recs.length, 20, 'one Kafka record per item, the re-send de-duplicated');
-    const r0 = recs.find((r) => header(r, 'edgeflow-id') === items[0]!.id)!;
-    assert.ok(r0, 'edgeflow-id header carries the item id');
-    assert.equal(r0.key, `${agent}/dev-0`);
-    const v = JSON.parse(r0.payload!);
-    assert.equal(v.agent, agent);
-    assert.equal(v.window.start, t0);
-    const alerts = await waitFor('kafka alerts', async () => {
-      const r = await kcatRead(env().kafka.brokers, `${prefix}.alerts`);
-      return r.length >= 1 ? r : null;
-    });
-    assert.equal(alerts.length, 1);
-    const st = await waitFor('kafka status', async () => {
-      const r = await kcatRead(env().kafka.brokers, `${prefix}.status`);
-      return r.length >= 1 ? r : null;
-    });
-    assert.equal(JSON.parse(st[0]!.payload!).agent, agent);
-    const a = await influxQuery(`SELECT "state", "value" FROM edgeflow_alert WHERE agent = '${agent}'`);
-    assert.equal(a.results[0]?.series?.[0]?.values.length, 1);
-    const s = await influxQuery(`SELECT "outbox_items" FROM edgeflow_agent WHERE agent = '${agent}'`);
-    assert.deepEqual(s.results[0]?.series?.[0]?.values, [[t0, 3]]);
+    test('items land once in both; a re-sent batch does not duplicate', async () => {
+      const mq = await c.connect();
+      const t0 = Date.UTC(2024, 0, 1);
+      const items = Array.from({ length: 20 }, (_, i) => summary(agent, `dev-${i % 4}`, t0 + i * 60_000));
+      const b = batch(agent, items, 'batch-1');
+      const sent = performance.now();
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, b, { qos: 1 });
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, b, { qos: 1 }); // re-send (lost PUBACK)
+      await mq.publishAsync(`edgeflow/v1/${agent}/alerts`, batch(agent, [alert(agent, 'dev-1', t0)]), {
+        qos: 1,
+      });
+      await mq.publishAsync(`edgeflow/v1/${agent}/status`, Buffer.from(JSON.stringify(status(agent, t0))), {
+        qos: 1,
+        retain: true,
+      });
 
-    // Re-sending the same items in a new batch (an agent restart re-sends its outbox) stores nothing new.
-    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items, 'batch-2'), { qos: 1 });
-    // A rev+1 of one item is new data: it overwrites the same point in Influx (same series and time).
-    await mq.publishAsync(
-      `edgeflow/v1/${agent}/summaries`,
-      batch(agent, [summary(agent, 'dev-0', t0, 1, { count: 61 })]),
-      { qos: 1 },
-    );
-    await waitFor(
-      'rev 1 in kafka',
-      async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 21,
-    );
-    await waitFor('rev 1 in influx', async () => {
-      const r = await influxQuery(
-        `SELECT "count", "rev" FROM edgeflow_summary WHERE agent = '${agent}' AND device = 'dev-0' AND time = ${t0}ms`,
+      await waitFor('influx has 20 points', async () => (await influxCount(agent)) === 20);
+      const latencyMs = performance.now() - sent;
+      const recs = await waitFor('kafka summaries', async () => {
+        const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
+        return r.length >= 20 ? r : null;
+      });
+      assert.equal(recs.length, 20, 'one Kafka record per item, the re-send de-duplicated');
+      const r0 = recs.find((r) => header(r, 'edgeflow-id') === items[0]!.id)!;
+      assert.ok(r0, 'edgeflow-id header carries the item id');
+      assert.equal(r0.key, `${agent}/dev-0`);
+      // The topics the collector creates have 3 partitions; murmur2 as kafkajs and the Java client.
+      for (const r of recs) assert.equal(r.partition, kafkajsPartition(r.key!, 3), `partition of ${r.key}`);
+      assert.ok(new Set(recs.map((r) => r.partition)).size > 1, 'four keys over more than one partition');
+      const v = JSON.parse(r0.payload!);
+      assert.equal(v.agent, agent);
+      assert.equal(v.window.start, t0);
+      const alerts = await waitFor('kafka alerts', async () => {
+        const r = await kcatRead(env().kafka.brokers, `${prefix}.alerts`);
+        return r.length >= 1 ? r : null;
+      });
+      assert.equal(alerts.length, 1);
+      const st = await waitFor('kafka status', async () => {
+        const r = await kcatRead(env().kafka.brokers, `${prefix}.status`);
+        return r.length >= 1 ? r : null;
+      });
+      assert.equal(JSON.parse(st[0]!.payload!).agent, agent);
+      const a = await influxQuery(`SELECT "state", "value" FROM edgeflow_alert WHERE agent = '${agent}'`);
+      assert.equal(a.results[0]?.series?.[0]?.values.length, 1);
+      const s = await influxQuery(`SELECT "outbox_items" FROM edgeflow_agent WHERE agent = '${agent}'`);
+      assert.deepEqual(s.results[0]?.series?.[0]?.values, [[t0, 3]]);
+
+      // Re-sending the same items in a new batch (an agent restart re-sends its outbox) stores nothing new.
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items, 'batch-2'), { qos: 1 });
+      // A rev+1 of one item is new data: it overwrites the same point in Influx (same series and time).
+      await mq.publishAsync(
+        `edgeflow/v1/${agent}/summaries`,
+        batch(agent, [summary(agent, 'dev-0', t0, 1, { count: 61 })]),
+        { qos: 1 },
       );
-      return r.results[0]?.series?.[0]?.values[0]?.[2] === 1;
-    });
-    assert.equal(await influxCount(agent), 20, 'still 20 points');
-    console.log(`# publish → visible in InfluxDB: ${latencyMs.toFixed(0)} ms`);
-  });
-
-  test('invalid payloads and items reach the dead-letter topic with edgeflow-error and the raw payload', async () => {
-    const mq = await c.connect();
-    const t0 = Date.UTC(2024, 1, 1);
-    const good = summary(agent, 'dl', t0);
-    await mq.publishAsync(
-      `edgeflow/v1/${agent}/summaries`,
-      batch(agent, [good, { ...good, count: 'many' }]),
-      { qos: 1 },
-    );
-    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, Buffer.from('{"not json'), { qos: 1 });
-    const dls = await waitFor('dead letters', async () => {
-      const r = await kcatRead(env().kafka.brokers, `${prefix}.deadletter`);
-      return r.length >= 2 ? r : null;
-    });
-    assert.equal(dls.length, 2);
-    assert.ok(
-      dls.some((d) => d.payload === '{"not json' && /^json: /.test(header(d, 'edgeflow-error') ?? '')),
-    );
-    assert.ok(
-      dls.some(
-        (d) => /^item: /.test(header(d, 'edgeflow-error') ?? '') && JSON.parse(d.payload!).count === 'many',
-      ),
-    );
-    await waitFor('good item in influx', async () => {
-      const r = await influxQuery(
-        `SELECT count("count") FROM edgeflow_summary WHERE agent = '${agent}' AND device = 'dl'`,
+      await waitFor(
+        'rev 1 in kafka',
+        async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 21,
       );
-      return r.results[0]?.series?.[0]?.values[0]?.[1] === 1;
+      await waitFor('rev 1 in influx', async () => {
+        const r = await influxQuery(
+          `SELECT "count", "rev" FROM edgeflow_summary WHERE agent = '${agent}' AND device = 'dev-0' AND time = ${t0}ms`,
+        );
+        return r.results[0]?.series?.[0]?.values[0]?.[2] === 1;
+      });
+      assert.equal(await influxCount(agent), 20, 'still 20 points');
+      console.log(`# publish → visible in InfluxDB: ${latencyMs.toFixed(0)} ms`);
+    });
+
+    test('invalid payloads and items reach the dead-letter topic with edgeflow-error and the raw payload', async () => {
+      const mq = await c.connect();
+      const t0 = Date.UTC(2024, 1, 1);
+      const good = summary(agent, 'dl', t0);
+      await mq.publishAsync(
+        `edgeflow/v1/${agent}/summaries`,
+        batch(agent, [good, { ...good, count: 'many' }]),
+        { qos: 1 },
+      );
+      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, Buffer.from('{"not json'), { qos: 1 });
+      const dls = await waitFor('dead letters', async () => {
+        const r = await kcatRead(env().kafka.brokers, `${prefix}.deadletter`);
+        return r.length >= 2 ? r : null;
+      });
+      assert.equal(dls.length, 2);
+      assert.ok(
+        dls.some((d) => d.payload === '{"not json' && /^json: /.test(header(d, 'edgeflow-error') ?? '')),
+      );
+      assert.ok(
+        dls.some(
+          (d) => /^item: /.test(header(d, 'edgeflow-error') ?? '') && JSON.parse(d.payload!).count === 'many',
+        ),
+      );
+      await waitFor('good item in influx', async () => {
+        const r = await influxQuery(
+          `SELECT count("count") FROM edgeflow_summary WHERE agent = '${agent}' AND device = 'dl'`,
+        );
+        return r.results[0]?.series?.[0]?.values[0]?.[1] === 1;
+      });
     });
   });
-});
+}
 
 describe('a sink that is down catches up', () => {
   const agent = uniqueName('it-down').replace(/[^a-zA-Z0-9._-]/g, '-');
@@ -207,60 +237,62 @@ describe('collector → VictoriaMetrics through the InfluxDB v2 API', () => {
   });
 });
 
-describe('Kafka down catches up', () => {
-  const agent = uniqueName('it-kdown').replace(/[^a-zA-Z0-9._-]/g, '-');
-  const prefix = uniqueName('edgeflow-kdown');
-  const sw = new KafkaSwitch();
-  let c: Running;
-  before(async () => {
-    c = await runCollector(agent, `${kafkaYaml(prefix)}\n${influx1Yaml()}`, { kafkaSwitch: sw });
-  });
-  after(async () => {
-    sw.restore();
-    await c?.stop();
-  });
+for (const client of KAFKA_CLIENTS) {
+  describe(`Kafka (${client}) down catches up`, () => {
+    const agent = uniqueName('it-kdown').replace(/[^a-zA-Z0-9._-]/g, '-');
+    const prefix = uniqueName('edgeflow-kdown');
+    const sw = new KafkaSwitch();
+    let c: Running;
+    before(async () => {
+      c = await runCollector(agent, `${kafkaYaml(prefix, client)}\n${influx1Yaml()}`, { kafkaSwitch: sw });
+    });
+    after(async () => {
+      sw.restore();
+      await c?.stop();
+    });
 
-  test('Kafka unreachable: InfluxDB keeps flowing, Kafka gets every item exactly once when it is back', async () => {
-    const mq = await c.connect();
-    const t0 = Date.UTC(2024, 5, 1);
-    const send = async (b: number) => {
-      const items = Array.from({ length: 10 }, (_, i) => summary(agent, 'k', t0 + (b * 10 + i) * 60_000));
-      await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items), { qos: 1 });
-    };
-    await send(0);
-    await waitFor(
-      'first batch in kafka',
-      async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 10,
-    );
-    sw.cut();
-    for (let b = 1; b < 5; b++) await send(b);
-    await waitFor('influx has 50', async () => (await influxCount(agent)) === 50);
-    await waitFor('kafka failures seen', () =>
-      /connection/i.test(c.collector.status().sinks.find((s) => s.name === 'kafka')?.lastError ?? ''),
-    );
-    // An outage is never a reason to dead-letter or drop (regression: kafkajs marks "retries exhausted"
-    // as non-retriable, which once sent every item of an outage to the dead-letter path).
-    assert.ok(c.collector.spool!.read('kafka', 1000).every((i) => i.kind === 'summaries'));
-    assert.doesNotMatch(
-      await (await fetch(`${c.http}/metrics`)).text(),
-      /edgeflow_collector_sink_dropped_total\{sink="kafka"\} [1-9]/,
-    );
-    assert.equal(c.collector.status().sinks.find((s) => s.name === 'kafka')?.depth, 40);
-    assert.equal((await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length, 10);
-    sw.restore();
-    const recs = await waitFor(
-      'kafka caught up',
-      async () => {
-        const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
-        return r.length >= 50 ? r : null;
-      },
-      { timeoutMs: 30_000 },
-    );
-    assert.equal(recs.length, 50);
-    assert.equal(new Set(recs.map((r) => header(r, 'edgeflow-id'))).size, 50, 'no duplicates');
-    await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
+    test('Kafka unreachable: InfluxDB keeps flowing, Kafka gets every item exactly once when it is back', async () => {
+      const mq = await c.connect();
+      const t0 = Date.UTC(2024, 5, 1);
+      const send = async (b: number) => {
+        const items = Array.from({ length: 10 }, (_, i) => summary(agent, 'k', t0 + (b * 10 + i) * 60_000));
+        await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items), { qos: 1 });
+      };
+      await send(0);
+      await waitFor(
+        'first batch in kafka',
+        async () => (await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length === 10,
+      );
+      sw.cut();
+      for (let b = 1; b < 5; b++) await send(b);
+      await waitFor('influx has 50', async () => (await influxCount(agent)) === 50);
+      await waitFor('kafka failures seen', () =>
+        /connection/i.test(c.collector.status().sinks.find((s) => s.name === 'kafka')?.lastError ?? ''),
+      );
+      // An outage is never a reason to dead-letter or drop (regression: kafkajs marks "retries exhausted"
+      // as non-retriable, which once sent every item of an outage to the dead-letter path).
+      assert.ok(c.collector.spool!.read('kafka', 1000).every((i) => i.kind === 'summaries'));
+      assert.doesNotMatch(
+        await (await fetch(`${c.http}/metrics`)).text(),
+        /edgeflow_collector_sink_dropped_total\{sink="kafka"\} [1-9]/,
+      );
+      assert.equal(c.collector.status().sinks.find((s) => s.name === 'kafka')?.depth, 40);
+      assert.equal((await kcatRead(env().kafka.brokers, `${prefix}.summaries`)).length, 10);
+      sw.restore();
+      const recs = await waitFor(
+        'kafka caught up',
+        async () => {
+          const r = await kcatRead(env().kafka.brokers, `${prefix}.summaries`);
+          return r.length >= 50 ? r : null;
+        },
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(recs.length, 50);
+      assert.equal(new Set(recs.map((r) => header(r, 'edgeflow-id'))).size, 50, 'no duplicates');
+      await waitFor('spool drained', () => c.collector.status().sinks.every((s) => s.depth === 0));
+    });
   });
-});
+}
 
 describe('sink threads', () => {
   const agent = uniqueName('it-thread').replace(/[^a-zA-Z0-9._-]/g, '-');
@@ -338,32 +370,34 @@ test('sink threads: a sink that cannot start for good fails the collector start 
   );
 });
 
-test('kafka.createTopics: false and topics missing: start fails with a clear error naming them', async () => {
-  const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
-  const { nullLogger } = await import('../../shared/log.ts');
-  const p = uniqueName('edgeflow-missing');
-  const topics = {
-    summaries: `${p}.s`,
-    alerts: `${p}.a`,
-    status: `${p}.st`,
-    late: `${p}.l`,
-    deadletter: `${p}.d`,
-  };
-  const sink = new KafkaSink(
-    { brokers: env().kafka.brokers, clientId: 'it', topics, createTopics: false, ssl: false },
-    nullLogger(),
-  );
-  try {
-    await assert.rejects(sink.start(), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'SINK_UNAVAILABLE');
-      assert.match(e.message, new RegExp(`kafka topics missing: ${p.replace(/\./g, '\\.')}\\.s`));
-      assert.match(e.message, /createTopics/);
-      return true;
-    });
-  } finally {
-    await sink.close();
-  }
-});
+for (const client of KAFKA_CLIENTS) {
+  test(`kafka.createTopics: false and topics missing (${client}): start fails with a clear error naming them`, async () => {
+    const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
+    const { nullLogger } = await import('../../shared/log.ts');
+    const p = uniqueName('edgeflow-missing');
+    const topics = {
+      summaries: `${p}.s`,
+      alerts: `${p}.a`,
+      status: `${p}.st`,
+      late: `${p}.l`,
+      deadletter: `${p}.d`,
+    };
+    const sink = new KafkaSink(
+      { brokers: env().kafka.brokers, clientId: 'it', topics, createTopics: false, ssl: false, client },
+      nullLogger(),
+    );
+    try {
+      await assert.rejects(sink.start(), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'SINK_UNAVAILABLE');
+        assert.match(e.message, new RegExp(`kafka topics missing: ${p.replace(/\./g, '\\.')}\\.s`));
+        assert.match(e.message, /createTopics/);
+        return true;
+      });
+    } finally {
+      await sink.close();
+    }
+  });
+}
 
 describe('InfluxDB 1.x partial write (field type conflict)', () => {
   const agent = uniqueName('it-partial').replace(/[^a-zA-Z0-9._-]/g, '-');
