@@ -70,7 +70,7 @@ const PRODUCTS = {
 };
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Bump when the steps below change in a way that must invalidate dist/ (see fingerprint()). */
-const RECIPE = 4;
+const RECIPE = 5;
 const ARCHES = {
   x64: {
     elfMachine: 0x3e,
@@ -259,6 +259,9 @@ async function bundle(entry, outfile) {
     // @datadog/sketches-js requires protobufjs (not installed) only inside its toProto/fromProto, which
     // the agent does not call: left external, a call would fail exactly as it does under tsx.
     external: ['bufferutil', 'utf-8-validate', 'protobufjs/minimal'],
+    // @platformatic/kafka's CRC32C and compression are WebAssembly that the package reads from a file
+    // next to it; its `bundled` entry inlines the same module (there are no files in an executable).
+    alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
     // import.meta does not exist in CommonJS: point it at the executable (there are no source files).
     define: {
       // agent/version.ts reads it; the development fallback is used under tsx.

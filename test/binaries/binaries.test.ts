@@ -1,6 +1,7 @@
 // Single-executable agent builds (issue 6): the binaries start without Node.js, load both native
 // addons from their embedded copies, read a serial tty and write SQLite, on linux-x64 natively and on
-// linux-arm64 under qemu-user.
+// linux-arm64 under qemu-user. The collector ships the same way (issue 18): its executables start,
+// check configs, and (x64) carry MQTT → spool → Kafka + InfluxDB with their sinks on worker threads.
 //
 // The binaries under test are built from scripts/binaries/smoke-entry.ts into dist/smoke/ by the real
 // build script (`npm run build:binaries` does the same for agent/main.ts into dist/). The build is
@@ -23,7 +24,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import mqtt from 'mqtt';
+import { batch, summary } from '../../collector/test-support/fixtures.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
+import { kcatRead } from '../collector/kit.ts';
+import { influxQuery, services, uniqueName } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -205,14 +210,10 @@ for (const arch of ARCHES) {
       assert.equal(extracted.length, 2, extracted.join(' '));
       assert.match(extracted[0] as string, /^better_sqlite3-[0-9a-f]{16}\.node$/);
       assert.match(extracted[1] as string, /^serialport_bindings-[0-9a-f]{16}\.node$/);
-      // Regression: better-sqlite3 12 compiled against Node >= 24.19 headers aborts when the GC collects a
-      // Statement outside a context (`Assertion failed: (env) != nullptr`; the agent died in 2 of 6 starts).
+      // better-sqlite3 13's Node-API prebuild (issue 18). Version 12 was an ABI-specific node::ObjectWrap
+      // addon that aborted on Node >= 24.19 when the GC collected a Statement outside a context.
       const addon = readFileSync(join(nativeDir, extracted[0] as string));
-      assert.equal(
-        addon.includes('RemoveEnvironmentCleanupHook'),
-        false,
-        'better-sqlite3 built with ObjectWrap cleanup hooks',
-      );
+      assert.ok(addon.includes('napi_register_module_v1'), 'better-sqlite3 is a Node-API build');
 
       const db = openDatabase(join(dir, 'smoke.db'), { readonly: true });
       const rows = db.prepare('SELECT line FROM frames ORDER BY id').all() as { line: string }[];
@@ -399,4 +400,131 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
       );
     });
   }
+});
+
+// The collector (collector/main.ts) as `npm run build:binaries` ships it, into dist/ (issue 18). Its sinks
+// run on worker threads, whose entry is bundled into the executable too (shared/ts-worker.ts).
+describe('dist/ collector binaries (collector/main.ts)', { skip: SKIP }, () => {
+  const dist = join(ROOT, 'dist');
+  const collectorCommand = (arch: Arch, args: string[]): string[] => {
+    const bin = join(dist, `edgeflow-collector-linux-${arch}`);
+    return arch === 'x64'
+      ? [bin, ...args]
+      : ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', bin, ...args];
+  };
+  const runCollectorSync = (arch: Arch, args: string[]) => {
+    const [cmd, ...rest] = collectorCommand(arch, args);
+    return spawnSync(cmd as string, rest, { encoding: 'utf8', timeout: 120_000 });
+  };
+
+  before(() => {
+    if (SKIP) return;
+    const build = spawnSync(
+      process.execPath,
+      [join(ROOT, 'scripts/build-binaries.mjs'), '--product', 'collector'],
+      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60_000 },
+    );
+    assert.equal(build.status, 0, 'scripts/build-binaries.mjs --product collector failed');
+  });
+
+  for (const arch of ARCHES) {
+    test(`linux-${arch}: --version, add-agent, check-config (ok, and bad: exit 2 with path: problem)`, (t) => {
+      const dir = mkdtempSync(join(work, `collector-check-${arch}-`));
+      const t0 = performance.now();
+      const version = runCollectorSync(arch, ['--version']);
+      const ms = performance.now() - t0;
+      assert.equal(version.status, 0, version.stderr);
+      assert.equal(version.stdout.trim(), VERSION);
+      const credentials = join(dir, 'agents.json');
+      const add = runCollectorSync(arch, ['add-agent', 'gw-bin', '--credentials', credentials]);
+      assert.equal(add.status, 0, add.stderr);
+      assert.ok(existsSync(credentials));
+      const good = join(dir, 'collector.yaml');
+      writeFileSync(
+        good,
+        `collector: { id: bin, dataDir: ${dir}/data }\nmqtt: { listen: [tcp://127.0.0.1:0], credentials: ${credentials} }\nkafka: { brokers: [127.0.0.1:1] }\n`,
+      );
+      const ok = runCollectorSync(arch, ['check-config', '--config', good]);
+      assert.equal(ok.status, 0, `${ok.stdout}${ok.stderr}`);
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, `collector: { id: bin, dataDir: ${dir}/data }\nmqtt: { listen: [nope] }\n`);
+      const refused = runCollectorSync(arch, ['check-config', '--config', bad]);
+      assert.equal(refused.status, 2, refused.stderr);
+      assert.match(refused.stderr, /^mqtt\./m);
+      t.diagnostic(
+        `size ${(statSync(join(dist, `edgeflow-collector-linux-${arch}`)).size / 1048576).toFixed(1)} MiB, --version ${ms.toFixed(0)} ms`,
+      );
+    });
+  }
+
+  test('linux-x64: run carries MQTT → spool → Kafka + InfluxDB on sink threads, stops cleanly on SIGTERM', async () => {
+    const env = services();
+    const dir = mkdtempSync(join(work, 'collector-run-'));
+    const agent = uniqueName('bin-gw').replace(/[^a-zA-Z0-9._-]/g, '-');
+    const prefix = uniqueName('edgeflow-bin');
+    const credentials = join(dir, 'agents.json');
+    const add = runCollectorSync('x64', ['add-agent', agent, '--credentials', credentials]);
+    assert.equal(add.status, 0, add.stderr);
+    const secret = add.stdout.trim().split('\n').pop() as string;
+    const i = env.influx1;
+    const config = join(dir, 'collector.yaml');
+    writeFileSync(
+      config,
+      [
+        `collector: { id: bin, dataDir: ${dir}/data, sinkThreads: true }`,
+        `mqtt: { listen: [tcp://127.0.0.1:0], credentials: ${credentials} }`,
+        'http: { listen: 127.0.0.1:0 }',
+        `kafka: { brokers: [${env.kafka.brokers.join(', ')}], topics: { summaries: ${prefix}.summaries, alerts: ${prefix}.alerts, status: ${prefix}.status, late: ${prefix}.late, deadletter: ${prefix}.deadletter } }`,
+        `influx: { url: ${i.url}, api: v1, db: ${i.db}, username: ${i.username}, password: ${i.password} }`,
+        '',
+      ].join('\n'),
+    );
+    const [cmd, ...args] = collectorCommand('x64', ['run', '--config', config]);
+    const proc = spawn(cmd as string, args, {
+      env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(proc);
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const exited = once(proc, 'exit');
+    await readyOrExit(
+      () => stdout,
+      () => stderr,
+      exited,
+    );
+    const ready = JSON.parse(stdout.split('\n')[0] as string) as { mqtt: { port: number }[] };
+    const mq = await mqtt.connectAsync(`mqtt://127.0.0.1:${ready.mqtt[0]!.port}`, {
+      username: agent,
+      password: secret,
+      reconnectPeriod: 0,
+    });
+    const t0 = Date.UTC(2024, 2, 1);
+    const items = Array.from({ length: 30 }, (_, n) => summary(agent, `d${n % 3}`, t0 + n * 60_000));
+    await mq.publishAsync(`edgeflow/v1/${agent}/summaries`, batch(agent, items), { qos: 1 });
+    await mq.endAsync();
+    const recs = await waitFor(
+      'kafka has 30 records',
+      async () => {
+        const r = await kcatRead(env.kafka.brokers, `${prefix}.summaries`);
+        return r.length >= 30 ? r : null;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(recs.length, 30);
+    await waitFor('influx has 30 points', async () => {
+      const r = await influxQuery(`SELECT count("count") FROM edgeflow_summary WHERE agent = '${agent}'`);
+      return r.results[0]?.series?.[0]?.values[0]?.[1] === 30;
+    });
+    proc.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+    assert.ok(readdirSync(join(dir, 'native')).some((f) => f.startsWith('better_sqlite3-')));
+  });
 });
