@@ -113,6 +113,8 @@ export async function startCollectorProcess(opts: {
   targets: BenchTargets | null;
   nodeArgs?: string[];
   maxPacketSize?: string;
+  /** kafka.client of the collector config (issue 18). [platformatic] */
+  kafkaClient?: 'platformatic' | 'kafkajs';
 }): Promise<{ proc: CollectorProcess; secrets: Record<string, string> }> {
   const dir = mkdtempSync(join(process.env.EDGEFLOW_BENCH_DIR ?? tmpdir(), 'edgeflow-bench-collector-'));
   const credentials = join(dir, 'agents.json');
@@ -120,7 +122,7 @@ export async function startCollectorProcess(opts: {
   const env = services();
   const t = opts.targets;
   const sinks = t
-    ? `kafka: { brokers: [${env.kafka.brokers.join(', ')}], createTopics: false, topics: { summaries: ${t.topics.summaries}, alerts: ${t.topics.alerts}, status: ${t.topics.status}, late: ${t.topics.late}, deadletter: ${t.topics.deadletter} } }
+    ? `kafka: { client: ${opts.kafkaClient ?? 'platformatic'}, brokers: [${env.kafka.brokers.join(', ')}], createTopics: false, topics: { summaries: ${t.topics.summaries}, alerts: ${t.topics.alerts}, status: ${t.topics.status}, late: ${t.topics.late}, deadletter: ${t.topics.deadletter} } }
 influx: { url: ${env.influx1.url}, api: v1, db: ${t.db}, username: ${env.influx1.username}, password: ${env.influx1.password} }`
     : '';
   const cfg = join(dir, 'collector.yaml');

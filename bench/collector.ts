@@ -5,16 +5,20 @@
 // (`edgeflow_collector_sink_written_total{sink}` on /metrics): sustained items/s, PUBACK latency per
 // batch, collector CPU and RSS.
 //
-// Ceiling, same run, same records (raw-writers.ts): a raw kafkajs idempotent producer and a raw HTTP
+// Ceiling, same run, same records (raw-writers.ts): a raw idempotent Kafka producer and a raw HTTP
 // line-protocol writer, each alone and both at once (the collector feeds both at once): both on the
 // bench's one thread, and each on a worker thread of its own, the parallelism the collector's sink
-// threads have (collector.sinkThreads). The threaded one is the ceiling the target is checked against.
+// threads have (collector.sinkThreads). The threaded one, with the collector's default Kafka client
+// (@platformatic/kafka), is the ceiling the target is checked against (issue 18).
+// Before/after (issue 18): the collector runs once with `kafka.client: kafkajs` (before) and once with
+// the default client (after) in every round, and both raw Kafka clients are measured side by side.
 //
 // Run alone: `node --import tsx bench/collector.ts`. Env: EDGEFLOW_BENCH_COLLECTOR_ITEMS (200000),
 // EDGEFLOW_BENCH_PUBLISHERS (4), EDGEFLOW_BENCH_INFLIGHT (4 batches per publisher), EDGEFLOW_BENCH_REPEAT
 // (2: every case that often, best run reported),
 // EDGEFLOW_BENCH_CPU_PROF=dir (collector runs with --cpu-prof into dir, a profile per thread),
-// EDGEFLOW_BENCH_E2E_ONLY=1 (only the collector runs, one JSON line each: for trying changes).
+// EDGEFLOW_BENCH_E2E_ONLY=1 (only the collector runs, one JSON line each: for trying changes),
+// EDGEFLOW_BENCH_KAFKAJS=0 (skip the kafkajs cases).
 import mqtt, { type MqttClient } from 'mqtt';
 import { startTsWorker } from '../shared/ts-worker.ts';
 import { BATCH, batchPayload, makeTargets, startCollectorProcess, summary } from './collector-kit.ts';
@@ -28,7 +32,14 @@ import {
   sleep,
   stopwatch,
 } from './lib.ts';
-import { type RawRecords, type RawRun, rawInflux, rawKafka, records } from './raw-writers.ts';
+import {
+  type RawKafkaClient,
+  type RawRecords,
+  type RawRun,
+  rawInflux,
+  rawKafka,
+  records,
+} from './raw-writers.ts';
 
 const TARGET_ITEMS_PER_SEC = 50_000;
 const TARGET_RATIO = 0.7;
@@ -39,6 +50,8 @@ interface Row {
   seconds: number;
   itemsPerSec: number;
   itemsPerCpuSec?: number;
+  /** CPU µs per item (1e6 / itemsPerCpuSec). */
+  cpuUsPerItem?: number;
   'p50 ms'?: number;
   'p95 ms'?: number;
   'p99 ms'?: number;
@@ -85,7 +98,7 @@ async function publishAll(
   return lat;
 }
 
-async function collectorCase(total: number, publishers: number, inFlight: number) {
+async function collectorCase(total: number, publishers: number, inFlight: number, client: RawKafkaClient) {
   const targets = await makeTargets('collector');
   const agents = Array.from({ length: publishers }, (_, i) => `bench-gw-${i}`);
   const cpuProf = process.env.EDGEFLOW_BENCH_CPU_PROF;
@@ -93,6 +106,7 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     agents,
     targets,
     nodeArgs: cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [],
+    kafkaClient: client,
   });
   const clients: { agent: string; client: MqttClient; batches: Buffer[] }[] = [];
   try {
@@ -140,11 +154,12 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     const dead = await proc.metric('edgeflow_collector_deadletters_total');
     const p = percentiles(lat);
     const row: Row = {
-      case: `collector e2e: ${publishers} publishers × ${inFlight} in flight → Kafka + InfluxDB`,
+      case: `collector e2e (kafka.client: ${client}): ${publishers} publishers × ${inFlight} in flight → Kafka + InfluxDB`,
       items,
       seconds: +seconds.toFixed(2),
       itemsPerSec: Math.round(items / seconds),
       itemsPerCpuSec: Math.round(items / cpu),
+      cpuUsPerItem: +((cpu / items) * 1e6).toFixed(1),
       'p50 ms': Math.round(p.p50),
       'p95 ms': Math.round(p.p95),
       'p99 ms': Math.round(p.p99),
@@ -179,9 +194,15 @@ async function rawBothThreaded(
   topic: string,
   db: string,
   total: number,
+  client: RawKafkaClient,
 ): Promise<{ t: ReturnType<ReturnType<typeof stopwatch>['stop']>; kafka: RawRun; influx: RawRun }> {
   const spawn = (kind: 'kafka' | 'influx', target: string) => {
-    const w = startTsWorker(new URL('./raw-writer-thread.ts', import.meta.url), { kind, target, total });
+    const w = startTsWorker(new URL('./raw-writer-thread.ts', import.meta.url), {
+      kind,
+      target,
+      total,
+      client,
+    });
     const ready = new Promise<void>((resolve, reject) => {
       w.once('message', () => resolve());
       w.once('error', reject);
@@ -215,6 +236,7 @@ function rawRow(name: string, n: number, r: RawRun, rss: number): Row {
     seconds: +r.t.seconds.toFixed(2),
     itemsPerSec: Math.round(n / r.t.seconds),
     itemsPerCpuSec: Math.round(n / r.t.cpuSeconds),
+    cpuUsPerItem: +((r.t.cpuSeconds / n) * 1e6).toFixed(1),
     'p50 ms': Math.round(r.lat.p50 * 10) / 10,
     'p95 ms': Math.round(r.lat.p95 * 10) / 10,
     'p99 ms': Math.round(r.lat.p99 * 10) / 10,
@@ -233,57 +255,72 @@ export async function benchCollector(): Promise<BenchResult> {
   const repeat = Math.max(1, Number(process.env.EDGEFLOW_BENCH_REPEAT ?? 2));
   const best = <T extends { row: Row }>(xs: T[]): T =>
     xs.reduce((a, b) => (b.row.itemsPerSec > a.row.itemsPerSec ? b : a));
+  const withKafkaJs = process.env.EDGEFLOW_BENCH_KAFKAJS !== '0';
   const runs: {
     e2e: Awaited<ReturnType<typeof collectorCase>>[];
+    e2eKafkaJs: Awaited<ReturnType<typeof collectorCase>>[];
     kafka: Row[];
+    kafkaJs: Row[];
     influx: Row[];
     both: Row[];
     bothThreads: Row[];
-  } = { e2e: [], kafka: [], influx: [], both: [], bothThreads: [] };
+  } = { e2e: [], e2eKafkaJs: [], kafka: [], kafkaJs: [], influx: [], both: [], bothThreads: [] };
   const targets = await makeTargets('raw');
   const topic = targets.topics.summaries;
   let recs: RawRecords = [];
   try {
     for (let r = 0; r < repeat; r++) {
-      const e = await collectorCase(total, publishers, inFlight);
+      const e = await collectorCase(total, publishers, inFlight, 'platformatic');
       runs.e2e.push(e);
+      if (withKafkaJs) runs.e2eKafkaJs.push(await collectorCase(total, publishers, inFlight, 'kafkajs'));
       if (process.env.EDGEFLOW_BENCH_E2E_ONLY) {
-        console.log(
-          JSON.stringify({ e2e: e.row.itemsPerSec, cpu: e.ingest.collectorCpuSeconds, ...e.ingest }),
-        );
+        for (const x of [e, ...runs.e2eKafkaJs.slice(-1)])
+          console.log(JSON.stringify({ case: x.row.case, e2e: x.row.itemsPerSec, ...x.ingest }));
         continue;
       }
       if (recs.length === 0) recs = records(e.row.items);
       let m = rssPeak();
-      const k = await rawKafka(topic, recs);
+      const k = await rawKafka(topic, recs, 'platformatic');
       runs.kafka.push(
-        rawRow('raw kafkajs idempotent producer, 500/sendBatch, acks -1', recs.length, k, m.stop()),
+        rawRow('raw @platformatic/kafka idempotent producer, 500/send, acks -1', recs.length, k, m.stop()),
       );
+      if (withKafkaJs) {
+        m = rssPeak();
+        const kj = await rawKafka(topic, recs, 'kafkajs');
+        runs.kafkaJs.push(
+          rawRow('raw kafkajs idempotent producer, 500/sendBatch, acks -1', recs.length, kj, m.stop()),
+        );
+      }
       m = rssPeak();
       const i = await rawInflux(targets.db, recs);
       runs.influx.push(rawRow('raw HTTP /write line protocol, 500 points/request', recs.length, i, m.stop()));
       m = rssPeak();
       const sw = stopwatch();
-      const [k2, i2] = await Promise.all([rawKafka(topic, recs), rawInflux(targets.db, recs)]);
+      const [k2, i2] = await Promise.all([
+        rawKafka(topic, recs, 'platformatic'),
+        rawInflux(targets.db, recs),
+      ]);
       const both = sw.stop();
       runs.both.push({
-        case: 'raw ceiling: both raw writers at once (what the collector must do)',
+        case: 'raw ceiling: both raw writers at once, one thread (@platformatic/kafka)',
         items: recs.length,
         seconds: +both.seconds.toFixed(2),
         itemsPerSec: Math.round(recs.length / both.seconds),
         itemsPerCpuSec: Math.round(recs.length / both.cpuSeconds),
+        cpuUsPerItem: +((both.cpuSeconds / recs.length) * 1e6).toFixed(1),
         rssMiB: m.stop(),
         load1: both.load1,
         note: `kafka ${k2.t.seconds.toFixed(2)} s, influx ${i2.t.seconds.toFixed(2)} s`,
       });
       m = rssPeak();
-      const th = await rawBothThreaded(topic, targets.db, recs.length);
+      const th = await rawBothThreaded(topic, targets.db, recs.length, 'platformatic');
       runs.bothThreads.push({
-        case: 'raw ceiling: both raw writers at once, each on its own thread (as the sink threads)',
+        case: 'raw ceiling: both raw writers at once, a thread each (as the sink threads; @platformatic/kafka)',
         items: recs.length,
         seconds: +th.t.seconds.toFixed(2),
         itemsPerSec: Math.round(recs.length / th.t.seconds),
         itemsPerCpuSec: Math.round(recs.length / th.t.cpuSeconds),
+        cpuUsPerItem: +((th.t.cpuSeconds / recs.length) * 1e6).toFixed(1),
         rssMiB: m.stop(),
         load1: th.t.load1,
         note: `kafka ${th.kafka.t.seconds.toFixed(2)} s, influx ${th.influx.t.seconds.toFixed(2)} s; CPU of all threads`,
@@ -294,12 +331,19 @@ export async function benchCollector(): Promise<BenchResult> {
   }
   if (process.env.EDGEFLOW_BENCH_E2E_ONLY) process.exit(0);
   const e2e = best(runs.e2e);
+  const e2eKafkaJs = runs.e2eKafkaJs.length > 0 ? best(runs.e2eKafkaJs) : null;
   const pick = (xs: Row[]) => best(xs.map((row) => ({ row }))).row;
+  // Indexes below: 0 collector, 1 raw kafka (new client), 2 raw influx, 3 both one thread, 4 both threaded.
   const rows: Row[] = [e2e.row, pick(runs.kafka), pick(runs.influx), pick(runs.both), pick(runs.bothThreads)];
+  if (e2eKafkaJs) rows.push(e2eKafkaJs.row);
+  if (runs.kafkaJs.length > 0) rows.push(pick(runs.kafkaJs));
   const all = {
     e2eItemsPerSec: runs.e2e.map((e) => e.row.itemsPerSec),
     e2eItemsPerCpuSec: runs.e2e.map((e) => e.row.itemsPerCpuSec),
+    e2eKafkaJsItemsPerSec: runs.e2eKafkaJs.map((e) => e.row.itemsPerSec),
+    e2eKafkaJsItemsPerCpuSec: runs.e2eKafkaJs.map((e) => e.row.itemsPerCpuSec),
     rawKafkaItemsPerSec: runs.kafka.map((r) => r.itemsPerSec),
+    rawKafkaJsItemsPerSec: runs.kafkaJs.map((r) => r.itemsPerSec),
     rawInfluxItemsPerSec: runs.influx.map((r) => r.itemsPerSec),
     rawBothItemsPerSec: runs.both.map((r) => r.itemsPerSec),
     rawBothItemsPerCpuSec: runs.both.map((r) => r.itemsPerCpuSec),
@@ -326,6 +370,9 @@ export async function benchCollector(): Promise<BenchResult> {
     allRuns: all,
     ratios: {
       collectorVsRawBothThreads: +ratio.toFixed(3),
+      collectorAfterVsBefore: e2eKafkaJs
+        ? +(e2e.row.itemsPerSec / e2eKafkaJs.row.itemsPerSec).toFixed(3)
+        : null,
       collectorVsRawBothOneThread: +ratioOneThread.toFixed(3),
       kafkaLegVsRawKafka: +ratioKafka.toFixed(3),
       influxLegVsRawInflux: +ratioInflux.toFixed(3),
@@ -340,10 +387,11 @@ export async function benchCollector(): Promise<BenchResult> {
       ratioToRaw: { target: TARGET_RATIO, measured: +ratio.toFixed(3), met: ratio >= TARGET_RATIO },
     },
     notes: [
-      `best of ${repeat} runs each (interleaved); all runs, items/s: collector ${all.e2eItemsPerSec.join(', ')}; raw kafka ${all.rawKafkaItemsPerSec.join(', ')}; raw influx ${all.rawInfluxItemsPerSec.join(', ')}; raw both (one thread) ${all.rawBothItemsPerSec.join(', ')}; raw both (a thread each) ${all.rawBothThreadsItemsPerSec.join(', ')}`,
+      `best of ${repeat} runs each (interleaved); all runs, items/s: collector ${all.e2eItemsPerSec.join(', ')}; collector with kafkajs ${all.e2eKafkaJsItemsPerSec.join(', ')}; raw @platformatic/kafka ${all.rawKafkaItemsPerSec.join(', ')}; raw kafkajs ${all.rawKafkaJsItemsPerSec.join(', ')}; raw influx ${all.rawInfluxItemsPerSec.join(', ')}; raw both (one thread) ${all.rawBothItemsPerSec.join(', ')}; raw both (a thread each) ${all.rawBothThreadsItemsPerSec.join(', ')}`,
       `e2e: all PUBACKs after ${e2e.ingest.allAckedSeconds} s (${e2e.ingest.ingestItemsPerSec} items/s into the spool); Kafka caught up at ${e2e.ingest.kafkaCaughtUpSeconds} s, InfluxDB at ${e2e.ingest.influxCaughtUpSeconds} s`,
+      `collector CPU per item: ${e2e.row.cpuUsPerItem} µs with @platformatic/kafka${e2eKafkaJs ? `, ${e2eKafkaJs.row.cpuUsPerItem} µs with kafkajs` : ''} (all threads of the collector process)`,
       `collector process: ${e2e.ingest.collectorCpuSeconds} CPU-s (${e2e.ingest.collectorCpuCoresUsed} cores), peak RSS ${e2e.ingest.collectorPeakRssMiB} MiB; sink errors ${e2e.ingest.sinkErrors}, dead letters ${e2e.ingest.deadLetters}`,
-      `collector / raw ceiling (both at once, a thread each): ${ratio.toFixed(3)} (target ≥ ${TARGET_RATIO}); both on one thread: ${ratioOneThread.toFixed(3)}; Kafka leg ${ratioKafka.toFixed(3)} of raw kafkajs, InfluxDB leg ${ratioInflux.toFixed(3)} of raw /write; per CPU-second ${ratioCpu.toFixed(3)}`,
+      `collector / raw ceiling (both at once, a thread each): ${ratio.toFixed(3)} (target ≥ ${TARGET_RATIO}); both on one thread: ${ratioOneThread.toFixed(3)}; Kafka leg ${ratioKafka.toFixed(3)} of raw @platformatic/kafka, InfluxDB leg ${ratioInflux.toFixed(3)} of raw /write; per CPU-second ${ratioCpu.toFixed(3)}`,
       `target ≥ ${TARGET_ITEMS_PER_SEC} items/s end to end: ${e2e.row.itemsPerSec >= TARGET_ITEMS_PER_SEC ? 'met' : 'NOT met'} (${e2e.row.itemsPerSec}); load average ${load1()} on a shared 2-core machine (Kafka, InfluxDB, collector and publishers share the cores)`,
     ],
   };

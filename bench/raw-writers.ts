@@ -1,9 +1,11 @@
 // The ceiling of bench/collector.ts: the two client paths the collector's sinks stand on, used raw on
-// the same records. A raw kafkajs idempotent producer (acks -1, one request in flight, batches of 500 via
-// sendBatch, the DefaultPartitioner, key/value/header as the sink makes them) and a raw HTTP
+// the same records. A raw idempotent Kafka producer (acks -1, one request in flight, batches of 500,
+// murmur2 partitions as the Java client, key/value/header as the sink makes them) with either client
+// library the sink can use (@platformatic/kafka, the default, or kafkajs; issue 18) and a raw HTTP
 // line-protocol writer (POST /write?db=..&precision=ms, 500 points per request, points from
 // shared/influx.ts). Run on the bench's thread, or each on a worker thread of its own
 // (raw-writer-thread.ts) when measuring the two together with the parallelism the collector has.
+import { compatibilityPartitioner, Producer, stringSerializer } from '@platformatic/kafka';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { summaryPoint } from '../shared/influx.ts';
 import type { Summary } from '../shared/model.ts';
@@ -27,7 +29,50 @@ export function records(total: number): RawRecords {
   });
 }
 
-export async function rawKafka(topic: string, recs: RawRecords): Promise<RawRun> {
+export type RawKafkaClient = 'platformatic' | 'kafkajs';
+
+export function rawKafka(topic: string, recs: RawRecords, client: RawKafkaClient): Promise<RawRun> {
+  return client === 'kafkajs' ? rawKafkaJs(topic, recs) : rawPlatformatic(topic, recs);
+}
+
+async function rawPlatformatic(topic: string, recs: RawRecords): Promise<RawRun> {
+  const producer = new Producer({
+    clientId: 'edgeflow-bench-raw',
+    bootstrapBrokers: services().kafka.brokers,
+    idempotent: true,
+    acks: -1,
+    retries: 2,
+    autocreateTopics: false,
+    // murmur2's positive 31 bits, as the Java client and kafkajs's DefaultPartitioner.
+    partitioner: compatibilityPartitioner,
+    serializers: {
+      key: stringSerializer,
+      value: stringSerializer,
+      headerKey: stringSerializer,
+      headerValue: stringSerializer,
+    },
+  });
+  try {
+    const sw = stopwatch();
+    const lat: number[] = [];
+    for (let i = 0; i < recs.length; i += BATCH) {
+      const messages = recs.slice(i, i + BATCH).map(({ agent, s }) => ({
+        topic,
+        key: `${agent}/${s.device}`,
+        value: JSON.stringify({ ...s, agent }),
+        headers: { 'edgeflow-id': s.id },
+      }));
+      const t0 = performance.now();
+      await producer.send({ messages });
+      lat.push(performance.now() - t0);
+    }
+    return { t: sw.stop(), lat: percentiles(lat) };
+  } finally {
+    await producer.close();
+  }
+}
+
+async function rawKafkaJs(topic: string, recs: RawRecords): Promise<RawRun> {
   const kafka = new Kafka({
     clientId: 'edgeflow-bench-raw',
     brokers: services().kafka.brokers,
