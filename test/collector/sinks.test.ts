@@ -371,6 +371,55 @@ test('sink threads: a sink that cannot start for good fails the collector start 
 });
 
 for (const client of KAFKA_CLIENTS) {
+  test(`a record the broker refuses for good (${client}): only it fails, not retriable; the rest is written`, async () => {
+    const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
+    const { nullLogger } = await import('../../shared/log.ts');
+    const p = uniqueName('edgeflow-toolarge');
+    const topics = {
+      summaries: `${p}.s`,
+      alerts: `${p}.a`,
+      status: `${p}.st`,
+      late: `${p}.l`,
+      deadletter: `${p}.d`,
+    };
+    const sink = new KafkaSink(
+      { brokers: env().kafka.brokers, clientId: 'it', topics, createTopics: true, ssl: false, client },
+      nullLogger(),
+    );
+    // Dead letters carry the raw payload as the record value: 2 MiB is over the broker's
+    // message.max.bytes (1 MiB default), so the broker answers MESSAGE_TOO_LARGE.
+    const dl = (seq: number, bytes: number) => ({
+      seq,
+      kind: 'deadletter' as const,
+      agent: 'gw-big',
+      itemId: `i${seq}`,
+      rev: 0,
+      device: null,
+      body: Buffer.alloc(bytes, 0x61),
+      error: 'item: test',
+      topic: 'edgeflow/v1/gw-big/summaries',
+      receivedAt: 0,
+    });
+    try {
+      await sink.start();
+      const res = await sink.write([dl(1, 100), dl(2, 2 * 1024 * 1024), dl(3, 100)]);
+      assert.equal(res.ok, 2);
+      assert.equal(res.failed.length, 1);
+      assert.equal(res.failed[0]!.index, 1);
+      assert.equal(res.failed[0]!.retriable, false, JSON.stringify(res.failed[0]));
+      assert.match(res.failed[0]!.code, /too_large/);
+      const recs = await waitFor('2 records', async () => {
+        const r = await kcatRead(env().kafka.brokers, topics.deadletter);
+        return r.length >= 2 ? r : null;
+      });
+      assert.deepEqual(recs.map((r) => header(r, 'edgeflow-id')).sort(), ['i1', 'i3']);
+    } finally {
+      await sink.close();
+    }
+  });
+}
+
+for (const client of KAFKA_CLIENTS) {
   test(`kafka.createTopics: false and topics missing (${client}): start fails with a clear error naming them`, async () => {
     const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
     const { nullLogger } = await import('../../shared/log.ts');
