@@ -1,7 +1,8 @@
 // The Kafka sink's default client: @platformatic/kafka (issue 18). Why it replaced kafkajs: maintained
-// (kafkajs has had no maintainer since 2023), pure JavaScript, idempotent producer, and 2.3-2.5× the
-// records per CPU-second of kafkajs on this machine for our records (BENCHMARKS.md, bench/collector.ts
-// raw clients), kafkajs being the largest block of the collector's profile. Needs Node >= 22.
+// (kafkajs has had no maintainer since 2023), pure JavaScript, idempotent producer, and less CPU per
+// record than kafkajs, which was the largest block of the collector's profile (1.26× the records per
+// CPU-second in bench/collector.ts's raw clients at load ~18, 2.6× in issue 18's measurement;
+// BENCHMARKS.md). Needs Node >= 22.
 //
 // Same records as kafka-kafkajs.ts: key `{agent}/{device}`, header `edgeflow-id`, idempotent, acks all,
 // one request in flight, and the partition of a key is murmur2's positive 31 bits modulo the partition
