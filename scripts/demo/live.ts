@@ -72,7 +72,9 @@ async function until<T>(
   }
 }
 
-const env = JSON.parse(readFileSync(join(ROOT, '.services/env.json'), 'utf8')) as ServicesEnv;
+// Where scripts/services.sh wrote the endpoints (EDGEFLOW_SERVICES_DIR: a checkout using another's services).
+const servicesDir = process.env.EDGEFLOW_SERVICES_DIR ?? join(ROOT, '.services');
+const env = JSON.parse(readFileSync(join(servicesDir, 'env.json'), 'utf8')) as ServicesEnv;
 const influx: InfluxTarget = { ...env.influx1 };
 const children = new Children();
 const kafka = new KafkaProbe(env.kafka.brokers);
