@@ -1,10 +1,11 @@
 // A connected pair of pseudo-terminals from socat, for serial tests without hardware: what is written
 // to `a` is read from `b` and vice versa. Raw mode, no echo, so bytes pass through unchanged.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTracked } from './processes.ts';
 
 export interface PtyPair {
   /** Device paths (/dev/pts/N) of the two ends. */
@@ -20,7 +21,7 @@ export interface PtyPair {
 export async function openPtyPair({ timeoutMs = 5000 } = {}): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-pty-'));
   const links = { a: join(dir, 'a'), b: join(dir, 'b') };
-  const child: ChildProcess = spawn(
+  const child: ChildProcess = spawnTracked(
     'socat',
     ['-d', '-d', `pty,raw,echo=0,link=${links.a}`, `pty,raw,echo=0,link=${links.b}`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
