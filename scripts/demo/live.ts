@@ -74,12 +74,35 @@ async function until<T>(
   }
 }
 
-const env = JSON.parse(readFileSync(join(ROOT, '.services/env.json'), 'utf8')) as ServicesEnv;
+// scripts/services.sh writes its endpoints under EDGEFLOW_SERVICES_DIR when set (a worktree sharing
+// another checkout's services), .services/ otherwise.
+const SERVICES_DIR = process.env.EDGEFLOW_SERVICES_DIR ?? join(ROOT, '.services');
+const env = JSON.parse(readFileSync(join(SERVICES_DIR, 'env.json'), 'utf8')) as ServicesEnv;
 const influx: InfluxTarget = { ...env.influx1 };
 const children = new Children(DIR);
 const kafka = new KafkaProbe(env.kafka.brokers);
 const t0 = Date.now();
 const runId = `${process.pid}-${t0.toString(36)}`;
+
+// Installed before anything else happens: a signal that comes while the demo clears leftovers or
+// starts its children stops it the same way (`until` gives up at once).
+let stopping = false;
+let stopRequested: (() => void) | null = null;
+const stopSignal = new Promise<void>((r) => {
+  stopRequested = r;
+});
+// After SIGHUP the terminal is gone: writes to it fail (EIO), which must not end the demo before it
+// has stopped its children. Nothing else is ever written to these streams that could be lost.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+const onSignal = (sig: string) => {
+  if (stopping) {
+    out(`\n${sig} again: stopping is under way (children get SIGKILL after 10 s)`);
+    return;
+  }
+  stopping = true;
+  stopRequested?.();
+};
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
 
 // ---- files --------------------------------------------------------------------------------------
 
@@ -245,24 +268,6 @@ const FAULTS = [
 ];
 
 // ---- start --------------------------------------------------------------------------------------
-
-let stopping = false;
-let stopRequested: (() => void) | null = null;
-const stopSignal = new Promise<void>((r) => {
-  stopRequested = r;
-});
-// After SIGHUP the terminal is gone: writes to it fail (EIO), which must not end the demo before it
-// has stopped its children. Nothing else is ever written to these streams that could be lost.
-for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-const onSignal = (sig: string) => {
-  if (stopping) {
-    out(`\n${sig} again: stopping is under way (children get SIGKILL after 10 s)`);
-    return;
-  }
-  stopping = true;
-  stopRequested?.();
-};
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
 
 interface Endpoints {
   collectorHttp: string;
