@@ -77,12 +77,14 @@ test(`faults during the run (collector kill -9, Kafka ${OUTAGE_S} s down, Influx
   timeout: 480_000,
 }, async () => {
   const tSetup = performance.now();
-  [kafka, influx, sensors, pty] = await Promise.all([
-    startKafka(),
-    startInfluxV1(),
-    startMosquitto({ gateway: true }),
-    openPtyPair(),
+  // Each assigned as soon as it is up, so after() stops those that started when another one failed.
+  await Promise.all([
+    startKafka().then((k) => (kafka = k)),
+    startInfluxV1().then((i) => (influx = i)),
+    startMosquitto({ gateway: true }).then((b) => (sensors = b)),
+    openPtyPair().then((p) => (pty = p)),
   ]);
+  if (!kafka || !influx || !sensors || !pty) throw new Error('unreachable: every start resolved');
   const agentId = safeId('e2e-faults');
   const dir = tempDir('edgeflow-e2e-faults-');
   const db = 'edgeflow_e2e';

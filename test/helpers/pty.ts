@@ -18,7 +18,9 @@ export interface PtyPair {
 }
 
 /** Starts `socat pty,raw,echo=0 pty,raw,echo=0`; resolves once socat has announced both ptys. */
-export async function openPtyPair({ timeoutMs = 5000 } = {}): Promise<PtyPair> {
+// 60 s: socat answers in milliseconds idle, but issue 12's stress run (2 CPU hogs, a private Kafka
+// starting beside it, load 23) saw it silent for more than 5 s. Its exit ends the wait at once.
+export async function openPtyPair({ timeoutMs = 60_000 } = {}): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-pty-'));
   const links = { a: join(dir, 'a'), b: join(dir, 'b') };
   const child: ChildProcess = spawnTracked(
