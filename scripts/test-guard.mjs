@@ -1,7 +1,7 @@
 // Preloaded (--import) by scripts/test.mjs into the test runner, which passes it on to every test
 // file's process; it acts only there (the runner marks those NODE_TEST_CONTEXT=child…). Issue 12: a
 // crash test that failed at load 5-6 kept its process alive with open handles and hung the suite 27 min.
-// - Per-file time limit (EDGEFLOW_TEST_FILE_TIMEOUT seconds, default 600): past it the file's process
+// - Per-file time limit (EDGEFLOW_TEST_FILE_TIMEOUT seconds, default 900): past it the file's process
 //   says so on stderr, kills what the file started and exits 1, which the runner reports as a failure.
 // - On exit, pass or fail: whatever the file started and left running (its descendants, and anything
 //   carrying its marker in the environment: detached children whose parent is gone) is SIGKILLed and
@@ -16,7 +16,7 @@ const MARK = 'EDGEFLOW_TEST_FILE_MARK';
 if (process.env.NODE_TEST_CONTEXT?.startsWith('child') && process.argv[1]) {
   const root = new URL('..', import.meta.url).pathname;
   const file = relative(root, process.argv[1]);
-  const limitS = Number(process.env.EDGEFLOW_TEST_FILE_TIMEOUT ?? 600);
+  const limitS = Number(process.env.EDGEFLOW_TEST_FILE_TIMEOUT ?? 900);
   // Inherited by everything the file spawns with process.env (all our helpers do).
   const marker = `${MARK}=${process.pid}-${randomBytes(4).toString('hex')}`;
   process.env[MARK] = marker.slice(MARK.length + 1);
