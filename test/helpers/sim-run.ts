@@ -31,10 +31,12 @@ export interface SimProc {
   report: Promise<SimReport>;
   /** SIGTERM, then the report. */
   stop(): Promise<SimReport>;
+  /** Its stderr so far (log lines at --log-level warn and above), for a failing test's message. */
+  stderr(): string;
 }
 
 /** Spawns node with `argv` (which must write `--report reportFile`); see SimProc. */
-function spawnSim(argv: string[], reportFile: string): SimProc & { stderr(): string } {
+function spawnSim(argv: string[], reportFile: string): SimProc {
   const proc = spawnTracked(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
