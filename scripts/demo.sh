@@ -22,5 +22,6 @@ echo "demo: bringing up services (scripts/services.sh up)" >&2
 bash scripts/services.sh up >&2
 
 # exec: node becomes the foreground process, so Ctrl-C reaches it; it starts every child in its own
-# process group (they do not see the terminal's SIGINT) and stops them itself.
+# process group (they do not see the terminal's SIGINT or SIGHUP) and stops them itself on SIGINT,
+# SIGTERM and SIGHUP; pid files under $DEMO_DIR/pids/ let the next demo stop what a killed one left.
 exec "$(node scripts/runtime.mjs)" --import tsx scripts/demo/live.ts "$@"

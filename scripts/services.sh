@@ -20,6 +20,9 @@
 # Idempotent and CI-safe (no prompts, every wait bounded); concurrent callers are serialised by a lock,
 # since several engineers and test runs share one checkout. See docs/test-bed.md.
 set -euo pipefail
+# The shared services outlive any test run: without the marks npm test gives a run's processes
+# (scripts/test.mjs, scripts/test-guard.mjs), a service started from inside a test is never swept as a leftover.
+unset EDGEFLOW_TEST_RUN EDGEFLOW_TEST_FILE_MARK
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SVC=${EDGEFLOW_SERVICES_DIR:-$ROOT/.services}

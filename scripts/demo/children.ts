@@ -1,9 +1,11 @@
 // The demo's child processes: each in its own process group (so the terminal's Ctrl-C reaches only the
 // demo, which then stops them in order), output to a log file under .demo/logs/, exit watched so the
-// view can show a child that died together with its last log line.
+// view can show a child that died together with its last log line. Each child's pid file (pidfiles.ts)
+// lives as long as it does, so a demo that dies without stopping them lets the next one find them.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { removePidFile, writePidFile } from './pidfiles.ts';
 
 export interface Child {
   name: string;
@@ -19,6 +21,9 @@ export interface Child {
 
 export class Children {
   readonly list: Child[] = [];
+
+  /** `dir`: where the pid files go (`<dir>/pids/<name>.pid`). */
+  constructor(private readonly dir: string) {}
 
   /**
    * Starts `argv` with stdout+stderr appended to `logFile` (or stdout piped, for the collector's
@@ -39,9 +44,12 @@ export class Children {
     });
     closeSync(fd);
     const child: Child = { name, proc, logFile, exited: null, stopping: false, died: false };
+    if (proc.pid !== undefined) writePidFile(this.dir, name, proc.pid);
     proc.on('exit', (code, signal) => {
       child.exited = signal ?? String(code);
       child.died ||= !child.stopping;
+      // Its group may outlive it for a moment (stop() SIGKILLs the rest); the file goes with the leader.
+      removePidFile(this.dir, name);
     });
     proc.on('error', (e) => {
       child.exited = `spawn error: ${e.message}`;

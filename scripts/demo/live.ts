@@ -2,6 +2,9 @@
 // demo's configs and credentials under .demo/, starts collector, agent, socat and three simulators
 // (serial pty, Mosquitto, the agent's embedded broker), and redraws a live view every second until
 // Ctrl-C (or DEMO_DURATION). Then it stops everything it started and prints how to look at the data.
+// SIGTERM and SIGHUP (its terminal closed) stop it the same way (issue 12, item 7: a closed terminal
+// left six processes holding their ports); a demo that died anyway is cleaned up after by the next one
+// in the same directory, through the pid files its children leave there (pidfiles.ts).
 //
 // Plain ANSI (clear screen, home, redraw): the view is a dozen lines refreshed once a second, which
 // needs no TUI library. Without a TTY (or with DEMO_PLAIN=1) it prints one key=value line per second.
@@ -14,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseDuration } from '../../shared/units.ts';
 import { type Child, Children, lastLogLine } from './children.ts';
+import { clearLeftovers, processStart } from './pidfiles.ts';
 import { getJson, getText, type InfluxTarget, influxScalar, KafkaProbe, promBy, promSum } from './probe.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,15 +38,6 @@ function out(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -51,7 +46,13 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Polls `probe` until it returns a value; throws naming `what` (and a dead child's log) at the deadline. */
+/** Thrown by `until` when a signal asked the demo to stop while it was starting. */
+class StopRequested extends Error {}
+
+/**
+ * Polls `probe` until it returns a value; throws naming `what` (and a dead child's log) at the deadline,
+ * or StopRequested once a signal has arrived.
+ */
 async function until<T>(
   what: string,
   probe: () => Promise<T | null | undefined> | T | null | undefined,
@@ -60,6 +61,7 @@ async function until<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (stopping) throw new StopRequested(`stopped while waiting for ${what}`);
     const v = await probe();
     if (v !== null && v !== undefined) return v;
     const dead = watch.find((c) => c.exited !== null);
@@ -72,30 +74,64 @@ async function until<T>(
   }
 }
 
-// Where scripts/services.sh wrote the endpoints (EDGEFLOW_SERVICES_DIR: a checkout using another's services).
-const servicesDir = process.env.EDGEFLOW_SERVICES_DIR ?? join(ROOT, '.services');
-const env = JSON.parse(readFileSync(join(servicesDir, 'env.json'), 'utf8')) as ServicesEnv;
+// scripts/services.sh writes its endpoints under EDGEFLOW_SERVICES_DIR when set (a worktree sharing
+// another checkout's services), .services/ otherwise.
+const SERVICES_DIR = process.env.EDGEFLOW_SERVICES_DIR ?? join(ROOT, '.services');
+const env = JSON.parse(readFileSync(join(SERVICES_DIR, 'env.json'), 'utf8')) as ServicesEnv;
 const influx: InfluxTarget = { ...env.influx1 };
-const children = new Children();
+const children = new Children(DIR);
 const kafka = new KafkaProbe(env.kafka.brokers);
 const t0 = Date.now();
 const runId = `${process.pid}-${t0.toString(36)}`;
 
+// Installed before anything else happens: a signal that comes while the demo clears leftovers or
+// starts its children stops it the same way (`until` gives up at once).
+let stopping = false;
+let stopRequested: (() => void) | null = null;
+const stopSignal = new Promise<void>((r) => {
+  stopRequested = r;
+});
+// After SIGHUP the terminal is gone: writes to it fail (EIO), which must not end the demo before it
+// has stopped its children. Nothing else is ever written to these streams that could be lost.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+const onSignal = (sig: string) => {
+  if (stopping) {
+    out(`\n${sig} again: stopping is under way (children get SIGKILL after 10 s)`);
+    return;
+  }
+  stopping = true;
+  stopRequested?.();
+};
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
+
 // ---- files --------------------------------------------------------------------------------------
 
-// One demo per directory: a second `npm run demo` would wipe the first one's files under it.
+// One demo per directory: a second `npm run demo` would wipe the first one's files under it. demo.pid
+// holds the demo's pid and start time (a pid reused by another process is not taken for a demo).
 const PIDFILE = join(DIR, 'demo.pid');
-const other = existsSync(PIDFILE) ? Number(readFileSync(PIDFILE, 'utf8')) : 0;
-if (other > 0 && other !== process.pid && isAlive(other)) {
+const [otherPid, otherStart] = existsSync(PIDFILE) ? readFileSync(PIDFILE, 'utf8').trim().split(' ') : [];
+const other = Number(otherPid ?? 0);
+if (
+  other > 0 &&
+  other !== process.pid &&
+  processStart(other) !== null &&
+  processStart(other) === otherStart
+) {
   process.stderr.write(
     `demo: another demo (pid ${other}) is running in ${DIR}; stop it first, or set DEMO_DIR\n`,
   );
   process.exit(1);
 }
+// An earlier demo here that died without stopping its children (SIGKILL, a crash) left their pid files.
+const leftovers = await clearLeftovers(DIR);
+if (leftovers.length > 0)
+  process.stderr.write(
+    `demo: stopped what an earlier demo in ${DIR} left running: ${leftovers.map((r) => `${r.name}=${r.pid}`).join(' ')}\n`,
+  );
 rmSync(DIR, { recursive: true, force: true });
 const LOGS = join(DIR, 'logs');
 mkdirSync(LOGS, { recursive: true });
-writeFileSync(PIDFILE, `${process.pid}\n`);
+writeFileSync(PIDFILE, `${process.pid} ${processStart(process.pid)}\n`);
 const paths = {
   credentials: join(DIR, 'agents.json'),
   agentSecret: join(DIR, 'agent-secret'),
@@ -232,22 +268,6 @@ const FAULTS = [
 ];
 
 // ---- start --------------------------------------------------------------------------------------
-
-let stopping = false;
-let stopRequested: (() => void) | null = null;
-const stopSignal = new Promise<void>((r) => {
-  stopRequested = r;
-});
-const onSignal = (sig: string) => {
-  if (stopping) {
-    out(`\n${sig} again: stopping is under way (children get SIGKILL after 10 s)`);
-    return;
-  }
-  stopping = true;
-  stopRequested?.();
-};
-process.on('SIGINT', () => onSignal('SIGINT'));
-process.on('SIGTERM', () => onSignal('SIGTERM'));
 
 interface Endpoints {
   collectorHttp: string;
@@ -572,15 +592,21 @@ async function main(): Promise<number> {
   try {
     ep = await startAll();
   } catch (e) {
-    process.stderr.write(`demo: start failed: ${(e as Error).message}\n`);
+    const requested = e instanceof StopRequested;
+    process.stderr.write(
+      `demo: ${requested ? 'stopping during start' : 'start failed'}: ${(e as Error).message}\n`,
+    );
     await shutdown();
     await kafka.close();
-    return 1;
+    return requested ? 0 : 1;
   }
   const kafkaBase: Record<string, number> = {};
   for (const [k, t] of Object.entries(TOPICS)) kafkaBase[k] = (await kafka.offsets(t)) ?? 0;
   process.stderr.write(
     `demo: up in ${((Date.now() - t0) / 1000).toFixed(1)}s; children: ${children.list.map((c) => `${c.name}=${c.proc.pid}`).join(' ')}\n`,
+  );
+  process.stderr.write(
+    `demo: ports: collector-mqtt=${ep.collectorPort} collector-http=${new URL(ep.collectorHttp).port} agent-http=${new URL(ep.agentHttp).port} agent-broker=${ep.brokerPort}\n`,
   );
 
   const viewStart = Date.now();
@@ -632,5 +658,10 @@ async function main(): Promise<number> {
   return diedDuringRun.length ? 1 : 0;
 }
 
-const code = await main();
+// Whatever goes wrong in the demo itself, the children are stopped before it exits.
+const code = await main().catch(async (e: unknown) => {
+  process.stderr.write(`demo: ${(e as Error).stack ?? e}\n`);
+  await shutdown();
+  return 1;
+});
 process.exit(code);

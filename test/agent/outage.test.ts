@@ -17,7 +17,8 @@ import {
   writeConfig,
 } from '../helpers/agent-process.ts';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.ts';
-import { runSim } from '../helpers/sim-run.ts';
+import { killAll } from '../helpers/processes.ts';
+import { runSim, startSim } from '../helpers/sim-run.ts';
 import { captureUplink } from '../helpers/uplink-capture.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -26,6 +27,7 @@ const brokers: Broker[] = [];
 after(async () => {
   for (const a of agents) await a.stop('SIGKILL');
   for (const b of brokers) await b.stop();
+  await killAll();
 });
 
 const uniq = () => `out-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -70,7 +72,7 @@ function agentConfig(
 }
 
 test('upstream broker down ~8 s then back: backlog complete, outage alerts before outage summaries, outbox empty', {
-  timeout: 120_000,
+  timeout: 240_000,
 }, async () => {
   const sensors = await startMosquitto({ gateway: true });
   const upstream = await startMosquitto({ gateway: true }); // persistence: the capture's session survives the restart
@@ -81,33 +83,30 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
     const agent = await startAgent(writeConfig(tempDir(), agentConfig(id, sensors.url, upstream.url)));
     agents.push(agent);
     await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up');
-    const sim = runSim(
-      [
-        '--devices',
-        '4',
-        '--rate',
-        '10',
-        '--metrics',
-        'temperature,current',
-        '--duration',
-        '20s',
-        '--seed',
-        '7',
-        '--mqtt',
-        sensors.url,
-        '--topic-pattern',
-        'plant/{device}/{metric}',
-        '--format',
-        'json',
-        '--qos',
-        '1',
-      ],
-      { timeoutMs: 60_000 },
-    );
+    // Publishes until stopped after the outage (issue 12: a 20 s run could end before a slow start
+    // reached the outage, which then saw no readings).
+    const sim = startSim([
+      '--devices',
+      '4',
+      '--rate',
+      '10',
+      '--metrics',
+      'temperature,current',
+      '--seed',
+      '7',
+      '--mqtt',
+      sensors.url,
+      '--topic-pattern',
+      'plant/{device}/{metric}',
+      '--format',
+      'json',
+      '--qos',
+      '1',
+    ]);
     await waitFor(
       'summaries and alerts upstream',
       () => cap.captured.summaries.size > 0 && cap.captured.alerts.size > 0,
-      { timeoutMs: 20_000 },
+      { timeoutMs: 60_000, progress: () => cap.captured.arrivals.length },
     );
 
     await upstream.stop();
@@ -121,13 +120,17 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
     const restartedAt = Date.now();
     const arrivedBefore = cap.captured.arrivals.length;
     await upstream.restart();
-
-    const report = await sim;
+    // Readings after the outage too, then the simulator stops (its report counts what was acknowledged).
+    const base = arrivedBefore;
+    await waitFor('items upstream after the restart', () => cap.captured.arrivals.length > base, {
+      timeoutMs: 60_000,
+    });
+    const report = await sim.stop();
     const total = () => [...cap.captured.summaries.values()].reduce((a, s) => a + s.count, 0);
     await waitFor(
       `upstream counts to reach ${report.readingsSent}`,
       () => total() === report.readingsSent || undefined,
-      { timeoutMs: 40_000 },
+      { timeoutMs: 60_000, progress: total },
     ).catch((e) => {
       throw new Error(`${(e as Error).message}; got ${total()}`);
     });
@@ -155,7 +158,8 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
     );
 
     await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, {
-      timeoutMs: 20_000,
+      timeoutMs: 60_000,
+      progress: async () => (await agent.status()).outbox.items,
     });
     assert.equal(await agent.stop('SIGTERM'), 0);
   } finally {
@@ -165,7 +169,7 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
 
 for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
   test(`outbox at its byte limit (64KB, ${onFull}) while the upstream is down: bound holds, drops counted, alerts survive`, {
-    timeout: 120_000,
+    timeout: 240_000,
   }, async () => {
     const MAX = 64 * 1024;
     const sensors = await startMosquitto({ gateway: true });
@@ -183,29 +187,26 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
       );
       agents.push(agent);
       await waitFor('source up', async () => (await agent.status()).sources.sensors?.state === 'up');
-      const sim = runSim(
-        [
-          '--devices',
-          '20',
-          '--rate',
-          '2',
-          '--metrics',
-          'temperature,current,humidity',
-          '--duration',
-          '10s',
-          '--seed',
-          '9',
-          '--mqtt',
-          sensors.url,
-          '--topic-pattern',
-          'plant/{device}/{metric}',
-          '--format',
-          'json',
-          '--qos',
-          '1',
-        ],
-        { timeoutMs: 60_000 },
-      );
+      const sim = runSim([
+        '--devices',
+        '20',
+        '--rate',
+        '2',
+        '--metrics',
+        'temperature,current,humidity',
+        '--duration',
+        '10s',
+        '--seed',
+        '9',
+        '--mqtt',
+        sensors.url,
+        '--topic-pattern',
+        'plant/{device}/{metric}',
+        '--format',
+        'json',
+        '--qos',
+        '1',
+      ]);
       let simDone = false;
       void sim.then(
         () => (simDone = true),
@@ -222,7 +223,7 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
       await waitFor(
         'every reading processed',
         async () => (await agent.status()).counters.readingsIn === report.readingsSent,
-        { timeoutMs: 30_000 },
+        { timeoutMs: 60_000, progress: async () => (await agent.status()).counters.readingsIn },
       );
       await waitFor('pending items checkpointed', async () => (await agent.status()).pendingItems === 0);
       const st = await agent.status();
@@ -259,16 +260,17 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
       await waitFor(
         `${alertsQueued} alerts upstream`,
         () => cap.captured.alerts.size >= alertsQueued || undefined,
-        { timeoutMs: 30_000 },
+        { timeoutMs: 60_000, progress: () => cap.captured.alerts.size },
       );
       await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, {
-        timeoutMs: 30_000,
+        timeoutMs: 60_000,
+        progress: async () => (await agent.status()).outbox.items,
       });
       const emitted = (await agent.status()).counters.alerts;
       await waitFor(
         `all ${emitted} alerts emitted upstream`,
         () => cap.captured.alerts.size === emitted || undefined,
-        { timeoutMs: 30_000 },
+        { timeoutMs: 60_000, progress: () => cap.captured.alerts.size },
       ).catch((e) => {
         throw new Error(`${(e as Error).message}; got ${cap.captured.alerts.size}`);
       });

@@ -18,6 +18,7 @@ import {
   writeConfig,
 } from '../helpers/agent-process.ts';
 import { type Broker, startMosquitto } from '../helpers/mosquitto.ts';
+import { killAll } from '../helpers/processes.ts';
 import { openPtyPair } from '../helpers/pty.ts';
 import { runSim } from '../helpers/sim-run.ts';
 import { captureUplink } from '../helpers/uplink-capture.ts';
@@ -33,7 +34,14 @@ const mounts: string[] = [];
 after(async () => {
   await agent?.stop('SIGKILL');
   for (const b of brokers) await b.stop();
-  for (const m of mounts) execFileSync('umount', [m], { stdio: 'pipe' });
+  await killAll(); // nothing may hold the mount (or the file's process) open
+  for (const m of mounts) {
+    try {
+      execFileSync('umount', [m], { stdio: 'pipe' });
+    } catch (e) {
+      console.log(`# umount ${m}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
 });
 
 function fillDisk(dir: string): string {
@@ -95,29 +103,26 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
 
     // No space: every checkpoint fails from now on.
     const filler = fillDisk(dataDir);
-    const sim = runSim(
-      [
-        '--devices',
-        '10',
-        '--rate',
-        '20',
-        '--metrics',
-        'temperature,current,humidity',
-        '--duration',
-        '12s',
-        '--seed',
-        '3',
-        '--mqtt',
-        sensors.url,
-        '--topic-pattern',
-        'plant/{device}/{metric}',
-        '--format',
-        'json',
-        '--qos',
-        '1',
-      ],
-      { timeoutMs: 90_000 },
-    );
+    const sim = runSim([
+      '--devices',
+      '10',
+      '--rate',
+      '20',
+      '--metrics',
+      'temperature,current,humidity',
+      '--duration',
+      '12s',
+      '--seed',
+      '3',
+      '--mqtt',
+      sensors.url,
+      '--topic-pattern',
+      'plant/{device}/{metric}',
+      '--format',
+      'json',
+      '--qos',
+      '1',
+    ]);
     let simDone = false;
     void sim.then(
       () => (simDone = true),
@@ -151,7 +156,7 @@ test('MQTT overload while checkpoints cannot be written: source paused, RSS boun
     await waitFor(
       `upstream counts to reach ${report.readingsSent}`,
       () => total() === report.readingsSent || undefined,
-      { timeoutMs: 60_000 },
+      { timeoutMs: 60_000, progress: total },
     ).catch((e) => {
       throw new Error(`${(e as Error).message}; got ${total()}`);
     });
@@ -196,27 +201,24 @@ test('serial overload while checkpoints cannot be written: never paused, dropped
     );
     await waitFor('serial source up', async () => (await agent!.status()).sources.line?.state === 'up');
     const filler = fillDisk(dataDir);
-    const sim = runSim(
-      [
-        '--devices',
-        '4',
-        '--rate',
-        '20',
-        '--metrics',
-        'temperature,current',
-        '--duration',
-        '5s',
-        '--seed',
-        '4',
-        '--serial',
-        pty.a,
-        '--baud-rate',
-        '921600',
-        '--format',
-        'json',
-      ],
-      { timeoutMs: 60_000 },
-    );
+    const sim = runSim([
+      '--devices',
+      '4',
+      '--rate',
+      '20',
+      '--metrics',
+      'temperature,current',
+      '--duration',
+      '5s',
+      '--seed',
+      '4',
+      '--serial',
+      pty.a,
+      '--baud-rate',
+      '921600',
+      '--format',
+      'json',
+    ]);
     let simDone = false;
     void sim.then(
       () => (simDone = true),
@@ -230,12 +232,13 @@ test('serial overload while checkpoints cannot be written: never paused, dropped
     }
     const report = await sim;
     // Let the last lines through the pty into the agent, then free the space.
-    await waitFor('every line read', async () => {
+    const linesRead = async () => {
       const st = await agent!.status();
-      return (
-        st.counters.readingsIn + st.counters.droppedBackpressure + st.counters.badFrames >=
-        report.readingsSent
-      );
+      return st.counters.readingsIn + st.counters.droppedBackpressure + st.counters.badFrames;
+    };
+    await waitFor('every line read', async () => (await linesRead()) >= report.readingsSent, {
+      timeoutMs: 30_000,
+      progress: linesRead,
     });
     unlinkSync(filler);
     await waitFor('checkpoints succeed again', async () => (await agent!.status()).checkpointFailing === 0, {
@@ -257,7 +260,7 @@ test('serial overload while checkpoints cannot be written: never paused, dropped
     await waitFor(
       `upstream counts to reach the ${st.counters.readingsIn} accepted readings`,
       () => total() === st.counters.readingsIn || undefined,
-      { timeoutMs: 30_000 },
+      { timeoutMs: 60_000, progress: total },
     ).catch((e) => {
       throw new Error(`${(e as Error).message}; got ${total()}`);
     });

@@ -11,6 +11,7 @@ import {
   tempDir,
   writeConfig,
 } from '../helpers/agent-process.ts';
+import { killAll } from '../helpers/processes.ts';
 import { openPtyPair } from '../helpers/pty.ts';
 import { services } from '../helpers/services.ts';
 import { runSim } from '../helpers/sim-run.ts';
@@ -54,6 +55,7 @@ describe('agent pipeline, end to end through real transports', () => {
   let agent: AgentProcess | undefined;
   after(async () => {
     await agent?.stop('SIGKILL');
+    await killAll();
   });
 
   test('serial: sim → socat pty → agent → broker; counts add up, malformed counted', async () => {
@@ -97,7 +99,7 @@ describe('agent pipeline, end to end through real transports', () => {
       await waitFor(
         `summaries to count ${report.readingsSent} readings`,
         () => cap.totalCount() === report.readingsSent || undefined,
-        { timeoutMs: 30_000 },
+        { timeoutMs: 30_000, progress: cap.totalCount },
       );
       const m = await agent.metrics();
       assert.equal(metricValue(m, 'edgeflow_agent_bad_frames_total', { source: 'line-a' }), report.malformed);
@@ -163,7 +165,7 @@ describe('agent pipeline, end to end through real transports', () => {
       await waitFor(
         `summaries to count ${report.readingsSent} readings`,
         () => cap.totalCount() === report.readingsSent || undefined,
-        { timeoutMs: 30_000 },
+        { timeoutMs: 30_000, progress: cap.totalCount },
       );
       assert.equal(await agent.stop('SIGTERM'), 0);
       agent = undefined;
@@ -218,7 +220,7 @@ describe('agent pipeline, end to end through real transports', () => {
       await waitFor(
         `summaries to count ${report.readingsSent} readings`,
         () => cap.totalCount() === report.readingsSent || undefined,
-        { timeoutMs: 30_000 },
+        { timeoutMs: 30_000, progress: cap.totalCount },
       );
       assert.equal(await agent.stop('SIGTERM'), 0);
       agent = undefined;

@@ -1,43 +1,93 @@
 // `npm run demo` as a user runs it, bounded: DEMO_DURATION=20s, plain output (no TTY). The whole chain
-// must work (readings in, summaries in Kafka and InfluxDB) and nothing the demo started may outlive it.
+// must work (readings in, summaries in Kafka and InfluxDB) and nothing the demo started may outlive it:
+// not on a duration, nor a child's death, nor a closed terminal (SIGHUP, issue 12 item 7); and a demo
+// that was killed outright has its leftovers stopped by the next one in the same directory, never a
+// process that only reuses a recorded pid.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { groupAlive } from '../../scripts/demo/children.ts';
+import { processStart } from '../../scripts/demo/pidfiles.ts';
+import { killAll, running, spawnTracked } from '../helpers/processes.ts';
 import { repoRoot } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = repoRoot();
+const dirs: string[] = [];
+after(async () => {
+  await killAll();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
-/** Runs scripts/demo.sh with plain output in a directory of its own; `onStderr` sees stderr as it comes. */
-function runDemo(duration: string, onStderr: (all: string) => void = () => {}) {
-  // Its own directory and agent id, so a developer's `npm run demo` in the same checkout is untouched
-  // and the InfluxDB counts (filtered by agent) are this run's.
-  const dir = mkdtempSync(join(tmpdir(), 'edgeflow-demo-'));
-  const agent = `demo-test-${process.pid}-${Date.now().toString(36)}`;
-  const proc = spawn('bash', ['scripts/demo.sh'], {
+/** A directory and agent id of a test's own, so a developer's `npm run demo` here is untouched. */
+function demoEnv(duration: string, dir?: string): NodeJS.ProcessEnv {
+  const d = dir ?? mkdtempSync(join(tmpdir(), 'edgeflow-demo-'));
+  dirs.push(d);
+  // The InfluxDB counts are filtered by agent, so they are this run's.
+  const agent = `demo-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  return { ...process.env, DEMO_DURATION: duration, DEMO_PLAIN: '1', DEMO_DIR: d, DEMO_AGENT: agent };
+}
+
+/** Runs scripts/demo.sh with plain output; `onStderr` sees stderr as it comes. */
+function runDemo(duration: string, onStderr: (all: string) => void = () => {}, dir?: string) {
+  const env = demoEnv(duration, dir);
+  const proc = spawnTracked('bash', ['scripts/demo.sh'], {
     cwd: ROOT,
-    env: { ...process.env, DEMO_DURATION: duration, DEMO_PLAIN: '1', DEMO_DIR: dir, DEMO_AGENT: agent },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const r = { stdout: '', stderr: '', code: null as number | null };
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => (r.stdout += d));
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => {
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (r.stdout += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
     r.stderr += d;
     onStderr(r.stderr);
   });
-  const killer = setTimeout(() => proc.kill('SIGKILL'), 200_000);
   const done = once(proc, 'exit').then(([code]) => {
-    clearTimeout(killer);
     r.code = code as number | null;
-    rmSync(dir, { recursive: true, force: true });
     return r;
   });
-  return { done };
+  return { proc, r, done, dir: env.DEMO_DIR! };
+}
+
+/** name → port from the demo's "ports: name=port ..." line. */
+function demoPorts(text: string): Record<string, number> | null {
+  const m = /ports: (.*)/.exec(text);
+  return m
+    ? Object.fromEntries(
+        m[1]!
+          .trim()
+          .split(' ')
+          .map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
+      )
+    : null;
+}
+
+/** True when nothing listens on 127.0.0.1:port (we can bind it). */
+async function portFree(port: number): Promise<boolean> {
+  const srv = createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise((r) => srv.close(r));
+  return ok;
+}
+
+/** Every recorded child group gone, every port free, no pid file left. */
+async function assertAllGone(children: Record<string, number>, ports: Record<string, number>, dir: string) {
+  const pids = Object.values(children);
+  await waitFor('no demo process left', () => pids.every((pid) => !groupAlive(pid)), { timeoutMs: 30_000 });
+  for (const [name, port] of Object.entries(ports))
+    assert.ok(await portFree(port), `${name} port ${port} still held`);
+  let left: string[] = [];
+  try {
+    left = readdirSync(join(dir, 'pids'));
+  } catch {}
+  assert.deepEqual(left, [], 'pid files of stopped children');
 }
 
 /** name → pid from the demo's "children: name=pid ..." line on stderr. */
@@ -116,4 +166,85 @@ test('a child that dies is shown in the view with its exit, the others are still
   assert.match(stdout, /^final: .* dead=sim-mqtt:SIGKILL$/m, context);
   const pids = Object.values(childPids(stderr)!);
   await waitFor('no demo process left', () => pids.every((pid) => !groupAlive(pid)), { timeoutMs: 5000 });
+});
+
+test('closing the terminal (SIGHUP) stops everything the demo started and frees its ports', {
+  timeout: 240_000,
+}, async () => {
+  // The demo in a terminal of its own: `script` gives it a pty as controlling terminal in a new session.
+  // SIGKILL to `script` closes the pty's master side, as a closed terminal window does, and the kernel
+  // sends SIGHUP to the session (before issue 12 the demo died of it and its children ran on).
+  const env = demoEnv('10m');
+  delete env.DEMO_PLAIN; // the interactive view, as a user sees it
+  const dir = env.DEMO_DIR!;
+  const term = spawnTracked('script', ['-qfec', 'bash scripts/demo.sh', '/dev/null'], {
+    cwd: ROOT,
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  term.stdout!.setEncoding('utf8').on('data', (d: string) => (screen = (screen + d).slice(-200_000)));
+  term.stderr!.resume();
+  const up = await waitFor(
+    'the demo to come up',
+    () => (childPids(screen) && demoPorts(screen) ? true : null),
+    {
+      timeoutMs: 180_000,
+    },
+  );
+  assert.ok(up);
+  const children = childPids(screen)!;
+  const ports = demoPorts(screen)!;
+  const demoPid = Number(readFileSync(join(dir, 'demo.pid'), 'utf8').split(' ')[0]);
+  assert.ok(processStart(demoPid) !== null, 'the demo runs');
+  for (const [name, pid] of Object.entries(children)) assert.ok(groupAlive(pid), `${name} runs`);
+
+  const closed = once(term, 'exit');
+  term.kill('SIGKILL');
+  await closed;
+  // The demo stops its children in order (each gets 10 s before SIGKILL), then exits.
+  await waitFor('the demo to exit after SIGHUP', () => processStart(demoPid) === null, { timeoutMs: 90_000 });
+  await assertAllGone(children, ports, dir);
+});
+
+test('a demo killed outright: the next one in its directory stops what it left, and nothing else', {
+  timeout: 240_000,
+}, async () => {
+  const first = runDemo('10m');
+  const dir = first.dir;
+  await waitFor('the first demo up', () => childPids(first.r.stderr) && demoPorts(first.r.stderr), {
+    timeoutMs: 180_000,
+  });
+  const children = childPids(first.r.stderr)!;
+  const ports = demoPorts(first.r.stderr)!;
+  // SIGKILL to the demo alone: no chance to stop anything (its children lead groups of their own).
+  first.proc.kill('SIGKILL');
+  await first.done;
+  for (const [name, pid] of Object.entries(children)) assert.ok(groupAlive(pid), `${name} left running`);
+
+  // A process of someone else's under a pid file that names it with another start time (its pid was
+  // reused): the next demo must leave it alone.
+  const foreign = spawnTracked('sleep', ['600'], { stdio: 'ignore' });
+  writeFileSync(join(dir, 'pids', 'foreign.pid'), `${foreign.pid} 1\n`);
+
+  const second = runDemo('10m', () => {}, dir);
+  await waitFor(
+    'the second demo to report the leftovers it stopped',
+    () => /stopped what an earlier demo .* left running: (.*)/.exec(second.r.stderr),
+    { timeoutMs: 60_000 },
+  );
+  second.proc.kill('SIGTERM'); // stops during its start, as Ctrl-C would
+  const { code, stderr } = await second.done;
+  const context = `\n--- second demo's stderr ---\n${stderr.slice(-3000)}`;
+  assert.equal(code, 0, context);
+  const stopped = /left running: (.*)/.exec(stderr)![1]!.trim().split(' ').sort();
+  assert.deepEqual(
+    stopped,
+    Object.entries(children)
+      .map(([n, p]) => `${n}=${p}`)
+      .sort(),
+    context,
+  );
+  await assertAllGone(children, ports, dir);
+  assert.ok(running(foreign) && processStart(foreign.pid!) !== null, 'the foreign process still runs');
 });

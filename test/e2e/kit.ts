@@ -8,38 +8,14 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ROOT, tempDir } from '../helpers/agent-process.ts';
+import { killGroup, spawnTracked, track } from '../helpers/processes.ts';
 import type { SimReport } from '../helpers/sim-run.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TSX = [process.execPath, '--import', 'tsx'];
 
-/** Every process the e2e tests started; `killAll()` SIGKILLs their process groups (after() hooks). */
-const live = new Set<ChildProcess>();
-
-function track(p: ChildProcess): ChildProcess {
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-  return p;
-}
-
-export function killGroup(p: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
-  if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
-  try {
-    process.kill(-p.pid, signal);
-  } catch {
-    try {
-      p.kill(signal);
-    } catch {}
-  }
-}
-
-export async function killAll(): Promise<void> {
-  const procs = [...live];
-  for (const p of procs) killGroup(p);
-  await Promise.all(
-    procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? null : once(p, 'exit'))),
-  );
-}
+// Processes go through the shared registry (test/helpers/processes.ts): `killAll()` in after() hooks.
+export { killAll, killGroup } from '../helpers/processes.ts';
 
 export function safeId(base: string): string {
   return `${base}-${process.pid}-${Date.now().toString(36)}`.replace(/[^a-zA-Z0-9._-]/g, '-');
@@ -74,24 +50,10 @@ export interface CollectorProc {
 
 /** Spawns `edgeflow-collector run --config FILE` and waits for its ready line on stdout. */
 export async function startCollector(configPath: string, logFile: string): Promise<CollectorProc> {
-  const proc = track(
-    spawn(
-      TSX[0]!,
-      [
-        ...TSX.slice(1),
-        join(ROOT, 'collector/main.ts'),
-        'run',
-        '--config',
-        configPath,
-        '--log-level',
-        'info',
-      ],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      },
-    ),
+  const proc = spawnTracked(
+    TSX[0]!,
+    [...TSX.slice(1), join(ROOT, 'collector/main.ts'), 'run', '--config', configPath, '--log-level', 'info'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const log = createWriteStream(logFile, { flags: 'a' });
   proc.stderr!.pipe(log);
@@ -124,44 +86,8 @@ export async function startCollector(configPath: string, logFile: string): Promi
   };
 }
 
-export interface SimProc {
-  proc: ChildProcess;
-  report: Promise<SimReport>;
-}
-
-/** Spawns edgeflow-sim (own process group); `report` resolves with its final JSON report. */
-export function startSim(args: string[], reportFile: string): SimProc {
-  const proc = track(
-    spawn(
-      TSX[0]!,
-      [
-        ...TSX.slice(1),
-        join(ROOT, 'firmware-sim/main.ts'),
-        ...args,
-        '--report',
-        reportFile,
-        '--log-level',
-        'warn',
-      ],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'ignore', 'pipe'],
-        detached: true,
-      },
-    ),
-  );
-  let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
-    err = (err + c).slice(-4000);
-  });
-  const report = once(proc, 'exit').then(async ([code]) => {
-    if (code !== 0) throw new Error(`edgeflow-sim exited with ${code}: ${err}`);
-    const { readFileSync } = await import('node:fs');
-    return JSON.parse(readFileSync(reportFile, 'utf8')) as SimReport;
-  });
-  report.catch(() => {});
-  return { proc, report };
-}
+/** edgeflow-sim in its own process group, registered; `report` resolves with its final report. */
+export { type SimProc, startSim } from '../helpers/sim-run.ts';
 
 // ---- InfluxDB 1.x ------------------------------------------------------------------------------
 
@@ -358,15 +284,17 @@ export async function kcatRead(
   brokers: string[],
   topic: string,
 ): Promise<{ key: string | null; payload: string | null; headers?: string[] }[]> {
-  const p = spawn('kcat', ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-J', '-q'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const p = track(
+    spawn('kcat', ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-J', '-q'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let out = '';
   let err = '';
-  p.stdout.setEncoding('utf8').on('data', (d: string) => {
+  p.stdout!.setEncoding('utf8').on('data', (d: string) => {
     out += d;
   });
-  p.stderr.setEncoding('utf8').on('data', (d: string) => {
+  p.stderr!.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
   const [code] = (await once(p, 'close')) as [number];

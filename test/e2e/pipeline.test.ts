@@ -241,7 +241,10 @@ ${influxYaml}
   await waitFor(
     `agent to take ${received} readings`,
     async () => metricValue(await agent.metrics(), 'edgeflow_agent_readings_in_total') === received,
-    { timeoutMs: 60_000 },
+    {
+      timeoutMs: 60_000,
+      progress: async () => metricValue(await agent.metrics(), 'edgeflow_agent_readings_in_total'),
+    },
   ).catch(async (e) => {
     throw new Error(
       `${(e as Error).message}; has ${metricValue(await agent.metrics(), 'edgeflow_agent_readings_in_total')}`,
@@ -256,7 +259,15 @@ ${influxYaml}
       const cs = await collector.status();
       return cs.sinks.length === 2 && cs.sinks.every((s) => s.depth === 0);
     },
-    { timeoutMs: 90_000 },
+    {
+      timeoutMs: 60_000, // of no progress: a loaded machine drains slower, not never
+      intervalMs: 250,
+      progress: async () => {
+        const st = await agent.status();
+        const cs = await collector.status();
+        return st.outbox.items + st.windows.openWindows + cs.sinks.reduce((a, s) => a + s.depth, 0);
+      },
+    },
   );
   const m = await agent.metrics();
   assert.equal(metricValue(m, 'edgeflow_agent_bad_frames_total'), malformed, 'bad frames = malformed frames');

@@ -1,11 +1,13 @@
 // Runs a real edgeflow-agent process (node + tsx, as `bin/edgeflow-agent.js` does) for integration
 // tests: writes its YAML config, waits until it reports its HTTP address, and can SIGTERM/SIGKILL it.
-import { type ChildProcess, spawn } from 'node:child_process';
+// Registered in processes.ts: `killAll()` (after() hooks) or the test process's exit ends it.
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { spawnTracked } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -36,11 +38,11 @@ export async function startAgent(
   opts: { env?: NodeJS.ProcessEnv; bin?: string[] } = {},
 ): Promise<AgentProcess> {
   const argv = opts.bin ?? [process.execPath, '--import', 'tsx', join(ROOT, 'agent/main.ts')];
-  const proc = spawn(argv[0]!, [...argv.slice(1), 'run', '--config', configPath, '--log-level', 'info'], {
-    cwd: ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawnTracked(
+    argv[0]!,
+    [...argv.slice(1), 'run', '--config', configPath, '--log-level', 'info'],
+    { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const logs: string[] = [];
   let buf = '';
   let url: string | undefined;
@@ -60,7 +62,9 @@ export async function startAgent(
   proc.stdout!.resume();
   const exited = once(proc, 'exit');
   await Promise.race([
-    waitFor('agent HTTP address in its logs', () => url, { timeoutMs: 30_000 }),
+    // Generous: a tsx start takes ~2 s idle and over 10 s on a loaded 2-core machine (issue 12); a crash
+    // ends the wait at once (below), and the test's own timeout bounds the rest.
+    waitFor('agent HTTP address in its logs', () => url, { timeoutMs: 120_000 }),
     exited.then(([code]) => {
       throw new Error(`agent exited with ${code} before it was ready:\n${logs.slice(-20).join('\n')}`);
     }),

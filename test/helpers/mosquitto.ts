@@ -1,12 +1,13 @@
 // A private Mosquitto broker for tests that must stop, restart or configure their broker (the shared one
 // on 127.0.0.1:1883 stays untouched). `gateway: true` uses deploy/mosquitto/gateway.conf, the config we
 // ship for the delivery guarantee, with only the listener and persistence path changed.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './agent-process.ts';
+import { spawnTracked } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export interface Broker {
@@ -54,8 +55,8 @@ export async function startMosquitto(opts: { gateway?: boolean; extra?: string }
   writeFileSync(confPath, conf);
   let proc: ChildProcess;
   const start = async () => {
-    proc = spawn('mosquitto', ['-c', confPath], { stdio: 'ignore' });
-    await waitFor(`mosquitto on ${port}`, () => portOpen(port), { timeoutMs: 10_000 });
+    proc = spawnTracked('mosquitto', ['-c', confPath], { stdio: 'ignore' });
+    await waitFor(`mosquitto on ${port}`, () => portOpen(port), { timeoutMs: 30_000 });
   };
   await start();
   const stop = async () => {

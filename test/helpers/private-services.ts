@@ -4,7 +4,7 @@
 // KRaft, one combined broker+controller, auto-create off) and Debian's `influxd` (auth off). Free ports,
 // own temporary directories; `stop()` / `start()` keep the data, so a restart is a real outage and
 // recovery. Processes run in their own process group; `kill()` SIGKILLs it (after() hooks).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { tempDir } from './agent-process.ts';
 import { freePort } from './mosquitto.ts';
+import { spawnTracked } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export interface PrivateService {
@@ -56,7 +57,7 @@ function managed(
   const start = async () => {
     if (alive()) return;
     const log = createWriteStream(logFile, { flags: 'a' });
-    const p = spawn(argv[0]!, argv.slice(1), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const p = spawnTracked(argv[0]!, argv.slice(1), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     p.stdout!.pipe(log);
     p.stderr!.pipe(log);
     proc = p;

@@ -1,10 +1,11 @@
 // A connected pair of pseudo-terminals from socat, for serial tests without hardware: what is written
 // to `a` is read from `b` and vice versa. Raw mode, no echo, so bytes pass through unchanged.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTracked } from './processes.ts';
 
 export interface PtyPair {
   /** Device paths (/dev/pts/N) of the two ends. */
@@ -17,10 +18,12 @@ export interface PtyPair {
 }
 
 /** Starts `socat pty,raw,echo=0 pty,raw,echo=0`; resolves once socat has announced both ptys. */
-export async function openPtyPair({ timeoutMs = 5000 } = {}): Promise<PtyPair> {
+// 60 s: socat answers in milliseconds idle, but issue 12's stress run (2 CPU hogs, a private Kafka
+// starting beside it, load 23) saw it silent for more than 5 s. Its exit ends the wait at once.
+export async function openPtyPair({ timeoutMs = 60_000 } = {}): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-pty-'));
   const links = { a: join(dir, 'a'), b: join(dir, 'b') };
-  const child: ChildProcess = spawn(
+  const child: ChildProcess = spawnTracked(
     'socat',
     ['-d', '-d', `pty,raw,echo=0,link=${links.a}`, `pty,raw,echo=0,link=${links.b}`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
