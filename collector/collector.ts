@@ -9,7 +9,7 @@ import { startHttpServer } from '../shared/http.ts';
 import type { Logger } from '../shared/log.ts';
 import { EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
-import { CredentialStore } from './credentials.ts';
+import { CredentialStore } from '../shared/credentials.ts';
 import { collectorRoutes } from './http.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
 import { type CollectorMetrics, createCollectorMetrics } from './metrics.ts';

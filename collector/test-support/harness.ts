@@ -9,7 +9,7 @@ import { parseConfigText } from '../../shared/config-file.ts';
 import { nullLogger } from '../../shared/log.ts';
 import { buildCollector, type Collector } from '../collector.ts';
 import { collectorConfigSchema } from '../config.ts';
-import { addAgent } from '../credentials.ts';
+import { addAgent } from '../../shared/credentials.ts';
 import type { Sink, WriteResult } from '../sinks/sink.ts';
 import type { SpoolItem } from '../spool/spool.ts';
 

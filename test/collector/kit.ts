@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { buildCollector, type Collector } from '../../collector/collector.ts';
 import { collectorConfigSchema } from '../../collector/config.ts';
-import { addAgent } from '../../collector/credentials.ts';
+import { addAgent } from '../../shared/credentials.ts';
 import { InfluxSink } from '../../collector/sinks/influxdb.ts';
 import { KafkaSink } from '../../collector/sinks/kafka.ts';
 import { parseConfigText } from '../../shared/config-file.ts';

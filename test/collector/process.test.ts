@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { addAgent } from '../../collector/credentials.ts';
+import { addAgent } from '../../shared/credentials.ts';
 import { batch, summary } from '../../collector/test-support/fixtures.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { influxQuery, repoRoot, services, uniqueName } from '../helpers/services.ts';
