@@ -10,7 +10,9 @@ const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
 const name = z.string().regex(nameRe, 'expected 1-64 characters of [a-zA-Z0-9._-]');
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+  // issue 12 item 3: `:70000` passed the pattern and crashed `run` with a RangeError
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
 const mqttUrl = z
   .string()
   .regex(
@@ -64,9 +66,22 @@ const brokerSource = z
     listen: hostPort,
     topicPattern: z.string().regex(topicPatternRe, 'expected segments with {device} / {metric}'),
     format: z.enum(['number', 'json', 'senml', 'csv', 'kv']).default('number'),
-    username: z.string().optional(),
-    passwordFile: z.string().optional(),
-    maxPacketSize: sizeSchema.default(64 * 1024),
+    // Sensor credentials (issue 12 item 1, docs/agent-config.md): a per-sensor file, or one shared
+    // username + passwordFile; none of them only with allowAnonymous: true.
+    credentials: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+    allowAnonymous: z.boolean().default(false),
+    maxPacketSize: sizeSchema
+      .pipe(
+        z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 ** 2),
+      )
+      .default(64 * 1024),
+    maxConnections: z.number().int().min(1).max(10_000).default(64),
   })
   .strict();
 
@@ -226,6 +241,23 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
               message: 'format "number" needs a topicPattern with {metric} (and {device} or a source device)',
             });
           }
+        }
+        if (s.type === 'mqtt-broker') {
+          const at = (key: string, message: string) =>
+            ctx.addIssue({ code: 'custom', path: ['sources', i, key], message });
+          const shared = s.username !== undefined || s.passwordFile !== undefined;
+          if (shared && (s.username === undefined || s.passwordFile === undefined))
+            at(
+              s.username === undefined ? 'username' : 'passwordFile',
+              'username and passwordFile go together',
+            );
+          if (shared && s.credentials !== undefined)
+            at('credentials', 'use either credentials (per sensor) or username + passwordFile, not both');
+          if (!shared && s.credentials === undefined && !s.allowAnonymous)
+            at(
+              'credentials',
+              'sensors must log in: set credentials (a per-sensor file, see `edgeflow-agent add-sensor`) or username + passwordFile; allowAnonymous: true accepts anyone',
+            );
         }
         if (s.type === 'mqtt' && s.passwordFile && !s.username) {
           ctx.addIssue({

@@ -279,7 +279,12 @@ export class Agent {
         statusInterval: up.statusInterval,
       },
       this.outbox,
-      { log: this.log.child({ component: 'uplink' }), clock: this.clock, getStatus: () => this.wireStatus() },
+      {
+        log: this.log.child({ component: 'uplink' }),
+        clock: this.clock,
+        getStatus: () => this.wireStatus(),
+        registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
+      },
     );
     this.uplink.start();
   }
