@@ -73,6 +73,12 @@ function rawSocket(address: string): Promise<Socket> {
   });
 }
 
+/** The source's refusal counters by reason (its status() extension). */
+function refused(src: MqttBrokerSource): Record<string, number> {
+  const r = src.status().refused;
+  return r && typeof r === 'object' ? { ...r } : {};
+}
+
 function closed(s: Socket): Promise<void> {
   return s.closed || s.destroyed ? Promise.resolve() : new Promise((r) => s.once('close', () => r()));
 }
@@ -98,7 +104,7 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     assert.equal(await connackCode(none.url, 'x', 'y'), 5);
     const open = await broker({ allowAnonymous: true });
     assert.equal(await connackCode(open.url), 0);
-    assert.deepEqual(b.src.status().refused, { no_credentials: 1, bad_credentials: 1 });
+    assert.deepEqual(refused(b.src), { no_credentials: 1, bad_credentials: 1 });
   });
 
   it('per-sensor credentials: each sensor logs in with its own secret and publishes its own device only', async () => {
@@ -134,7 +140,7 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     // A round trip on the spy's connection: anything forwarded to it would have arrived before this.
     await spy.subscribeAsync('x').catch(() => {});
     assert.deepEqual(got, []);
-    assert.equal(b.src.status().refused?.subscribe, 4);
+    assert.equal(refused(b.src).subscribe, 4);
     assert.equal(spy.connected, true, 'a refused subscription keeps the connection');
   });
 
@@ -168,7 +174,7 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     s.write(Buffer.from(header));
     s.write(Buffer.alloc(64 * 1024, 0x41));
     await closed(s);
-    assert.equal(b.src.status().refused?.packet_too_large, 1);
+    assert.equal(refused(b.src).packet_too_large, 1);
     assert.equal(b.frames.length, 0);
   });
 
@@ -178,7 +184,7 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     await waitFor('5 connections', () => b.src.status().connections === 5);
     const extra = await Promise.all(Array.from({ length: 20 }, () => rawSocket(b.src.address()!)));
     await Promise.all(extra.map(closed));
-    assert.equal(b.src.status().refused?.max_connections, 20);
+    assert.equal(refused(b.src).max_connections, 20);
     assert.equal(b.src.status().connections, 5);
     held[0]!.destroy();
     await waitFor('4 connections', () => b.src.status().connections === 4);
