@@ -14,7 +14,12 @@ export class PacketSizeGuard {
   private toSkip = 0;
   private failed: GuardVerdict | null = null;
 
-  constructor(private readonly maxPacketSize: number) {}
+  constructor(private maxPacketSize: number) {}
+
+  /** Changes the limit for the packets that follow (e.g. raised once a client has logged in). */
+  setLimit(maxPacketSize: number): void {
+    this.maxPacketSize = maxPacketSize;
+  }
 
   private fail(v: GuardVerdict): GuardVerdict {
     this.failed = v;
@@ -67,7 +72,7 @@ export function guardClientParser(
   client: object,
   maxPacketSize: number,
   onReject: (verdict: Exclude<GuardVerdict, { ok: true }>) => void,
-): void {
+): PacketSizeGuard {
   const parser = (client as { _parser?: { parse: (b: Buffer) => unknown } })._parser;
   if (!parser) throw new Error('aedes internals changed: client._parser missing (packet size guard)');
   const guard = new PacketSizeGuard(maxPacketSize);
@@ -78,4 +83,5 @@ export function guardClientParser(
     onReject(v);
     return 0;
   };
+  return guard;
 }

@@ -151,7 +151,9 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     await waitFor('frame', () => b.frames.length === 1);
     // The broker's store, read through aedes' persistence API: no retained message on any topic.
     const persistence = (
-      b.src as unknown as { broker: { persistence: { createRetainedStream(p: string): AsyncIterable<unknown> } } }
+      b.src as unknown as {
+        broker: { persistence: { createRetainedStream(p: string): AsyncIterable<unknown> } };
+      }
     ).broker.persistence;
     const retained: unknown[] = [];
     for await (const p of persistence.createRetainedStream('#')) retained.push(p);
@@ -161,7 +163,16 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
   it('a declared 200 MB PUBLISH is refused on its header: the connection closes before the body is read', async () => {
     const b = await broker({ allowAnonymous: true });
     const s = await rawSocket(b.src.address()!);
-    s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'big', clean: true, keepalive: 30 }));
+    s.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clientId: 'big',
+        clean: true,
+        keepalive: 30,
+      }),
+    );
     // PUBLISH QoS 0, remaining length 200 MiB (varint), then the first 64 KiB of the body.
     const len = 200 * 1024 * 1024;
     const header = [0x30];
@@ -176,6 +187,33 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     await closed(s);
     assert.equal(refused(b.src).packet_too_large, 1);
     assert.equal(b.frames.length, 0);
+  });
+
+  it('before login a packet may be 16 KB at most; after login maxPacketSize applies', async () => {
+    const pw = join(dir, 'pw-size');
+    writeFileSync(pw, 's3cret\n');
+    const b = await broker({ username: 'sensor', passwordFile: pw, maxPacketSize: 1024 * 1024 });
+    const s = await rawSocket(b.src.address()!);
+    // A CONNECT carrying a 20 KB will: refused on its header, never buffered or authenticated.
+    s.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clientId: 'w',
+        clean: true,
+        keepalive: 30,
+        username: 'sensor',
+        password: Buffer.from('s3cret'),
+        will: { topic: 'sensors/w/m', payload: Buffer.alloc(20 * 1024), qos: 0, retain: false },
+      }),
+    );
+    await closed(s);
+    assert.equal(refused(b.src).packet_too_large, 1);
+    const c = await b.sensor({ username: 'sensor', password: 's3cret' });
+    await c.publishAsync('sensors/s1/blob', Buffer.alloc(100 * 1024, 0x31), { qos: 1 });
+    await waitFor('the 100 KB frame', () => b.frames.length === 1);
+    assert.equal(b.frames[0]!.payload.length, 100 * 1024);
   });
 
   it('caps connections: over maxConnections a socket is closed at once; a sensor gets in when one frees up', async () => {
@@ -213,7 +251,10 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     clearInterval(probe);
     assert.ok(maxRunning <= 1, `running ${maxRunning}`);
     assert.ok(maxWaiting <= 4, `waiting ${maxWaiting}`);
-    assert.ok(codes.every((c) => c === 3 || c === 4 || c === 5), String(new Set(codes)));
+    assert.ok(
+      codes.every((c) => c === 3 || c === 4 || c === 5),
+      String(new Set(codes)),
+    );
     assert.ok(codes.filter((c) => c === 3).length > 0, 'some were refused as busy without a check');
     // The real sensor still gets in.
     assert.equal(await connackCode(b.url, 's1', s1.secret), 0);

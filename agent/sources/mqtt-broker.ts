@@ -19,10 +19,10 @@
 // shared `username` + `passwordFile`, unless `allowAnonymous: true` (warned at start). A sensor may
 // publish only on topics matching `topicPattern` (with per-sensor credentials, only where `{device}` is
 // its own id), subscribes to nothing, and nothing is retained or forwarded: the broker is a one-way
-// door into the agent, not a message bus. Memory before and after login is bounded by
-// maxConnections x maxPacketSize: the packet size guard (shared/mqtt-packet-guard.ts) refuses a packet
-// on its fixed header, before mqtt-packet buffers its body; a connection over the cap is closed at
-// once; a connection that sends no CONNECT is closed after CONNECT_TIMEOUT_MS.
+// door into the agent, not a message bus. Memory is bounded by maxConnections x 16 KB before login and
+// maxConnections x maxPacketSize after: the packet size guard (shared/mqtt-packet-guard.ts) refuses a
+// packet on its fixed header, before mqtt-packet buffers its body; a connection over the cap is closed
+// at once; a connection that sends no CONNECT is closed after CONNECT_TIMEOUT_MS.
 import { timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
@@ -32,7 +32,7 @@ import { readSecretFile } from '../../shared/config-file.ts';
 import { CredentialStore } from '../../shared/credentials.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
-import { guardClientParser } from '../../shared/mqtt-packet-guard.ts';
+import { guardClientParser, type PacketSizeGuard } from '../../shared/mqtt-packet-guard.ts';
 import { counterOn } from '../../shared/prom.ts';
 import { compileTopicPattern } from '../../shared/topics.ts';
 import { AckQueue, messageHash } from './ack-queue.ts';
@@ -87,6 +87,7 @@ export class MqttBrokerSource implements Source {
   /** The sensor id each authenticated client logged in as (per-sensor credentials). */
   private readonly sensors = new WeakMap<Client, string>();
   private readonly sockets = new Set<net.Socket>();
+  private readonly guards = new WeakMap<Client, { guard: PacketSizeGuard; max: number }>();
   /** Refused connections, logins, subscriptions and packets by reason (not frames: see bad()). */
   private readonly refusals: Record<string, number> = {};
   private readonly refusedTotal: Counter<'source' | 'reason'>;
@@ -218,11 +219,11 @@ export class MqttBrokerSource implements Source {
       throw Object.assign(new Error(`login refused: ${reason}`), { returnCode: code }) as AuthenticateError;
     };
     if (this.store === null && this.password === null) {
-      if (this.opts.allowAnonymous) return;
+      if (this.opts.allowAnonymous) return this.raiseLimit(client);
       refuse(NOT_AUTHORIZED, 'no_credentials_configured'); // config.ts refuses this; kept as a backstop
     }
     if (username === undefined || username === '' || password === undefined) {
-      if (this.opts.allowAnonymous) return;
+      if (this.opts.allowAnonymous) return this.raiseLimit(client);
       refuse(NOT_AUTHORIZED, 'no_credentials');
     }
     const user = username as string;
@@ -249,6 +250,7 @@ export class MqttBrokerSource implements Source {
       refuse(BAD_USERNAME_OR_PASSWORD, 'bad_credentials');
     }
     this.authLimits.succeeded(user);
+    this.raiseLimit(client);
     if (this.store) {
       // aedes lets a CONNECT with a client id in use take that session over [MQTT-3.1.4-2]; with
       // per-sensor credentials that must not let one sensor disconnect another.
@@ -259,6 +261,12 @@ export class MqttBrokerSource implements Source {
       if (holderSensor !== undefined && holderSensor !== user) refuse(NOT_AUTHORIZED, 'client_id_taken');
       this.sensors.set(client, user);
     }
+  }
+
+  /** Logged in: packets up to maxPacketSize from now on. */
+  private raiseLimit(client: Client): void {
+    const g = this.guards.get(client);
+    g?.guard.setLimit(g.max);
   }
 
   /** One TCP connection: the connection cap, then the packet size guard, then aedes. */
@@ -278,15 +286,19 @@ export class MqttBrokerSource implements Source {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const client = broker.handle(socket);
-    guardClientParser(client, this.opts.maxPacketSize ?? 65536, (v) => {
+    // Before login a packet may be PRE_AUTH_MAX_PACKET at most (a CONNECT is small): what unauthenticated
+    // connections can make the broker hold stays maxConnections x 16 KB, whatever maxPacketSize is.
+    const max = this.opts.maxPacketSize ?? 65536;
+    const guard = guardClientParser(client, Math.min(max, PRE_AUTH_MAX_PACKET), (v) => {
       this.refused(v.reason === 'too_large' ? 'packet_too_large' : 'malformed_packet');
       this.warn.warn(
         `broker_packet:${this.name}`,
-        { reason: v.reason, size: v.size, max: this.opts.maxPacketSize ?? 65536 },
+        { reason: v.reason, size: v.size, max },
         'embedded broker: packet over maxPacketSize or malformed; connection closed before buffering it',
       );
       socket.destroy();
     });
+    this.guards.set(client, { guard, max });
   }
 
   private listen(): Promise<void> {
@@ -481,6 +493,8 @@ export class MqttBrokerSource implements Source {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Largest packet before login, bytes: a CONNECT with credentials and a small will fits. */
+const PRE_AUTH_MAX_PACKET = 16 * 1024;
 /** A connection that has not sent its CONNECT by then is closed (aedes connectTimeout), ms. */
 const CONNECT_TIMEOUT_MS = 10_000;
 // MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
