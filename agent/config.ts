@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { AGGREGATES } from '../shared/model.ts';
 import { AGENT_ID_RE } from '../shared/topics.ts';
+import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
 
 const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
@@ -20,6 +21,23 @@ const mqttUrl = z
     'expected an MQTT URL such as mqtt://host:1883 or mqtts://host:8883',
   );
 const glob = z.string().min(1);
+/** limits.minEventTime: a UTC date (`2000-01-01`, ISO 8601 with a zone) or epoch milliseconds. */
+const eventTimeFloor = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms =
+    typeof v === 'number' ? v : /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
+  if (
+    !Number.isFinite(ms) ||
+    ms < 0 ||
+    (typeof v === 'string' && !/^\d{4}-\d{2}-\d{2}(T.*(Z|[+-]\d{2}:?\d{2}))?$/.test(v))
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a UTC date like 2000-01-01 (or ISO 8601 with a zone, or epoch ms)',
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 const match = z
   .object({ device: glob.default('*'), metric: glob.default('*') })
   .strict()
@@ -193,9 +211,15 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
           maxKeys: z.number().int().positive().default(100_000),
           maxOpenWindows: z.number().int().positive().default(500_000),
           maxPendingFrames: z.number().int().positive().default(50_000),
+          minEventTime: eventTimeFloor.default(DEFAULT_MIN_EVENT_TIME_MS),
         })
         .strict()
-        .default({ maxKeys: 100_000, maxOpenWindows: 500_000, maxPendingFrames: 50_000 }),
+        .default({
+          maxKeys: 100_000,
+          maxOpenWindows: 500_000,
+          maxPendingFrames: 50_000,
+          minEventTime: DEFAULT_MIN_EVENT_TIME_MS,
+        }),
       http: z
         .object({ listen: hostPort.default('127.0.0.1:9464') })
         .strict()
