@@ -502,7 +502,7 @@ const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 /**
- * Password checks on a gateway: one scrypt (32 MiB, ~0.5 s on a Pi 4) at a time, 4 waiting, 5 failures
+ * Password checks on a gateway: one scrypt (32 MiB; 50-100 ms on a server core, more on a Pi) at a time, 4 waiting, 5 failures
  * per sensor id and 20 per address in a minute, then refused without checking (shared/auth-limits.ts).
  */
 const AUTH_LIMITS: AuthLimitsOptions = {
