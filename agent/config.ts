@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import { AGGREGATES } from '../shared/model.ts';
 import { AGENT_ID_RE } from '../shared/topics.ts';
-import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
+import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 
 const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
 const name = z.string().regex(nameRe, 'expected 1-64 characters of [a-zA-Z0-9._-]');
