@@ -120,6 +120,19 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     await waitFor('s1 frame', () => b.frames.length === 1);
     assert.equal(b.frames[0]!.fields?.device, 's1');
     assert.deepEqual(b.bad, ['topic_mismatch']);
+    // s2 cannot take s1's session over by reusing its client id [MQTT-3.1.4-2].
+    const held = await b.sensor({ username: 's1', password: s1.secret, clientId: 'shared-id' });
+    await assert.rejects(
+      mqtt.connectAsync(b.url, {
+        reconnectPeriod: 0,
+        username: 's2',
+        password: s2.secret,
+        clientId: 'shared-id',
+      }),
+      (e: { code?: unknown }) => e.code === 5,
+    );
+    await held.publishAsync('sensors/s1/temp', '22', { qos: 1 });
+    await waitFor('s1 still connected and delivering', () => b.frames.length === 2);
   });
 
   it("refuses every subscription (`#`, `$SYS/#`, a sensor's own topic) and forwards nothing", async () => {

@@ -218,47 +218,49 @@ export class MqttBrokerSource implements Source {
       this.warn.warn(`broker_login:${this.name}`, { reason }, 'embedded broker: sensor login refused');
       throw Object.assign(new Error(`login refused: ${reason}`), { returnCode: code }) as AuthenticateError;
     };
-    if (this.store === null && this.password === null) {
+    const { store, password: expected } = this;
+    if (store === null && expected === null) {
       if (this.opts.allowAnonymous) return this.raiseLimit(client);
-      refuse(NOT_AUTHORIZED, 'no_credentials_configured'); // config.ts refuses this; kept as a backstop
+      return refuse(NOT_AUTHORIZED, 'no_credentials_configured'); // config.ts refuses this; a backstop
     }
     if (username === undefined || username === '' || password === undefined) {
       if (this.opts.allowAnonymous) return this.raiseLimit(client);
-      refuse(NOT_AUTHORIZED, 'no_credentials');
+      return refuse(NOT_AUTHORIZED, 'no_credentials');
     }
-    const user = username as string;
+    const user = username;
     const address = (client.conn as net.Socket).remoteAddress ?? 'unknown';
     const verdict = this.authLimits.check(user, address);
-    if (verdict !== 'ok') refuse(NOT_AUTHORIZED, 'throttled');
-    let ok: boolean | null;
-    if (this.store) {
-      const secret = (password as Buffer).toString('utf8');
-      const store = this.store;
+    if (verdict !== 'ok') return refuse(NOT_AUTHORIZED, 'throttled');
+    let ok: boolean | null = false;
+    if (store) {
+      const secret = password.toString('utf8');
       ok = store.verifyCached(user, secret)
         ? true
         : store.has(user)
           ? await this.authLimits.run(() => store.verify(user, secret))
           : false;
-    } else {
-      const expected = this.password as Buffer;
-      const got = password as Buffer;
-      ok = user === this.opts.username && got.length === expected.length && timingSafeEqual(got, expected);
+    } else if (expected) {
+      ok =
+        user === this.opts.username &&
+        password.length === expected.length &&
+        timingSafeEqual(password, expected);
     }
-    if (ok === null) refuse(SERVER_UNAVAILABLE, 'busy');
+    if (ok === null) return refuse(SERVER_UNAVAILABLE, 'busy');
     if (!ok) {
       this.authLimits.failed(user, address);
-      refuse(BAD_USERNAME_OR_PASSWORD, 'bad_credentials');
+      return refuse(BAD_USERNAME_OR_PASSWORD, 'bad_credentials');
     }
     this.authLimits.succeeded(user);
     this.raiseLimit(client);
-    if (this.store) {
+    if (store) {
       // aedes lets a CONNECT with a client id in use take that session over [MQTT-3.1.4-2]; with
       // per-sensor credentials that must not let one sensor disconnect another.
       const holder = (this.broker as unknown as { clients: Record<string, Client | undefined> }).clients[
         client.id
       ];
       const holderSensor = holder && holder !== client ? this.sensors.get(holder) : undefined;
-      if (holderSensor !== undefined && holderSensor !== user) refuse(NOT_AUTHORIZED, 'client_id_taken');
+      if (holderSensor !== undefined && holderSensor !== user)
+        return refuse(NOT_AUTHORIZED, 'client_id_taken');
       this.sensors.set(client, user);
     }
   }
