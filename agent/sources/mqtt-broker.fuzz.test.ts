@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { Registry } from 'prom-client';
+import { mulberry32 } from '../../firmware-sim/prng.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
@@ -21,25 +22,13 @@ const CONNECTIONS = 150;
 const PACKETS_PER_CONNECTION = 20; // 3,000 packets in all
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'edgeflow-broker-fuzz-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('MQTT fuzz: 3,000 random and mutated packets; the broker stays up, memory bounded, a sensor still delivers', {
   timeout: 180_000,
 }, async () => {
-  const rnd = prng(SEED);
+  const rnd = mulberry32(SEED); // seeded, so a failing run can be replayed
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const pw = join(dir, 'pw');

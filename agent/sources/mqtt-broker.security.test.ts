@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import { systemClock } from '../../shared/clock.ts';
 import { addAgent } from '../../shared/credentials.ts';
 import { nullLogger } from '../../shared/log.ts';
+import { closed, publishHeader } from '../../test/helpers/mqtt-raw.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { MqttBrokerSource, type MqttBrokerSourceOptions } from './mqtt-broker.ts';
 import type { RawFrame } from './source.ts';
@@ -77,10 +78,6 @@ function rawSocket(address: string): Promise<Socket> {
 function refused(src: MqttBrokerSource): Record<string, number> {
   const r = src.status().refused;
   return r && typeof r === 'object' ? { ...r } : {};
-}
-
-function closed(s: Socket): Promise<void> {
-  return s.closed || s.destroyed ? Promise.resolve() : new Promise((r) => s.once('close', () => r()));
 }
 
 afterEach(async () => {
@@ -188,14 +185,7 @@ describe('mqtt-broker source: closed by default (issue 12 item 1)', { timeout: 6
     );
     // PUBLISH QoS 0, remaining length 200 MiB (varint), then the first 64 KiB of the body.
     const len = 200 * 1024 * 1024;
-    const header = [0x30];
-    for (let n = len; ; ) {
-      const byte = n % 128;
-      n = Math.floor(n / 128);
-      header.push(n > 0 ? byte | 0x80 : byte);
-      if (n === 0) break;
-    }
-    s.write(Buffer.from(header));
+    s.write(publishHeader(len));
     s.write(Buffer.alloc(64 * 1024, 0x41));
     await closed(s);
     assert.equal(refused(b.src).packet_too_large, 1);

@@ -12,6 +12,7 @@ import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { type AgentProcess, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/mosquitto.ts';
+import { closed, publishHeader } from '../helpers/mqtt-raw.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MB = 1024 * 1024;
@@ -44,10 +45,6 @@ function raw(port: number): Promise<Socket> {
     s.on('error', () => {});
     sockets.push(s);
   });
-}
-
-function closed(s: Socket): Promise<void> {
-  return s.closed || s.destroyed ? Promise.resolve() : new Promise((r) => s.once('close', () => r()));
 }
 
 test('embedded broker under the issue 12 attacks: memory stays bounded, a sensor still delivers', {
@@ -101,14 +98,7 @@ test('embedded broker under the issue 12 attacks: memory stays bounded, a sensor
   const big = await raw(port);
   big.write(connectPacket('big'));
   const len = 200 * MB;
-  const header = [0x30];
-  for (let n = len; ; ) {
-    const byte = n % 128;
-    n = Math.floor(n / 128);
-    header.push(n > 0 ? byte | 0x80 : byte);
-    if (n === 0) break;
-  }
-  big.write(Buffer.from(header));
+  big.write(publishHeader(len));
   let streamed = 0;
   const chunk = Buffer.alloc(64 * 1024, 0x42);
   const done = closed(big);
