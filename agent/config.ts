@@ -5,12 +5,15 @@ import { z } from 'zod';
 import { AGGREGATES } from '../shared/model.ts';
 import { AGENT_ID_RE } from '../shared/topics.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
+import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 
 const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
 const name = z.string().regex(nameRe, 'expected 1-64 characters of [a-zA-Z0-9._-]');
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+  // issue 12 item 3: `:70000` passed the pattern and crashed `run` with a RangeError
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
 const mqttUrl = z
   .string()
   .regex(
@@ -18,6 +21,23 @@ const mqttUrl = z
     'expected an MQTT URL such as mqtt://host:1883 or mqtts://host:8883',
   );
 const glob = z.string().min(1);
+/** limits.minEventTime: a UTC date (`2000-01-01`, ISO 8601 with a zone) or epoch milliseconds. */
+const eventTimeFloor = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms =
+    typeof v === 'number' ? v : /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
+  if (
+    !Number.isFinite(ms) ||
+    ms < 0 ||
+    (typeof v === 'string' && !/^\d{4}-\d{2}-\d{2}(T.*(Z|[+-]\d{2}:?\d{2}))?$/.test(v))
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a UTC date like 2000-01-01 (or ISO 8601 with a zone, or epoch ms)',
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 const match = z
   .object({ device: glob.default('*'), metric: glob.default('*') })
   .strict()
@@ -64,9 +84,22 @@ const brokerSource = z
     listen: hostPort,
     topicPattern: z.string().regex(topicPatternRe, 'expected segments with {device} / {metric}'),
     format: z.enum(['number', 'json', 'senml', 'csv', 'kv']).default('number'),
-    username: z.string().optional(),
-    passwordFile: z.string().optional(),
-    maxPacketSize: sizeSchema.default(64 * 1024),
+    // Sensor credentials (issue 12 item 1, docs/agent-config.md): a per-sensor file, or one shared
+    // username + passwordFile; none of them only with allowAnonymous: true.
+    credentials: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+    allowAnonymous: z.boolean().default(false),
+    maxPacketSize: sizeSchema
+      .pipe(
+        z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 ** 2),
+      )
+      .default(64 * 1024),
+    maxConnections: z.number().int().min(1).max(10_000).default(64),
   })
   .strict();
 
@@ -178,9 +211,15 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
           maxKeys: z.number().int().positive().default(100_000),
           maxOpenWindows: z.number().int().positive().default(500_000),
           maxPendingFrames: z.number().int().positive().default(50_000),
+          minEventTime: eventTimeFloor.default(DEFAULT_MIN_EVENT_TIME_MS),
         })
         .strict()
-        .default({ maxKeys: 100_000, maxOpenWindows: 500_000, maxPendingFrames: 50_000 }),
+        .default({
+          maxKeys: 100_000,
+          maxOpenWindows: 500_000,
+          maxPendingFrames: 50_000,
+          minEventTime: DEFAULT_MIN_EVENT_TIME_MS,
+        }),
       http: z
         .object({ listen: hostPort.default('127.0.0.1:9464') })
         .strict()
@@ -226,6 +265,23 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
               message: 'format "number" needs a topicPattern with {metric} (and {device} or a source device)',
             });
           }
+        }
+        if (s.type === 'mqtt-broker') {
+          const at = (key: string, message: string) =>
+            ctx.addIssue({ code: 'custom', path: ['sources', i, key], message });
+          const shared = s.username !== undefined || s.passwordFile !== undefined;
+          if (shared && (s.username === undefined || s.passwordFile === undefined))
+            at(
+              s.username === undefined ? 'username' : 'passwordFile',
+              'username and passwordFile go together',
+            );
+          if (shared && s.credentials !== undefined)
+            at('credentials', 'use either credentials (per sensor) or username + passwordFile, not both');
+          if (!shared && s.credentials === undefined && !s.allowAnonymous)
+            at(
+              'credentials',
+              'sensors must log in: set credentials (a per-sensor file, see `edgeflow-agent add-sensor`) or username + passwordFile; allowAnonymous: true accepts anyone',
+            );
         }
         if (s.type === 'mqtt' && s.passwordFile && !s.username) {
           ctx.addIssue({

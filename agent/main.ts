@@ -1,9 +1,14 @@
 // edgeflow-agent command line (SPEC.md section 1): run | check-config | status.
 import { closeSync, existsSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import type { ConfigResult } from '../shared/config-file.ts';
+import { addAgent } from '../shared/credentials.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
+import type { AgentConfig } from './config.ts';
+import { checkConfigFiles } from './config-files.ts';
 import { loadAgentConfig } from './load-config.ts';
 import { VERSION } from './version.ts';
 
@@ -32,8 +37,17 @@ function printProblems(problems: string[]): never {
   process.exit(EXIT_CONFIG);
 }
 
-async function run(opts: { config: string; logLevel: string }): Promise<void> {
-  const res = loadAgentConfig(opts.config);
+/** The config with the files it points at checked (config-files.ts), or every problem. */
+function loadChecked(path: string, schemaOnly = false): ConfigResult<AgentConfig> {
+  const res = loadAgentConfig(path);
+  if (!res.ok || schemaOnly) return res;
+  const problems = checkConfigFiles(res.config);
+  return problems.length > 0 ? { ok: false, problems } : res;
+}
+
+async function run(opts: { config?: string; logLevel: string }, cmd: Command): Promise<void> {
+  const configPath = requireConfig(opts, cmd);
+  const res = loadChecked(configPath);
   if (!res.ok) printProblems(res.problems);
   const log = createLogger('edgeflow-agent', opts.logLevel);
   const { Agent } = await import('./runtime/agent.ts');
@@ -54,21 +68,34 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
     }
     throw err;
   }
-  const http = await startHttpServer(
-    res.config.http.listen,
-    {
-      '/metrics': async () => ({
-        type: agent.metrics.registry.contentType,
-        body: await agent.metrics.registry.metrics(),
-      }),
-      '/healthz': () =>
-        agent.healthy()
-          ? { type: 'text/plain', body: 'ok\n' }
-          : { status: 503, type: 'text/plain', body: 'stopping\n' },
-      '/status': () => ({ body: JSON.stringify(agent.status()) }),
-    },
-    log,
-  );
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer(
+      res.config.http.listen,
+      {
+        '/metrics': async () => ({
+          type: agent.metrics.registry.contentType,
+          body: await agent.metrics.registry.metrics(),
+        }),
+        '/healthz': () =>
+          agent.healthy()
+            ? { type: 'text/plain', body: 'ok\n' }
+            : { status: 503, type: 'text/plain', body: 'stopping\n' },
+        '/status': () => ({ body: JSON.stringify(agent.status()) }),
+      },
+      log,
+    );
+  } catch (err) {
+    // A port in use (or not allowed): one line and exit 1 (issue 12 item 3), after the agent has stopped
+    // cleanly (its checkpoint is written; nothing it accepted is lost).
+    const e = err as NodeJS.ErrnoException;
+    await agent.stop().catch(() => {});
+    log.flush?.();
+    process.stderr.write(
+      `http.listen: ${res.config.http.listen}: ${e.code === 'EADDRINUSE' ? 'address in use' : 'cannot listen'} (${e.code ?? e.message})\n`,
+    );
+    process.exit(EXIT_FATAL);
+  }
   log.info({ url: http.url }, 'http listening');
 
   let stopping = false;
@@ -93,10 +120,12 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
-    const next = loadAgentConfig(opts.config);
+    // A config that does not parse (a YAML alias bomb included, issue 12 item 2) or points at unusable
+    // files is refused in one log line; the running configuration stays.
+    const next = loadChecked(configPath);
     if (!next.ok) {
       log.error(
-        { problems: next.problems },
+        { problems: next.problems.slice(0, 20) },
         'reload refused: configuration invalid; keeping the running one',
       );
       return;
@@ -108,16 +137,42 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
 async function fetchStatus(url: string): Promise<Record<string, any>> {
   const res = await fetch(new URL('/status', url), { signal: AbortSignal.timeout(5000) });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  return (await res.json()) as Record<string, any>;
+  const body: unknown = await res.json();
+  // Another program's /status (the collector's, issue 12 item 4) is a clear error, not a TypeError.
+  const shape = agentStatusShape.safeParse(body);
+  if (!shape.success)
+    throw new Error(
+      'the answer is not an edgeflow agent status (no agent/outbox/counters): is it the collector?',
+    );
+  return shape.data;
 }
 
-async function status(opts: { url: string; json?: boolean; interval: string }): Promise<void> {
+/** The fields `status` prints from; the rest of the agent's /status is read leniently. */
+const agentStatusShape = z
+  .object({
+    agent: z.string(),
+    ts: z.number(),
+    startedAt: z.number(),
+    outbox: z.object({ items: z.number(), bytes: z.number() }).passthrough(),
+    counters: z.object({ readingsIn: z.number() }).passthrough(),
+  })
+  .passthrough();
+
+/** `--interval`: seconds, a number from 0 to 3600 (issue 12 item 4: `abc` was taken as 0 rates). */
+function parseInterval(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 3600)
+    throw new InvalidArgumentError('expected a number of seconds from 0 to 3600');
+  return n;
+}
+
+async function status(opts: { url: string; json?: boolean; interval: number }): Promise<void> {
   let body: Record<string, any>;
   let rates = { readings: 0, summaries: 0, sent: 0, seconds: 0 };
   try {
     // Two samples `--interval` apart give rates without the agent keeping rate state of its own.
     const first = await fetchStatus(opts.url);
-    const waitMs = Math.max(0, Number(opts.interval) * 1000);
+    const waitMs = opts.interval * 1000;
     if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
     body = waitMs > 0 ? await fetchStatus(opts.url) : first;
     const dt = (body.ts - first.ts) / 1000;
@@ -175,41 +230,104 @@ async function status(opts: { url: string; json?: boolean; interval: string }): 
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+/** SPEC.md section 1: every command takes `--log-level`. */
+const logLevelOption = () =>
+  new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info');
+
+/**
+ * `--config` is checked here, not with commander's requiredOption: commander reports a missing required
+ * option before an unknown one, so `edgeflow-agent --frobnicate` said "required option '--config'"
+ * (issue 12 item 4).
+ */
+function requireConfig(opts: { config?: string }, cmd: Command): string {
+  if (opts.config === undefined)
+    return cmd.error("error: required option '-c, --config <file>' not specified");
+  return opts.config;
+}
+
 export function buildCli(): Command {
   const program = new Command('edgeflow-agent')
     .description('edgeflow edge analytics agent: sensors → windows and rules → outbox → collector')
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError();
-  const logLevel = new Option('--log-level <level>', 'log level')
-    .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-    .default('info');
   program
     .command('run', { isDefault: true })
     .description('run the agent (the default when only --config is given)')
-    .requiredOption('-c, --config <file>', 'agent YAML configuration')
-    .addOption(logLevel)
+    .option('-c, --config <file>', 'agent YAML configuration (required)')
+    .addOption(logLevelOption())
     .action(run);
   program
     .command('check-config')
-    .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')
-    .requiredOption('-c, --config <file>', 'agent YAML configuration')
-    .action((opts: { config: string }) => {
-      const res = loadAgentConfig(opts.config);
+    .description(
+      'validate a configuration and the files it names: exit 0 if valid, else exit 2 with one line per problem',
+    )
+    .option('-c, --config <file>', 'agent YAML configuration (required)')
+    .option(
+      '--schema-only',
+      'check the configuration alone, not the files it names (a config for another machine)',
+    )
+    .addOption(logLevelOption())
+    .action((opts: { config?: string; schemaOnly?: boolean }, cmd: Command) => {
+      const path = requireConfig(opts, cmd);
+      const res = loadChecked(path, opts.schemaOnly);
       if (!res.ok) printProblems(res.problems);
-      process.stdout.write(`${opts.config}: ok\n`);
+      process.stdout.write(`${path}: ok\n`);
     });
   program
     .command('status')
     .description('ask a running agent for link state, outbox, rates and firing alerts')
     .option('--url <url>', 'the agent HTTP address', 'http://127.0.0.1:9464')
     .option('--json', 'print the raw JSON')
-    .option('--interval <seconds>', 'sample twice this far apart to show rates (0: no rates)', '1')
+    .option(
+      '--interval <seconds>',
+      'sample twice this far apart to show rates (0: no rates)',
+      parseInterval,
+      1,
+    )
+    .addOption(logLevelOption())
     .action(status);
+  program
+    .command('add-sensor')
+    .description(
+      "create a sensor's credential for an embedded broker source (`credentials:`): prints the secret once, stores only a salted hash",
+    )
+    .argument('<sensorId>', 'the sensor id: its MQTT username, and the {device} it may publish as')
+    .requiredOption('--credentials <file>', 'the sensor credentials file (created if missing)')
+    .addOption(logLevelOption())
+    .action(async (sensorId: string, opts: { credentials: string }) => {
+      try {
+        const { secret, replaced } = await addAgent(opts.credentials, sensorId);
+        process.stderr.write(
+          `${replaced ? 'replaced' : 'added'} sensor ${sensorId} in ${opts.credentials}\n`,
+        );
+        process.stdout.write(`${secret}\n`);
+      } catch (err) {
+        if (!(err instanceof EdgeflowError)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
+    });
   return program;
 }
 
+/** The first word names a command, or is an option (then `run` is meant): else it is an unknown command. */
+function unknownCommand(program: Command, argv: readonly string[]): string | null {
+  const first = argv[2];
+  if (first === undefined || first.startsWith('-')) return null;
+  const known = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  return known.includes(first) || first === 'help' ? null : first;
+}
+
 const program = buildCli();
+const unknown = unknownCommand(program, process.argv);
+if (unknown !== null) {
+  process.stderr.write(
+    `error: unknown command '${unknown}' (commands: ${program.commands.map((c) => c.name()).join(', ')})\n`,
+  );
+  process.exit(EXIT_CONFIG);
+}
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -9,7 +9,7 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { addAgent, type ScryptParams } from '../collector/credentials.ts';
+import { addAgent, type ScryptParams } from '../shared/credentials.ts';
 import { summaryId } from '../shared/ids.ts';
 import type { Summary } from '../shared/model.ts';
 import { createTopic, influxQuery, services, uniqueName } from '../test/helpers/services.ts';

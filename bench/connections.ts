@@ -13,8 +13,8 @@
 import { execSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { SCRYPT_PARAMS } from '../collector/credentials.ts';
 import { FAST_SCRYPT } from '../collector/test-support/harness.ts';
+import { SCRYPT_PARAMS } from '../shared/credentials.ts';
 import { batchPayload, type CollectorProcess, startCollectorProcess, summary } from './collector-kit.ts';
 import {
   type BenchResult,

@@ -61,7 +61,7 @@ async function addAgentCmd(agentId: string, opts: { credentials?: string; config
     process.stderr.write('add-agent: give --credentials FILE (or --config collector.yaml)\n');
     process.exit(EXIT_CONFIG);
   }
-  const { addAgent } = await import('./credentials.ts');
+  const { addAgent } = await import('../shared/credentials.ts');
   try {
     const { secret, replaced } = await addAgent(path, agentId);
     process.stderr.write(

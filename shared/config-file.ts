@@ -19,7 +19,17 @@ export function parseConfigText<S extends z.ZodType>(text: string, schema: S): C
       }),
     };
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // yaml refuses to expand more than 100 aliases (maxAliasCount) by throwing: an alias bomb is a
+    // config problem like any other, one line (issue 12 item 2: it killed a running agent on SIGHUP).
+    raw = doc.toJS();
+  } catch (e) {
+    return {
+      ok: false,
+      problems: [`(root): cannot expand the YAML: ${(e as Error).message.split('\n')[0]}`],
+    };
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, problems: ['(root): expected a YAML mapping of config keys'] };
   }

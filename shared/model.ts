@@ -11,6 +11,8 @@ export interface Reading {
   ts: number;
   /** true when the frame carried no timestamp and `ts` is the arrival time. */
   arrivalTime?: boolean;
+  /** The reading's unit when the frame says (SenML `u`/`bu`): summaries carry it as tag `unit`. */
+  unit?: string;
 }
 
 const name = z.string().min(1).max(256);

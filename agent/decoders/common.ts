@@ -13,7 +13,8 @@ export const FRAME_REASONS = [
   'no_value', // nothing to read a value from
   'not_a_number', // value is not a finite number (NaN, Infinity, text, boolean, SenML vs/vb/vd)
   'bad_name', // device/metric too long, control characters, or a reserved name
-  'bad_timestamp', // unparseable, or outside [2000-01-01, 2100-01-01)
+  'bad_timestamp', // unparseable, or outside [1970-01-01, 2100-01-01) (the floor is the runtime's limits.minEventTime)
+  'unsupported', // SenML: a bver above 10 or a must-understand field (name ending in `_`) (RFC 8428 4.4, 12.2)
 ] as const;
 export type FrameReason = (typeof FRAME_REASONS)[number];
 
@@ -25,8 +26,12 @@ export function fail(reason: FrameReason, message: string): never {
 export const MAX_NAME_LENGTH = 256;
 /** Default largest frame a decoder accepts, bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
-/** Timestamps outside this range are `bad_timestamp`: a sensor without RTC reporting uptime would otherwise land in 1970. */
-export const MIN_TS = Date.UTC(2000, 0, 1);
+/**
+ * Timestamps outside this range are `bad_timestamp` (not a time at all). The floor for *plausible* times
+ * is one setting, `limits.minEventTime` [2000-01-01], applied by the runtime to every format
+ * (`timestamp_too_old`; issue 12 item 5: a second, undocumented floor here refused the RFC's examples).
+ */
+export const MIN_TS = 0;
 export const MAX_TS = Date.UTC(2100, 0, 1);
 /** Numeric timestamps below this are epoch seconds, at or above it epoch milliseconds (1e11 s is year 5138, 1e11 ms is 1973). */
 export const SECONDS_BELOW = 1e11;
@@ -91,7 +96,7 @@ export function parseTimestamp(v: unknown): number {
     return fail('bad_timestamp', 'ts must be a number or a string');
   }
   if (!Number.isFinite(ms) || ms < MIN_TS || ms >= MAX_TS)
-    fail('bad_timestamp', 'ts out of range [2000, 2100)');
+    fail('bad_timestamp', 'ts out of range [1970, 2100)');
   return Math.round(ms);
 }
 
@@ -101,7 +106,7 @@ export function parseTimestamp(v: unknown): number {
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Validates a device or metric name taken from a frame or a topic. */
-export function checkName(v: unknown, what: 'device' | 'metric'): string {
+export function checkName(v: unknown, what: 'device' | 'metric' | 'unit'): string {
   if (v === undefined || v === null || v === '')
     fail(what === 'device' ? 'no_device' : 'no_metric', `no ${what}`);
   let s: string;

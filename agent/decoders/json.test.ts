@@ -85,7 +85,9 @@ describe('json decoder', () => {
       () => d.decode('{"device":"s","metric":"m","value":1,"ts":"2023-11-14T22:13:20"}', ctx),
       'bad_timestamp',
     );
-    assertReason(() => d.decode('{"device":"s","metric":"m","value":1,"ts":12345}', ctx), 'bad_timestamp');
+    // 12345 s after the epoch is a time (1970): how old is too old is the runtime's limits.minEventTime.
+    assert.equal(d.decode('{"device":"s","metric":"m","value":1,"ts":12345}', ctx)[0]!.ts, 12_345_000);
+    assertReason(() => d.decode('{"device":"s","metric":"m","value":1,"ts":-1}', ctx), 'bad_timestamp');
     assertReason(() => d.decode(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), ctx), 'encoding');
     assertReason(() => new JsonDecoder(10).decode('{"device":"s1","temperature":1}', ctx), 'too_long');
   });

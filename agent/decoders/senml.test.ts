@@ -13,8 +13,74 @@ describe('senml decoder', () => {
       { n: 'humidity', u: '%RH', v: 40.2, t: 1.5 },
     ];
     assert.deepEqual(d.decode(JSON.stringify(pack), ctx), [
-      { device: 'urn:dev:mac:0024befffe804ff1', metric: 'temperature', value: 21.5, ts: 1700000000000 },
-      { device: 'urn:dev:mac:0024befffe804ff1', metric: 'humidity', value: 40.2, ts: 1700000001500 },
+      {
+        device: 'urn:dev:mac:0024befffe804ff1',
+        metric: 'temperature',
+        value: 21.5,
+        ts: 1700000000000,
+        unit: 'Cel',
+      },
+      {
+        device: 'urn:dev:mac:0024befffe804ff1',
+        metric: 'humidity',
+        value: 40.2,
+        ts: 1700000001500,
+        unit: '%RH',
+      },
+    ]);
+  });
+
+  it("decodes RFC 8428 5.1.3's example (bver 5, 2010 times, units), one reading per record", () => {
+    const pack = [
+      {
+        bn: 'urn:dev:ow:10e2073a011000:',
+        bt: 1.276020076e9,
+        bu: 'A',
+        bver: 5,
+        n: 'voltage',
+        u: 'V',
+        v: 120.1,
+      },
+      { n: 'current', t: -5, v: 1.2 },
+      { n: 'current', t: -4, v: 1.3 },
+      { n: 'current', t: -3, v: 1.4 },
+      { n: 'current', t: -2, v: 1.5 },
+      { n: 'current', t: -1, v: 1.6 },
+      { n: 'current', v: 1.7 },
+    ];
+    const rs = d.decode(JSON.stringify(pack), ctx);
+    assert.equal(rs.length, 7);
+    assert.deepEqual(rs[0], {
+      device: 'urn:dev:ow:10e2073a011000',
+      metric: 'voltage',
+      value: 120.1,
+      ts: 1276020076000,
+      unit: 'V',
+    });
+    assert.deepEqual(rs[1], {
+      device: 'urn:dev:ow:10e2073a011000',
+      metric: 'current',
+      value: 1.2,
+      ts: 1276020071000,
+      unit: 'A',
+    });
+    assert.equal(new Date(rs[6]!.ts).toISOString(), '2010-06-08T18:01:16.000Z');
+  });
+
+  it('refuses a pack with bver above 10 or a must-understand field (RFC 8428 4.4), whole', () => {
+    assertReason(() => d.decode('[{"bn":"s1:","bver":11,"n":"t","v":1}]', ctx), 'unsupported');
+    assertReason(
+      () => d.decode('[{"bn":"s1:","n":"t","v":1},{"n":"u","v":2,"crit_":1}]', ctx),
+      'unsupported',
+    );
+    assertReason(() => d.decode('[{"bn":"s1:","bver":"10","n":"t","v":1}]', ctx), 'syntax');
+    assert.equal(d.decode('[{"bn":"s1:","bver":10,"n":"t","v":1}]', ctx).length, 1);
+  });
+
+  it('a pack without names takes device and metric from the topic (RFC 8428 5.1.1 style single value)', () => {
+    const rs = d.decode('[{"u":"Cel","v":23.1}]', { ...ctx, device: 'probe-3', metric: 'temperature' });
+    assert.deepEqual(rs, [
+      { device: 'probe-3', metric: 'temperature', value: 23.1, ts: ARRIVAL, arrivalTime: true, unit: 'Cel' },
     ]);
   });
 

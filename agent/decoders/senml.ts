@@ -7,7 +7,11 @@
 // time; a pack with neither bt nor t anywhere is stamped `arrivalTime: true`.
 // Records whose value is a string (vs), boolean (vb) or data (vd), or that carry only a sum (s), give no
 // reading and are skipped; a pack that yields no reading at all is `not_a_number` if it had such records,
-// else `no_value`. Units (u/bu) are not carried: Reading has no unit field (windows aggregate per metric).
+// else `no_value`. The unit (u, else the base unit bu) is kept on the reading; summaries carry it as tag
+// `unit` (issue 12 item 5). A pack is refused whole (`unsupported`) when a record has a bver above 10
+// (RFC 8428 4.4: "a version number higher than it understands") or a field whose name ends in `_`
+// (RFC 8428 4.4/12.2: must-understand fields; we understand none). Times are only checked to be times
+// here ([1970, 2100)); how old a reading may be is the runtime's one floor, `limits.minEventTime`.
 //
 // Device/metric split (our rule, RFC 8428 has none):
 //   1. bn and n both non-empty: device = bn without trailing separators (":" "/" "."), metric = n.
@@ -22,6 +26,19 @@ import type { DecodeContext, Decoder } from './decoder.ts';
 
 /** RFC 8428 4.5.3: times below 2^28 s are relative to now. */
 const RELATIVE_BELOW = 2 ** 28;
+/** RFC 8428 4.4: the version this decoder implements; packs with a higher bver are refused. */
+const SENML_VERSION = 10;
+
+/** Refuses the pack when a record needs what this decoder does not implement. */
+function checkUnderstood(r: Record<string, unknown>): void {
+  for (const k of Object.keys(r))
+    if (k.endsWith('_'))
+      fail('unsupported', `SenML must-understand field "${k.slice(0, 32)}" is not supported`);
+  const bver = r.bver;
+  if (bver === undefined) return;
+  if (typeof bver !== 'number' || !Number.isInteger(bver)) fail('syntax', 'SenML bver must be an integer');
+  if (bver > SENML_VERSION) fail('unsupported', `SenML bver ${bver} is above ${SENML_VERSION}`);
+}
 
 function optNumber(r: Record<string, unknown>, k: string): number | undefined {
   const v = r[k];
@@ -66,6 +83,7 @@ export class SenmlDecoder implements Decoder {
     if (!Array.isArray(pack) || pack.length === 0) fail('syntax', 'SenML pack must be a non-empty array');
 
     let bn = '';
+    let bu: string | undefined;
     let bt = 0;
     let bv = 0;
     let timed = false;
@@ -75,6 +93,7 @@ export class SenmlDecoder implements Decoder {
       if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
         fail('syntax', 'SenML record must be an object');
       const r = rec as Record<string, unknown>;
+      checkUnderstood(r);
       bn = optString(r, 'bn') ?? bn;
       const btv = optNumber(r, 'bt');
       if (btv !== undefined) {
@@ -82,7 +101,8 @@ export class SenmlDecoder implements Decoder {
         timed = true;
       }
       bv = optNumber(r, 'bv') ?? bv;
-      optString(r, 'bu');
+      bu = optString(r, 'bu') ?? bu;
+      const u = optString(r, 'u') ?? bu;
       const n = optString(r, 'n') ?? '';
       const t = optNumber(r, 't');
       if (t !== undefined) timed = true;
@@ -97,13 +117,15 @@ export class SenmlDecoder implements Decoder {
       const rt = bt + (t ?? 0);
       const ms = rt < RELATIVE_BELOW ? ctx.arrivalTs + rt * 1000 : rt * 1000;
       if (!Number.isFinite(ms) || ms < MIN_TS || ms >= MAX_TS)
-        fail('bad_timestamp', 'SenML time out of range [2000, 2100)');
-      out.push({
+        fail('bad_timestamp', 'SenML time out of range [1970, 2100)');
+      const reading: Reading = {
         device: checkName(device, 'device'),
         metric: checkName(metric, 'metric'),
         value,
         ts: Math.round(ms),
-      });
+      };
+      if (u !== undefined && u !== '') reading.unit = checkName(u, 'unit');
+      out.push(reading);
     }
     if (out.length === 0) fail(skipped > 0 ? 'not_a_number' : 'no_value', 'SenML pack has no numeric value');
     if (!timed) for (const r of out) r.arrivalTime = true;

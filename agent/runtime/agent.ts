@@ -31,7 +31,7 @@ import type { RawFrame, Source, SourceContext } from '../sources/source.ts';
 import { MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { WindowEngine } from '../windows/engine.ts';
 import { decodeCheckpointValue, encodeCheckpointValue } from './checkpoint-codec.ts';
-import { ClockGuard } from './clock-guard.ts';
+import { BUILD_DATE_MS, ClockGuard } from './clock-guard.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ProcessingClock } from './processing-clock.ts';
 import { toRuleSpecs, toWindowSpecs } from './specs.ts';
@@ -136,7 +136,7 @@ export class Agent {
     this.clock = deps.clock ?? systemClock;
     this.metrics = new AgentMetrics(deps.registry);
     this.badFrameLog = new RateLimitedLog(this.log);
-    this.clockGuard = new ClockGuard(this.clock);
+    this.clockGuard = new ClockGuard(this.clock, BUILD_DATE_MS, config.limits.minEventTime);
     this.processing = new ProcessingClock(this.clock);
     this.startedAt = this.clock.now();
     this.version = deps.version;
@@ -279,7 +279,12 @@ export class Agent {
         statusInterval: up.statusInterval,
       },
       this.outbox,
-      { log: this.log.child({ component: 'uplink' }), clock: this.clock, getStatus: () => this.wireStatus() },
+      {
+        log: this.log.child({ component: 'uplink' }),
+        clock: this.clock,
+        getStatus: () => this.wireStatus(),
+        registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
+      },
     );
     this.uplink.start();
   }
@@ -369,10 +374,12 @@ export class Agent {
       this.badFrame(src, reason, frame, err);
       return;
     }
+    const refused: Refused = { count: 0 };
     for (const r of readings) {
-      if (this.accept(src, r, frame) && !entry.redeliverable)
+      if (this.accept(src, r, refused) && !entry.redeliverable)
         this.atRisk.set(src, (this.atRisk.get(src) ?? 0) + 1);
     }
+    this.countRefused(src, frame, refused);
     if (this.framesSinceCheckpoint >= this.config.limits.maxPendingFrames) this.applyBackpressure();
   }
 
@@ -391,8 +398,18 @@ export class Agent {
     );
   }
 
-  /** Returns true when the reading went into the windows and rules. */
-  private accept(src: string, r: Reading, frame: RawFrame): boolean {
+  /**
+   * bad_frames_total counts frames, not readings (issue 12 item 5): a SenML pack whose ten records are
+   * all too old is one bad frame; its readings are counted in readings_dropped_total{reason}.
+   */
+  private countRefused(src: string, frame: RawFrame, refused: Refused): void {
+    if (refused.reason === undefined) return;
+    this.metrics.readingsDropped.inc({ reason: refused.reason }, refused.count);
+    this.badFrame(src, refused.reason, frame, new Error(`${refused.count} reading(s): ${refused.message}`));
+  }
+
+  /** Returns true when the reading went into the windows and rules; a refusal is noted in `refused`. */
+  private accept(src: string, r: Reading, refused: Refused): boolean {
     if (r.arrivalTime && !this.clockGuard.synced()) {
       // No trustworthy wall clock yet: keep the reading with its monotonic arrival time and stamp it
       // once the clock syncs, instead of emitting windows dated in 1970 (issue 4, "Clocks").
@@ -406,22 +423,16 @@ export class Agent {
       return false;
     }
     if (r.ts < this.clockGuard.minEventTime()) {
-      this.badFrame(
-        src,
-        'timestamp_too_old',
-        frame,
-        new Error(`timestamp ${r.ts} is before ${new Date(this.clockGuard.minEventTime()).toISOString()}`),
-      );
+      refused.count++;
+      refused.reason ??= 'timestamp_too_old';
+      refused.message ??= `timestamp ${r.ts} is before limits.minEventTime ${new Date(this.clockGuard.minEventTime()).toISOString()}`;
       return false;
     }
     if (this.clockGuard.synced() && r.ts > this.clockGuard.maxEventTime(FUTURE_TOLERANCE_MS)) {
       this.counters.futureRefused++;
-      this.badFrame(
-        src,
-        'timestamp_in_future',
-        frame,
-        new Error(`timestamp ${new Date(r.ts).toISOString()} is in the future`),
-      );
+      refused.count++;
+      refused.reason ??= 'timestamp_in_future';
+      refused.message ??= `timestamp ${new Date(r.ts).toISOString()} is in the future`;
       return false;
     }
     this.counters.readingsIn++;
@@ -499,12 +510,15 @@ export class Agent {
     const held = this.held;
     this.held = [];
     this.dirty = true;
-    for (const h of held)
+    for (const h of held) {
+      const refused: Refused = { count: 0 };
       this.accept(
         h.source,
         { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true },
-        { payload: Buffer.alloc(0), receivedAt: now },
+        refused,
       );
+      this.countRefused(h.source, { payload: Buffer.alloc(0), receivedAt: now }, refused);
+    }
     this.log.info(
       { readings: held.length },
       'wall clock synchronised; stamped readings held while it was not',
@@ -739,4 +753,11 @@ export class Agent {
     this.outbox.close();
     this.log.info('agent stopped');
   }
+}
+
+/** Readings of one frame refused for their timestamp: the first reason and message, and how many. */
+interface Refused {
+  count: number;
+  reason?: 'timestamp_too_old' | 'timestamp_in_future';
+  message?: string;
 }

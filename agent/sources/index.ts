@@ -48,9 +48,12 @@ export function createSource(cfg: SourceConfig, agentId: string, ctx: SourceCont
           name: cfg.name,
           listen: cfg.listen,
           topicPattern: cfg.topicPattern,
+          credentials: cfg.credentials,
           username: cfg.username,
           passwordFile: cfg.passwordFile,
+          allowAnonymous: cfg.allowAnonymous,
           maxPacketSize: cfg.maxPacketSize,
+          maxConnections: cfg.maxConnections,
         },
         ctx,
       );

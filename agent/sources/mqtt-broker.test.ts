@@ -22,7 +22,15 @@ async function broker(opts: Partial<MqttBrokerSourceOptions> = {}) {
   const frames: RawFrame[] = [];
   const bad: string[] = [];
   const src = new MqttBrokerSource(
-    { name: 'sensors', listen: '127.0.0.1:0', topicPattern: 'sensors/{device}/{metric}', ...opts },
+    // Anonymous unless a test sets credentials: these tests are about frames and acks; logins, ACLs and
+    // limits are in mqtt-broker.security.test.ts.
+    {
+      name: 'sensors',
+      listen: '127.0.0.1:0',
+      topicPattern: 'sensors/{device}/{metric}',
+      allowAnonymous: true,
+      ...opts,
+    },
     { log: nullLogger(), clock: systemClock, metrics: new Registry() },
   );
   sources.push(src);
@@ -175,20 +183,23 @@ describe('mqtt-broker source (aedes)', { timeout: 120_000 }, () => {
     await Promise.all(ps.map((p) => p.promise));
   });
 
-  it('counts topic_mismatch and too_long, acknowledges them at once', async () => {
-    const b = await broker({ maxPacketSize: 8 });
+  it('counts topic_mismatch and acknowledges it at once; a packet over maxPacketSize closes the connection', async () => {
+    const b = await broker({ maxPacketSize: 64 });
     const s = await b.sensor();
     await s.publishAsync('elsewhere/x', '1', { qos: 1 });
-    await s.publishAsync('sensors/s1/m', '123456789', { qos: 1 });
-    assert.deepEqual(b.bad, ['topic_mismatch', 'too_long']);
+    assert.deepEqual(b.bad, ['topic_mismatch']);
+    const closed = new Promise((r) => s.stream.once('close', r));
+    s.publish('sensors/s1/m', 'x'.repeat(100), { qos: 1 });
+    await closed;
     assert.equal(b.frames.length, 0);
-    assert.deepEqual(b.src.status().badFrames, { topic_mismatch: 1, too_long: 1 });
+    assert.deepEqual(b.src.status().badFrames, { topic_mismatch: 1 });
+    assert.deepEqual(b.src.status().refused, { packet_too_large: 1 });
   });
 
   it('requires the configured username and password', async () => {
     const pw = join(dir, 'pw');
     writeFileSync(pw, 's3cret\n');
-    const b = await broker({ username: 'sensor', passwordFile: pw });
+    const b = await broker({ username: 'sensor', passwordFile: pw, allowAnonymous: false });
     await assert.rejects(
       mqtt.connectAsync(b.url, { username: 'sensor', password: 'wrong', reconnectPeriod: 0 }),
     );
@@ -237,6 +248,7 @@ describe('mqtt-broker source (aedes)', { timeout: 120_000 }, () => {
         name: 'dup',
         listen: `127.0.0.1:${port}`,
         topicPattern: 'sensors/{device}/{metric}',
+        allowAnonymous: true,
         reconnectMinMs: 50,
         reconnectMaxMs: 100,
       },

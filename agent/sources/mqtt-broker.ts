@@ -14,15 +14,26 @@
 // a disconnect the ack is dropped and the sensor's client resends (DUP) on reconnect: at-least-once.
 // QoS 2 (rare on sensors) keeps aedes's flow and holds the authorizePublish callback until frame.ack().
 //
-// maxPacketSize: aedes has no packet size limit; a PUBLISH whose payload exceeds it is dropped as
-// `too_long` (and acknowledged). The bytes were already read, so this bounds what reaches the runtime,
-// not the parser's memory.
+// Closed by default (issue 12 item 1; docs/security.md "Agent"): a sensor must log in, with its own
+// credential from `credentials` (the collector's hashed file format, shared/credentials.ts) or the one
+// shared `username` + `passwordFile`, unless `allowAnonymous: true` (warned at start). A sensor may
+// publish only on topics matching `topicPattern` (with per-sensor credentials, only where `{device}` is
+// its own id), subscribes to nothing, and nothing is retained or forwarded: the broker is a one-way
+// door into the agent, not a message bus. Memory is bounded by maxConnections x 16 KB before login and
+// maxConnections x maxPacketSize after: the packet size guard (shared/mqtt-packet-guard.ts) refuses a
+// packet on its fixed header, before mqtt-packet buffers its body; a connection over the cap is closed
+// at once; a connection that sends no CONNECT is closed after CONNECT_TIMEOUT_MS.
 import { timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Counter } from 'prom-client';
+import { AuthLimits, type AuthLimitsOptions } from '../../shared/auth-limits.ts';
 import { readSecretFile } from '../../shared/config-file.ts';
+import { CredentialStore } from '../../shared/credentials.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
+import { guardClientParser, type PacketSizeGuard } from '../../shared/mqtt-packet-guard.ts';
+import { counterOn } from '../../shared/prom.ts';
 import { compileTopicPattern } from '../../shared/topics.ts';
 import { AckQueue, messageHash } from './ack-queue.ts';
 import { Backoff, RetryTimer } from './backoff.ts';
@@ -33,11 +44,19 @@ export interface MqttBrokerSourceOptions {
   /** `host:port`; port 0 picks a free port (tests), see `address()`. */
   listen: string;
   topicPattern: string;
-  /** When set, sensors must connect with this username and the password from `passwordFile`. */
+  /** Per-sensor credentials (JSON, hashed; `edgeflow-agent add-sensor`): username = sensor id. */
+  credentials?: string;
+  /** One credential shared by every sensor: this username and the password in `passwordFile`. */
   username?: string;
   passwordFile?: string;
-  /** Largest accepted payload, bytes. [65536] */
+  /** Accept sensors without credentials (warned at start). [false] */
+  allowAnonymous?: boolean;
+  /** Largest accepted MQTT packet, bytes, refused on its header before it is buffered. [65536] */
   maxPacketSize?: number;
+  /** Open connections at most; more are closed at once. [64] */
+  maxConnections?: number;
+  /** Password-check limits (shared/auth-limits.ts); tests shorten the window. */
+  authLimits?: Partial<AuthLimitsOptions>;
   /** How long after a restart a sensor's re-send can be matched to the last checkpoint, ms. [30000] */
   redeliveryGraceMs?: number;
   /** Backoff for re-listening when the port is taken, ms. [500, 30000] */
@@ -63,6 +82,15 @@ export class MqttBrokerSource implements Source {
   private skippedRedeliveries = 0;
   private paused = false;
   private password: Buffer | null = null;
+  private store: CredentialStore | null = null;
+  private readonly authLimits: AuthLimits;
+  /** The sensor id each authenticated client logged in as (per-sensor credentials). */
+  private readonly sensors = new WeakMap<Client, string>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly guards = new WeakMap<Client, { guard: PacketSizeGuard; max: number }>();
+  /** Refused connections, logins, subscriptions and packets by reason (not frames: see bad()). */
+  private readonly refusals: Record<string, number> = {};
+  private readonly refusedTotal: Counter<'source' | 'reason'>;
   private readonly badFrames: Record<string, number> = {};
   private readonly clients = new Set<PausableClient>();
   private readonly acks = new WeakMap<Client, AckQueue>();
@@ -91,27 +119,42 @@ export class MqttBrokerSource implements Source {
       new Backoff({ minMs: opts.reconnectMinMs ?? 500, maxMs: opts.reconnectMaxMs ?? 30_000 }),
     );
     this.warn = new RateLimitedLog(ctx.log, 1, 60_000);
+    this.authLimits = new AuthLimits({ ...AUTH_LIMITS, ...opts.authLimits });
+    this.refusedTotal = counterOn(
+      ctx.metrics,
+      'edgeflow_agent_broker_refused_total',
+      'Embedded broker: connections, logins, subscriptions and packets refused, by reason',
+      ['source', 'reason'],
+    );
   }
 
   async start(onFrame: (frame: RawFrame) => void, hooks: SourceHooks = {}): Promise<void> {
     this.onFrame = onFrame;
     this.hooks = hooks;
     this.state = 'starting';
-    if (this.opts.passwordFile) {
-      try {
-        this.password = Buffer.from(readSecretFile(this.opts.passwordFile));
-      } catch (e) {
-        throw new EdgeflowError(
-          'CONFIG_INVALID',
-          `source ${this.name}: cannot read passwordFile ${this.opts.passwordFile}`,
-          { cause: e },
-        );
-      }
-    }
+    this.loadCredentials();
     const broker = await Aedes.createBroker({
       id: `edgeflow-${this.name}`,
-      authenticate: (_client, username, password, done) => done(null, this.authenticate(username, password)),
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      authenticate: (client, username, password, done) => {
+        this.authenticate(client, username, password).then(
+          () => done(null, true),
+          (err: AuthenticateError) => done(err, false),
+        );
+      },
       authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),
+      // Sensors only publish: every subscription is refused (SUBACK 0x80 [MQTT-3.9.3-2]), nothing is
+      // forwarded, so no sensor can read another's readings (`#`, `$SYS/#`).
+      authorizeSubscribe: (_client, sub, cb) => {
+        this.refused('subscribe');
+        this.warn.warn(
+          `broker_subscribe:${this.name}`,
+          { topic: sub.topic },
+          'embedded broker: subscription refused',
+        );
+        cb(null, null);
+      },
+      authorizeForward: () => null,
     });
     this.broker = broker;
     broker.on('client', (c) => {
@@ -138,18 +181,132 @@ export class MqttBrokerSource implements Source {
     await this.listen();
   }
 
-  private authenticate(username: string | undefined, password: Buffer | undefined): boolean {
-    if (this.opts.username === undefined) return true;
-    if (username !== this.opts.username) return false;
-    if (!this.password) return true; // username only (no passwordFile configured)
-    if (!password) return false;
-    return password.length === this.password.length && timingSafeEqual(password, this.password);
+  /** Reads the sensor credentials (a failure is a configuration error) and warns when there are none. */
+  private loadCredentials(): void {
+    const { credentials, passwordFile } = this.opts;
+    try {
+      if (credentials !== undefined) {
+        this.store = new CredentialStore(credentials);
+        this.store.load();
+      } else if (passwordFile !== undefined) {
+        this.password = Buffer.from(readSecretFile(passwordFile));
+      }
+    } catch (e) {
+      const key = credentials !== undefined ? 'credentials' : 'passwordFile';
+      throw new EdgeflowError(
+        'CONFIG_INVALID',
+        `source ${this.name}: cannot read ${key} ${credentials ?? passwordFile}`,
+        { cause: e },
+      );
+    }
+    if (this.opts.allowAnonymous) {
+      this.ctx.log.warn(
+        { source: this.name, listen: this.opts.listen },
+        'embedded broker accepts sensors WITHOUT credentials (allowAnonymous: true): anyone who can reach the port can inject readings',
+      );
+    }
+  }
+
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<void> {
+    const refuse = (code: number, reason: string): never => {
+      this.refused(reason);
+      // The username is not logged: a sensor that swapped username and password would log its secret.
+      this.warn.warn(`broker_login:${this.name}`, { reason }, 'embedded broker: sensor login refused');
+      throw Object.assign(new Error(`login refused: ${reason}`), { returnCode: code }) as AuthenticateError;
+    };
+    const { store, password: expected } = this;
+    if (store === null && expected === null) {
+      if (this.opts.allowAnonymous) return this.raiseLimit(client);
+      return refuse(NOT_AUTHORIZED, 'no_credentials_configured'); // config.ts refuses this; a backstop
+    }
+    if (username === undefined || username === '' || password === undefined) {
+      if (this.opts.allowAnonymous) return this.raiseLimit(client);
+      return refuse(NOT_AUTHORIZED, 'no_credentials');
+    }
+    const user = username;
+    const address = (client.conn as net.Socket).remoteAddress ?? 'unknown';
+    const verdict = this.authLimits.check(user, address);
+    if (verdict !== 'ok') return refuse(NOT_AUTHORIZED, 'throttled');
+    let ok: boolean | null = false;
+    if (store) {
+      const secret = password.toString('utf8');
+      ok = store.verifyCached(user, secret)
+        ? true
+        : store.has(user)
+          ? await this.authLimits.run(() => store.verify(user, secret))
+          : false;
+    } else if (expected) {
+      ok =
+        user === this.opts.username &&
+        password.length === expected.length &&
+        timingSafeEqual(password, expected);
+    }
+    if (ok === null) return refuse(SERVER_UNAVAILABLE, 'busy');
+    if (!ok) {
+      this.authLimits.failed(user, address);
+      return refuse(BAD_USERNAME_OR_PASSWORD, 'bad_credentials');
+    }
+    this.authLimits.succeeded(user);
+    this.raiseLimit(client);
+    if (store) {
+      // aedes lets a CONNECT with a client id in use take that session over [MQTT-3.1.4-2]; with
+      // per-sensor credentials that must not let one sensor disconnect another.
+      const holder = (this.broker as unknown as { clients: Record<string, Client | undefined> }).clients[
+        client.id
+      ];
+      const holderSensor = holder && holder !== client ? this.sensors.get(holder) : undefined;
+      if (holderSensor !== undefined && holderSensor !== user)
+        return refuse(NOT_AUTHORIZED, 'client_id_taken');
+      this.sensors.set(client, user);
+    }
+  }
+
+  /** Logged in: packets up to maxPacketSize from now on. */
+  private raiseLimit(client: Client): void {
+    const g = this.guards.get(client);
+    g?.guard.setLimit(g.max);
+  }
+
+  /** One TCP connection: the connection cap, then the packet size guard, then aedes. */
+  private handle(socket: net.Socket): void {
+    const broker = this.broker;
+    socket.on('error', () => {}); // reported by aedes; a socket error never escapes
+    if (!broker || this.sockets.size >= (this.opts.maxConnections ?? 64)) {
+      this.refused('max_connections');
+      this.warn.warn(
+        `broker_max_connections:${this.name}`,
+        { max: this.opts.maxConnections ?? 64 },
+        'embedded broker: connection refused, maxConnections reached',
+      );
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const client = broker.handle(socket);
+    // Before login a packet may be PRE_AUTH_MAX_PACKET at most (a CONNECT is small): what unauthenticated
+    // connections can make the broker hold stays maxConnections x 16 KB, whatever maxPacketSize is.
+    const max = this.opts.maxPacketSize ?? 65536;
+    const guard = guardClientParser(client, Math.min(max, PRE_AUTH_MAX_PACKET), (v) => {
+      this.refused(v.reason === 'too_large' ? 'packet_too_large' : 'malformed_packet');
+      this.warn.warn(
+        `broker_packet:${this.name}`,
+        { reason: v.reason, size: v.size, max },
+        'embedded broker: packet over maxPacketSize or malformed; connection closed before buffering it',
+      );
+      socket.destroy();
+    });
+    this.guards.set(client, { guard, max });
   }
 
   private listen(): Promise<void> {
     return new Promise((resolve) => {
       if (this.state === 'stopped' || !this.broker) return resolve();
-      const server = net.createServer(this.broker.handle);
+      const server = net.createServer((socket) => this.handle(socket));
       server.once('error', (err: NodeJS.ErrnoException) => {
         this.state = 'down';
         this.lastError = `${err.code ?? 'ERROR'}: ${err.message}`;
@@ -187,7 +344,7 @@ export class MqttBrokerSource implements Source {
 
   private authorizePublish(
     client: Client | null,
-    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
+    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean; messageId?: number },
     cb: (err?: Error | null) => void,
   ): void {
     if (!client) {
@@ -198,7 +355,21 @@ export class MqttBrokerSource implements Source {
       cb(new Error('publishing to $ topics is not allowed'));
       return;
     }
-    const fields = this.match(packet.topic);
+    // Nothing is retained (issue 12: 100 x 1 MB retained messages were kept and replayed): aedes stores a
+    // retained message after this hook, from this same packet object.
+    packet.retain = false;
+    let fields = this.match(packet.topic);
+    const sensor = this.sensors.get(client);
+    if (fields && sensor !== undefined && fields.device !== undefined && fields.device !== sensor) {
+      // Per-sensor credentials: a sensor publishes its own readings only. Dropped and counted like a
+      // topic outside the pattern (below), so the sensor does not re-send it.
+      this.warn.warn(
+        `broker_acl:${this.name}`,
+        { sensor, device: fields.device },
+        "embedded broker: publish for another sensor's device dropped",
+      );
+      fields = null;
+    }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     let ack: (() => void) | undefined;
     let key: string | undefined;
@@ -267,6 +438,11 @@ export class MqttBrokerSource implements Source {
     return q;
   }
 
+  private refused(reason: string): void {
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+    this.refusedTotal.inc({ source: this.name, reason });
+  }
+
   private bad(reason: string): void {
     this.badFrames[reason] = (this.badFrames[reason] ?? 0) + 1;
     this.hooks.onBadFrame?.(reason);
@@ -293,6 +469,7 @@ export class MqttBrokerSource implements Source {
     if (server) {
       server.close();
       for (const c of this.clients) c.close();
+      for (const sock of this.sockets) sock.destroy(); // connections that never logged in
     }
     if (broker) await new Promise<void>((r) => broker.close(() => r()));
     this.clients.clear();
@@ -308,6 +485,8 @@ export class MqttBrokerSource implements Source {
       reconnects: this.reconnects,
       listen: this.address() ?? this.opts.listen,
       clients: this.clients.size,
+      connections: this.sockets.size,
+      refused: { ...this.refusals },
       paused: this.paused,
       badFrames: { ...this.badFrames },
       redeliveriesSkippedAfterRestart: this.skippedRedeliveries,
@@ -316,3 +495,22 @@ export class MqttBrokerSource implements Source {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Largest packet before login, bytes: a CONNECT with credentials and a small will fits. */
+const PRE_AUTH_MAX_PACKET = 16 * 1024;
+/** A connection that has not sent its CONNECT by then is closed (aedes connectTimeout), ms. */
+const CONNECT_TIMEOUT_MS = 10_000;
+// MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
+const SERVER_UNAVAILABLE = 3;
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+/**
+ * Password checks on a gateway: one scrypt (32 MiB; 50-100 ms on a server core, more on a Pi) at a time, 4 waiting, 5 failures
+ * per sensor id and 20 per address in a minute, then refused without checking (shared/auth-limits.ts).
+ */
+const AUTH_LIMITS: AuthLimitsOptions = {
+  failuresPerAgent: 5,
+  failuresPerAddress: 20,
+  windowMs: 60_000,
+  concurrentChecks: 1,
+  queuedChecks: 4,
+};

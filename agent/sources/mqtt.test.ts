@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
+import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { MqttSource, type MqttSourceOptions } from './mqtt.ts';
-import { MqttBrokerSource } from './mqtt-broker.ts';
 import type { RawFrame } from './source.ts';
 
 const BROKER = 'mqtt://127.0.0.1:1883';
@@ -211,36 +211,34 @@ describe('mqtt source against Mosquitto', { timeout: 120_000 }, () => {
   });
 
   it('falls back to MQTT 3.1.1 for a broker without MQTT 5 (aedes v1), and reports refused credentials', async () => {
-    // The embedded aedes broker speaks only 3.1.1 and can require credentials (the shared Mosquitto
-    // allows anonymous).
-    const broker = new MqttBrokerSource(
-      { name: 'auth', listen: '127.0.0.1:0', topicPattern: 'x/{device}/{metric}', username: 'agent' },
-      { log: nullLogger(), clock: systemClock, metrics: new Registry() },
-    );
-    const got: RawFrame[] = [];
-    await broker.start((f) => got.push(f));
+    // A bare aedes v1 broker speaks only 3.1.1 and here requires a username (the shared Mosquitto allows
+    // anonymous). Not the agent's embedded broker: that one grants no subscriptions (issue 12).
+    const aedes = await Aedes.createBroker({
+      authenticate: (_client, username, _password, done) => done(null, username === 'agent'),
+    });
+    const server = net.createServer(aedes.handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     try {
-      const bad = source({ topics: ['x/#'], username: 'intruder' }, `mqtt://${broker.address()}`);
+      const bad = source({ topics: ['x/#'], username: 'intruder' }, `mqtt://${address}`);
       await bad.start();
       await waitFor('refused', () =>
         /Bad username|Not authori[sz]ed/i.test(String(bad.src.status().lastError)),
       );
       assert.equal(bad.src.status().state, 'down');
 
-      const ok = source({ topics: ['x/#'], username: 'agent' }, `mqtt://${broker.address()}`);
+      const ok = source({ topics: ['x/#'], username: 'agent' }, `mqtt://${address}`);
       await ok.start();
       await waitFor('up over 3.1.1', () => ok.src.status().state === 'up');
       await waitFor('subscribed', () => (ok.src as unknown as { subscribed: boolean }).subscribed);
-      const pub = await mqtt.connectAsync(`mqtt://${broker.address()}`, { username: 'agent' });
-      const puback = pub.publishAsync('x/s1/m', '5', { qos: 1 }); // resolves only after ack()
-      await waitFor('broker frame', () => got.length === 1);
-      got[0]!.ack!();
-      await puback;
+      const pub = await mqtt.connectAsync(`mqtt://${address}`, { username: 'agent' });
+      await pub.publishAsync('x/s1/m', '5', { qos: 1 });
       await waitFor('forwarded to the subscriber', () => ok.frames.length === 1);
       assert.equal(ok.texts()[0], '5');
       await pub.endAsync();
     } finally {
-      await broker.stop();
+      server.close();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
     }
   });
 

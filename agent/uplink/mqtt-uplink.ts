@@ -16,13 +16,14 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
 import { readSecretFile } from '../../shared/config-file.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { newBatchId } from '../../shared/ids.ts';
 import { type Logger, nullLogger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
+import { counterOn } from '../../shared/prom.ts';
 import { uplinkTopic } from '../../shared/topics.ts';
 import type { Outbox, OutboxKind, StoredItem } from '../outbox/outbox.ts';
 
@@ -216,38 +217,26 @@ export class MqttUplink {
     this.log = deps.log ?? nullLogger();
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
-    const r = deps.registry ? [deps.registry] : null;
+    const r = deps.registry;
     this.metrics = r
       ? {
-          batches: new Counter({
-            name: 'edgeflow_agent_uplink_batches_total',
-            help: 'Batches acknowledged by the collector',
-            labelNames: ['kind'],
-            registers: r,
-          }),
-          items: new Counter({
-            name: 'edgeflow_agent_uplink_items_total',
-            help: 'Items acknowledged by the collector',
-            labelNames: ['kind'],
-            registers: r,
-          }),
-          requeued: new Counter({
-            name: 'edgeflow_agent_uplink_requeued_items_total',
-            help: 'In-flight items made eligible again after a disconnect (will be re-sent)',
-            labelNames: ['kind'],
-            registers: r,
-          }),
-          reconnects: new Counter({
-            name: 'edgeflow_agent_uplink_reconnects_total',
-            help: 'Successful reconnections',
-            registers: r,
-          }),
-          errors: new Counter({
-            name: 'edgeflow_agent_uplink_errors_total',
-            help: 'Uplink connection errors',
-            labelNames: ['code'],
-            registers: r,
-          }),
+          batches: counterOn(
+            r,
+            'edgeflow_agent_uplink_batches_total',
+            'Batches acknowledged by the collector',
+            ['kind'],
+          ),
+          items: counterOn(r, 'edgeflow_agent_uplink_items_total', 'Items acknowledged by the collector', [
+            'kind',
+          ]),
+          requeued: counterOn(
+            r,
+            'edgeflow_agent_uplink_requeued_items_total',
+            'In-flight items made eligible again after a disconnect (will be re-sent)',
+            ['kind'],
+          ),
+          reconnects: counterOn(r, 'edgeflow_agent_uplink_reconnects_total', 'Successful reconnections', []),
+          errors: counterOn(r, 'edgeflow_agent_uplink_errors_total', 'Uplink connection errors', ['code']),
         }
       : null;
   }

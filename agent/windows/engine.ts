@@ -103,6 +103,8 @@ interface KeyState {
   wins: Map<number, Win>;
   /** the filling count window (count specs) */
   cnt: Win | null;
+  /** The unit of the key's latest reading that had one (SenML `u`), put in summary tags (issue 12 item 5). */
+  unit?: string;
 }
 
 interface DeviceState {
@@ -141,6 +143,7 @@ interface KeyJSON {
   metric: string;
   wins: WinJSON[];
   cnt: WinJSON | null;
+  unit?: string;
 }
 
 interface DeviceJSON {
@@ -339,6 +342,7 @@ export class WindowEngine {
           metric: key.metric,
           wins: [...key.wins.values()].map(winToJSON),
           cnt: key.cnt === null ? null : winToJSON(key.cnt),
+          ...(key.unit === undefined ? {} : { unit: key.unit }),
         });
       }
       devices.push({
@@ -403,6 +407,7 @@ export class WindowEngine {
         const key = e.newKey(spec, d.device, k.metric);
         for (const w of k.wins) key.wins.set(w.start, winFromJSON(w));
         key.cnt = k.cnt === null ? null : winFromJSON(k.cnt);
+        if (typeof k.unit === 'string') key.unit = k.unit;
         e.openWindows += key.wins.size + (key.cnt === null ? 0 : 1);
         dev.keys.set(`${spec.spec.name}\0${k.metric}`, key);
         e.keyCount++;
@@ -437,7 +442,7 @@ export class WindowEngine {
     };
   }
 
-  private key(dev: DeviceState, spec: CompiledSpec, metric: string): KeyState | null {
+  private key(dev: DeviceState, spec: CompiledSpec, metric: string, unit?: string): KeyState | null {
     const k = `${spec.spec.name}\0${metric}`;
     let key = dev.keys.get(k);
     if (key === undefined) {
@@ -447,6 +452,7 @@ export class WindowEngine {
       dev.keys.set(k, key);
       this.keyCount++;
     }
+    if (unit !== undefined) key.unit = unit;
     return key;
   }
 
@@ -497,7 +503,7 @@ export class WindowEngine {
         this.tooLate(dev, spec, r);
         return;
       }
-      const key = this.key(dev, spec, r.metric);
+      const key = this.key(dev, spec, r.metric, r.unit);
       if (key === null) {
         this.drop('max_keys');
         return;
@@ -529,7 +535,7 @@ export class WindowEngine {
       this.routeSession(dev, spec, a.assign(r.ts)[0]!, r, seq, wm);
       return;
     }
-    const key = this.key(dev, spec, r.metric);
+    const key = this.key(dev, spec, r.metric, r.unit);
     if (key === null) {
       this.drop('max_keys');
       return;
@@ -563,7 +569,8 @@ export class WindowEngine {
       this.tooLate(dev, spec, r);
       return;
     }
-    const key = existing ?? this.key(dev, spec, r.metric);
+    const key = existing ?? this.key(dev, spec, r.metric, r.unit);
+    if (existing && r.unit !== undefined) existing.unit = r.unit;
     if (key === null) {
       this.drop('max_keys');
       return;
@@ -627,7 +634,7 @@ export class WindowEngine {
         value: r.value,
         ts: r.ts,
         window: name,
-        tags: {},
+        tags: r.unit === undefined ? {} : { unit: r.unit },
       });
     } else {
       this.counters.lateDropped++;
@@ -699,7 +706,7 @@ export class WindowEngine {
       window: { name, type: key.spec.spec.type, start, end },
       ...w.acc.result(key.spec.aggregates),
       late: w.late,
-      tags: {},
+      tags: key.unit === undefined ? {} : { unit: key.unit },
     };
   }
 

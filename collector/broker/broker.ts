@@ -16,14 +16,14 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { AuthLimits, type AuthLimitsOptions } from '../../shared/auth-limits.ts';
+import type { CredentialStore } from '../../shared/credentials.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
+import { PacketSizeGuard } from '../../shared/mqtt-packet-guard.ts';
 import { AGENT_ID_RE, downlinkTopic, parseUplinkTopic, type UplinkKind } from '../../shared/topics.ts';
 import type { ListenUrl } from '../config.ts';
-import type { CredentialStore } from '../credentials.ts';
 import type { CollectorMetrics, RejectReason } from '../metrics.ts';
-import { AuthLimits, type AuthLimitsOptions } from './auth-limits.ts';
-import { PacketSizeGuard } from './packet-guard.ts';
 
 export interface BrokerOptions {
   listen: readonly ListenUrl[];

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { parseConfigText } from '../../shared/config-file.ts';
+import { addAgent } from '../../shared/credentials.ts';
 import { nullLogger } from '../../shared/log.ts';
 import { buildCollector, type Collector } from '../collector.ts';
 import { collectorConfigSchema } from '../config.ts';
-import { addAgent } from '../credentials.ts';
 import type { Sink, WriteResult } from '../sinks/sink.ts';
 import type { SpoolItem } from '../spool/spool.ts';
 

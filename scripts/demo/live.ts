@@ -9,6 +9,7 @@
 // Plain ANSI (clear screen, home, redraw): the view is a dozen lines refreshed once a second, which
 // needs no TUI library. Without a TTY (or with DEMO_PLAIN=1) it prints one key=value line per second.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -135,6 +136,7 @@ writeFileSync(PIDFILE, `${process.pid} ${processStart(process.pid)}\n`);
 const paths = {
   credentials: join(DIR, 'agents.json'),
   agentSecret: join(DIR, 'agent-secret'),
+  sensorSecret: join(DIR, 'sensor-secret'),
   influxPassword: join(DIR, 'influx-password'),
   collectorConfig: join(DIR, 'collector.yaml'),
   agentConfig: join(DIR, 'agent.yaml'),
@@ -152,6 +154,8 @@ const secret = execFileSync(
   },
 ).trim();
 writeFileSync(paths.agentSecret, `${secret}\n`, { mode: 0o600 });
+// The dock sensors log in to the agent's embedded broker (closed to anonymous sensors by default).
+writeFileSync(paths.sensorSecret, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
 
 // Kafka topics: the collector creates the ones it needs at start (kafka.createTopics defaults to true;
 // the test bed's broker has auto.create disabled), so the demo does not.
@@ -194,6 +198,8 @@ function agentConfig(collectorPort: number, httpPort: number, brokerPort: number
         listen: `127.0.0.1:${brokerPort}`,
         topicPattern: 'sensors/{device}/{metric}',
         format: 'number',
+        username: 'dock',
+        passwordFile: paths.sensorSecret,
       },
     ],
     watermark: { maxOutOfOrder: '1s', idleTimeout: '5s' },
@@ -394,6 +400,10 @@ async function startAll(): Promise<Endpoints> {
     '2',
     '--format',
     'number',
+    '--mqtt-username',
+    'dock',
+    '--mqtt-password-file',
+    paths.sensorSecret,
   ]);
   // "Up" means readings are flowing (a bounded run's clock starts here, so a slow start on a busy
   // machine does not eat into the time the first windows need to close).

@@ -102,7 +102,8 @@ test('every sample config in the repo passes check-config', () => {
   walk(join(ROOT, 'agent'));
   assert.ok(samples.length >= 1, 'no sample agent configs found');
   for (const s of samples) {
-    const r = agentCli('check-config', '--config', s);
+    // --schema-only: the samples name files of the machine they are written for (/etc/edgeflow/...).
+    const r = agentCli('check-config', '--schema-only', '--config', s);
     assert.equal(r.code, 0, `${s}:\n${r.err}`);
   }
 });

@@ -70,6 +70,7 @@ test(`SIGKILL ${BROKER_KILLS} times while sensors publish to the agent's embedde
       listen: `127.0.0.1:${port}`,
       topicPattern: 'plant/{device}/{metric}',
       format: 'json',
+      allowAnonymous: true, // this test is about crashes; sensor logins: agent/sources/mqtt-broker.security.test.ts
     },
     '5s',
     ['--mqtt-max-in-flight', '40'],

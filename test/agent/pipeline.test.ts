@@ -2,7 +2,9 @@
 // → edgeflow-agent process → real MQTT broker standing in for the collector. Every reading the
 // simulator sent is accounted for in the summaries' counts; malformed frames in the agent's counters.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   type AgentProcess,
@@ -179,6 +181,10 @@ describe('agent pipeline, end to end through real transports', () => {
     const port = await freePort();
     const cap = await captureUplink(BROKER(), id);
     try {
+      // The sensors log in (issue 12 item 1: the embedded broker refuses anonymous sensors by default).
+      const secrets = tempDir();
+      const passwordFile = join(secrets, 'sensor-password');
+      writeFileSync(passwordFile, 'sensor-secret\n', { mode: 0o600 });
       const cfg = writeConfig(
         tempDir(),
         baseConfig(id, tempDir(), [
@@ -188,6 +194,8 @@ describe('agent pipeline, end to end through real transports', () => {
             listen: `127.0.0.1:${port}`,
             topicPattern: 'sensors/{device}/{metric}',
             format: 'number',
+            username: 'sensors',
+            passwordFile,
           },
         ]),
       );
@@ -215,6 +223,10 @@ describe('agent pipeline, end to end through real transports', () => {
         'number',
         '--qos',
         '1',
+        '--mqtt-username',
+        'sensors',
+        '--mqtt-password-file',
+        passwordFile,
       ]);
       assert.ok(report.readingsSent > 100);
       await waitFor(

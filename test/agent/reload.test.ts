@@ -30,6 +30,7 @@ test('SIGHUP: unchanged windows keep their state, new windows start empty, bad c
         listen: `127.0.0.1:${port}`,
         topicPattern: 'sensors/{device}/{metric}',
         format: 'json',
+        allowAnonymous: true, // this test is about reloads; sensor logins: mqtt-broker.security.test.ts
       },
     ],
     watermark: { maxOutOfOrder: '0s', idleTimeout: '10m' },

@@ -110,8 +110,8 @@ test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 wind
     serial.send({ device: 'd1', metric: 't', value: i }, clock.now()); // no ts: arrival time
     clock.advance(100);
   }
-  // A device timestamp from 1970 is refused, not windowed.
-  serial.send({ device: 'd1', metric: 't', value: 1, ts: Date.UTC(2001, 0, 1) }, clock.now());
+  // A device timestamp before limits.minEventTime (default 2000-01-01) is refused, not windowed.
+  serial.send({ device: 'd1', metric: 't', value: 1, ts: Date.UTC(1999, 11, 31) }, clock.now());
   clock.advance(5_000);
   const s1 = st(agent);
   assert.equal(s1.heldUnsynced, 20);
@@ -364,4 +364,49 @@ test('checkpointed state is stored deflated (z1:) and both it and an older plain
   const fromPlain = await run(json);
   assert.ok(fromCompressed.length > 0);
   assert.deepEqual(fromCompressed, fromPlain);
+});
+
+test('SenML (issue 12 item 5): RFC 8428 5.1.3 (2010) accepted by default with its units as summary tags; one floor, limits.minEventTime; a refused pack is one bad frame', async () => {
+  const rfc = JSON.stringify([
+    { bn: 'urn:dev:ow:10e2073a011000:', bt: 1.276020076e9, bu: 'A', bver: 5, n: 'voltage', u: 'V', v: 120.1 },
+    { n: 'current', t: -5, v: 1.2 },
+    { n: 'current', t: -4, v: 1.3 },
+    { n: 'current', t: -3, v: 1.4 },
+    { n: 'current', t: -2, v: 1.5 },
+    { n: 'current', t: -1, v: 1.6 },
+    { n: 'current', v: 1.7 },
+  ]);
+  const senmlSources = {
+    sources: [{ type: 'mqtt', name: 'mq', url: 'mqtt://127.0.0.1:1', topics: ['x/#'], format: 'senml' }],
+  };
+  const bad = async (a: Agent, reason: string) =>
+    metricValue(await a.metrics.registry.metrics(), 'edgeflow_agent_bad_frames_total', { reason });
+  const dropped = async (a: Agent, reason: string) =>
+    metricValue(await a.metrics.registry.metrics(), 'edgeflow_agent_readings_dropped_total', { reason });
+
+  const clock = new FakeClock(Date.UTC(2026, 11, 1)); // synced
+  const { agent, outbox, mqtt } = await build(clock, config(senmlSources));
+  mqtt.send(rfc, clock.now());
+  assert.equal(st(agent).counters.readingsIn, 7);
+  mqtt.send('[{"bn":"s1:","bver":11,"n":"t","v":1}]', clock.now());
+  assert.equal(await bad(agent, 'unsupported'), 1);
+  clock.advance(2000);
+  const tagged = await waitFor('summaries of the 2010 pack', () => {
+    const s = outbox
+      .peek('summaries', 100)
+      .map((i) => i.body as { metric: string; tags: Record<string, string> });
+    return s.length > 0 ? s : undefined;
+  });
+  for (const s of tagged) assert.deepEqual(s.tags, { unit: s.metric === 'voltage' ? 'V' : 'A' });
+  await agent.stop();
+
+  // The floor raised past 2010: the same pack is refused, counted once as a frame, 7 readings dropped.
+  const c2 = new FakeClock(Date.UTC(2026, 11, 1));
+  const strict = await build(c2, config({ ...senmlSources, limits: { minEventTime: '2016-01-01' } }));
+  strict.mqtt.send(rfc, c2.now());
+  assert.equal(st(strict.agent).counters.readingsIn, 0);
+  assert.equal(await bad(strict.agent, 'timestamp_too_old'), 1);
+  assert.equal(await dropped(strict.agent, 'timestamp_too_old'), 7);
+  assert.equal(st(strict.agent).counters.badFrames, 1);
+  await strict.agent.stop();
 });

@@ -18,10 +18,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { buildCollector, type Collector } from '../../collector/collector.ts';
 import { collectorConfigSchema } from '../../collector/config.ts';
-import { addAgent } from '../../collector/credentials.ts';
 import { InfluxSink } from '../../collector/sinks/influxdb.ts';
 import { KafkaSink } from '../../collector/sinks/kafka.ts';
 import { parseConfigText } from '../../shared/config-file.ts';
+import { addAgent } from '../../shared/credentials.ts';
 import { nullLogger } from '../../shared/log.ts';
 
 export const FAST_SCRYPT = { N: 1024, r: 8, p: 1, keylen: 32 };

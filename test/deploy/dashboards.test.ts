@@ -119,6 +119,8 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
     const dir = tempDir('edgeflow-dash-');
     const secretFile = join(dir, 'secret');
     writeFileSync(secretFile, `${collector.secret}\n`, { mode: 0o600 });
+    const sensorSecretFile = join(dir, 'sensor-secret');
+    writeFileSync(sensorSecretFile, 'dock-sensor-secret\n', { mode: 0o600 });
     const brokerPort = await freePort();
     const cfg = writeConfig(dir, {
       agent: { id: agentId, dataDir: join(dir, 'data') },
@@ -129,6 +131,8 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
           listen: `127.0.0.1:${brokerPort}`,
           topicPattern: 'sensors/{device}/{metric}',
           format: 'number',
+          username: 'dock',
+          passwordFile: sensorSecretFile, // the sensors log in (issue 12 item 1)
         },
       ],
       watermark: { maxOutOfOrder: '200ms', idleTimeout: '1s' },
@@ -160,6 +164,10 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
     const report = await runSim([
       '--mqtt',
       `mqtt://127.0.0.1:${brokerPort}`,
+      '--mqtt-username',
+      'dock',
+      '--mqtt-password-file',
+      sensorSecretFile,
       '--topic-pattern',
       'sensors/{device}/{metric}',
       '--format',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
-import { PacketSizeGuard } from './packet-guard.ts';
+import { PacketSizeGuard } from './mqtt-packet-guard.ts';
 
 const publish = (n: number) =>
   mqttPacket.generate({

@@ -9,8 +9,8 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { EdgeflowError } from '../shared/errors.ts';
-import { AGENT_ID_RE } from '../shared/topics.ts';
+import { EdgeflowError } from './errors.ts';
+import { AGENT_ID_RE } from './topics.ts';
 
 export interface ScryptParams {
   N: number;

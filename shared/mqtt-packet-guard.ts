@@ -14,7 +14,12 @@ export class PacketSizeGuard {
   private toSkip = 0;
   private failed: GuardVerdict | null = null;
 
-  constructor(private readonly maxPacketSize: number) {}
+  constructor(private maxPacketSize: number) {}
+
+  /** Changes the limit for the packets that follow (e.g. raised once a client has logged in). */
+  setLimit(maxPacketSize: number): void {
+    this.maxPacketSize = maxPacketSize;
+  }
 
   private fail(v: GuardVerdict): GuardVerdict {
     this.failed = v;
@@ -55,4 +60,28 @@ export class PacketSizeGuard {
     }
     return { ok: true };
   }
+}
+
+/**
+ * Puts a PacketSizeGuard in front of an aedes client's parser (aedes 1.2 `client._parser`, mqtt-packet):
+ * every socket read goes through the guard first, so a packet announcing more than `maxPacketSize`
+ * bytes is refused on its fixed header, before its body is buffered. `onReject` closes the connection.
+ * Throws when aedes no longer has `_parser`: the tests of both brokers fail then, not silently unguarded.
+ */
+export function guardClientParser(
+  client: object,
+  maxPacketSize: number,
+  onReject: (verdict: Exclude<GuardVerdict, { ok: true }>) => void,
+): PacketSizeGuard {
+  const parser = (client as { _parser?: { parse: (b: Buffer) => unknown } })._parser;
+  if (!parser) throw new Error('aedes internals changed: client._parser missing (packet size guard)');
+  const guard = new PacketSizeGuard(maxPacketSize);
+  const parse = parser.parse.bind(parser);
+  parser.parse = (buf: Buffer) => {
+    const v = guard.feed(buf);
+    if (v.ok) return parse(buf);
+    onReject(v);
+    return 0;
+  };
+  return guard;
 }
