@@ -8,6 +8,7 @@
 // to the callback makes aedes destroy the connection (client._onError) - MQTT 3.1.1 has no negative
 // PUBACK - so the agent reconnects and re-sends from its outbox.
 
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -45,6 +46,11 @@ export interface BrokerDeps {
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+
+/** What logs show of a username that is not a known agent id: never the text itself. */
+export function redactUsername(username: string): string {
+  return `sha256:${createHash('sha256').update(username).digest('hex').slice(0, 12)}`;
+}
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -253,7 +259,7 @@ export class EdgeBroker {
         if (username !== undefined && username !== id) {
           this.reject(
             'cert_mismatch',
-            { username, cn: id, code: 'AUTH_FAILED' },
+            { username: username === id ? id : redactUsername(username), cn: id, code: 'AUTH_FAILED' },
             'username differs from the certificate CN',
           );
           throw authError(NOT_AUTHORIZED, 'username does not match certificate');
@@ -282,35 +288,42 @@ export class EdgeBroker {
       return username;
     }
     const address = this.addresses.get(conn) ?? 'unknown';
-    const verdict = this.authLimits.check(username, address);
+    // A username that is no known agent id may be a secret typed in the wrong field (issue 12, item 12):
+    // logs name it by a short hash only.
+    const known = creds.has(username);
+    const who = known ? { agent: username } : { username: redactUsername(username) };
+    const verdict = this.authLimits.reserve(username, address);
     if (verdict !== 'ok') {
       this.reject(
         'auth_throttled',
-        { agent: username, address, why: verdict, code: 'AUTH_FAILED' },
-        'too many failed password checks: refused without checking',
+        { ...who, address, why: verdict, code: 'AUTH_FAILED' },
+        'too many failed or pending password checks: refused without checking',
       );
       throw authError(NOT_AUTHORIZED, 'too many failed attempts; try later');
     }
     // Unknown ids cost nothing to refuse, but count as failures like wrong passwords.
-    const ok = creds.has(username) ? await this.authLimits.run(() => creds.verify(username, secret)) : false;
+    let ok: boolean | null = false;
+    try {
+      if (known) ok = await this.authLimits.run(() => creds.verify(username, secret));
+    } finally {
+      this.authLimits.settle(username, address, ok);
+    }
     if (ok === null) {
       this.reject(
         'auth_busy',
-        { agent: username, address, code: 'AUTH_FAILED' },
+        { ...who, address, code: 'AUTH_FAILED' },
         'password checks queue full: refused as server unavailable',
       );
       throw authError(SERVER_UNAVAILABLE, 'server busy; try later');
     }
     if (!ok) {
-      this.authLimits.failed(username, address);
       this.reject(
         'bad_password',
-        { agent: username, address, code: 'AUTH_FAILED' },
+        { ...who, address, code: 'AUTH_FAILED' },
         'wrong password or unknown agent',
       );
       throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
     }
-    this.authLimits.succeeded(username);
     return username;
   }
 

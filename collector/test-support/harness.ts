@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { parseConfigText } from '../../shared/config-file.ts';
-import { nullLogger } from '../../shared/log.ts';
+import { type Logger, nullLogger } from '../../shared/log.ts';
 import { buildCollector, type Collector } from '../collector.ts';
 import { collectorConfigSchema } from '../config.ts';
 import { addAgent } from '../credentials.ts';
@@ -67,6 +67,8 @@ export async function startHarness(
     mqttExtra?: string;
     sinks?: MemorySink[];
     runner?: Record<string, number>;
+    /** Where the collector logs (default: nowhere). */
+    log?: Logger;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-collector-'));
@@ -83,7 +85,7 @@ ${opts.yaml ?? ''}`;
   const sinks = opts.sinks ?? [new MemorySink('kafka')];
   const registry = new Registry();
   const collector = buildCollector(cfg.config, {
-    log: nullLogger(),
+    log: opts.log ?? nullLogger(),
     registry,
     sinks,
     runner: { minBackoffMs: 20, maxBackoffMs: 200, idlePollMs: 50, ...opts.runner },
