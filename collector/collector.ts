@@ -119,7 +119,8 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
         );
       }
       const p = new IngestPipeline(spool, metrics, log, {
-        maxInflatedBytes: Math.max(16 * config.mqtt.maxPacketSize, 64 * 1024 * 1024),
+        maxInflatedBytes: config.mqtt.maxBatchBytes,
+        maxItems: config.mqtt.maxBatchItems,
       });
       pipeline = p;
       const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };

@@ -43,6 +43,12 @@ const mqttSchema = z
     tls: tlsSchema.optional(),
     credentials: z.string().min(1),
     maxPacketSize: sizeSchema.default(1024 * 1024),
+    /**
+     * Extension (issue 12, item 9): a batch's size once gunzipped, and its items, checked before the
+     * JSON is parsed. The agent's batches are at most 512 KB before gzip (uplink maxBatchBytes), so 8x that.
+     */
+    maxBatchBytes: sizeSchema.default(4 * 1024 * 1024),
+    maxBatchItems: z.number().int().min(1).max(1_000_000).default(10_000),
     /** Extension: how long a connecting client may take to send CONNECT. */
     connectTimeout: durationSchema.default(30_000),
     /** Extension: limits on password checks (broker/auth-limits.ts). */

@@ -56,6 +56,11 @@ export function createCollectorMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers,
     }),
+    statusCountersDropped: new Counter({
+      name: 'edgeflow_collector_status_counters_dropped_total',
+      help: 'Agent status counters dropped (over 256 per status or a name over 128 characters)',
+      registers,
+    }),
     dedupHits: new Counter({
       name: 'edgeflow_collector_dedup_hits_total',
       help: 'Items dropped as already received (agent, id, rev)',
