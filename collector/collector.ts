@@ -171,6 +171,9 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           listen: config.mqtt.listen,
           tls: config.mqtt.tls,
           maxPacketSize: config.mqtt.maxPacketSize,
+          preAuthMaxPacketSize: config.mqtt.preAuthMaxPacketSize,
+          maxConnections: config.mqtt.maxConnections,
+          maxPendingConnections: config.mqtt.maxPendingConnections,
           connectTimeoutMs: config.mqtt.connectTimeout,
           authLimits: {
             failuresPerAgent: config.mqtt.authLimits.failuresPerAgent,

@@ -14,6 +14,7 @@ export type RejectReason =
   | 'subscribe_acl'
   | 'not_authenticated'
   | 'packet_too_large'
+  | 'connection_limit'
   | 'protocol'
   | 'spool_error';
 

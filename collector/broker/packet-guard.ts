@@ -14,7 +14,8 @@ export class PacketSizeGuard {
   private toSkip = 0;
   private failed: GuardVerdict | null = null;
 
-  constructor(private readonly maxPacketSize: number) {}
+  /** The limit can change between packets: small before login, mqtt.maxPacketSize after (issue 12, item 10). */
+  constructor(public maxPacketSize: number) {}
 
   private fail(v: GuardVerdict): GuardVerdict {
     this.failed = v;
