@@ -99,7 +99,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
     status,
 
     async start(): Promise<RunningCollector> {
-      mkdirSync(config.collector.dataDir, { recursive: true });
+      mkdirSync(config.collector.dataDir, { recursive: true, mode: 0o700 }); // spool: owner-only (issue 12)
       const spoolPath = join(config.collector.dataDir, 'spool.db');
       spool = new Spool(spoolPath, {
         maxBytes: config.spool.maxBytes,
