@@ -18,8 +18,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { AGENT_ID_RE, AGENT_ID_RULE } from '../shared/topics.ts';
