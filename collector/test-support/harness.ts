@@ -77,7 +77,7 @@ export async function startHarness(
   for (const a of opts.agents ?? ['gw-1', 'gw-2'])
     secrets[a] = (await addAgent(credentials, a, FAST_SCRYPT)).secret;
   const text = `collector: { id: test, dataDir: ${join(dir, 'data')} }
-mqtt: { credentials: ${credentials}, connectTimeout: 2s, ${opts.mqttExtra ?? 'listen: [tcp://127.0.0.1:0]'}${opts.mqttExtra?.includes('maxPacketSize') ? '' : ', maxPacketSize: 64KB'} }
+mqtt: { credentials: ${credentials}, ${opts.mqttExtra?.includes('connectTimeout') ? '' : 'connectTimeout: 2s, '}${opts.mqttExtra ?? 'listen: [tcp://127.0.0.1:0]'}${opts.mqttExtra?.includes('maxPacketSize') ? '' : ', maxPacketSize: 64KB'} }
 http: { listen: 127.0.0.1:0 }
 ${opts.yaml ?? ''}`;
   const cfg = parseConfigText(text, collectorConfigSchema);
