@@ -116,18 +116,25 @@ export async function ingestPublish(
   } catch (e) {
     // Whatever this payload does to the code above (a bug, a RangeError), it is the payload's problem,
     // not the spool's: dead-letter it rather than fail the commit and have the agent re-send forever.
-    const out: IngestResult = {
-      entries: [],
-      deadLetters: [],
-      validItems: 0,
-      batch: null,
-      countersDropped: 0,
-    };
     const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    out.entries.push(deadLetter(agent, topic, payload, 'unprocessable', detail));
-    out.deadLetters.push({ reason: 'unprocessable', detail });
-    return out;
+    return wholePayloadDeadLetter(agent, topic, payload, 'unprocessable', detail);
   }
+}
+
+function wholePayloadDeadLetter(
+  agent: string,
+  topic: string,
+  payload: Buffer,
+  reason: DeadLetterReason,
+  detail: string,
+): IngestResult {
+  return {
+    entries: [deadLetter(agent, topic, payload, reason, detail)],
+    deadLetters: [{ reason, detail }],
+    validItems: 0,
+    batch: null,
+    countersDropped: 0,
+  };
 }
 
 async function ingest(
@@ -212,10 +219,10 @@ async function ingest(
       if (++invalid > MAX_INVALID_ITEMS) {
         // One dead letter with the whole payload replaces the per-item ones: nothing is lost, and a
         // hostile batch costs at most MAX_INVALID_ITEMS error reports.
-        out.entries = [];
-        out.deadLetters = [];
-        out.validItems = 0;
-        return fail(
+        return wholePayloadDeadLetter(
+          agent,
+          topic,
+          payload,
           'too_many_invalid',
           `batch ${env.data.batch}: more than ${MAX_INVALID_ITEMS} invalid items`,
         );
