@@ -99,7 +99,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
     status,
 
     async start(): Promise<RunningCollector> {
-      mkdirSync(config.collector.dataDir, { recursive: true });
+      mkdirSync(config.collector.dataDir, { recursive: true, mode: 0o700 }); // spool: owner-only (issue 12)
       const spoolPath = join(config.collector.dataDir, 'spool.db');
       spool = new Spool(spoolPath, {
         maxBytes: config.spool.maxBytes,
@@ -119,7 +119,8 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
         );
       }
       const p = new IngestPipeline(spool, metrics, log, {
-        maxInflatedBytes: Math.max(16 * config.mqtt.maxPacketSize, 64 * 1024 * 1024),
+        maxInflatedBytes: config.mqtt.maxBatchBytes,
+        maxItems: config.mqtt.maxBatchItems,
       });
       pipeline = p;
       const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };
@@ -170,6 +171,9 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           listen: config.mqtt.listen,
           tls: config.mqtt.tls,
           maxPacketSize: config.mqtt.maxPacketSize,
+          preAuthMaxPacketSize: config.mqtt.preAuthMaxPacketSize,
+          maxConnections: config.mqtt.maxConnections,
+          maxPendingConnections: config.mqtt.maxPendingConnections,
           connectTimeoutMs: config.mqtt.connectTimeout,
           authLimits: {
             failuresPerAgent: config.mqtt.authLimits.failuresPerAgent,

@@ -43,8 +43,22 @@ const mqttSchema = z
     tls: tlsSchema.optional(),
     credentials: z.string().min(1),
     maxPacketSize: sizeSchema.default(1024 * 1024),
-    /** Extension: how long a connecting client may take to send CONNECT. */
-    connectTimeout: durationSchema.default(30_000),
+    /**
+     * Extension (issue 12, item 9): a batch's size once gunzipped, and its items, checked before the
+     * JSON is parsed. The agent's batches are at most 512 KB before gzip (uplink maxBatchBytes), so 8x that.
+     */
+    maxBatchBytes: sizeSchema.default(4 * 1024 * 1024),
+    maxBatchItems: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** Extension: how long a connecting client may take to finish TLS and send CONNECT. */
+    connectTimeout: durationSchema.default(10_000),
+    /**
+     * Extension (issue 12, item 10): memory before login. The largest packet accepted before the client
+     * is authenticated (checked on the fixed header, before the body is buffered), connections open in
+     * all, and connections open that have not logged in yet.
+     */
+    preAuthMaxPacketSize: sizeSchema.default(16 * 1024),
+    maxConnections: z.number().int().min(1).default(10_000),
+    maxPendingConnections: z.number().int().min(1).default(1000),
     /** Extension: limits on password checks (broker/auth-limits.ts). */
     authLimits: z
       .object({
@@ -73,6 +87,20 @@ const mqttSchema = z
         code: 'custom',
         path: ['tls', 'ca'],
         message: 'requireClientCert needs a ca to verify client certificates',
+      });
+    }
+    if (m.preAuthMaxPacketSize < 256 || m.preAuthMaxPacketSize > m.maxPacketSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['preAuthMaxPacketSize'],
+        message: 'expected between 256B and maxPacketSize',
+      });
+    }
+    if (m.maxPendingConnections > m.maxConnections) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxPendingConnections'],
+        message: 'expected at most maxConnections',
       });
     }
     if (m.maxPacketSize < 1024 || m.maxPacketSize > 256 * 1024 * 1024) {

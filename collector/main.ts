@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfigFile } from '../shared/config-file.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
+import { AGENT_ID_RULE } from '../shared/topics.ts';
 import { collectorConfigSchema } from './config.ts';
 import { VERSION } from './version.ts';
 
@@ -95,7 +96,7 @@ export function buildCli(): Command {
     .description(
       'create (or replace) an agent credential; prints the secret once, stores only a salted scrypt hash',
     )
-    .argument('<agentId>', 'agent id ([a-zA-Z0-9._-]{1,64})')
+    .argument('<agentId>', `agent id (${AGENT_ID_RULE})`)
     .option('--credentials <file>', 'credentials JSON file (mqtt.credentials of the collector config)')
     .option('-c, --config <file>', 'take the credentials path from this collector config')
     .addOption(logLevel())

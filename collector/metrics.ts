@@ -14,6 +14,7 @@ export type RejectReason =
   | 'subscribe_acl'
   | 'not_authenticated'
   | 'packet_too_large'
+  | 'connection_limit'
   | 'protocol'
   | 'spool_error';
 
@@ -54,6 +55,11 @@ export function createCollectorMetrics(registry: Registry) {
       name: 'edgeflow_collector_deadletters_total',
       help: 'Payloads or items dead-lettered, by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    statusCountersDropped: new Counter({
+      name: 'edgeflow_collector_status_counters_dropped_total',
+      help: 'Agent status counters dropped (over 256 per status or a name over 128 characters)',
       registers,
     }),
     dedupHits: new Counter({

@@ -79,3 +79,23 @@ test('a check that throws frees its slot', async () => {
   assert.equal(await l.run(async () => 'ok'), 'ok');
   assert.deepEqual(l.load, { running: 0, waiting: 0 });
 });
+
+test('checks in flight count against both limits until settled (issue 12, item 8)', () => {
+  const l = limits({ t: 0 });
+  for (let i = 0; i < 3; i++) assert.equal(l.reserve('gw-1', '10.0.0.1'), 'ok');
+  assert.equal(l.reserve('gw-1', '10.0.0.1'), 'agent_locked', 'a 4th concurrent check of gw-1 is refused');
+  assert.equal(l.reserve('gw-2', '10.0.0.1'), 'ok');
+  assert.equal(l.reserve('gw-3', '10.0.0.1'), 'ok');
+  assert.equal(l.reserve('gw-4', '10.0.0.1'), 'address_locked', '5 in flight from this address');
+  l.settle('gw-1', '10.0.0.1', true); // the right secret: clears gw-1's failures, frees its places
+  assert.equal(l.reserve('gw-1', '10.0.0.2'), 'ok');
+  l.settle('gw-1', '10.0.0.1', false);
+  l.settle('gw-1', '10.0.0.1', null); // never checked (queue full): no failure counted
+  l.settle('gw-1', '10.0.0.2', false);
+  l.settle('gw-2', '10.0.0.1', false);
+  l.settle('gw-3', '10.0.0.1', false);
+  assert.equal(l.check('gw-1', '10.0.0.9'), 'ok', '2 failures of gw-1, limit 3');
+  assert.equal(l.check('gw-9', '10.0.0.1'), 'ok', '4 failures from 10.0.0.1, limit 5');
+  l.failed('gw-1', '10.0.0.3');
+  assert.equal(l.check('gw-1', '10.0.0.9'), 'agent_locked');
+});

@@ -10,6 +10,12 @@
 // A secret that was already verified is checked against its cached digest first (credentials.ts), so an
 // attacker who locks an agent id out does not lock out the agent itself, once it has connected before.
 // Like fail2ban's maxretry/findtime/bantime, with the ban lasting one window.
+//
+// Checks in flight count against the limits too (issue 12, item 8): counting only finished failures let
+// 200 wrong CONNECTs sent at once all reach scrypt (38 CPU-s, the pool saturated 78 s), because none had
+// failed yet when the next arrived. `reserve()` takes a place under both limits before the check and
+// `settle()` gives it back with the outcome, so at most `failuresPerAgent` checks of one id (and
+// `failuresPerAddress` from one address) are ever pending or failed inside a window.
 
 export interface AuthLimitsOptions {
   failuresPerAgent: number;
@@ -42,11 +48,37 @@ export class AuthLimits {
     this.now = opts.now ?? (() => performance.now());
   }
 
-  /** May this agent, from this address, have its password checked now? */
+  /** Checks in flight per agent id and per address (entries removed at zero: bounded by the queue). */
+  private readonly pendingByAgent = new Map<string, number>();
+  private readonly pendingByAddress = new Map<string, number>();
+
+  /** May this agent, from this address, have its password checked now? (Failures and checks in flight.) */
   check(agent: string, address: string): AuthVerdict {
-    if (this.over(this.byAgent, agent, this.opts.failuresPerAgent)) return 'agent_locked';
-    if (this.over(this.byAddress, address, this.opts.failuresPerAddress)) return 'address_locked';
+    const pa = this.pendingByAgent.get(agent) ?? 0;
+    const pd = this.pendingByAddress.get(address) ?? 0;
+    if (this.over(this.byAgent, agent, this.opts.failuresPerAgent - pa)) return 'agent_locked';
+    if (this.over(this.byAddress, address, this.opts.failuresPerAddress - pd)) return 'address_locked';
     return 'ok';
+  }
+
+  /**
+   * `check()`, and when it is 'ok', a place under both limits until `settle()`: a check in flight
+   * counts as a failure until it is known not to be one.
+   */
+  reserve(agent: string, address: string): AuthVerdict {
+    const v = this.check(agent, address);
+    if (v !== 'ok') return v;
+    this.pendingByAgent.set(agent, (this.pendingByAgent.get(agent) ?? 0) + 1);
+    this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
+    return v;
+  }
+
+  /** Ends a reserved check: true = right secret, false = a failure, null = not checked (queue full). */
+  settle(agent: string, address: string, ok: boolean | null): void {
+    release(this.pendingByAgent, agent);
+    release(this.pendingByAddress, address);
+    if (ok === true) this.succeeded(agent);
+    else if (ok === false) this.failed(agent, address);
   }
 
   failed(agent: string, address: string): void {
@@ -86,6 +118,7 @@ export class AuthLimits {
   }
 
   private over(table: Map<string, Failures>, key: string, limit: number): boolean {
+    if (limit <= 0) return true;
     const f = table.get(key);
     if (!f) return false;
     this.expire(f);
@@ -126,4 +159,10 @@ export class AuthLimits {
       table.delete(k);
     }
   }
+}
+
+function release(table: Map<string, number>, key: string): void {
+  const n = (table.get(key) ?? 0) - 1;
+  if (n > 0) table.set(key, n);
+  else table.delete(key);
 }

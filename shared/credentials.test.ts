@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { addAgent, CredentialStore, hashSecret, SCRYPT_PARAMS, verifySecret } from './credentials.ts';
+import type { EdgeflowError } from '../shared/errors.ts';
+import {
+  addAgent,
+  CredentialStore,
+  hashSecret,
+  SCRYPT_PARAMS,
+  verifySecret,
+  withFileLock,
+} from './credentials.ts';
 
 // Cheap scrypt parameters keep the unit tests fast; the defaults are asserted separately.
 const FAST = { N: 1024, r: 8, p: 1, keylen: 32 };
@@ -73,4 +82,22 @@ test('verified secrets are cached: the second check skips scrypt', async () => {
     hundred < first,
     `100 cached checks (${hundred.toFixed(1)} ms) should be cheaper than one scrypt (${first.toFixed(1)} ms)`,
   );
+});
+
+test('the credentials lock: a lock left by a dead process is taken over; a live holder is waited for', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeflow-lock-'));
+  const path = join(dir, 'agents.json');
+  // A pid that is not running: spawn a process that exits, and use its pid.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  writeFileSync(`${path}.lock`, String(dead));
+  assert.equal((await addAgent(path, 'gw-1', FAST)).replaced, false);
+  assert.equal(existsSync(`${path}.lock`), false);
+  // Held by this (live) process: add-agent waits, then fails naming the lock.
+  writeFileSync(`${path}.lock`, String(process.pid));
+  await assert.rejects(
+    withFileLock(path, () => 1, 200),
+    (e: EdgeflowError) => e.code === 'STORE_WRITE_FAILED',
+  );
+  rmSync(`${path}.lock`);
+  assert.equal(await withFileLock(path, () => 2), 2);
 });

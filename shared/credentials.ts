@@ -6,11 +6,23 @@
 // `CredentialStore.verify` keeps a cache of verified secrets keyed by the stored hash (value: a fast
 // SHA-256 of salt+secret, compared in constant time). Wrong passwords always pay the full scrypt cost.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { EdgeflowError } from './errors.ts';
-import { AGENT_ID_RE } from './topics.ts';
+import { AGENT_ID_RE, AGENT_ID_RULE } from './topics.ts';
 
 export interface ScryptParams {
   N: number;
@@ -109,14 +121,76 @@ export async function addAgent(
   params = SCRYPT_PARAMS,
 ): Promise<{ secret: string; replaced: boolean }> {
   if (!AGENT_ID_RE.test(agentId)) {
-    throw new EdgeflowError('CONFIG_INVALID', `agent id "${agentId}" must match [a-zA-Z0-9._-]{1,64}`);
+    throw new EdgeflowError('CONFIG_INVALID', `agent id "${agentId}": expected ${AGENT_ID_RULE}`);
   }
-  const file = readCredentialFile(path);
   const secret = generateSecret();
-  const replaced = agentId in file.agents;
-  file.agents[agentId] = await hashSecret(secret, params);
-  writeCredentialFile(path, file);
-  return { secret, replaced };
+  const entry = await hashSecret(secret, params); // the slow part, outside the lock
+  // Read-modify-write under a lock: two add-agent runs at once each wrote the file they had read, and
+  // all but one credential were lost (issue 12, item 12).
+  return withFileLock(path, () => {
+    const file = readCredentialFile(path);
+    const replaced = Object.hasOwn(file.agents, agentId);
+    file.agents[agentId] = entry;
+    writeCredentialFile(path, file);
+    return { secret, replaced };
+  });
+}
+
+/**
+ * Runs `fn` holding `<path>.lock`, created with O_EXCL (atomic on local filesystems) and holding the
+ * holder's pid. A lock whose holder is gone (add-agent killed mid-write) is taken over. Waits up to
+ * `timeoutMs`, then fails (STORE_WRITE_FAILED) naming the lock file. Why not a library: the one
+ * operation needs ~30 lines, and proper-lockfile would be a new dependency for it.
+ */
+export async function withFileLock<T>(path: string, fn: () => T, timeoutMs = 30_000): Promise<T> {
+  const lock = `${path}.lock`;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (holderGone(lock)) {
+        // Moved aside first so that of two processes finding the same stale lock only one removes it.
+        const aside = `${lock}.${process.pid}.stale`;
+        try {
+          renameSync(lock, aside);
+          rmSync(aside, { force: true });
+        } catch {
+          // the other one got there first
+        }
+        continue;
+      }
+      if (performance.now() > deadline) {
+        throw new EdgeflowError('STORE_WRITE_FAILED', `${lock}: held by another add-agent for too long`);
+      }
+      await delay(10 + Math.random() * 40);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function holderGone(lock: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(lock, 'utf8'));
+  } catch {
+    return false; // removed meanwhile, or being written: try again
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return false; // still being written
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 /**

@@ -14,6 +14,7 @@ export class PacketSizeGuard {
   private toSkip = 0;
   private failed: GuardVerdict | null = null;
 
+  // The limit can change between packets: small before login, the configured maximum after (issue 12).
   constructor(private maxPacketSize: number) {}
 
   /** Changes the limit for the packets that follow (e.g. raised once a client has logged in). */

@@ -1,5 +1,11 @@
 // MQTT topics of the uplink (SPEC.md section 3).
-export const AGENT_ID_RE = /^[a-zA-Z0-9._-]{1,64}$/;
+/**
+ * An agent id: 1-64 of [a-zA-Z0-9._-], starting with a letter or digit. The first character rule
+ * (issue 12, item 12) keeps out `.`, `..` and `-` (path and option look-alikes) and `__proto__`
+ * (an object key that a credentials file cannot hold: `add-agent` printed a secret that never worked).
+ */
+export const AGENT_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+export const AGENT_ID_RULE = '1-64 characters of [a-zA-Z0-9._-], starting with a letter or digit';
 export const TOPIC_ROOT = 'edgeflow/v1';
 export const UPLINK_KINDS = ['summaries', 'alerts', 'status', 'late'] as const;
 export type UplinkKind = (typeof UPLINK_KINDS)[number];

@@ -329,7 +329,7 @@ export class SqliteOutbox implements Outbox {
   private openDb(sync: 'normal' | 'full', pageSize: number, walBytes: number): Database.Database {
     if (this.path !== ':memory:') {
       try {
-        mkdirSync(dirname(this.path), { recursive: true });
+        mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 }); // owner-only (issue 12)
       } catch (e) {
         throw new EdgeflowError(
           'STORE_WRITE_FAILED',

@@ -6,9 +6,11 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
+import { createLogger } from '../../shared/log.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { batch, summary } from '../test-support/fixtures.ts';
 import { type Harness, startHarness } from '../test-support/harness.ts';
+import { rawConnack } from '../test-support/raw-mqtt.ts';
 
 const up = (agent: string) => `edgeflow/v1/${agent}/summaries`;
 
@@ -319,5 +321,46 @@ describe('limits on password checks (mqtt.authLimits)', () => {
     assert.equal(back.connected, true);
     assert.ok(performance.now() - t0 < 3000, 'free again within a few windows');
     await back.endAsync();
+  });
+});
+
+describe('password checks in flight count against the limits (issue 12, item 8)', () => {
+  let h: Harness;
+  const lines: string[] = [];
+  before(async () => {
+    // Default limits (5 per agent, 20 per address, 60 s window); logs captured to check what they show.
+    h = await startHarness({
+      agents: ['gw-1', 'gw-2'],
+      log: createLogger('test', 'info', { write: (s: string) => void lines.push(s) }),
+    });
+  });
+  after(async () => {
+    await h.stop();
+  });
+  const rejected = (reason: string) => h.metric('edgeflow_collector_rejected_total', { reason });
+
+  test('a swapped username/password (a secret as username) is logged as a hash, never verbatim', async () => {
+    const secret = h.secrets['gw-2']!;
+    assert.equal(await rawConnack(h.port, secret, 'gw-2'), 4);
+    const text = lines.join('');
+    assert.ok(!text.includes(secret), 'the secret appears in no log line');
+    const line = lines.map((l) => JSON.parse(l)).find((l) => l.reason === 'bad_password' && !l.agent);
+    assert.match(String(line?.username), /^sha256:[0-9a-f]{12}$/);
+  });
+
+  test('200 wrong CONNECTs for one id sent at once: 5 reach the password check, 195 are refused unchecked; the real agent still gets in', async () => {
+    const real = await h.connect('gw-1'); // connected before the attack: its secret is cached
+    await real.endAsync();
+    const codes = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => rawConnack(h.port, 'gw-1', `wrong-${i}`)),
+    );
+    const count = (rc: number) => codes.filter((c) => c === rc).length;
+    assert.equal(count(4), 5, 'bad username or password: only failuresPerAgent checks ran');
+    assert.equal(count(5), 195, 'not authorized: refused without scrypt');
+    assert.equal(await rejected('bad_password'), 6, 'these 5 and the swapped pair before');
+    assert.equal(await rejected('auth_throttled'), 195);
+    const again = await h.connect('gw-1');
+    assert.equal(again.connected, true, 'the real agent is not locked out');
+    await again.endAsync();
   });
 });

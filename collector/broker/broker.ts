@@ -8,6 +8,7 @@
 // to the callback makes aedes destroy the connection (client._onError) - MQTT 3.1.1 has no negative
 // PUBACK - so the agent reconnects and re-sends from its outbox.
 
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -29,6 +30,13 @@ export interface BrokerOptions {
   listen: readonly ListenUrl[];
   tls?: { cert: string; key: string; ca?: string | undefined; requireClientCert: boolean } | undefined;
   maxPacketSize: number;
+  /** Largest packet before the client has logged in: a CONNECT never needs more (issue 12, item 10). */
+  preAuthMaxPacketSize: number;
+  /** Open connections in all (also each listener's server.maxConnections, so TLS handshakes count). */
+  maxConnections: number;
+  /** Open connections that have not logged in yet: with preAuthMaxPacketSize, bounds memory before login. */
+  maxPendingConnections: number;
+  /** Time to finish the TLS handshake and to send CONNECT. */
   connectTimeoutMs: number;
   authLimits: AuthLimitsOptions;
 }
@@ -46,6 +54,32 @@ const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
+/** What logs show of a username that is not a known agent id: never the text itself. */
+export function redactUsername(username: string): string {
+  return `sha256:${createHash('sha256').update(username).digest('hex').slice(0, 12)}`;
+}
+
+/** TLS 1.3 suites, then TLS 1.2 ECDHE AEAD suites (no RSA key exchange, no DHE, no CBC). */
+export const FORWARD_SECRET_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** The agent id a verified client certificate names (its CN), if it is a valid id. */
+function certAgentId(socket: Partial<TLSSocket>): string | undefined {
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  const id = Array.isArray(cn) ? cn[0] : cn;
+  return id && AGENT_ID_RE.test(id) ? id : undefined;
+}
+
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
@@ -55,6 +89,13 @@ export class EdgeBroker {
   private servers: { url: string; server: Server }[] = [];
   private readonly agents = new WeakMap<Client, string>();
   private readonly sockets = new Set<Socket>();
+  /** Connections that have not logged in yet (their packet size guard is still the small one). */
+  private readonly pending = new Set<Socket>();
+  private readonly guards = new WeakMap<Client, PacketSizeGuard>();
+  /** ws' message size limit per WebSocket stream (ws-internal, checked at connection). */
+  private readonly wsReceivers = new WeakMap<object, { _maxPayload?: number }>();
+  /** Agent id from a verified client certificate, per WebSocket stream (wss:// with requireClientCert). */
+  private readonly certAgents = new WeakMap<object, string>();
   /** Remote address per connection (a WebSocket stream has none of its own). */
   private readonly addresses = new WeakMap<object, string>();
   private readonly rl: RateLimitedLog;
@@ -97,6 +138,7 @@ export class EdgeBroker {
               return cb(authError(NOT_AUTHORIZED, 'client id in use by another agent'), false);
             }
             this.agents.set(client, agent);
+            this.loggedIn(client);
             cb(null, true);
           },
           (err: AuthenticateError) => cb(err, false),
@@ -167,38 +209,51 @@ export class EdgeBroker {
       let server: Server;
       if (l.websocket) {
         // MQTT over WebSocket (subprotocol "mqtt"): the WebSocket is turned into a byte stream and handed
-        // to aedes like a socket. Authentication is by username/password (no client certificates here).
-        const t = this.opts.tls;
-        const http =
-          l.tls && t
-            ? createHttpsServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) })
-            : createHttpServer();
-        const wss = new WebSocketServer({ server: http, maxPayload: this.opts.maxPacketSize + 16 });
-        wss.on('connection', (ws, req) =>
-          this.handle(createWebSocketStream(ws) as unknown as Socket, l, req.socket.remoteAddress),
-        );
+        // to aedes like a socket. wss:// takes the same TLS settings as tls://, requireClientCert included
+        // (issue 12, item 12); a client certificate's CN is the agent id there too.
+        const http = l.tls ? createHttpsServer(this.tlsOptions()) : createHttpServer();
+        http.headersTimeout = this.opts.connectTimeoutMs;
+        http.requestTimeout = this.opts.connectTimeoutMs;
+        // Before login a WebSocket message may be no larger than a pre-auth packet (raised in loggedIn).
+        const wss = new WebSocketServer({ server: http, maxPayload: this.opts.preAuthMaxPacketSize + 16 });
+        wss.on('connection', (ws, req) => {
+          const stream = createWebSocketStream(ws);
+          const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+          if (typeof receiver?._maxPayload !== 'number') {
+            throw new Error('ws internals changed: _receiver._maxPayload missing (pre-auth size limit)');
+          }
+          this.wsReceivers.set(stream, receiver);
+          const tlsSocket = req.socket as Partial<TLSSocket>;
+          const cn = tlsSocket.authorized ? certAgentId(tlsSocket) : undefined;
+          if (cn) this.certAgents.set(stream, cn);
+          this.handle(stream as unknown as Socket, l, req.socket.remoteAddress);
+        });
         wss.on('error', (err) =>
           this.reject('protocol', { err: err.message, listener: l.url }, 'websocket error'),
         );
+        if (l.tls) {
+          http.on('tlsClientError', (err) =>
+            this.reject('protocol', { err: err.message, listener: l.url }, 'TLS handshake failed'),
+          );
+        }
         server = http as unknown as Server;
       } else if (l.tls) {
-        const t = this.opts.tls!;
-        server = createTlsServer(
-          {
-            cert: readFileSync(t.cert),
-            key: readFileSync(t.key),
-            ca: t.ca ? readFileSync(t.ca) : undefined,
-            requestCert: t.requireClientCert,
-            rejectUnauthorized: t.requireClientCert,
-          },
-          onConn,
-        );
+        server = createTlsServer(this.tlsOptions(), onConn);
         server.on('tlsClientError', (err) =>
           this.reject('protocol', { err: err.message, listener: l.url }, 'TLS handshake failed'),
         );
       } else {
         server = createServer(onConn);
       }
+      // Node closes connections past this before the TLS handshake ('drop', Node >= 18.6).
+      server.maxConnections = this.opts.maxConnections;
+      server.on('drop', (d?: { remoteAddress?: string }) =>
+        this.reject(
+          'connection_limit',
+          { address: d?.remoteAddress, listener: l.url },
+          'connection refused: mqtt.maxConnections reached',
+        ),
+      );
       server.listen(l.port, l.host);
       await once(server, 'listening');
       this.servers.push({ url: l.url, server });
@@ -209,29 +264,76 @@ export class EdgeBroker {
     return bound;
   }
 
+  /**
+   * TLS settings of tls:// and wss:// listeners. TLS 1.2 and 1.3 only; TLS 1.2 with ECDHE suites only
+   * (forward secrecy: issue 12, item 12; Node's default list also offers RSA key exchange, e.g.
+   * AES256-GCM-SHA384, through "HIGH"). The same list as Mozilla's "intermediate" profile minus DHE.
+   */
+  private tlsOptions() {
+    const t = this.opts.tls;
+    if (!t) throw new Error('a TLS listener needs mqtt.tls'); // config.ts refuses this earlier
+    return {
+      cert: readFileSync(t.cert),
+      key: readFileSync(t.key),
+      ca: t.ca ? readFileSync(t.ca) : undefined,
+      requestCert: t.requireClientCert,
+      rejectUnauthorized: t.requireClientCert,
+      handshakeTimeout: this.opts.connectTimeoutMs,
+      minVersion: 'TLSv1.2' as const,
+      ciphers: FORWARD_SECRET_CIPHERS,
+      honorCipherOrder: true,
+    };
+  }
+
+  /** A client logged in: it leaves the pending set and may send packets up to maxPacketSize. */
+  private loggedIn(client: Client): void {
+    this.pending.delete(client.conn as Socket);
+    const guard = this.guards.get(client);
+    if (guard) guard.maxPacketSize = this.opts.maxPacketSize;
+    const receiver = this.wsReceivers.get(client.conn);
+    if (receiver) receiver._maxPayload = this.opts.maxPacketSize + 16;
+  }
+
   private handle(socket: Socket, l: ListenUrl, address: string | undefined): void {
     const aedes = this.aedes;
     if (!aedes) return void socket.destroy();
+    if (
+      this.sockets.size >= this.opts.maxConnections ||
+      this.pending.size >= this.opts.maxPendingConnections
+    ) {
+      this.reject(
+        'connection_limit',
+        { address, open: this.sockets.size, pending: this.pending.size },
+        'connection refused: mqtt.maxConnections or mqtt.maxPendingConnections reached',
+      );
+      socket.on('error', () => {});
+      return void socket.destroy();
+    }
     this.addresses.set(socket, address ?? 'unknown');
     this.deps.metrics.connections.inc({
       listener: l.websocket ? (l.tls ? 'wss' : 'ws') : l.tls ? 'tls' : 'tcp',
     });
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.pending.add(socket);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.pending.delete(socket);
+    });
     socket.on('error', () => {}); // reported by aedes; never let a socket error escape
     const client = aedes.handle(socket) as Client & { _parser?: { parse: (b: Buffer) => unknown } };
     // Enforce maxPacketSize on the fixed header, before mqtt-packet buffers the body (packet-guard.ts).
     // `_parser` is aedes-internal; test/collector and broker.test.ts fail if that ever changes.
     const parser = client._parser;
     if (!parser) throw new Error('aedes internals changed: client._parser missing (packet size guard)');
-    const guard = new PacketSizeGuard(this.opts.maxPacketSize);
+    const guard = new PacketSizeGuard(this.opts.preAuthMaxPacketSize);
+    this.guards.set(client, guard);
     const parse = parser.parse.bind(parser);
     parser.parse = (buf: Buffer) => {
       const v = guard.feed(buf);
       if (v.ok) return parse(buf);
       this.reject(
         v.reason === 'too_large' ? 'packet_too_large' : 'protocol',
-        { agent: this.agents.get(client), size: v.size, max: this.opts.maxPacketSize },
+        { agent: this.agents.get(client), size: v.size, max: guard.maxPacketSize },
         'packet over mqtt.maxPacketSize or malformed; closing',
       );
       socket.destroy();
@@ -245,21 +347,19 @@ export class EdgeBroker {
     password: Buffer | undefined,
   ): Promise<string> {
     const conn = client.conn as Socket & Partial<TLSSocket>;
-    // Client certificate (tls listener with requireClientCert): the agent id is the certificate's CN.
-    if (conn.encrypted && conn.authorized && typeof conn.getPeerCertificate === 'function') {
-      const cn = conn.getPeerCertificate().subject?.CN;
-      const id = Array.isArray(cn) ? cn[0] : cn;
-      if (id && AGENT_ID_RE.test(id)) {
-        if (username !== undefined && username !== id) {
-          this.reject(
-            'cert_mismatch',
-            { username, cn: id, code: 'AUTH_FAILED' },
-            'username differs from the certificate CN',
-          );
-          throw authError(NOT_AUTHORIZED, 'username does not match certificate');
-        }
-        return id;
+    // Client certificate (tls:// or wss:// with requireClientCert): the agent id is the certificate's CN.
+    const id =
+      this.certAgents.get(conn) ?? (conn.encrypted && conn.authorized ? certAgentId(conn) : undefined);
+    if (id) {
+      if (username !== undefined && username !== id) {
+        this.reject(
+          'cert_mismatch',
+          { username: redactUsername(username), cn: id, code: 'AUTH_FAILED' },
+          'username differs from the certificate CN',
+        );
+        throw authError(NOT_AUTHORIZED, 'username does not match certificate');
       }
+      return id;
     }
     if (username === undefined || username === '' || password === undefined) {
       this.reject(
@@ -282,35 +382,42 @@ export class EdgeBroker {
       return username;
     }
     const address = this.addresses.get(conn) ?? 'unknown';
-    const verdict = this.authLimits.check(username, address);
+    // A username that is no known agent id may be a secret typed in the wrong field (issue 12, item 12):
+    // logs name it by a short hash only.
+    const known = creds.has(username);
+    const who = known ? { agent: username } : { username: redactUsername(username) };
+    const verdict = this.authLimits.reserve(username, address);
     if (verdict !== 'ok') {
       this.reject(
         'auth_throttled',
-        { agent: username, address, why: verdict, code: 'AUTH_FAILED' },
-        'too many failed password checks: refused without checking',
+        { ...who, address, why: verdict, code: 'AUTH_FAILED' },
+        'too many failed or pending password checks: refused without checking',
       );
       throw authError(NOT_AUTHORIZED, 'too many failed attempts; try later');
     }
     // Unknown ids cost nothing to refuse, but count as failures like wrong passwords.
-    const ok = creds.has(username) ? await this.authLimits.run(() => creds.verify(username, secret)) : false;
+    let ok: boolean | null = false;
+    try {
+      if (known) ok = await this.authLimits.run(() => creds.verify(username, secret));
+    } finally {
+      this.authLimits.settle(username, address, ok);
+    }
     if (ok === null) {
       this.reject(
         'auth_busy',
-        { agent: username, address, code: 'AUTH_FAILED' },
+        { ...who, address, code: 'AUTH_FAILED' },
         'password checks queue full: refused as server unavailable',
       );
       throw authError(SERVER_UNAVAILABLE, 'server busy; try later');
     }
     if (!ok) {
-      this.authLimits.failed(username, address);
       this.reject(
         'bad_password',
-        { agent: username, address, code: 'AUTH_FAILED' },
+        { ...who, address, code: 'AUTH_FAILED' },
         'wrong password or unknown agent',
       );
       throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
     }
-    this.authLimits.succeeded(username);
     return username;
   }
 

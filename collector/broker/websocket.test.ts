@@ -57,3 +57,27 @@ test('over ws:// too: no credentials refused, cross-agent publish closes the con
   await closed;
   c.end(true);
 });
+
+test('over ws:// a message larger than a pre-auth packet is refused before login and accepted after (issue 12, item 10)', async () => {
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(wsUrl(), 'mqtt');
+  await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  ws.send(Buffer.alloc(32 * 1024, 0x41)); // no CONNECT yet: 32 KB > preAuthMaxPacketSize (16 KB)
+  assert.equal(await closed, 1009, 'ws closes with "message too big"');
+  // Logged in, the same size is an ordinary batch.
+  const c = await mqtt.connectAsync(wsUrl(), {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    username: 'gw-1',
+    password: h.secrets['gw-1'],
+  });
+  try {
+    const items = Array.from({ length: 80 }, (_, i) => summary('gw-1', 'ws-big', i * 60_000));
+    const payload = batch('gw-1', items);
+    assert.ok(payload.length > 20 * 1024, `${payload.length} bytes`);
+    await c.publishAsync('edgeflow/v1/gw-1/summaries', payload, { qos: 1 });
+  } finally {
+    await c.endAsync();
+  }
+});

@@ -25,7 +25,7 @@ function setup() {
     spool,
     groups,
     metrics,
-    p: new IngestPipeline(spool, metrics, nullLogger(), { maxInflatedBytes: 1 << 20 }),
+    p: new IngestPipeline(spool, metrics, nullLogger(), { maxInflatedBytes: 1 << 20, maxItems: 10_000 }),
   };
 }
 

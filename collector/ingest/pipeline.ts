@@ -29,7 +29,7 @@ export class IngestPipeline {
     private readonly spool: Spool,
     private readonly metrics: CollectorMetrics,
     log: Logger,
-    private readonly opts: { maxInflatedBytes: number },
+    private readonly opts: { maxInflatedBytes: number; maxItems: number },
   ) {
     this.rl = new RateLimitedLog(log);
     spool.on('drain', () => this.wake());
@@ -56,11 +56,12 @@ export class IngestPipeline {
       );
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    const res = ingestPublish(agent, kind, topic, payload, { maxInflatedBytes: this.opts.maxInflatedBytes });
+    const res = await ingestPublish(agent, kind, topic, payload, this.opts);
     const { stored, duplicates } = await this.commit(res.entries); // rejects (STORE_WRITE_FAILED): no PUBACK
     this.metrics.batches.inc({ kind });
     if (res.validItems > 0) this.metrics.items.inc({ kind }, res.validItems);
     if (duplicates > 0) this.metrics.dedupHits.inc(duplicates);
+    if (res.countersDropped > 0) this.metrics.statusCountersDropped.inc(res.countersDropped);
     for (const d of res.deadLetters) {
       this.metrics.deadLetters.inc({ reason: d.reason });
       this.rl.warn(

@@ -240,7 +240,10 @@ test('itemLine from the ingested value (spool cache) equals itemLine from the st
   ];
   let n = 0;
   for (const [kind, payload] of cases) {
-    const res = ingestPublish('gw-1', kind, `edgeflow/gw-1/${kind}`, payload, { maxInflatedBytes: 1 << 20 });
+    const res = await ingestPublish('gw-1', kind, `edgeflow/gw-1/${kind}`, payload, {
+      maxInflatedBytes: 1 << 20,
+      maxItems: 10_000,
+    });
     assert.equal(res.deadLetters.length, 0, JSON.stringify(res.deadLetters));
     for (const e of res.entries) {
       assert.notEqual(e.value, undefined);

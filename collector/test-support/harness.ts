@@ -7,7 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { parseConfigText } from '../../shared/config-file.ts';
 import { addAgent } from '../../shared/credentials.ts';
-import { nullLogger } from '../../shared/log.ts';
+import { type Logger, nullLogger } from '../../shared/log.ts';
 import { buildCollector, type Collector } from '../collector.ts';
 import { collectorConfigSchema } from '../config.ts';
 import type { Sink, WriteResult } from '../sinks/sink.ts';
@@ -67,6 +67,8 @@ export async function startHarness(
     mqttExtra?: string;
     sinks?: MemorySink[];
     runner?: Record<string, number>;
+    /** Where the collector logs (default: nowhere). */
+    log?: Logger;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-collector-'));
@@ -75,7 +77,7 @@ export async function startHarness(
   for (const a of opts.agents ?? ['gw-1', 'gw-2'])
     secrets[a] = (await addAgent(credentials, a, FAST_SCRYPT)).secret;
   const text = `collector: { id: test, dataDir: ${join(dir, 'data')} }
-mqtt: { credentials: ${credentials}, connectTimeout: 2s, ${opts.mqttExtra ?? 'listen: [tcp://127.0.0.1:0]'}${opts.mqttExtra?.includes('maxPacketSize') ? '' : ', maxPacketSize: 64KB'} }
+mqtt: { credentials: ${credentials}, ${opts.mqttExtra?.includes('connectTimeout') ? '' : 'connectTimeout: 2s, '}${opts.mqttExtra ?? 'listen: [tcp://127.0.0.1:0]'}${opts.mqttExtra?.includes('maxPacketSize') ? '' : ', maxPacketSize: 64KB'} }
 http: { listen: 127.0.0.1:0 }
 ${opts.yaml ?? ''}`;
   const cfg = parseConfigText(text, collectorConfigSchema);
@@ -83,7 +85,7 @@ ${opts.yaml ?? ''}`;
   const sinks = opts.sinks ?? [new MemorySink('kafka')];
   const registry = new Registry();
   const collector = buildCollector(cfg.config, {
-    log: nullLogger(),
+    log: opts.log ?? nullLogger(),
     registry,
     sinks,
     runner: { minBackoffMs: 20, maxBackoffMs: 200, idlePollMs: 50, ...opts.runner },
