@@ -69,6 +69,8 @@ export const alertSchema = z.object({
   state: z.enum(['firing', 'resolved']),
   ts: z.number().int(),
   value: finite.nullable(),
+  /** The detector's anomaly score of the transition's event, in [0, 1] (statistical kinds; issue 11). */
+  score: z.number().min(0).max(1).optional(),
   message: z.string().max(4096),
   tags: tagsSchema,
 });

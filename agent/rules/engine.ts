@@ -148,25 +148,32 @@ export class RuleEngine {
     return rule.state(device, metric);
   }
 
-  onReading(r: Reading): void {
+  /**
+   * A reading. Returns the highest anomaly score the matching statistical rules gave it (issue 11;
+   * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it.
+   */
+  onReading(r: Reading): number | undefined {
     const list = this.readingRules(r.device, r.metric);
-    if (list.length === 0) return;
+    if (list.length === 0) return undefined;
     if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
       this.evalErrors += list.length;
-      return;
+      return undefined;
     }
     const env: Env = { value: r.value, ts: r.ts, device: r.device, metric: r.metric };
     const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
     const mono = this.opts.clock.monotonic();
+    let score: number | undefined;
     for (const e of list) {
       const st = this.keyState(e, r.device, r.metric);
       if (!st) continue;
       try {
-        e.rule.onEvent(st, ev, mono);
+        const s = e.rule.onEvent(st, ev, mono);
+        if (s !== undefined && (score === undefined || s > score)) score = s;
       } catch {
         this.evalErrors++;
       }
     }
+    return score;
   }
 
   /**
@@ -278,6 +285,7 @@ export class RuleEngine {
             pendingSince: st.pendingSince,
             firing: st.firing,
             episodeStart: st.episodeStart,
+            quietUntil: st.quietUntil,
             win: st.win && {
               start: st.win.start,
               end: st.win.end,
@@ -359,6 +367,7 @@ export class RuleEngine {
     st.pendingSince = num(k.pendingSince);
     st.firing = firing && firing.state === 'firing' ? firing : null;
     st.episodeStart = st.firing ? (num(k.episodeStart) ?? st.firing.ts) : null;
+    st.quietUntil = num(k.quietUntil);
     st.win = win;
   }
 
@@ -388,6 +397,7 @@ export interface RuleSnapshot {
       pendingSince: number | null;
       firing: Alert | null;
       episodeStart: number | null;
+      quietUntil: number | null;
       win: { start: number; end: number; rev: number; before: unknown } | null;
     }[];
   }[];

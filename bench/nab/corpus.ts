@@ -35,7 +35,9 @@ export function loadNab(dir = NAB_DIR): NabFile[] {
       const key = `${cat}/${f}`;
       const wins = labels[key];
       if (!f.endsWith('.csv') || wins === undefined) continue;
-      const lines = readFileSync(join(dir, 'data', cat, f), 'utf8').split('\n').slice(1);
+      const lines = readFileSync(join(dir, 'data', cat, f), 'utf8')
+        .split('\n')
+        .slice(1);
       const ts: number[] = [];
       const values: number[] = [];
       for (const l of lines) {

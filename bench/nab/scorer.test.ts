@@ -92,7 +92,10 @@ describe('NAB scorer', () => {
     const windows = files.reduce((s, f) => s + f.windows.length, 0);
     assert.equal(windows, 55);
     for (const p of PROFILES) {
-      const nul = files.map((f) => ({ rows: fileRows(f.ts.length, f.windows, p), scores: new Array(f.ts.length).fill(0.5) }));
+      const nul = files.map((f) => ({
+        rows: fileRows(f.ts.length, f.windows, p),
+        scores: new Array(f.ts.length).fill(0.5),
+      }));
       close(normalise(sweep(nul, p).best.raw, windows, p), 0, 1e-9);
       const perfect = files.map((f) => {
         const s = new Array<number>(f.ts.length).fill(0);
