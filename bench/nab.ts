@@ -146,4 +146,8 @@ export async function benchNab(specs = NAB_SPECS): Promise<BenchResult> {
   };
 }
 
-if (isMain(import.meta.url)) printResult('nab', await benchNab());
+if (isMain(import.meta.url)) {
+  // `node --import tsx bench/nab.ts '[{"name":"x","kind":"spike","threshold":7}]'` scores other specs
+  const arg = process.argv[2];
+  printResult('nab', await benchNab(arg ? (JSON.parse(arg) as RuleSpecInput[]) : NAB_SPECS));
+}

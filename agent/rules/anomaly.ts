@@ -14,6 +14,7 @@ import { durationSchema, parseDuration } from '../../shared/units.ts';
 import { type AnomalyParams, type AnomalyState, anomalyInit, anomalyUpdate } from './anomaly-model.ts';
 import { extendScope, type Scope } from './expr.ts';
 import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
+import { COOLDOWN_MS } from './stats.ts';
 
 const span = (d: string) => durationSchema.default(parseDuration(d));
 
@@ -30,6 +31,7 @@ export const anomalySpecSchema = kindSchema('anomaly', {
   profilePeriods: z.number().positive().max(1000).default(3),
   noveltyMargin: z.number().min(0).default(0.05),
   for: durationSchema.optional(),
+  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type AnomalySpec = z.output<typeof anomalySpecSchema>;
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
 import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
-import { quantumAfter, spanSchema, spreadFloor } from './stats.ts';
+import { COOLDOWN_MS, quantumAfter, spanSchema, spreadFloor } from './stats.ts';
 
 export const changepointSpecSchema = kindSchema('changepoint', {
   warmup: spanSchema(2, 1_000_000).default({ count: 100 }),
@@ -22,6 +22,7 @@ export const changepointSpecSchema = kindSchema('changepoint', {
   h: z.number().positive().default(10),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
+  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type ChangepointSpec = z.output<typeof changepointSpecSchema>;
 

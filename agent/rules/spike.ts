@@ -16,6 +16,7 @@ import { extendScope, type Scope } from './expr.ts';
 import { madOfSorted, medianOfSorted, sortedInsert, sortedRemove } from './ring.ts';
 import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
 import {
+  COOLDOWN_MS,
   quantumAfter,
   type SlidingWindow,
   type Span,
@@ -36,6 +37,7 @@ export const spikeSpecSchema = kindSchema('spike', {
   warmup: z.number().int().min(3).optional(),
   adaptAfter: z.number().int().min(0).optional(),
   for: durationSchema.optional(),
+  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type SpikeSpec = z.output<typeof spikeSpecSchema>;
 

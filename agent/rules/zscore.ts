@@ -12,6 +12,7 @@ import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
 import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
 import {
+  COOLDOWN_MS,
   type Moments,
   momentsAdd,
   momentsInit,
@@ -40,6 +41,7 @@ export const zscoreSpecSchema = kindSchema('zscore', {
   warmup: spanSchema(2, 1_000_000).optional(),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
+  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type ZscoreSpec = z.output<typeof zscoreSpecSchema>;
 
