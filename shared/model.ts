@@ -11,6 +11,8 @@ export interface Reading {
   ts: number;
   /** true when the frame carried no timestamp and `ts` is the arrival time. */
   arrivalTime?: boolean;
+  /** The highest anomaly score the rules gave this reading, in [0, 1] (set by the runtime; issue 11). */
+  score?: number;
 }
 
 const name = z.string().min(1).max(256);
@@ -29,6 +31,9 @@ export const AGGREGATES = [
   'last',
   'p50',
   'p95',
+  // the highest anomaly score a rule gave a reading of the window (issue 11; absent when no
+  // statistical rule scored any of them)
+  'anomaly_max',
 ] as const;
 export type AggregateName = (typeof AGGREGATES)[number];
 
@@ -55,6 +60,7 @@ export const summarySchema = z.object({
   last: nullableNum.optional(),
   p50: nullableNum.optional(),
   p95: nullableNum.optional(),
+  anomaly_max: z.number().min(0).max(1).nullable().optional(),
   late: z.number().int().min(0).default(0),
   tags: tagsSchema,
 });

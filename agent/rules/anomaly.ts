@@ -31,7 +31,6 @@ export const anomalySpecSchema = kindSchema('anomaly', {
   profilePeriods: z.number().positive().max(1000).default(3),
   noveltyMargin: z.number().min(0).default(0.05),
   for: durationSchema.optional(),
-  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type AnomalySpec = z.output<typeof anomalySpecSchema>;
 
@@ -59,6 +58,7 @@ export function buildAnomaly(spec: AnomalySpec, scope: Scope): Built<AnomalyStat
     spec.when === undefined ? null : conditionAt('when', spec.when, extendScope(scope, { score: 'number' }));
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
+    defaultCooldown: COOLDOWN_MS,
     detector: {
       init: anomalyInit,
       update(s, ev) {

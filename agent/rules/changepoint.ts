@@ -22,7 +22,6 @@ export const changepointSpecSchema = kindSchema('changepoint', {
   h: z.number().positive().default(10),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
-  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type ChangepointSpec = z.output<typeof changepointSpecSchema>;
 
@@ -61,6 +60,7 @@ export function buildChangepoint(spec: ChangepointSpec, scope: Scope): Built<Sta
       : s.firstTs !== null && ts - s.firstTs >= spec.warmup.ms;
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
+    defaultCooldown: COOLDOWN_MS,
     detector: {
       init: fresh,
       update(s, ev) {

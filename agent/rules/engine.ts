@@ -106,7 +106,14 @@ export class RuleEngine {
     const ctx = { agentId: opts.agentId, emit: (a: Alert) => this.out.alert(a) };
     for (const spec of res.data) {
       const built = buildDetector(spec);
-      const rule = new Rule(spec, built.detector, ctx, this.counters, built.defaultMessage);
+      const rule = new Rule(
+        spec,
+        built.detector,
+        ctx,
+        this.counters,
+        built.defaultMessage,
+        built.defaultCooldown,
+      );
       const e: Entry = {
         rule,
         device: spec.match.device === undefined ? null : globToRegExp(spec.match.device),
@@ -196,6 +203,7 @@ export class RuleEngine {
       last: s.last ?? null,
       p50: s.p50 ?? null,
       p95: s.p95 ?? null,
+      anomaly_max: s.anomaly_max ?? null,
       late: s.late ?? 0,
       ts: s.window.end,
       device: s.device,

@@ -118,6 +118,8 @@ export function conditionAt(key: string, source: string, scope: Scope): (env: En
 export interface Built<S> {
   detector: Detector<S>;
   defaultMessage: string;
+  /** `cooldown` when the spec has none, in ms [0] (the statistical kinds: stats.ts COOLDOWN_MS). */
+  defaultCooldown?: number;
 }
 
 /** One event as a rule sees it: a reading, or a window summary reduced to the rule's `field`. */
@@ -236,9 +238,10 @@ export class Rule<S = unknown> {
     private readonly ctx: AlertContext,
     private readonly counters: { fired: number; resolved: number },
     defaultMessage: string,
+    defaultCooldown = 0,
   ) {
     this.forMs = 'for' in spec && typeof spec.for === 'number' ? spec.for : 0;
-    this.cooldownMs = spec.cooldown ?? 0;
+    this.cooldownMs = spec.cooldown ?? defaultCooldown;
     this.template = spec.message ?? defaultMessage;
   }
 

@@ -37,7 +37,6 @@ export const spikeSpecSchema = kindSchema('spike', {
   warmup: z.number().int().min(3).optional(),
   adaptAfter: z.number().int().min(0).optional(),
   for: durationSchema.optional(),
-  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type SpikeSpec = z.output<typeof spikeSpecSchema>;
 
@@ -65,6 +64,7 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
   };
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
+    defaultCooldown: COOLDOWN_MS,
     detector: {
       init: () => ({ win: windowInit(), prev: null, quantum: 0, sorted: [], outliers: [] }),
       update(s, ev) {

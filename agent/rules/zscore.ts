@@ -41,7 +41,6 @@ export const zscoreSpecSchema = kindSchema('zscore', {
   warmup: spanSchema(2, 1_000_000).optional(),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
-  cooldown: durationSchema.default(COOLDOWN_MS),
 });
 export type ZscoreSpec = z.output<typeof zscoreSpecSchema>;
 
@@ -65,6 +64,7 @@ export function buildZscore(spec: ZscoreSpec, scope: Scope): Built<State> {
       : conditionAt('when', spec.when, extendScope(scope, { score: 'number', z: 'number' }));
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
+    defaultCooldown: COOLDOWN_MS,
     detector: {
       init: () => ({
         n: 0,
