@@ -36,6 +36,8 @@ export interface AnomalyParams {
   profilePeriods: number;
   /** A new extreme this far outside the range seen (fraction of the range) scores 1. */
   noveltyMargin: number;
+  /** ... and by this many of the trusted predictor's usual errors. */
+  noveltyErrors: number;
   /** Smallest spread of the recent mean of raw scores the likelihood assumes. */
   sdFloor: number;
 }
@@ -153,9 +155,12 @@ export function anomalyUpdate(s: AnomalyState, p: AnomalyParams, ts: number, x: 
   //    long-run variance the next hours are judged against.
   const raw = Math.log1p(Math.abs(error));
 
-  // novelty against the range seen before this reading
+  // Novelty against the range seen before this reading: beyond it by a share of the range and by
+  // more than the trusted predictor's usual error (without the second condition a Gaussian series
+  // sets a "novel" record every so often: measured, one false alarm in 2 days at 1/min).
   const range = s.max - s.min;
-  const novel = range > 0 && (x > s.max + p.noveltyMargin * range || x < s.min - p.noveltyMargin * range);
+  const beyond = Math.max(p.noveltyMargin * range, p.noveltyErrors * scale);
+  const novel = range > 0 && (x > s.max + beyond || x < s.min - beyond);
 
   // 3. likelihood of the recent mean of raw scores under its long-run distribution
   const aShort = alphaOf(dt, p.shortMs);

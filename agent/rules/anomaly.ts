@@ -21,7 +21,7 @@ const span = (d: string) => durationSchema.default(parseDuration(d));
 export const anomalySpecSchema = kindSchema('anomaly', {
   threshold: z.number().gt(0).max(1).default(0.4),
   when: z.string().optional(),
-  warmup: span('12h'),
+  warmup: span('1d'),
   minSamples: z.number().int().min(2).max(1_000_000).default(100),
   fast: span('15m'),
   slow: span('6h'),
@@ -29,7 +29,7 @@ export const anomalySpecSchema = kindSchema('anomaly', {
   shortSpan: span('30m'),
   longSpan: span('7d'),
   profilePeriods: z.number().positive().max(1000).default(3),
-  noveltyMargin: z.number().min(0).default(0.05),
+  noveltyMargin: z.number().min(0).default(0),
   for: durationSchema.optional(),
 });
 export type AnomalySpec = z.output<typeof anomalySpecSchema>;
@@ -48,6 +48,7 @@ export function anomalyParams(spec: AnomalySpec): AnomalyParams {
     longMs: spec.longSpan,
     profilePeriods: spec.profilePeriods,
     noveltyMargin: spec.noveltyMargin,
+    noveltyErrors: 1,
     sdFloor: SD_FLOOR,
   };
 }
