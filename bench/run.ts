@@ -30,6 +30,8 @@ const BENCHES: Record<string, Loader> = {
   sdcard: () => optional('./sdcard.ts', 'benchSdCard'),
   collector: async () => (await import('./collector.ts')).benchCollector(),
   connections: async () => (await import('./connections.ts')).benchConnections(),
+  nab: async () => (await import('./nab.ts')).benchNab(),
+  'anomaly-keys': async () => (await import('./anomaly-keys.ts')).benchAnomalyKeys(),
 };
 
 function machine() {

@@ -174,10 +174,8 @@ export function anomalyUpdate(s: AnomalyState, p: AnomalyParams, ts: number, x: 
   s.longVar = (1 - aLong) * (s.longVar + aLong * d * d);
 
   // learn: every predictor's error, then the state
-  for (let i = 0; i < NP; i++) {
-    const e = Math.abs(x - s.pred[i]!);
-    s.mae[i] = s.n === 1 ? e : s.mae[i]! + alphaOf(dt, p.errorMs) * (e - s.mae[i]!);
-  }
+  const aErr = s.n === 1 ? 1 : alphaOf(dt, p.errorMs);
+  for (let i = 0; i < NP; i++) s.mae[i] = s.mae[i]! + aErr * (Math.abs(x - s.pred[i]!) - s.mae[i]!);
   const step = Math.abs(x - s.last);
   if (step > 0 && (s.quantum === 0 || step < s.quantum)) s.quantum = step;
   s.fast += alphaOf(dt, p.fastMs) * (x - s.fast);
