@@ -191,6 +191,7 @@ describe('README sample configs', () => {
   it('there is one sample per kind', () => {
     const kinds = blocks.flatMap((b) => (parse(b) as { rules: { kind: string }[] }).rules.map((r) => r.kind));
     assert.deepEqual(kinds.sort(), [
+      'anomaly',
       'changepoint',
       'flatline',
       'missing',

@@ -99,7 +99,7 @@ describe('per-reading score', () => {
   it('changepoint scores max(S+, S-)/h, 1 when it fires', () => {
     const h = harness([{ name: 'c', kind: 'changepoint', warmup: 20, cooldown: 0 }]);
     const scores: number[] = [];
-    noise(20, 5).forEach((v, i) => h.read(v, i * 1000));
+    h.series(noise(20, 5), 0, 1000);
     for (let i = 20; i < 40; i++)
       scores.push(
         h.engine.onReading({ device: 's1', metric: 'temperature', value: 25, ts: T0 + i * 1000 }) ?? -1,
