@@ -31,6 +31,8 @@ const BENCHES: Record<string, Loader> = {
   collector: async () => (await import('./collector.ts')).benchCollector(),
   connections: async () => (await import('./connections.ts')).benchConnections(),
   'hostile-agent': async () => (await import('./hostile-agent.ts')).benchHostileAgent(),
+  nab: async () => (await import('./nab.ts')).benchNab(),
+  'anomaly-keys': async () => (await import('./anomaly-keys.ts')).benchAnomalyKeys(),
 };
 
 function machine() {

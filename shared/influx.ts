@@ -5,7 +5,18 @@ import type { Alert, Status, Summary } from './model.ts';
 
 export const PRECISION = 'ms' as const;
 
-const SUMMARY_FLOATS = ['min', 'max', 'mean', 'sum', 'stddev', 'first', 'last', 'p50', 'p95'] as const;
+const SUMMARY_FLOATS = [
+  'min',
+  'max',
+  'mean',
+  'sum',
+  'stddev',
+  'first',
+  'last',
+  'p50',
+  'p95',
+  'anomaly_max',
+] as const;
 
 /** A summary's time is its window start; its tags make re-sends and rev+1 overwrite the same point. */
 export function summaryPoint(agent: string, s: Summary): Point {
@@ -36,6 +47,7 @@ export function alertPoint(agent: string, a: Alert): Point {
     .stringField('message', a.message)
     .timestamp(a.ts);
   if (a.value !== null && Number.isFinite(a.value)) p.floatField('value', a.value);
+  if (a.score !== undefined && Number.isFinite(a.score)) p.floatField('score', a.score);
   return p;
 }
 

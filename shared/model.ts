@@ -13,6 +13,8 @@ export interface Reading {
   arrivalTime?: boolean;
   /** The reading's unit when the frame says (SenML `u`/`bu`): summaries carry it as tag `unit`. */
   unit?: string;
+  /** The highest anomaly score the rules gave this reading, in [0, 1] (set by the runtime; issue 11). */
+  score?: number;
 }
 
 const name = z.string().min(1).max(256);
@@ -31,6 +33,9 @@ export const AGGREGATES = [
   'last',
   'p50',
   'p95',
+  // the highest anomaly score a rule gave a reading of the window (issue 11; absent when no
+  // statistical rule scored any of them)
+  'anomaly_max',
 ] as const;
 export type AggregateName = (typeof AGGREGATES)[number];
 
@@ -57,6 +62,7 @@ export const summarySchema = z.object({
   last: nullableNum.optional(),
   p50: nullableNum.optional(),
   p95: nullableNum.optional(),
+  anomaly_max: z.number().min(0).max(1).nullable().optional(),
   late: z.number().int().min(0).default(0),
   tags: tagsSchema,
 });
@@ -71,6 +77,8 @@ export const alertSchema = z.object({
   state: z.enum(['firing', 'resolved']),
   ts: z.number().int(),
   value: finite.nullable(),
+  /** The detector's anomaly score of the transition's event, in [0, 1] (statistical kinds; issue 11). */
+  score: z.number().min(0).max(1).optional(),
   message: z.string().max(4096),
   tags: tagsSchema,
 });

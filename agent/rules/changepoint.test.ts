@@ -48,7 +48,7 @@ describe('changepoint (CUSUM)', () => {
   });
 
   it('resets after firing: learns the new level, then detects the next shift', () => {
-    const h = harness([{ name: 'cp', kind: 'changepoint', warmup: 2, k: 0.5, h: 5, minStd: 1 }]);
+    const h = harness([{ name: 'cp', kind: 'changepoint', warmup: 2, k: 0.5, h: 5, minStd: 1, cooldown: 0 }]);
     let t = h.series([10, 10], 0, 1000);
     t = h.series(Array(11).fill(11), t, 1000);
     assert.deepEqual(h.states(), ['firing']);

@@ -106,7 +106,14 @@ export class RuleEngine {
     const ctx = { agentId: opts.agentId, emit: (a: Alert) => this.out.alert(a) };
     for (const spec of res.data) {
       const built = buildDetector(spec);
-      const rule = new Rule(spec, built.detector, ctx, this.counters, built.defaultMessage);
+      const rule = new Rule(
+        spec,
+        built.detector,
+        ctx,
+        this.counters,
+        built.defaultMessage,
+        built.defaultCooldown,
+      );
       const e: Entry = {
         rule,
         device: spec.match.device === undefined ? null : globToRegExp(spec.match.device),
@@ -148,25 +155,32 @@ export class RuleEngine {
     return rule.state(device, metric);
   }
 
-  onReading(r: Reading): void {
+  /**
+   * A reading. Returns the highest anomaly score the matching statistical rules gave it (issue 11;
+   * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it.
+   */
+  onReading(r: Reading): number | undefined {
     const list = this.readingRules(r.device, r.metric);
-    if (list.length === 0) return;
+    if (list.length === 0) return undefined;
     if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
       this.evalErrors += list.length;
-      return;
+      return undefined;
     }
     const env: Env = { value: r.value, ts: r.ts, device: r.device, metric: r.metric };
     const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
     const mono = this.opts.clock.monotonic();
+    let score: number | undefined;
     for (const e of list) {
       const st = this.keyState(e, r.device, r.metric);
       if (!st) continue;
       try {
-        e.rule.onEvent(st, ev, mono);
+        const s = e.rule.onEvent(st, ev, mono);
+        if (s !== undefined && (score === undefined || s > score)) score = s;
       } catch {
         this.evalErrors++;
       }
     }
+    return score;
   }
 
   /**
@@ -189,6 +203,7 @@ export class RuleEngine {
       last: s.last ?? null,
       p50: s.p50 ?? null,
       p95: s.p95 ?? null,
+      anomaly_max: s.anomaly_max ?? null,
       late: s.late ?? 0,
       ts: s.window.end,
       device: s.device,
@@ -278,6 +293,7 @@ export class RuleEngine {
             pendingSince: st.pendingSince,
             firing: st.firing,
             episodeStart: st.episodeStart,
+            quietUntil: st.quietUntil,
             win: st.win && {
               start: st.win.start,
               end: st.win.end,
@@ -359,6 +375,7 @@ export class RuleEngine {
     st.pendingSince = num(k.pendingSince);
     st.firing = firing && firing.state === 'firing' ? firing : null;
     st.episodeStart = st.firing ? (num(k.episodeStart) ?? st.firing.ts) : null;
+    st.quietUntil = num(k.quietUntil);
     st.win = win;
   }
 
@@ -388,6 +405,7 @@ export interface RuleSnapshot {
       pendingSince: number | null;
       firing: Alert | null;
       episodeStart: number | null;
+      quietUntil: number | null;
       win: { start: number; end: number; rev: number; before: unknown } | null;
     }[];
   }[];

@@ -299,6 +299,7 @@ export const WINDOW_SCOPE: Scope = new Map<string, ExprType>([
   ['last', 'number'],
   ['p50', 'number'],
   ['p95', 'number'],
+  ['anomaly_max', 'number'],
   ['late', 'number'],
   ['value', 'number'],
   ['ts', 'number'],

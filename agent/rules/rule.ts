@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { alertId } from '../../shared/ids.ts';
 import { AGGREGATES, type Alert } from '../../shared/model.ts';
-import { parseDuration } from '../../shared/units.ts';
+import { durationSchema, parseDuration } from '../../shared/units.ts';
 import { compileCondition, type Env, ExprError, type Scope } from './expr.ts';
 import type { RuleSpec } from './schema.ts';
 
@@ -89,6 +89,8 @@ export const commonSpecShape = {
   tags: z.record(z.string(), z.string()).optional(),
   /** on: window rules: which aggregate is the rule's `value` [mean]. */
   field: z.enum(WINDOW_FIELDS).optional(),
+  /** After an episode resolves, the key does not fire again for this long (event time) [0]. */
+  cooldown: durationSchema.optional(),
 };
 
 /** A configuration problem found while building a rule, at `key` of the rule's spec. */
@@ -116,6 +118,8 @@ export function conditionAt(key: string, source: string, scope: Scope): (env: En
 export interface Built<S> {
   detector: Detector<S>;
   defaultMessage: string;
+  /** `cooldown` when the spec has none, in ms [0] (the statistical kinds: stats.ts COOLDOWN_MS). */
+  defaultCooldown?: number;
 }
 
 /** One event as a rule sees it: a reading, or a window summary reduced to the rule's `field`. */
@@ -140,6 +144,8 @@ export interface Verdict {
   since?: number;
   /** Event time of the verdict when it comes from `tick()` (missing), not from an event. */
   ts?: number;
+  /** The detector's anomaly score of this event in [0, 1] (statistical kinds; issue 11). */
+  score?: number;
   /** Short human text for the message template's {detail}; a function when it costs formatting
    *  (it is only needed on a transition, not on every event). */
   detail?: string | (() => string);
@@ -184,6 +190,8 @@ export interface KeyState<S = unknown> {
   firing: Alert | null;
   /** Episode start (event time of the firing transition): the id of both transitions derives from it. */
   episodeStart: number | null;
+  /** Event time before which a new episode may not fire (`cooldown` after the last one resolved). */
+  quietUntil: number | null;
   /** Last window summary applied (on: window rules): revisions re-apply on `before`. */
   win: { start: number; end: number; rev: number; before: S } | null;
 }
@@ -221,6 +229,7 @@ export function renderMessage(
 export class Rule<S = unknown> {
   readonly keys = new Map<string, KeyState<S>>();
   private readonly forMs: number;
+  private readonly cooldownMs: number;
   private readonly template: string;
 
   constructor(
@@ -229,8 +238,10 @@ export class Rule<S = unknown> {
     private readonly ctx: AlertContext,
     private readonly counters: { fired: number; resolved: number },
     defaultMessage: string,
+    defaultCooldown = 0,
   ) {
     this.forMs = 'for' in spec && typeof spec.for === 'number' ? spec.for : 0;
+    this.cooldownMs = spec.cooldown ?? defaultCooldown;
     this.template = spec.message ?? defaultMessage;
   }
 
@@ -249,6 +260,7 @@ export class Rule<S = unknown> {
         pendingSince: null,
         firing: null,
         episodeStart: null,
+        quietUntil: null,
         win: null,
       };
       this.keys.set(k, st);
@@ -256,10 +268,12 @@ export class Rule<S = unknown> {
     return st;
   }
 
-  /** Feeds one event of a key through the detector and the lifecycle. */
-  onEvent(st: KeyState<S>, ev: RuleEvent, mono: number): void {
+  /** Feeds one event of a key through the detector and the lifecycle; returns the event's score. */
+  onEvent(st: KeyState<S>, ev: RuleEvent, mono: number): number | undefined {
     const v = this.detector.update(st.det, ev, { mono, firing: st.firing !== null });
-    if (v) this.apply(st, v, ev.ts, ev.value);
+    if (!v) return undefined;
+    this.apply(st, v, ev.ts, ev.value);
+    return v.score;
   }
 
   /** Time-based checks (missing). */
@@ -279,22 +293,26 @@ export class Rule<S = unknown> {
     const value = v.value === undefined ? evValue : v.value;
     if (v.active) {
       if (st.firing) return; // firing is emitted once per episode, never repeated
+      // Cooldown: no new episode until it has passed since the last one resolved (issue 11: a
+      // burst of anomalous readings is one incident to an operator, not many).
+      if (st.quietUntil !== null && ts < st.quietUntil) return;
       if (v.since !== undefined) st.pendingSince = v.since;
       else if (st.pendingSince === null) st.pendingSince = ts;
       // Exactly `for` long fires (>=): a 30s rule fires on the reading 30s after the condition began.
       if (ts - st.pendingSince < this.forMs) return;
       st.pendingSince = null;
       st.episodeStart = Math.trunc(ts);
-      st.firing = this.alert(st, 'firing', ts, value, v.detail);
+      st.firing = this.alert(st, 'firing', ts, value, v.detail, v.score);
       this.counters.fired++;
       this.ctx.emit(st.firing);
       return;
     }
     st.pendingSince = null;
     if (!st.firing) return;
-    const resolved = this.alert(st, 'resolved', Math.max(ts, st.firing.ts), value, v.detail);
+    const resolved = this.alert(st, 'resolved', Math.max(ts, st.firing.ts), value, v.detail, v.score);
     st.firing = null;
     st.episodeStart = null;
+    if (this.cooldownMs > 0) st.quietUntil = resolved.ts + this.cooldownMs;
     this.counters.resolved++;
     this.ctx.emit(resolved);
   }
@@ -315,6 +333,7 @@ export class Rule<S = unknown> {
     ts: number,
     value: number | null,
     detail: string | (() => string) | undefined,
+    score?: number,
   ): Alert {
     const s = this.spec;
     const episode = st.episodeStart ?? Math.trunc(ts);
@@ -328,6 +347,7 @@ export class Rule<S = unknown> {
       state,
       ts: Math.trunc(ts),
       value: val,
+      ...(score !== undefined && Number.isFinite(score) ? { score: Math.min(1, Math.max(0, score)) } : {}),
       message: renderMessage(this.template, {
         rule: s.name,
         device: st.device,

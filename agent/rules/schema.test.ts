@@ -87,7 +87,7 @@ describe('rule spec schema', () => {
 
   it('names the kinds when kind is wrong, and the allowed keys when a key is misspelt', () => {
     assert.deepEqual(problems([{ name: 'a', kind: 'thresold', when: 'value > 1' }]), [
-      'rules[0].kind: expected kind to be one of threshold | rate | zscore | spike | changepoint | flatline | missing | pattern',
+      'rules[0].kind: expected kind to be one of threshold | rate | zscore | spike | changepoint | flatline | missing | pattern | anomaly',
     ]);
     assert.match(
       problems([{ name: 'a', kind: 'zscore', threshhold: 3 }])[0]!,
@@ -191,6 +191,7 @@ describe('README sample configs', () => {
   it('there is one sample per kind', () => {
     const kinds = blocks.flatMap((b) => (parse(b) as { rules: { kind: string }[] }).rules.map((r) => r.kind));
     assert.deepEqual(kinds.sort(), [
+      'anomaly',
       'changepoint',
       'flatline',
       'missing',

@@ -4,6 +4,7 @@
 // check-config prints the issues as `rules.N.<key>: <message>`.
 import { z } from 'zod';
 import { describeIssues } from '../../shared/model.ts';
+import { anomalySpecSchema, buildAnomaly } from './anomaly.ts';
 import { buildChangepoint, changepointSpecSchema } from './changepoint.ts';
 import { READING_SCOPE, type Scope, WINDOW_SCOPE } from './expr.ts';
 import { buildFlatline, flatlineSpecSchema } from './flatline.ts';
@@ -24,6 +25,7 @@ export const RULE_KINDS = [
   'flatline',
   'missing',
   'pattern',
+  'anomaly',
 ] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
@@ -38,6 +40,7 @@ const unionSchema = z.discriminatedUnion(
     flatlineSpecSchema,
     missingSpecSchema,
     patternSpecSchema,
+    anomalySpecSchema,
   ],
   {
     error: (iss) =>
@@ -75,6 +78,8 @@ export function buildDetector(spec: RuleSpec): Built<unknown> {
       return buildMissing(spec, scope) as Built<unknown>;
     case 'pattern':
       return buildPattern(spec, scope) as Built<unknown>;
+    case 'anomaly':
+      return buildAnomaly(spec, scope) as Built<unknown>;
   }
 }
 
@@ -94,8 +99,13 @@ export function specProblems(spec: RuleSpec): [string, string][] {
       }
     }
   }
-  if (spec.kind === 'spike' && spec.warmup !== undefined && spec.warmup > spec.window) {
-    out.push(['warmup', `must be at most window (${spec.window})`]);
+  if (
+    spec.kind === 'spike' &&
+    spec.warmup !== undefined &&
+    'count' in spec.window &&
+    spec.warmup > spec.window.count
+  ) {
+    out.push(['warmup', `must be at most window (${spec.window.count})`]);
   }
   try {
     buildDetector(spec);

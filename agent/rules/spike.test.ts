@@ -62,7 +62,7 @@ describe('spike', () => {
   const seq = [10, 11, 12, 13, 20, 11.5, 15];
 
   it('an outlier is not added to the baseline, so it does not mask the next one', () => {
-    const h = harness([{ name: 'sp', kind: 'spike', window: 4, threshold: 3.5 }]);
+    const h = harness([{ name: 'sp', kind: 'spike', window: 4, threshold: 3.5, cooldown: 0 }]);
     h.series(seq, 0, 1000);
     assert.deepEqual(h.states(), ['firing', 'resolved', 'firing']);
     assert.deepEqual(

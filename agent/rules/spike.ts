@@ -6,24 +6,34 @@
 // resolves on the next value that is not an outlier. An outlier is NOT added to the baseline, so one
 // outlier cannot widen the MAD and mask the next one. A level shift would then be an outlier forever:
 // after `adaptAfter` consecutive outliers they are admitted to the baseline (the level moved; that is
-// changepoint's business), 0 = never. MAD 0 (constant baseline): any different value fires.
+// changepoint's business), 0 = never. The MAD-based scale is floored (stats.ts spreadFloor: the series'
+// quantum, a millionth of the level; issue 11: on a quantised series with most values equal the MAD
+// is 0 and every other value used to score infinity). `window` is a count of readings (at most
+// 10,000) or a duration; the score in [0, 1] is P(|Z| < robust z), and `when` may test it (`score`).
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
-import type { Scope } from './expr.ts';
+import { extendScope, type Scope } from './expr.ts';
+import { madOfSorted, medianOfSorted, sortedInsert, sortedRemove } from './ring.ts';
+import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
 import {
-  madOfSorted,
-  medianOfSorted,
-  type Ring,
-  ringInit,
-  ringPush,
-  sortedInsert,
-  sortedRemove,
-} from './ring.ts';
-import { type Built, formatValue, kindSchema } from './rule.ts';
+  COOLDOWN_MS,
+  quantumAfter,
+  type SlidingWindow,
+  type Span,
+  spanSchema,
+  spreadFloor,
+  twoSidedScore,
+  windowInit,
+  windowPush,
+  windowSize,
+} from './stats.ts';
+
+const MAX_WINDOW = 10_000;
 
 export const spikeSpecSchema = kindSchema('spike', {
-  window: z.number().int().min(3).max(10_000).default(60),
+  window: spanSchema(3, MAX_WINDOW).default({ count: 60 }),
   threshold: z.number().positive().default(5),
+  when: z.string().optional(),
   warmup: z.number().int().min(3).optional(),
   adaptAfter: z.number().int().min(0).optional(),
   for: durationSchema.optional(),
@@ -31,53 +41,66 @@ export const spikeSpecSchema = kindSchema('spike', {
 export type SpikeSpec = z.output<typeof spikeSpecSchema>;
 
 interface State {
-  ring: Ring;
+  win: SlidingWindow;
+  prev: number | null;
+  quantum: number;
   /** The ring's values in ascending order (median and MAD in O(window) per value, no sorting). */
   sorted: number[];
   /** Consecutive outliers not (yet) admitted to the baseline. */
   outliers: number[];
 }
 
-export function buildSpike(spec: SpikeSpec, _scope: Scope): Built<State> {
-  const warmup = Math.min(spec.warmup ?? spec.window, spec.window);
-  const adaptAfter = spec.adaptAfter ?? spec.window;
-  const admit = (s: State, x: number) => {
-    const old = ringPush(s.ring, spec.window, x);
-    if (old !== undefined) sortedRemove(s.sorted, old);
+/** Readings a span stands for when a count is needed (warm-up, adaptAfter): a duration means 30. */
+const countOf = (span: Span): number => ('count' in span ? span.count : 30);
+
+export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
+  const warmup = Math.min(spec.warmup ?? countOf(spec.window), countOf(spec.window));
+  const adaptAfter = spec.adaptAfter ?? countOf(spec.window);
+  const when =
+    spec.when === undefined ? null : conditionAt('when', spec.when, extendScope(scope, { score: 'number' }));
+  const admit = (s: State, ts: number, x: number) => {
+    windowPush(s.win, spec.window, MAX_WINDOW, ts, x, (old) => sortedRemove(s.sorted, old));
     sortedInsert(s.sorted, x);
   };
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
+    defaultCooldown: COOLDOWN_MS,
     detector: {
-      init: () => ({ ring: ringInit(), sorted: [], outliers: [] }),
+      init: () => ({ win: windowInit(), prev: null, quantum: 0, sorted: [], outliers: [] }),
       update(s, ev) {
         const x = ev.value;
         if (x === null) return null;
-        if (s.ring.buf.length < warmup) {
-          admit(s, x);
+        const quantum = s.quantum;
+        s.quantum = quantumAfter(s.quantum, s.prev, x);
+        s.prev = x;
+        if (windowSize(s.win) < warmup) {
+          admit(s, ev.ts, x);
           return null;
         }
         const med = medianOfSorted(s.sorted);
         const mad = madOfSorted(s.sorted, med);
         const dev = Math.abs(x - med);
-        const scale = 1.4826 * mad;
-        const score = scale > 0 ? dev / scale : dev === 0 ? 0 : Number.POSITIVE_INFINITY;
-        const active = score > spec.threshold;
+        const scale = Math.max(1.4826 * mad, spreadFloor(0, quantum, med));
+        const robust = dev / scale;
+        const score = twoSidedScore(robust);
+        const active = when ? when({ ...ev.env, score }) : robust > spec.threshold;
         if (active) {
           s.outliers.push(x);
+          if (s.outliers.length > MAX_WINDOW) s.outliers.shift(); // adaptAfter 0: bounded all the same
           if (adaptAfter > 0 && s.outliers.length >= adaptAfter) {
-            for (const o of s.outliers) admit(s, o);
+            for (const o of s.outliers) admit(s, ev.ts, o);
             s.outliers = [];
           }
         } else {
-          admit(s, x);
+          admit(s, ev.ts, x);
           s.outliers = [];
         }
         return {
           active,
           value: x,
+          score,
           detail: () =>
-            `score=${Number.isFinite(score) ? formatValue(score) : 'inf'} vs median ${formatValue(med)}, threshold ${spec.threshold}`,
+            `score=${formatValue(robust)} vs median ${formatValue(med)}, threshold ${spec.threshold}`,
         };
       },
     },

@@ -1,22 +1,44 @@
 // zscore: how many standard deviations a value lies from its recent baseline.
-//   mode: rolling   mean/std of the previous `window` values (the value itself is not in its baseline)
+//   mode: rolling   mean/std of the values in the last `window` (a count of readings, or a duration;
+//                   the value itself is not in its baseline), kept in O(1) per reading
 //   mode: ewma      exponentially weighted mean/variance with smoothing `alpha`
-// Fires while |z| > threshold (strictly); resolves when |z| <= threshold. Every value, anomalous or
-// not, then joins the baseline (use `spike` for a baseline that ignores outliers). No verdict before
-// `warmup` values have been seen. A zero std (constant baseline) is raised to `minStd`; if that is 0
-// too, any different value has an infinite z and fires.
+// Fires while |z| > threshold (strictly), or while `when` holds (`score` and `z` in scope); resolves
+// otherwise. The score is P(|Z| < |z|) for a normal Z, in [0, 1] (z = 3 scores 0.9973). Every value
+// then joins the baseline (use `spike` for a baseline that ignores outliers). No verdict before
+// `warmup` (readings or a duration). The std is floored (stats.ts spreadFloor: `minStd`, the
+// series' quantum, a millionth of the level), so constant and quantised series give finite scores.
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
-import type { Scope } from './expr.ts';
-import { mean, type Ring, ringInit, ringPush, stddev } from './ring.ts';
-import { type Built, formatValue, kindSchema } from './rule.ts';
+import { extendScope, type Scope } from './expr.ts';
+import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
+import {
+  COOLDOWN_MS,
+  type Moments,
+  momentsAdd,
+  momentsInit,
+  momentsRebuild,
+  momentsRemove,
+  momentsStd,
+  quantumAfter,
+  type SlidingWindow,
+  spanReached,
+  spanSchema,
+  spreadFloor,
+  twoSidedScore,
+  windowInit,
+  windowPush,
+  windowSize,
+} from './stats.ts';
+
+const MAX_WINDOW = 10_000;
 
 export const zscoreSpecSchema = kindSchema('zscore', {
   mode: z.enum(['rolling', 'ewma']).default('rolling'),
-  window: z.number().int().min(2).max(10_000).default(60),
+  window: spanSchema(2, MAX_WINDOW).default({ count: 60 }),
   alpha: z.number().gt(0).lt(1).default(0.1),
-  threshold: z.number().positive().default(3),
-  warmup: z.number().int().min(2).max(1_000_000).optional(),
+  threshold: z.number().positive().default(4),
+  when: z.string().optional(),
+  warmup: spanSchema(2, 1_000_000).optional(),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
 });
@@ -24,27 +46,47 @@ export type ZscoreSpec = z.output<typeof zscoreSpecSchema>;
 
 interface State {
   n: number;
-  ring: Ring;
+  firstTs: number | null;
+  prev: number | null;
+  quantum: number;
+  win: SlidingWindow;
+  mom: Moments;
   ewMean: number;
   ewVar: number;
 }
 
-export function buildZscore(spec: ZscoreSpec, _scope: Scope): Built<State> {
-  const warmup = spec.warmup ?? (spec.mode === 'rolling' ? spec.window : 30);
+export function buildZscore(spec: ZscoreSpec, scope: Scope): Built<State> {
+  const warmup = spec.warmup ?? (spec.mode === 'rolling' ? spec.window : { count: 30 });
   const a = spec.alpha;
+  const when =
+    spec.when === undefined
+      ? null
+      : conditionAt('when', spec.when, extendScope(scope, { score: 'number', z: 'number' }));
   return {
     defaultMessage: '{rule} {state}: {device} {metric}={value} ({detail})',
+    defaultCooldown: COOLDOWN_MS,
     detector: {
-      init: () => ({ n: 0, ring: ringInit(), ewMean: 0, ewVar: 0 }),
+      init: () => ({
+        n: 0,
+        firstTs: null,
+        prev: null,
+        quantum: 0,
+        win: windowInit(),
+        mom: momentsInit(),
+        ewMean: 0,
+        ewVar: 0,
+      }),
       update(s, ev) {
         const x = ev.value;
         if (x === null) return null;
         let m: number;
         let sd: number;
         if (spec.mode === 'rolling') {
-          m = s.ring.buf.length > 0 ? mean(s.ring.buf) : x;
-          sd = stddev(s.ring.buf, m);
-          ringPush(s.ring, spec.window, x);
+          m = s.mom.n > 0 ? s.mom.mean : x;
+          sd = momentsStd(s.mom);
+          windowPush(s.win, spec.window, MAX_WINDOW, ev.ts, x, (old) => momentsRemove(s.mom, old));
+          momentsAdd(s.mom, x);
+          if (s.mom.removed >= windowSize(s.win)) momentsRebuild(s.mom, s.win);
         } else {
           m = s.n > 0 ? s.ewMean : x;
           sd = Math.sqrt(s.ewVar);
@@ -57,17 +99,22 @@ export function buildZscore(spec: ZscoreSpec, _scope: Scope): Built<State> {
             s.ewVar = (1 - a) * (s.ewVar + a * d * d);
           }
         }
+        const quantum = s.quantum;
+        s.quantum = quantumAfter(s.quantum, s.prev, x);
+        s.prev = x;
+        if (s.firstTs === null) s.firstTs = ev.ts;
         const seen = s.n;
         s.n = Math.min(s.n + 1, Number.MAX_SAFE_INTEGER);
-        if (seen < warmup) return null;
-        sd = Math.max(sd, spec.minStd);
-        const dev = x - m;
-        const z = sd > 0 ? dev / sd : dev === 0 ? 0 : Math.sign(dev) * Number.POSITIVE_INFINITY;
-        const active = Math.abs(z) > spec.threshold;
+        if (!spanReached(warmup, seen, s.firstTs, ev.ts) || seen === 0) return null;
+        sd = Math.max(sd, spreadFloor(spec.minStd, quantum, m));
+        const zv = (x - m) / sd;
+        const score = twoSidedScore(zv);
+        const active = when ? when({ ...ev.env, score, z: zv }) : Math.abs(zv) > spec.threshold;
         return {
           active,
           value: x,
-          detail: () => `z=${Number.isFinite(z) ? formatValue(z) : String(z)}, threshold ${spec.threshold}`,
+          score,
+          detail: () => `z=${formatValue(zv)}, threshold ${spec.threshold}`,
         };
       },
     },

@@ -438,8 +438,9 @@ export class Agent {
     this.counters.readingsIn++;
     this.metrics.readingsIn.inc({ source: src });
     this.dirty = true;
-    this.windows.ingest(r);
-    this.rules.onReading(r);
+    // Rules first: the windows carry the reading's score as `anomaly_max` (issue 11).
+    const score = this.rules.onReading(r);
+    this.windows.ingest(score === undefined ? r : { ...r, score });
     return true;
   }
 

@@ -149,3 +149,23 @@ test('JSON round trip gives identical results and further updates', () => {
   noSketch.add(1, 1, 1);
   assert.equal(Accumulator.fromJSON(noSketch.toJSON()).toJSON().sk, null);
 });
+
+test('anomaly_max: the highest reading score, through merge and checkpoint; absent when none was scored', () => {
+  const all = new Set<AggregateName>(['count', 'anomaly_max']);
+  const a = new Accumulator(false);
+  a.add(1, 1, 0);
+  assert.deepEqual(a.result(all), { count: 1 }, 'no score: no field');
+  a.add(2, 2, 1, 0.3);
+  a.add(3, 3, 2, 0.1);
+  const b = new Accumulator(false);
+  b.add(4, 4, 3, 0.9);
+  assert.equal(a.result(all).anomaly_max, 0.3);
+  const back = Accumulator.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
+  assert.equal(back.result(all).anomaly_max, 0.3);
+  back.merge(b);
+  assert.equal(back.result(all).anomaly_max, 0.9);
+  // a checkpoint from before the field existed loads with no score
+  const old = a.toJSON();
+  delete old.am;
+  assert.equal(Accumulator.fromJSON(old).result(all).anomaly_max, undefined);
+});

@@ -6,6 +6,7 @@
 //           readings of its interval, not a sample of them; defined (0) for a single reading
 //   first   value with the smallest event ts, ties broken by arrival order (earliest arrival wins)
 //   last    value with the largest event ts, ties broken by arrival order (latest arrival wins)
+//   anomaly_max  the highest rule score among the window's readings (issue 11); absent when none had one
 //   p50/p95 DDSketch, relative accuracy 1%, estimating the lower nearest-rank quantile
 //           sorted[floor(q * (n - 1))] (0-based), clamped into [min, max]
 import { LogCollapsingLowestDenseDDSketch } from '@datadog/sketches-js';
@@ -21,7 +22,12 @@ type Sketch = LogCollapsingLowestDenseDDSketch;
 type Store = Sketch['store'];
 
 export type SummaryFields = Pick<Summary, 'count'> &
-  Partial<Pick<Summary, 'min' | 'max' | 'mean' | 'sum' | 'stddev' | 'first' | 'last' | 'p50' | 'p95'>>;
+  Partial<
+    Pick<
+      Summary,
+      'min' | 'max' | 'mean' | 'sum' | 'stddev' | 'first' | 'last' | 'p50' | 'p95' | 'anomaly_max'
+    >
+  >;
 
 /** Serialised accumulator (checkpoints). Infinite bounds never occur: an accumulator is created non-empty. */
 export interface AccumulatorJSON {
@@ -36,6 +42,8 @@ export interface AccumulatorJSON {
   last: [ts: number, seq: number, value: number];
   /** sketch bins as flat [key, count, key, count, ...] lists, positive and negative stores, and zeros */
   sk: { p: number[]; n: number[]; z: number } | null;
+  /** highest reading score, null when no reading had one (absent in checkpoints before issue 11) */
+  am?: number | null;
 }
 
 function newSketch(): Sketch {
@@ -96,6 +104,7 @@ export class Accumulator {
   private lastSeq = 0;
   private lastV = Number.NaN;
   private sketch: Sketch | null;
+  private scoreMax = Number.NEGATIVE_INFINITY;
 
   constructor(withSketch: boolean) {
     this.sketch = withSketch ? newSketch() : null;
@@ -110,8 +119,9 @@ export class Accumulator {
   }
 
   /** `seq` is the engine's arrival counter: it orders ties of `first`/`last` deterministically. */
-  add(value: number, ts: number, seq: number): void {
+  add(value: number, ts: number, seq: number, score?: number): void {
     this.n++;
+    if (score !== undefined && score > this.scoreMax) this.scoreMax = score;
     this.addSum(value, 0);
     const d = value - this.mean;
     this.mean += d / this.n;
@@ -134,6 +144,7 @@ export class Accumulator {
     this.addSum(o.sum, o.comp);
     if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
+    if (o.scoreMax > this.scoreMax) this.scoreMax = o.scoreMax;
     this.takeFirst(o.firstTs, o.firstSeq, o.firstV);
     this.takeLast(o.lastTs, o.lastSeq, o.lastV);
     if (this.sketch && o.sketch) mergeSketch(this.sketch, o.sketch);
@@ -207,6 +218,9 @@ export class Accumulator {
         case 'p95':
           out.p95 = this.quantile(0.95);
           break;
+        case 'anomaly_max':
+          if (this.scoreMax >= 0) out.anomaly_max = this.scoreMax;
+          break;
       }
     }
     return out;
@@ -225,6 +239,7 @@ export class Accumulator {
       first: [this.firstTs, this.firstSeq, this.firstV],
       last: [this.lastTs, this.lastSeq, this.lastV],
       sk: sk ? { p: storeBins(sk.store), n: storeBins(sk.negativeStore), z: sk.zeroCount } : null,
+      am: this.scoreMax >= 0 ? this.scoreMax : null,
     };
   }
 
@@ -239,6 +254,7 @@ export class Accumulator {
     a.max = j.max;
     [a.firstTs, a.firstSeq, a.firstV] = j.first;
     [a.lastTs, a.lastSeq, a.lastV] = j.last;
+    if (typeof j.am === 'number' && j.am >= 0) a.scoreMax = j.am;
     if (a.sketch && j.sk) {
       addBins(a.sketch, a.sketch.store, j.sk.p);
       addBins(a.sketch, a.sketch.negativeStore, j.sk.n);

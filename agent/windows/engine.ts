@@ -548,7 +548,7 @@ export class WindowEngine {
         return;
       }
     }
-    key.cnt.acc.add(r.value, r.ts, seq);
+    key.cnt.acc.add(r.value, r.ts, seq, r.score);
     if (key.cnt.acc.n >= a.count) this.emitCount(dev, key);
   }
 
@@ -613,7 +613,7 @@ export class WindowEngine {
 
   /** `afterEmission`: the reading arrives after the window's first emission; it counts in `late`. */
   private addTo(dev: DeviceState, w: Win, r: Reading, seq: number, afterEmission: boolean): void {
-    w.acc.add(r.value, r.ts, seq);
+    w.acc.add(r.value, r.ts, seq, r.score);
     w.dirty = true;
     if (afterEmission) w.late++;
     if (w.end < dev.nextDue) dev.nextDue = w.end;

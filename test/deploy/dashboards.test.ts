@@ -147,6 +147,8 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
           severity: 'info',
         },
         { name: 'vibration-spike', match: { metric: 'vibration' }, kind: 'spike', severity: 'warning' },
+        // scores every temperature reading after 5, so summaries carry anomaly_max (the score panel)
+        { name: 'temp-z', match: { metric: 'temperature' }, kind: 'zscore', window: 5, severity: 'info' },
       ],
       uplink: {
         urls: [`mqtt://127.0.0.1:${collector.port}`],
