@@ -59,8 +59,8 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-/** Histogram → { count, mean ms, p50/p99 ms upper bounds from the buckets } per label value of `by`. */
-function histogram(text: string, name: string, by: string): Record<string, unknown> {
+/** Histogram → { count, mean ms, p50/p99 ms upper bounds from the buckets } per label set (le aside). */
+function histogram(text: string, name: string): Record<string, unknown> {
   const out: Record<string, { buckets: [number, number][]; sum: number; count: number }> = {};
   for (const line of text.split('\n')) {
     const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
@@ -68,7 +68,10 @@ function histogram(text: string, name: string, by: string): Record<string, unkno
     const labels = Object.fromEntries(
       [...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!] as [string, string]),
     );
-    const key = labels[by] ?? '';
+    const key = Object.entries(labels)
+      .filter(([k]) => k !== 'le')
+      .map(([, v]) => v)
+      .join('/');
     const h = out[key] ?? { buckets: [], sum: 0, count: 0 };
     out[key] = h;
     if (m[1] === `${name}_bucket`)
@@ -158,7 +161,10 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
     logLevel: logLevel.NOTHING,
   });
   const consumer = kafka.consumer({ groupId: `bench-rt-${agentId}`, maxWaitTimeInMs: 10, minBytes: 1 });
-  const kafkaSeen = new Map<string, { at: number; body: { window?: { start: number; end: number }; ts?: number } }>();
+  const kafkaSeen = new Map<
+    string,
+    { at: number; body: { window?: { start: number; end: number }; ts?: number } }
+  >();
   const influxSeen = new Map<string, number>(); // `${device}@${start}` → first seen
   const pub = mqtt.connect(env.mosquitto.url, { clientId: `bench-rt-pub-${agentId}`, clean: true });
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -174,7 +180,10 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
       { timeoutMs: 30_000 },
     );
     await consumer.connect();
-    await consumer.subscribe({ topics: [targets.topics.summaries, targets.topics.alerts], fromBeginning: true });
+    await consumer.subscribe({
+      topics: [targets.topics.summaries, targets.topics.alerts],
+      fromBeginning: true,
+    });
     let joined = false;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       joined = true;
@@ -233,11 +242,7 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
         }
         for (let d = 0; d < devices; d++) {
           const value = 20 + ((d + tickNo) % 7);
-          pub.publish(
-            `${prefix}/dev-${d}/temperature`,
-            `{"value":${value},"ts":${Date.now()}}`,
-            { qos: 1 },
-          );
+          pub.publish(`${prefix}/dev-${d}/temperature`, `{"value":${value},"ts":${Date.now()}}`, { qos: 1 });
           published++;
         }
         // The alarm fires on every 10th reading and resolves on the next: an alert each ~500 ms.
@@ -258,19 +263,23 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
     const inRange = (start: number) => start + WINDOW_MS >= firstEnd && start + WINDOW_MS <= lastEnd;
     const countKafka = () =>
       [...kafkaSeen.values()].filter((v) => v.body.window && inRange(v.body.window.end - WINDOW_MS)).length;
-    const countInflux = () =>
-      [...influxSeen.keys()].filter((k) => inRange(Number(k.split('@')[1]))).length;
-    await waitFor('every window in Kafka and InfluxDB', () => countKafka() >= expected && countInflux() >= expected, {
-      timeoutMs: 20_000,
-      intervalMs: 100,
-    }).catch(() => undefined);
+    const countInflux = () => [...influxSeen.keys()].filter((k) => inRange(Number(k.split('@')[1]))).length;
+    await waitFor(
+      'every window in Kafka and InfluxDB',
+      () => countKafka() >= expected && countInflux() >= expected,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      },
+    ).catch(() => undefined);
     const elapsed = (pubEnd - startedAt) / 1000;
     const cpu = cpuSeconds(agentPid) - cpu0;
     const collectorCpu = collector.cpuSeconds() - collectorCpu0;
     const m1 = await agent.metrics();
     const cm = await (await fetch(`${collector.http}/metrics`)).text();
     const readingsIn =
-      metricValue(m1, 'edgeflow_agent_readings_in_total') - metricValue(m0, 'edgeflow_agent_readings_in_total');
+      metricValue(m1, 'edgeflow_agent_readings_in_total') -
+      metricValue(m0, 'edgeflow_agent_readings_in_total');
 
     const influxLat: number[] = [];
     for (const [k, at] of influxSeen) {
@@ -311,8 +320,8 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
         influx: pi,
         kafka: pk,
         alerts: pa,
-        agent: histogram(m1, 'edgeflow_agent_delivery_stage_seconds', 'stage'),
-        collector: histogram(cm, 'edgeflow_collector_delivery_stage_seconds', 'stage'),
+        agent: histogram(m1, 'edgeflow_agent_delivery_stage_seconds'),
+        collector: histogram(cm, 'edgeflow_collector_delivery_stage_seconds'),
       },
     };
   } finally {
