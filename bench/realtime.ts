@@ -17,15 +17,14 @@
 //   npm run bench -- realtime                              (through bench/run.ts)
 //   EDGEFLOW_BENCH_REALTIME_SECONDS=30 EDGEFLOW_BENCH_REALTIME_CONFIGS=old-timing,defaults ...
 //   EDGEFLOW_BENCH_REALTIME_X10=0  (skip the 10× rows)
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { metricValue, startAgent, tempDir, writeConfig } from '../test/helpers/agent-process.ts';
 import { influxQuery, services } from '../test/helpers/services.ts';
 import { waitFor } from '../test/helpers/wait.ts';
-import { startCollectorProcess } from './collector-kit.ts';
-import { makeTargets } from './collector-kit.ts';
+import { makeTargets, startCollectorProcess } from './collector-kit.ts';
 import { type BenchResult, isMain, load1, percentiles, printResult, sleep } from './lib.ts';
 
 const RATE_HZ = 10;
@@ -106,9 +105,8 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
   const { proc: collector, secrets } = await startCollectorProcess({ agents: [agentId], targets });
   const dir = tempDir('edgeflow-bench-realtime-');
   const prefix = `rt/${agentId}`;
-  writeConfig(dir, {}, 'unused.yaml');
   const secretFile = join(dir, 'uplink-secret');
-  (await import('node:fs')).writeFileSync(secretFile, secrets[agentId]!);
+  writeFileSync(secretFile, secrets[agentId]!);
   const base = {
     agent: { id: agentId, dataDir: join(dir, 'data') },
     sources: [
@@ -333,7 +331,6 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
     await agent.stop('SIGTERM');
     await collector.stop();
     await targets.drop();
-    const { rmSync } = await import('node:fs');
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -234,7 +234,8 @@ describe('MqttUplink', () => {
     const stages: Record<string, number[]> = {};
     const stageLatency = {
       observe: (l: { stage?: string }, seconds: number) => {
-        (stages[l.stage ?? ''] ??= []).push(seconds);
+        const k = l.stage ?? '';
+        stages[k] = [...(stages[k] ?? []), seconds];
       },
     };
     const { up } = makeUplink(
