@@ -297,6 +297,7 @@ async function runOnce(configName: string, devices: number, seconds: number): Pr
     const row = {
       config: configName,
       devices,
+      publishedPerSec: Math.round(published / elapsed),
       readingsPerSec: Math.round(readingsIn / elapsed),
       windows: `${pi.n}/${pk.n} of ${expected}`,
       'influx p50/p95/p99 ms': `${pi.p50} / ${pi.p95} / ${pi.p99}`,

@@ -53,6 +53,13 @@ type SourceEntry = { source: Source; decoder: Decoder; device: string | undefine
 /** How far a device timestamp may lie in the future before the reading is refused. */
 const FUTURE_TOLERANCE_MS = 60_000;
 const TICK_MS = 250;
+/**
+ * Group commit window after the first emitted item (issue 19): the windows of one window end close in
+ * a burst (every device's reading that moves its watermark past the end), which reaches the agent over
+ * several event-loop turns. Committing the first item at once and the rest minInterval later doubled
+ * the checkpoints in bench/sdcard.ts (110 instead of 60 a minute: 392 instead of 295 MiB/h written).
+ */
+const EMIT_GROUP_MS = 25;
 
 interface HeldReading {
   reading: Reading;
@@ -467,9 +474,9 @@ export class Agent {
   }
 
   /**
-   * Group commit (issue 19): an emitted item is checkpointed at the end of this turn of the event loop,
-   * with whatever else is emitted meanwhile (a watermark that closes every device's window emits them
-   * back to back), instead of waiting up to `checkpoint.interval` for the timer. At most one such
+   * Group commit (issue 19): an emitted item is checkpointed EMIT_GROUP_MS later, with whatever else is
+   * emitted meanwhile (the burst of windows one watermark step closes), instead of waiting up to
+   * `checkpoint.interval` for the timer. At most one such
    * checkpoint per `checkpoint.minInterval`: that bounds SD-card writes when items are emitted all the
    * time (each checkpoint rewrites the window state). The timer checkpoint counts from the last
    * checkpoint of either kind, so with windows closing every second the number of checkpoints per second
@@ -478,7 +485,10 @@ export class Agent {
   private scheduleEmitCheckpoint(): void {
     if (this.emitTimer !== null || !this.running || this.checkpointFailures > 0) return;
     const { minInterval } = this.config.checkpoint;
-    const wait = Math.max(0, this.lastCheckpointMono + minInterval - this.clock.monotonic());
+    const wait = Math.max(
+      Math.min(EMIT_GROUP_MS, minInterval),
+      this.lastCheckpointMono + minInterval - this.clock.monotonic(),
+    );
     this.emitTimer = this.clock.setTimeout(() => {
       this.emitTimer = null;
       if (this.running && this.pendingItems.length > 0) this.checkpoint();
@@ -497,7 +507,9 @@ export class Agent {
     this.windows.tick();
     this.rules.tick();
     if (
-      this.clock.monotonic() - this.lastCheckpointMono >= this.config.checkpoint.interval ||
+      // A group commit already due for emitted items takes the timer's place (one write, not two).
+      (this.emitTimer === null &&
+        this.clock.monotonic() - this.lastCheckpointMono >= this.config.checkpoint.interval) ||
       this.pendingItems.length >= 10_000
     ) {
       this.checkpoint();
