@@ -350,7 +350,7 @@ export async function benchRealtime(): Promise<BenchResult> {
   }
   if (x10)
     for (const c of configs) {
-      const r = await runOnce(c.trim(), devices * 10, Math.max(10, Math.round(seconds / 2)));
+      const r = await runOnce(c.trim(), devices * 10, Math.max(10, Math.round(seconds / 3)));
       rows.push(r.row);
       stages.push(r.stages);
     }
@@ -358,7 +358,7 @@ export async function benchRealtime(): Promise<BenchResult> {
     rows,
     stages,
     notes: [
-      `${devices} devices × ${RATE_HZ} Hz (event time = now) + 1 alarm device, via ${services().mosquitto.url}; 1 s tumbling windows, maxOutOfOrder 200ms; ${seconds} s per config (x10 rows: half)`,
+      `${devices} devices × ${RATE_HZ} Hz (event time = now) + 1 alarm device, via ${services().mosquitto.url}; 1 s tumbling windows, maxOutOfOrder 200ms; ${seconds} s per config (x10 rows: a third)`,
       ...configs.map((c) => `${c}: ${CONFIGS[c.trim()]?.note}`),
       'latency = first seen (InfluxDB polled every 50 ms / kafkajs consumer) − window end; alert = first seen in Kafka − reading ts',
       `command: EDGEFLOW_BENCH_REALTIME_SECONDS=${seconds} EDGEFLOW_BENCH_REALTIME_CONFIGS=${configs.join(',')} node --import tsx bench/realtime.ts`,

@@ -393,20 +393,25 @@ test('issue 19: an emitted summary or alert is checkpointed (and its frames acke
     clock.advance(60);
     send('d1', 't', 500); // an alert (threshold value > 100), 60 ms later
     const alertAt = clock.monotonic();
-    clock.advance(1200);
+    clock.advance(1500);
+    send('d3', 't', 700); // another alert, long after the last checkpoint
+    const resolvedAt = clock.monotonic();
+    clock.advance(0);
     const first = appends.find((a) => a >= emittedAt);
     const second = appends.find((a) => a >= alertAt);
+    const third = appends.find((a) => a >= resolvedAt);
     const hist = await agent.metrics.registry.getSingleMetricAsString(
       'edgeflow_agent_delivery_stage_seconds',
     );
     await agent.stop(0);
-    return { emittedAt, first, alertAt, second, acked: mqtt.acked - ackedBefore, hist };
+    return { emittedAt, first, alertAt, second, resolvedAt, third, acked: mqtt.acked - ackedBefore, hist };
   };
 
   const now = await run('100ms');
   assert.equal(now.first, now.emittedAt + 25, 'the summaries were committed 25 ms (the group window) later');
   assert.ok(now.acked >= 2, 'and the frames that closed the windows were acknowledged with them');
   assert.equal(now.second, now.first! + 100, 'the alert 60 ms later waited for minInterval (100 ms)');
+  assert.equal(now.third, now.resolvedAt, 'an alert after a quiet spell skips the group window');
   // Per item, emitted → committed: the two summaries in 25 ms, the alert in 65 ms (then idle windows).
   const bucket = (le: string) =>
     Number(new RegExp(`_bucket\\{le="${le}",stage="checkpoint"\\} (\\d+)`).exec(now.hist)?.[1]);
