@@ -6,11 +6,11 @@
 //   pending items (summaries, alerts, late events) ──checkpoint tx──▶ outbox ──▶ uplink
 //
 // Delivery (SPEC.md section 5, issue 4): the runtime writes, in ONE SQLite transaction, the items emitted
-// since the last checkpoint together with the window and rule state. It does so as soon as an item is
-// emitted (group commit, at most once per `checkpoint.minInterval`, issue 19) and otherwise every
-// `checkpoint.interval`. Only after that commit are MQTT frames acknowledged to their broker. A crash (SIGKILL) therefore
-// restarts from a state that matches exactly the frames the broker considers delivered; everything
-// after it is redelivered (QoS 1, persistent session) and replayed. Serial frames cannot be
+// since the last checkpoint together with the window and rule state: soon after an item is emitted
+// (group commit, at most once per `checkpoint.minInterval`, issue 19), otherwise every
+// `checkpoint.interval`. Only after that commit are MQTT frames acknowledged to their broker. A crash
+// (SIGKILL) therefore restarts from a state that matches exactly the frames the broker considers
+// delivered; everything after it is redelivered (QoS 1, persistent session) and replayed. Serial frames cannot be
 // redelivered: their loss on a crash is bounded by the checkpoint interval and reported.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
