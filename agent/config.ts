@@ -167,9 +167,12 @@ export const uplinkSchema = z
       .object({
         maxItems: z.number().int().min(1).max(50_000).default(500),
         maxDelay: durationSchema.default(1000),
+        // Issue 19: a partial batch leaves at once while nothing is in flight (Kafka's linger.ms only
+        // under load); false = every partial batch waits maxDelay (the behaviour before issue 19).
+        sendWhenIdle: z.boolean().default(true),
       })
       .strict()
-      .default({ maxItems: 500, maxDelay: 1000 }),
+      .default({ maxItems: 500, maxDelay: 1000, sendWhenIdle: true }),
     maxInFlight: z.number().int().min(1).max(64).default(8),
     drainRate: z.number().positive().optional(),
     compress: z.enum(['none', 'gzip']).default('none'),
@@ -203,9 +206,12 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
         .strict()
         .default({ maxBytes: 512 * 1024 ** 2, onFull: 'drop-oldest-summaries', synchronous: 'normal' }),
       checkpoint: z
-        .object({ interval: durationSchema.default(1000) })
+        // Issue 19: emitted items (summaries, alerts, late events) are checkpointed as soon as they are
+        // emitted, at most once per minInterval (group commit); `interval` bounds how long frames that
+        // emitted nothing wait for theirs. minInterval >= interval = the timer-only checkpoint of before.
+        .object({ interval: durationSchema.default(1000), minInterval: durationSchema.default(100) })
         .strict()
-        .default({ interval: 1000 }),
+        .default({ interval: 1000, minInterval: 100 }),
       limits: z
         .object({
           maxKeys: z.number().int().positive().default(100_000),

@@ -33,6 +33,7 @@ const BENCHES: Record<string, Loader> = {
   'hostile-agent': async () => (await import('./hostile-agent.ts')).benchHostileAgent(),
   nab: async () => (await import('./nab.ts')).benchNab(),
   'anomaly-keys': async () => (await import('./anomaly-keys.ts')).benchAnomalyKeys(),
+  realtime: async () => (await import('./realtime.ts')).benchRealtime(),
 };
 
 function machine() {

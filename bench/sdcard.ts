@@ -37,10 +37,17 @@ function procIo(pid: number): ProcIo {
 
 const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 
+/**
+ * `old`: the checkpoint and uplink timing before issue 19 (checkpoint only on the interval timer, every
+ * partial batch lingers maxDelay), run beside the defaults so the write figures compare in one session.
+ */
+type Timing = 'defaults' | 'old';
+
 async function runOnce(
   interval: string,
   windowSize: string,
   seconds: number,
+  timing: Timing = 'defaults',
 ): Promise<Record<string, unknown>> {
   const sensors = await startMosquitto({ gateway: true });
   const upstream = await startMosquitto();
@@ -62,8 +69,11 @@ async function runOnce(
       ],
       watermark: { maxOutOfOrder: '500ms', idleTimeout: '5s' },
       windows: [{ name: `w${windowSize}`, type: 'tumbling', size: windowSize }],
-      uplink: { urls: [upstream.url] },
-      checkpoint: { interval },
+      uplink:
+        timing === 'old'
+          ? { urls: [upstream.url], batch: { maxDelay: '1s', sendWhenIdle: false } }
+          : { urls: [upstream.url] },
+      checkpoint: timing === 'old' ? { interval, minInterval: interval } : { interval },
       http: { listen: '127.0.0.1:0' },
     }),
   );
@@ -117,6 +127,7 @@ async function runOnce(
     const files = Object.fromEntries(readdirSync(dataDir).map((f) => [f, statSync(join(dataDir, f)).size]));
     const ck = (m: string, result: string) => metricValue(m, 'edgeflow_agent_checkpoints_total', { result });
     return {
+      timing,
       window: windowSize,
       checkpointInterval: interval,
       seconds: Math.round(elapsed * 10) / 10,
@@ -148,11 +159,15 @@ export async function benchSdCard(): Promise<Record<string, unknown>> {
   // Window sizes: 1 s (a summary per key per second: the outbox-heavy case) and 60 s (the realistic
   // one: few summaries, the checkpoint is mostly the open windows' state).
   const windowSizes = (process.env.EDGEFLOW_BENCH_SDCARD_WINDOWS ?? '1s').split(',');
+  // EDGEFLOW_BENCH_SDCARD_TIMINGS=old,defaults: each case also with the timing before issue 19.
+  const timings = (process.env.EDGEFLOW_BENCH_SDCARD_TIMINGS ?? 'defaults').split(',') as Timing[];
   const runs: Record<string, unknown>[] = [];
   for (const w of windowSizes)
-    for (const interval of intervals) runs.push(await runOnce(interval.trim(), w.trim(), seconds));
+    for (const interval of intervals)
+      for (const t of timings)
+        runs.push(await runOnce(interval.trim(), w.trim(), seconds, t.trim() as Timing));
   const load = `10 devices × 3 metrics × 10 Hz (300 readings/s), MQTT QoS 1, ${windowSizes.join(' / ')} tumbling windows (all aggregates), uplink draining`;
-  const command = `EDGEFLOW_BENCH_SDCARD_WINDOWS=${windowSizes.join(',')} EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`;
+  const command = `EDGEFLOW_BENCH_SDCARD_TIMINGS=${timings.join(',')} EDGEFLOW_BENCH_SDCARD_WINDOWS=${windowSizes.join(',')} EDGEFLOW_BENCH_SDCARD_INTERVALS=${intervals.join(',')} EDGEFLOW_BENCH_SDCARD_SECONDS=${seconds} node --import tsx bench/sdcard.ts`;
   // `rows`/`notes`: the shape bench/run.ts prints (bench/lib.ts BenchResult).
   return {
     rows: runs.map(({ dataDirFiles: _files, ...r }) => r),

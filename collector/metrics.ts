@@ -1,6 +1,7 @@
 // The collector's Prometheus metrics (STYLE.md: telemetry is part of the contract). The registry comes
 // in from outside, so two collectors can live in one process (tests) without name clashes.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { STAGE_LATENCY_BUCKETS } from '../shared/stage-latency.ts';
 
 export type RejectReason =
   | 'no_credentials'
@@ -110,6 +111,17 @@ export function createCollectorMetrics(registry: Registry) {
       name: 'edgeflow_collector_sink_dropped_total',
       help: 'Items lost: rejected permanently and the dead-letter write failed too',
       labelNames: ['sink'],
+      registers,
+    }),
+    // Issue 19: where an item's time goes in the collector (the agent's
+    // edgeflow_agent_delivery_stage_seconds covers the stages before).
+    deliveryStage: new Histogram({
+      name: 'edgeflow_collector_delivery_stage_seconds',
+      help:
+        'Delivery latency per stage, per uplink batch: spool_commit = PUBLISH authorised → committed to the spool (its PUBACK follows); ' +
+        'sink_written = spooled → written by the sink (per sink write, its oldest item)',
+      labelNames: ['stage', 'sink'],
+      buckets: STAGE_LATENCY_BUCKETS,
       registers,
     }),
     sinkLatency: new Histogram({

@@ -75,7 +75,7 @@ export class MemoryOutbox implements Outbox {
     });
     this.rejected += plan.rejected;
     if (checkpoint) for (const [k, v] of checkpoint) this.checkpoints.set(k, v);
-    return { appended, dropped, rejected: plan.rejected };
+    return { appended, dropped, rejected: plan.rejected, lastSeq: this.lastSeq };
   }
 
   peek(kind: OutboxKind, limit: number, afterSeq = 0): StoredItem[] {

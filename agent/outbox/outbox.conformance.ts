@@ -63,7 +63,7 @@ export function outboxConformance(name: string, makeOutbox: MakeOutbox): void {
           item('summaries', 5),
         ];
         const r = o.append(items);
-        assert.deepEqual({ ...r }, { appended: 5, dropped: 0, rejected: 0 });
+        assert.deepEqual({ ...r }, { appended: 5, dropped: 0, rejected: 0, lastSeq: 5 });
         const got = o.peek('summaries', 10);
         assert.deepEqual(
           got.map((g) => g.id),
@@ -236,7 +236,7 @@ export function outboxConformance(name: string, makeOutbox: MakeOutbox): void {
               10,
             );
             const r = o.append([item('summaries', 20), item('summaries', 21), item('summaries', 22)]);
-            assert.deepEqual({ ...r }, { appended: 3, dropped: 3, rejected: 0 });
+            assert.deepEqual({ ...r }, { appended: 3, dropped: 3, rejected: 0, lastSeq: 13 });
             const ids = idsOf(o, 'summaries');
             assert.equal(ids.length, 10);
             assert.equal(ids[0], 'summaries-00000013');
@@ -279,9 +279,9 @@ export function outboxConformance(name: string, makeOutbox: MakeOutbox): void {
         withOutbox({ maxBytes: one * 3, onFull: 'drop-oldest-summaries' }, (o) => {
           o.append([item('alerts', 0), item('alerts', 1), item('alerts', 2)]);
           const ra = o.append([item('alerts', 3)]);
-          assert.deepEqual({ ...ra }, { appended: 1, dropped: 0, rejected: 0 });
+          assert.deepEqual({ ...ra }, { appended: 1, dropped: 0, rejected: 0, lastSeq: 4 });
           const rs = o.append([item('summaries', 4)]);
-          assert.deepEqual({ ...rs }, { appended: 0, dropped: 1, rejected: 0 });
+          assert.deepEqual({ ...rs }, { appended: 0, dropped: 1, rejected: 0, lastSeq: 4 });
           const s = o.stats();
           assert.equal(s.byKind.alerts, 4);
           assert.ok(s.bytes > one * 3);
@@ -309,7 +309,7 @@ export function outboxConformance(name: string, makeOutbox: MakeOutbox): void {
         withOutbox({ maxBytes: one * 3, onFull: 'reject-new' }, (o) => {
           o.append([item('summaries', 0), item('summaries', 1)]);
           const r = o.append([item('summaries', 2), item('late', 3), item('summaries', 4)]);
-          assert.deepEqual({ ...r }, { appended: 1, dropped: 0, rejected: 2 });
+          assert.deepEqual({ ...r }, { appended: 1, dropped: 0, rejected: 2, lastSeq: 3 });
           assert.deepEqual(idsOf(o, 'summaries'), [
             'summaries-00000000',
             'summaries-00000001',

@@ -44,6 +44,12 @@ export interface AppendResult {
   dropped: number;
   rejected: number;
   /**
+   * Highest seq in the outbox after a successful append. The `appended` items of this call have the
+   * consecutive seqs `lastSeq - appended + 1 … lastSeq`: the uplink tells from them when an item was
+   * committed (issue 19, the uplink_queue stage).
+   */
+  lastSeq?: number;
+  /**
    * Set when the write failed (disk full, I/O error): nothing of this call was stored, the checkpoint
    * included. Code STORE_WRITE_FAILED, retriable; the caller keeps its state and tries again later.
    */

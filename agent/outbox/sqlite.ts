@@ -423,7 +423,7 @@ export class SqliteOutbox implements Outbox {
       this.putMetaStmt.run('rejected', this.rejected);
     }
     if (this.writeErrors !== this.writeErrorsPersisted) this.putMetaStmt.run('writeErrors', this.writeErrors);
-    return { appended, dropped, rejected: plan.rejected };
+    return { appended, dropped, rejected: plan.rejected, lastSeq: this.lastSeq };
   }
 
   /** Deletes the oldest stored items of `kind` until at least `bytes` are freed; returns how many. */

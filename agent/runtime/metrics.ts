@@ -1,6 +1,7 @@
 // The agent's Prometheus metrics (STYLE.md: telemetry is part of the contract). One instance per agent,
 // on a registry passed in, so two agents can live in one process (tests do).
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { STAGE_LATENCY_BUCKETS } from '../../shared/stage-latency.ts';
 
 export class AgentMetrics {
   readonly registry: Registry;
@@ -27,6 +28,7 @@ export class AgentMetrics {
   readonly outboxWriteErrors: Counter;
   readonly backpressure: Counter;
   readonly readingsAtRisk: Gauge<'source'>;
+  readonly deliveryStage: Histogram<'stage'>;
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -156,6 +158,17 @@ export class AgentMetrics {
     this.clockSynced = new Gauge({
       name: 'edgeflow_agent_clock_synced',
       help: '1 when the wall clock looks synchronised',
+      registers: r,
+    });
+    // Issue 19: where an item's time goes before it reaches the collector (the collector's
+    // edgeflow_collector_delivery_stage_seconds takes over from there). Monotonic durations.
+    this.deliveryStage = new Histogram({
+      name: 'edgeflow_agent_delivery_stage_seconds',
+      help:
+        'Delivery latency per stage: checkpoint = item emitted (window closed, alert raised) → committed to the outbox (per item); ' +
+        'uplink_queue = committed → published (per batch, its oldest item); uplink_ack = published → PUBACK from the collector (per batch)',
+      labelNames: ['stage'],
+      buckets: STAGE_LATENCY_BUCKETS,
       registers: r,
     });
   }

@@ -13,7 +13,7 @@ import { MemoryOutbox } from '../outbox/memory.ts';
 import { item } from '../outbox/outbox.conformance.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import { SqliteOutbox } from '../outbox/sqlite.ts';
-import { MqttUplink, type MqttUplinkOptions } from './mqtt-uplink.ts';
+import { MqttUplink, type MqttUplinkDeps, type MqttUplinkOptions } from './mqtt-uplink.ts';
 import { deadPort, TestBroker } from './test-broker.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'edgeflow-uplink-'));
@@ -40,7 +40,7 @@ function status(agent: string): () => Status {
 function makeUplink(
   outbox: Outbox,
   opts: Partial<MqttUplinkOptions> & { urls: string[] },
-  deps: { clock?: FakeClock; registry?: Registry } = {},
+  deps: Pick<MqttUplinkDeps, 'registry' | 'stageLatency'> & { clock?: FakeClock } = {},
 ) {
   const agentId = opts.agentId ?? `gw-test-${++agentN}`;
   const up = new MqttUplink(
@@ -201,7 +201,7 @@ describe('MqttUplink', () => {
       outbox,
       {
         urls: [`mqtt://127.0.0.1:${broker.port}`],
-        batch: { maxItems: 100, maxDelay: 1000 },
+        batch: { maxItems: 100, maxDelay: 1000, sendWhenIdle: false },
         statusInterval: 1e9,
       },
       { clock },
@@ -223,6 +223,63 @@ describe('MqttUplink', () => {
     fill(outbox, 'alerts', 900, 1);
     up.notify();
     assert.equal(up.state().inFlightItems, 51, 'alerts do not wait for a batch to fill');
+    await waitFor('drained', () => outbox.stats().items === 0);
+  });
+
+  it('sendWhenIdle (default): a partial batch leaves at once on an idle link, and lingers only while a batch is in flight', async () => {
+    const broker = await TestBroker.start();
+    cleanups.push(() => broker.close());
+    const clock = new FakeClock();
+    const outbox = new MemoryOutbox();
+    const stages: Record<string, number[]> = {};
+    const stageLatency = {
+      observe: (l: { stage?: string }, seconds: number) => {
+        const k = l.stage ?? '';
+        stages[k] = [...(stages[k] ?? []), seconds];
+      },
+    };
+    const { up } = makeUplink(
+      outbox,
+      {
+        urls: [`mqtt://127.0.0.1:${broker.port}`],
+        batch: { maxItems: 100, maxDelay: 1000 },
+        statusInterval: 1e9,
+      },
+      { clock, stageLatency },
+    );
+    const committed = (r: { appended: number; lastSeq?: number }) => ({
+      from: r.lastSeq! - r.appended + 1,
+      to: r.lastSeq!,
+    });
+    up.start();
+    await waitFor('connected', () => up.state().connected);
+    broker.hold();
+    up.notify(committed(fill(outbox, 'summaries', 0, 30)));
+    assert.equal(up.state().inFlightItems, 30, 'idle link: the partial batch goes at once');
+    await waitFor('first batch held', () => broker.heldCount >= 1);
+    up.notify(committed(fill(outbox, 'summaries', 100, 20)));
+    assert.equal(up.state().inFlightItems, 30, 'a batch in flight: the next partial batch lingers');
+    clock.advance(25);
+    broker.release(); // the first PUBACK: the link is idle again and the lingering batch goes
+    broker.hold();
+    await waitFor('second batch sent', () => up.state().itemsSent === 30 && up.state().inFlightItems === 20);
+    broker.release();
+    await waitFor('drained', () => outbox.stats().items === 0);
+    assert.deepEqual(stages.uplink_queue, [0, 0.025], 'committed → published, per batch');
+    assert.equal(stages.uplink_ack?.length, 2);
+    // Under load the linger is still bounded by maxDelay (what every partial batch waited before).
+    broker.hold();
+    fill(outbox, 'summaries', 200, 10);
+    up.notify();
+    await waitFor('held again', () => broker.heldCount >= 1);
+    fill(outbox, 'summaries', 300, 10);
+    up.notify();
+    assert.equal(up.state().inFlightItems, 10);
+    clock.advance(999);
+    assert.equal(up.state().inFlightItems, 10);
+    clock.advance(1);
+    assert.equal(up.state().inFlightItems, 20, 'sent after maxDelay although a batch is in flight');
+    broker.release();
     await waitFor('drained', () => outbox.stats().items === 0);
   });
 
@@ -407,7 +464,7 @@ describe('MqttUplink', () => {
     const outbox = new MemoryOutbox();
     const { up } = makeUplink(outbox, {
       urls: [`mqtt://127.0.0.1:${broker.port}`],
-      batch: { maxItems: 100, maxDelay: 3_600_000 },
+      batch: { maxItems: 100, maxDelay: 3_600_000, sendWhenIdle: false },
     });
     up.start();
     await waitFor('connected', () => up.state().connected);

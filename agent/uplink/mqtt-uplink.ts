@@ -24,6 +24,7 @@ import { newBatchId } from '../../shared/ids.ts';
 import { type Logger, nullLogger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
 import { counterOn } from '../../shared/prom.ts';
+import type { StageObserver } from '../../shared/stage-latency.ts';
 import { uplinkTopic } from '../../shared/topics.ts';
 import type { Outbox, OutboxKind, StoredItem } from '../outbox/outbox.ts';
 
@@ -45,6 +46,12 @@ export interface MqttUplinkOptions {
     maxItems?: number;
     /** Longest an item waits for its batch to fill, ms (monotonic). Alerts never wait. [1000] */
     maxDelay?: number;
+    /**
+     * Send a partial batch at once when nothing is in flight (the link is idle); wait up to maxDelay
+     * only while earlier batches await their PUBACK, i.e. under load (issue 19: Nagle's algorithm,
+     * Kafka's linger.ms). false = every partial batch waits maxDelay. [true]
+     */
+    sendWhenIdle?: boolean;
   };
   /**
    * Upper bound on a batch's JSON size before compression, bytes; a batch is cut earlier when its items
@@ -81,6 +88,8 @@ export interface MqttUplinkDeps {
   /** Registers edgeflow_agent_uplink_* counters when given. */
   registry?: Registry;
   random?: () => number;
+  /** Observes the uplink_queue and uplink_ack stages (the agent's edgeflow_agent_delivery_stage_seconds). */
+  stageLatency?: StageObserver;
 }
 
 export interface UplinkState {
@@ -109,7 +118,16 @@ interface InFlightBatch {
   seqs: number[];
   gen: number;
   bytes: number;
+  /** Monotonic time of the publish (the uplink_ack stage). */
+  sentAt: number;
 }
+
+/**
+ * Commit marks kept for the uplink_queue stage: enough for ~7 minutes of checkpoints at 10/s. Items
+ * committed before the oldest mark (a longer outage, or by an earlier process) are not observed; the
+ * outbox_oldest_age gauge shows those.
+ */
+const MAX_COMMIT_MARKS = 4096;
 
 export class MqttUplink {
   private readonly o: Required<
@@ -129,6 +147,10 @@ export class MqttUplink {
     MqttUplinkOptions;
   private readonly maxItems: number;
   private readonly maxDelay: number;
+  private readonly sendWhenIdle: boolean;
+  private readonly stageLatency: StageObserver | undefined;
+  /** Seq ranges of recent checkpoints with the monotonic time of their commit, oldest first: see notify(). */
+  private commitMarks: { from: number; to: number; at: number }[] = [];
   private readonly backoffMin: number;
   private readonly backoffMax: number;
   private readonly outbox: Outbox;
@@ -206,6 +228,8 @@ export class MqttUplink {
     };
     this.maxItems = opts.batch?.maxItems ?? 500;
     this.maxDelay = opts.batch?.maxDelay ?? 1000;
+    this.sendWhenIdle = opts.batch?.sendWhenIdle ?? true;
+    this.stageLatency = deps.stageLatency;
     this.backoffMin = opts.backoff?.minMs ?? 500;
     this.backoffMax = opts.backoff?.maxMs ?? 30_000;
     if (!(this.maxItems >= 1)) throw new RangeError('uplink.batch.maxItems must be >= 1');
@@ -285,9 +309,32 @@ export class MqttUplink {
     if (c) await c.endAsync(true).catch(() => undefined);
   }
 
-  /** Tell the uplink that items were appended (optional: it also polls every `pollInterval`). */
-  notify(): void {
+  /**
+   * Tell the uplink that items were appended (optional: it also polls every `pollInterval`).
+   * `committed`: the seqs that commit stored (the outbox numbers an append's items consecutively); they
+   * count as committed now for the uplink_queue stage.
+   */
+  notify(committed?: { from: number; to: number }): void {
+    if (committed && committed.to >= committed.from && this.stageLatency) {
+      this.commitMarks.push({ ...committed, at: this.clock.monotonic() });
+      if (this.commitMarks.length > MAX_COMMIT_MARKS) this.commitMarks.splice(0, MAX_COMMIT_MARKS / 4);
+    }
     this.pump();
+  }
+
+  /** When the item `seq` was committed (monotonic), from the commit marks; undefined if unknown. */
+  private committedAt(seq: number): number | undefined {
+    const m = this.commitMarks;
+    // The first mark whose range ends at or above seq (binary search: marks ascend).
+    let lo = 0;
+    let hi = m.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (m[mid]!.to >= seq) hi = mid;
+      else lo = mid + 1;
+    }
+    const mark = m[lo];
+    return mark && mark.from <= seq ? mark.at : undefined;
   }
 
   /**
@@ -450,6 +497,8 @@ export class MqttUplink {
     this.pumping = true;
     try {
       const now = this.clock.monotonic();
+      // Nothing in flight: the link is idle, so a partial batch gains nothing by waiting (issue 19).
+      const idle = this.sendWhenIdle && this.inFlight.size === 0;
       let wakeIn = Number.POSITIVE_INFINITY;
       // Partial batches still within maxDelay. They go early if a lower-priority kind is about to be sent,
       // so a waiting alert/late batch is never overtaken by summaries.
@@ -460,7 +509,7 @@ export class MqttUplink {
           if (peeked.length === 0) break;
           const items = this.cutToBytes(peeked);
           const full = items.length === this.maxItems || items.length < peeked.length;
-          if (!full && kind !== 'alerts' && this.flushing === 0) {
+          if (!full && kind !== 'alerts' && this.flushing === 0 && !idle) {
             const head = items[0]!.seq;
             let since = this.partialSince[kind];
             if (!since || since.seq !== head) since = this.partialSince[kind] = { seq: head, at: now };
@@ -551,13 +600,20 @@ export class MqttUplink {
     } else if (this.o.protocolVersion === 5) {
       opts.properties = { contentType: 'application/json' };
     }
+    const sentAt = this.clock.monotonic();
     const batch: InFlightBatch = {
       id,
       kind,
       seqs: items.map((i) => i.seq),
       gen: this.gen,
       bytes: payload.length,
+      sentAt,
     };
+    if (this.stageLatency) {
+      const committedAt = this.committedAt(items[0]!.seq);
+      if (committedAt !== undefined)
+        this.stageLatency.observe({ stage: 'uplink_queue' }, (sentAt - committedAt) / 1000);
+    }
     this.cursor[kind] = items[items.length - 1]!.seq;
     this.inFlight.set(id, batch);
     this.inFlightItems += batch.seqs.length;
@@ -595,6 +651,7 @@ export class MqttUplink {
       this.inFlight.delete(batch.id);
       this.inFlightItems -= batch.seqs.length;
     }
+    this.stageLatency?.observe({ stage: 'uplink_ack' }, (this.clock.monotonic() - batch.sentAt) / 1000);
     this.counters.batchesSent++;
     this.counters.itemsSent += batch.seqs.length;
     this.counters.bytesSent += batch.bytes;

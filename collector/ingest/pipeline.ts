@@ -46,6 +46,7 @@ export class IngestPipeline {
   }
 
   async accept(agent: string, kind: UplinkKind, topic: string, payload: Buffer): Promise<AcceptResult> {
+    const t0 = performance.now();
     if (this.spool.isFull() || this.waiters.length > 0) {
       this.metrics.backpressure.inc();
       this.metrics.spoolFull.set(1);
@@ -58,6 +59,8 @@ export class IngestPipeline {
     }
     const res = await ingestPublish(agent, kind, topic, payload, this.opts);
     const { stored, duplicates } = await this.commit(res.entries); // rejects (STORE_WRITE_FAILED): no PUBACK
+    // Issue 19: authorised → committed, spool-full waits and the group commit included (PUBACK follows).
+    this.metrics.deliveryStage.observe({ stage: 'spool_commit' }, (performance.now() - t0) / 1000);
     this.metrics.batches.inc({ kind });
     if (res.validItems > 0) this.metrics.items.inc({ kind }, res.validItems);
     if (duplicates > 0) this.metrics.dedupHits.inc(duplicates);

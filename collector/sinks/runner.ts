@@ -29,6 +29,7 @@ type SinkLabels = { sink: string };
 /** The metrics a runner updates: CollectorMetrics fits; a sink thread forwards them to the main thread. */
 export interface RunnerMetrics {
   sinkLatency: { observe(labels: SinkLabels, seconds: number): void };
+  deliveryStage: { observe(labels: SinkLabels & { stage: 'sink_written' }, seconds: number): void };
   sinkErrors: { inc(labels: SinkLabels & { code: string }): void };
   sinkWritten: { inc(labels: SinkLabels, n: number): void };
   sinkUp: { set(labels: SinkLabels, v: number): void };
@@ -151,6 +152,12 @@ export class SinkRunner {
     if (doneUpTo > 0) {
       this.spool.advance(name, items[doneUpTo - 1]!.seq);
       this.metrics.sinkWritten.inc({ sink: name }, doneUpTo - permanent.length);
+      // Issue 19, once per write: how long its oldest item waited since it was spooled (wall clock:
+      // receivedAt is stored in the spool; the sink thread shares the machine's clock).
+      this.metrics.deliveryStage.observe(
+        { stage: 'sink_written', sink: name },
+        Math.max(0, this.clock.now() - items[0]!.receivedAt) / 1000,
+      );
     }
     this.updateDepth();
     if (firstRetriable) {

@@ -54,6 +54,7 @@ function op(o: MetricOp): void {
 }
 const metrics: RunnerMetrics = {
   sinkLatency: { observe: (l, v) => op(['sinkLatency', 'observe', l, v]) },
+  deliveryStage: { observe: (l, v) => op(['deliveryStage', 'observe', l, v]) },
   sinkErrors: { inc: (l) => op(['sinkErrors', 'inc', l, 1]) },
   sinkWritten: { inc: (l, n) => op(['sinkWritten', 'inc', l, n]) },
   sinkUp: { set: (l, v) => op(['sinkUp', 'set', l, v]) },

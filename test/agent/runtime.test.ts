@@ -410,3 +410,63 @@ test('SenML (issue 12 item 5): RFC 8428 5.1.3 (2010) accepted by default with it
   assert.equal(st(strict.agent).counters.badFrames, 1);
   await strict.agent.stop();
 });
+
+test('issue 19: an emitted summary or alert is checkpointed (and its frames acked) at once, not on the 1 s timer; summaries in a 25 ms group window at most once per minInterval, alerts without waiting; minInterval = interval restores the timer', async () => {
+  const run = async (minInterval: string) => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 22));
+    const outbox = new MemoryOutbox();
+    const appends: number[] = []; // monotonic time of each append holding items
+    const append = outbox.append.bind(outbox);
+    outbox.append = (items, cp) => {
+      if (items.length > 0) appends.push(clock.monotonic());
+      return append(items, cp);
+    };
+    const cfg = config({ checkpoint: { interval: '1s', minInterval } });
+    const { agent, mqtt } = await build(clock, cfg, outbox);
+    const t0 = Math.ceil(clock.now() / 1000) * 1000 + 1000;
+    clock.advance(t0 - clock.now() + 10); // 10 ms into a window
+    const send = (device: string, metric: string, value: number) =>
+      mqtt.send({ device, metric, value, ts: clock.now() }, clock.now());
+    send('d1', 'u', 1);
+    send('d2', 'u', 1);
+    clock.advance(300);
+    const ackedBefore = mqtt.acked;
+    clock.advance(800); // t0 + 1110 ms: the watermark (maxOutOfOrder 100 ms) passes the window end
+    send('d1', 'u', 2); // d1's window [t0, t0+1s) closes: a summary
+    send('d2', 'u', 2); // and d2's, in the same turn: one group commit
+    const emittedAt = clock.monotonic();
+    clock.advance(60);
+    send('d1', 't', 500); // an alert (threshold value > 100), 60 ms later
+    const alertAt = clock.monotonic();
+    clock.advance(1500);
+    send('d3', 't', 700); // another alert, long after the last checkpoint
+    const resolvedAt = clock.monotonic();
+    clock.advance(0);
+    const first = appends.find((a) => a >= emittedAt);
+    const second = appends.find((a) => a >= alertAt);
+    const third = appends.find((a) => a >= resolvedAt);
+    const hist = await agent.metrics.registry.getSingleMetricAsString(
+      'edgeflow_agent_delivery_stage_seconds',
+    );
+    await agent.stop(0);
+    return { emittedAt, first, alertAt, second, resolvedAt, third, acked: mqtt.acked - ackedBefore, hist };
+  };
+
+  const now = await run('100ms');
+  assert.equal(now.first, now.emittedAt + 25, 'the summaries were committed 25 ms (the group window) later');
+  assert.ok(now.acked >= 2, 'and the frames that closed the windows were acknowledged with them');
+  assert.equal(now.second, now.alertAt, 'the alert 60 ms later: 25 ms spacing, not minInterval');
+  assert.equal(now.third, now.resolvedAt, 'an alert after a quiet spell skips the group window');
+  // Per item, emitted → committed: the two summaries in 25 ms, the alert in 0 ms (then idle windows).
+  const bucket = (le: string) =>
+    Number(new RegExp(`_bucket\\{le="${le}",stage="checkpoint"\\} (\\d+)`).exec(now.hist)?.[1]);
+  assert.ok(bucket('0.005') >= 2 && bucket('0.025') >= 3, now.hist);
+
+  const timerOnly = await run('1s');
+  assert.ok(
+    timerOnly.first !== undefined &&
+      timerOnly.first > timerOnly.emittedAt &&
+      timerOnly.first - timerOnly.emittedAt <= 1000,
+    `minInterval 1s: the summaries waited for the timer checkpoint (${timerOnly.first! - timerOnly.emittedAt} ms)`,
+  );
+});

@@ -3,6 +3,8 @@
 // InfluxDB 1.x v1 API) fills a database of its own; then every query of every dashboard (panel targets,
 // annotations, template variable queries) runs there with the variables set to values found in the data
 // and Grafana's macros expanded. A query that errors or returns nothing fails the test.
+// Prometheus-datasource panels (the delivery-latency dashboard, issue 19) run their PromQL on the test
+// bed's VictoriaMetrics, fed with two real scrapes of the agent's and the collector's /metrics.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,29 +22,56 @@ const DASHBOARDS = join(ROOT, 'deploy/grafana/dashboards');
 
 interface Target {
   query?: string;
+  expr?: string;
   rawQuery?: boolean;
   refId?: string;
+  datasource?: { uid?: string; type?: string };
 }
 interface Panel {
   title: string;
   type: string;
   targets?: Target[];
   panels?: Panel[];
-  datasource?: { uid?: string };
+  datasource?: { uid?: string; type?: string };
 }
 interface Variable {
   name: string;
   type: string;
-  query?: string;
+  query?: string | { query: string };
   current?: { value?: string | string[] };
-  datasource?: { uid?: string };
+  datasource?: { uid?: string; type?: string };
 }
 interface Dashboard {
   uid: string;
   title: string;
   panels: Panel[];
   templating: { list: Variable[] };
-  annotations: { list: { name: string; query?: string; datasource?: { uid?: string } }[] };
+  annotations: { list: { name: string; query?: string; datasource?: { uid?: string; type?: string } }[] };
+}
+
+const isProm = (ds: { type?: string } | undefined) => ds?.type === 'prometheus';
+
+/** Every PromQL query of a dashboard (Prometheus datasource targets and variables). */
+export function promQueries(d: Dashboard): { where: string; query: string }[] {
+  const out: { where: string; query: string }[] = [];
+  const walk = (panels: Panel[]) => {
+    for (const p of panels) {
+      for (const t of p.targets ?? []) {
+        if (!isProm(t.datasource ?? p.datasource)) continue;
+        assert.ok(t.expr, `${d.uid} panel "${p.title}" target ${t.refId}: empty expr`);
+        out.push({ where: `panel "${p.title}" ${t.refId}`, query: t.expr });
+      }
+      walk(p.panels ?? []);
+    }
+  };
+  walk(d.panels);
+  for (const v of d.templating.list)
+    if (v.type === 'query' && isProm(v.datasource) && v.query)
+      out.push({
+        where: `variable $${v.name}`,
+        query: typeof v.query === 'string' ? v.query : v.query.query,
+      });
+  return out;
 }
 
 /** Every InfluxQL query in a dashboard, with where it came from. */
@@ -51,6 +80,7 @@ export function dashboardQueries(d: Dashboard): { where: string; query: string }
   const walk = (panels: Panel[]) => {
     for (const p of panels) {
       for (const t of p.targets ?? []) {
+        if (isProm(t.datasource ?? p.datasource)) continue;
         assert.equal(
           t.rawQuery,
           true,
@@ -66,8 +96,51 @@ export function dashboardQueries(d: Dashboard): { where: string; query: string }
   for (const a of d.annotations.list)
     if (a.query) out.push({ where: `annotation "${a.name}"`, query: a.query });
   for (const v of d.templating.list)
-    if (v.type === 'query' && v.query) out.push({ where: `variable $${v.name}`, query: v.query });
+    if (v.type === 'query' && !isProm(v.datasource) && typeof v.query === 'string' && v.query)
+      out.push({ where: `variable $${v.name}`, query: v.query });
   return out;
+}
+
+/**
+ * Runs one PromQL query of a dashboard on VictoriaMetrics at `time` (s): `label_values(m, l)` through the
+ * label API, anything else as an instant query. Returns how many series came back with a number.
+ */
+async function promRows(query: string, time: number): Promise<number> {
+  const base = services().victoria.url;
+  const lv = /^label_values\((.+),\s*(\w+)\)$/.exec(query.trim());
+  const url = lv ? new URL(`/api/v1/label/${lv[2]}/values`, base) : new URL('/api/v1/query', base);
+  if (lv) {
+    url.searchParams.set('match[]', lv[1]!);
+    url.searchParams.set('start', String(time - 600));
+  } else {
+    url.searchParams.set('query', query);
+    url.searchParams.set('time', String(time));
+  }
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = (await res.json()) as { status: string; error?: string; data: unknown };
+  if (!res.ok || body.status !== 'success') throw new Error(`HTTP ${res.status}: ${body.error}`);
+  if (lv) return (body.data as string[]).length;
+  const result = (body.data as { result: { value: [number, string] }[] }).result;
+  return result.filter((r) => Number.isFinite(Number(r.value[1]))).length;
+}
+
+/**
+ * Imports a Prometheus text scrape into VictoriaMetrics as of `atMs`, with `instance` set (the
+ * dashboard's variable), so queries see exactly this test's series.
+ */
+async function importScrape(text: string, instance: string, atMs: number): Promise<void> {
+  const lines = text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => `${l} ${atMs}`);
+  const url = new URL('/api/v1/import/prometheus', services().victoria.url);
+  url.searchParams.append('extra_label', `instance=${instance}`);
+  const res = await fetch(url, {
+    method: 'POST',
+    body: `${lines.join('\n')}\n`,
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.ok(res.ok, `victoria import: HTTP ${res.status} ${await res.text()}`);
 }
 
 /** Grafana escapes multi-value variables for InfluxQL regexes; a single value the same way. */
@@ -107,6 +180,8 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
   let collector: Running | undefined;
   let agent: AgentProcess | undefined;
   const vars: Record<string, string> = {};
+  /** PromQL evaluation time (s): just after the second imported scrape. */
+  let promTime = 0;
 
   before(async () => {
     const i = services().influx1;
@@ -163,6 +238,20 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
     await waitFor('embedded broker up', async () => (await agent!.status()).sources.dock?.state === 'up', {
       timeoutMs: 30_000,
     });
+    // Two scrapes of both programs' /metrics, one while data flows and one at the end, so rate() has
+    // two samples (the stage histograms of issue 19 grow between them).
+    const scrape = async () => `${await agent!.metrics()}\n${await collector!.registry.metrics()}`;
+    const stagesSeen = (t: string) =>
+      /edgeflow_agent_delivery_stage_seconds_count\{stage="checkpoint"\} [1-9]/.test(t) &&
+      /edgeflow_collector_delivery_stage_seconds_count\{stage="spool_commit"\} [1-9]/.test(t);
+    const firstScrape = waitFor(
+      'delivery stage histograms filled',
+      async () => {
+        const t = await scrape();
+        return stagesSeen(t) ? t : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     const report = await runSim([
       '--mqtt',
       `mqtt://127.0.0.1:${brokerPort}`,
@@ -204,6 +293,22 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
       { timeoutMs: 60_000, intervalMs: 250 },
     );
 
+    const scrape1 = await firstScrape;
+    const scrape2 = await waitFor(
+      'stage histograms grew',
+      async () => {
+        const t = await scrape();
+        return t !== scrape1 ? t : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const now = Date.now();
+    vars.instance = `${agentId}-scrape`;
+    await importScrape(scrape1, vars.instance, now - 120_000);
+    await importScrape(scrape2, vars.instance, now - 60_000);
+    await fetch(new URL('/internal/force_flush', services().victoria.url));
+    promTime = Math.round((now - 50_000) / 1000);
+
     // Variable values as a user would pick them: a real (agent, device, metric, window) series.
     const row = await influxQuery(
       `SELECT * FROM "edgeflow_summary" WHERE "agent" = '${agentId}' AND "metric" = 'temperature' LIMIT 1`,
@@ -234,8 +339,18 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
         else assert.equal(v.type, 'query', `${file}: variable $${v.name} of type ${v.type}`);
       }
       const queries = dashboardQueries(d);
-      assert.ok(queries.length >= 5, `${file}: only ${queries.length} queries`);
+      const prom = promQueries(d);
+      assert.ok(queries.length + prom.length >= 5, `${file}: only ${queries.length + prom.length} queries`);
       const problems: string[] = [];
+      for (const { where, query } of prom) {
+        // Grafana's $__rate_interval is at least 4 scrape intervals; 5m spans both imported scrapes.
+        const q = interpolate(query.replace(/\$__rate_interval\b/g, '5m'), local);
+        try {
+          if ((await promRows(q, promTime)) === 0) problems.push(`${where}: no data for ${q}`);
+        } catch (e) {
+          problems.push(`${where}: ${(e as Error).message} (${q})`);
+        }
+      }
       for (const { where, query } of queries) {
         const q = interpolate(query, local);
         try {
@@ -276,23 +391,25 @@ describe('Grafana dashboards against real data in InfluxDB 1.x', { timeout: 240_
     );
   });
 
-  test('dashboards use the provisioned datasource uid', () => {
+  test('dashboards use the provisioned datasource uids, with the matching type', () => {
     const ds = parse(
       readFileSync(join(ROOT, 'deploy/grafana/provisioning/datasources/edgeflow.yaml'), 'utf8'),
-    ) as { datasources: { uid: string; jsonData: { version: string } }[] };
-    const uid = ds.datasources[0]!.uid;
-    assert.equal(ds.datasources[0]!.jsonData.version, 'InfluxQL');
+    ) as { datasources: { uid: string; type: string; jsonData: { version?: string } }[] };
+    const influx = ds.datasources.find((x) => x.type === 'influxdb')!;
+    assert.equal(influx.jsonData.version, 'InfluxQL');
+    const types = new Map(ds.datasources.map((x) => [x.uid, x.type]));
     for (const { file, d } of loadDashboards()) {
       const refs = [
-        ...d.panels.flatMap((p) => [
-          p.datasource?.uid,
-          ...(p.targets ?? []).map((t) => (t as { datasource?: { uid?: string } }).datasource?.uid),
-        ]),
-        ...d.templating.list.map((v) => v.datasource?.uid),
-        ...d.annotations.list.filter((a) => a.query).map((a) => a.datasource?.uid),
-      ].filter((u) => u !== undefined);
+        ...d.panels.flatMap((p) => [p.datasource, ...(p.targets ?? []).map((t) => t.datasource)]),
+        ...d.templating.list.map((v) => v.datasource),
+        ...d.annotations.list.filter((a) => a.query).map((a) => a.datasource),
+      ].filter((r) => r !== undefined);
       assert.ok(refs.length > 0);
-      for (const r of refs) assert.equal(r, uid, `${file}: datasource ${r}`);
+      for (const r of refs) {
+        assert.ok(r.uid && types.has(r.uid), `${file}: datasource ${r.uid} is not provisioned`);
+        if (r.type !== undefined)
+          assert.equal(r.type, types.get(r.uid!), `${file}: datasource ${r.uid} type`);
+      }
     }
   });
 });
