@@ -1,0 +1,252 @@
+// The Kafka forwarder (`edgeflow-collector forward`, issue 17): a consumer group on the ingest topic.
+// Per input partition it de-duplicates by (agent, id, rev) and writes the items to the output topics,
+// the dedup changelog and the consumed offset in ONE Kafka transaction, so `read_committed` readers see
+// each item once whatever crashes (docs/design/cluster.md). Policy only: the Kafka I/O is behind
+// ForwarderLog (log.ts), implemented with kafkajs today (kafkajs-log.ts).
+//
+// Partition lifecycle: assigned → open (transactional id of the partition: fences the previous owner)
+// → marker committed into the changelog partition → changelog read up to the marker (the state as of
+// the last committed transaction) → batches. Any failed transaction throws the partition's state away
+// and rebuilds it the same way (a commit whose outcome is unknown leaves memory and Kafka apart).
+import type { Logger } from '../../shared/log.ts';
+import { RateLimitedLog } from '../../shared/log.ts';
+import type { KafkaConfig } from '../config.ts';
+import { classifyKafkaError } from '../sinks/kafka.ts';
+import type { ClusterConfig } from './config.ts';
+import { DedupWindow } from './dedup.ts';
+import { type ChangelogOp, FencedError, type ForwarderLog, type InputBatch, type PartitionTx } from './log.ts';
+import type { ForwarderMetrics } from './metrics.ts';
+import { type OutRecord, outputRecord } from './output.ts';
+import { decodeIngestRecord, IngestRecordError } from './record.ts';
+
+interface PartitionState {
+  tx: PartitionTx;
+  dedup: DedupWindow;
+}
+
+export interface ForwarderOptions {
+  /** Awaited between sending a transaction's records and committing it (fault tests hold it open). */
+  beforeCommit?: () => Promise<void>;
+  /** Wait after a failed attempt, ms. [1000] */
+  retryDelayMs?: number;
+}
+
+export class KafkaForwarder {
+  private readonly states = new Map<number, Promise<PartitionState>>();
+  private assignment = new Set<number>();
+  private readonly fenced = new Set<number>();
+  /** The dedup windows in use, for the gauge only. */
+  private readonly windows = new Map<number, DedupWindow>();
+  private readonly rl: RateLimitedLog;
+  private stopped = false;
+  private readonly stats = { transactions: 0, items: 0, duplicates: 0, restores: 0, restoredKeys: 0, openTransactions: 0 };
+
+  constructor(
+    private readonly kafka: KafkaConfig,
+    private readonly cluster: ClusterConfig,
+    private readonly io: ForwarderLog,
+    private readonly metrics: ForwarderMetrics,
+    private readonly log: Logger,
+    private readonly opts: ForwarderOptions = {},
+  ) {
+    this.rl = new RateLimitedLog(log);
+  }
+
+  status() {
+    return { ...this.stats, partitions: [...this.assignment].sort((a, b) => a - b) };
+  }
+
+  async start(): Promise<void> {
+    await this.io.ensureTopics();
+    const consumer = this.io.consumer(this.cluster.forwarderGroup);
+    this.stopConsumer = () => consumer.stop();
+    await consumer.run({
+      assigned: (parts) => this.assigned(parts),
+      batch: (b, keepAlive) => this.batch(b, keepAlive),
+    });
+  }
+
+  private stopConsumer: () => Promise<void> = async () => {};
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.stopConsumer();
+    const all = [...this.states.values()];
+    this.states.clear();
+    await Promise.all(all.map((s) => s.then((st) => st.tx.close()).catch(() => {})));
+    await this.io.close();
+  }
+
+  /** A new generation: keep what we still own, drop the rest, prepare the new partitions together. */
+  private assigned(parts: readonly number[]): void {
+    const next = new Set(parts);
+    this.fenced.clear();
+    for (const [p, st] of this.states) {
+      if (next.has(p)) continue;
+      this.states.delete(p);
+      st.then((s) => s.tx.close()).catch(() => {});
+    }
+    this.assignment = next;
+    this.metrics.partitions.set(next.size);
+    const fresh = parts.filter((p) => !this.states.has(p));
+    if (fresh.length > 0) this.prepare(fresh);
+  }
+
+  private prepare(parts: readonly number[]): void {
+    const all = this.restore(parts);
+    all.catch(() => {});
+    for (const p of parts) {
+      const one = all.then((m) => m.get(p)!);
+      one.catch(() => {});
+      this.states.set(p, one);
+    }
+  }
+
+  private async restore(parts: readonly number[]): Promise<Map<number, PartitionState>> {
+    const t0 = performance.now();
+    const opened = new Map<number, PartitionState>();
+    const markers = new Map<number, string>();
+    try {
+      for (const p of parts) {
+        const { tx, marker } = await this.io.openPartition(p);
+        opened.set(p, { tx, dedup: new DedupWindow(this.cluster.dedupPerAgent) });
+        markers.set(p, marker);
+      }
+      let keys = 0;
+      await this.io.readChangelog(
+        markers,
+        (p, key, value) => {
+          keys++;
+          opened.get(p)?.dedup.apply(key, value);
+        },
+        async () => {},
+      );
+      this.stats.restores++;
+      this.stats.restoredKeys += keys;
+      this.log.info(
+        { partitions: parts, changelogRecords: keys, ms: Math.round(performance.now() - t0) },
+        'partitions restored (dedup state read from the changelog)',
+      );
+      return opened;
+    } catch (e) {
+      for (const s of opened.values()) await s.tx.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  private async delay(ms: number, keepAlive: () => Promise<void>): Promise<void> {
+    const until = performance.now() + ms;
+    while (!this.stopped && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, until - performance.now()))));
+      await keepAlive().catch(() => {});
+    }
+  }
+
+  /** Waits for the partition's state while heartbeating; undefined if it could not be prepared. */
+  private async stateOf(p: number, keepAlive: () => Promise<void>): Promise<PartitionState | undefined> {
+    if (!this.states.has(p)) this.prepare([p]);
+    const pr = this.states.get(p)!;
+    let settled = false;
+    pr.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    while (!settled && !this.stopped) {
+      await Promise.race([pr.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      if (!settled) await keepAlive().catch(() => {});
+    }
+    try {
+      return await pr;
+    } catch (e) {
+      if (this.states.get(p) === pr) this.states.delete(p);
+      const c = classifyKafkaError(e);
+      this.metrics.errors.inc({ code: c.code, stage: 'restore' });
+      this.rl.warn(`restore:${c.code}`, { partition: p, err: c.message, code: c.code }, 'could not prepare partition; will retry');
+      return undefined;
+    }
+  }
+
+  private async batch(b: InputBatch, keepAlive: () => Promise<void>): Promise<boolean> {
+    const p = b.partition;
+    if (this.stopped) return false;
+    if (this.fenced.has(p) || !this.assignment.has(p)) {
+      // Another member owns it now; wait for our rebalance instead of fencing it back.
+      await this.delay(1000, keepAlive);
+      return false;
+    }
+    const st = await this.stateOf(p, keepAlive);
+    if (!st) {
+      await this.delay(this.opts.retryDelayMs ?? 1000, keepAlive);
+      return false;
+    }
+    const ops: ChangelogOp[] = [];
+    const out: OutRecord[] = [];
+    const kinds = new Map<string, number>();
+    let dups = 0;
+    for (const r of b.records) {
+      if (r.value === null) continue;
+      let decoded: ReturnType<typeof decodeIngestRecord>;
+      try {
+        decoded = decodeIngestRecord(r.value, r.timestamp);
+      } catch (e) {
+        if (!(e instanceof IngestRecordError)) throw e;
+        // A record this version cannot read is not lost: it goes to the dead-letter topic as it is.
+        this.metrics.dropped.inc({ reason: 'ingest_record' });
+        this.rl.warn('ingest_record', { partition: p, offset: r.offset, err: e.message }, 'unreadable ingest record dead-lettered');
+        const agent = r.key ?? 'unknown';
+        if (st.dedup.see(agent, `ir:${p}:${r.offset}`, ops)) {
+          out.push({
+            topic: this.kafka.topics.deadletter,
+            key: agent,
+            value: r.value,
+            headers: { 'edgeflow-error': `ingest_record: ${e.message}`.slice(0, 2000), 'edgeflow-agent': agent },
+          });
+        }
+        continue;
+      }
+      for (const it of decoded.items) {
+        if (it.dedupKey !== null && !st.dedup.see(decoded.agent, it.dedupKey, ops)) {
+          dups++;
+          continue;
+        }
+        out.push(outputRecord(it.item, this.kafka.topics));
+        kinds.set(it.item.kind, (kinds.get(it.item.kind) ?? 0) + 1);
+      }
+    }
+    this.stats.openTransactions++;
+    try {
+      await st.tx.commit(out, ops, b.next, this.opts.beforeCommit);
+    } catch (e) {
+      this.states.delete(p);
+      await st.tx.close().catch(() => {});
+      if (e instanceof FencedError) {
+        this.fenced.add(p);
+        this.metrics.errors.inc({ code: 'fenced', stage: 'commit' });
+        this.log.warn({ partition: p, err: e.message, code: e.code }, 'fenced: another forwarder owns this partition now');
+        return false;
+      }
+      const c = classifyKafkaError(e);
+      this.metrics.errors.inc({ code: c.code, stage: 'commit' });
+      this.rl.warn(`commit:${c.code}`, { partition: p, err: c.message, code: c.code }, 'transaction failed; partition state rebuilt, batch retried');
+      await this.delay(this.opts.retryDelayMs ?? 1000, keepAlive);
+      return false;
+    } finally {
+      this.stats.openTransactions--;
+    }
+    this.stats.transactions++;
+    this.stats.items += out.length;
+    this.stats.duplicates += dups;
+    this.metrics.commits.inc();
+    this.metrics.records.inc(b.records.length);
+    for (const [kind, n] of kinds) this.metrics.items.inc({ kind }, n);
+    if (dups > 0) this.metrics.duplicates.inc(dups);
+    this.windows.set(p, st.dedup);
+    let keys = 0;
+    for (const [q, w] of this.windows) {
+      if (this.assignment.has(q)) keys += w.keys;
+      else this.windows.delete(q);
+    }
+    this.metrics.dedupKeys.set(keys);
+    return true;
+  }
+}
