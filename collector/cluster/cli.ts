@@ -53,24 +53,34 @@ async function serve(name: string, svc: Service, log: Logger): Promise<void> {
 }
 
 export async function runIngestNode(config: CollectorConfig, log: Logger, version: string): Promise<void> {
-  const node = buildIngestNode(config, { log, version });
+  const hold = { holding: 0 };
+  const afterProduce = holdWhileFileExists('EDGEFLOW_TEST_HOLD_PUBACK_FILE', log, hold);
+  const node = buildIngestNode(config, { log, version, ...(afterProduce ? { afterProduce } : {}) }, () => ({
+    holdingPubacks: hold.holding,
+  }));
   await serve('ingest node', node, log);
 }
 
 /**
- * Fault-injection hook for the cluster fault test (test/cluster/): while the file named by
- * EDGEFLOW_TEST_HOLD_COMMIT_FILE exists, a forwarder holds every transaction open between sending its
- * records and committing it, so the test can SIGKILL it mid-transaction. Unset in production.
+ * Fault-injection hooks for the cluster fault test (test/cluster/cluster.test.ts); unset in production.
+ * While the file named by the environment variable exists, the process holds at the hook: a forwarder
+ * between sending a transaction's records and committing it (EDGEFLOW_TEST_HOLD_COMMIT_FILE), an ingest
+ * node between Kafka's acknowledgement and the PUBACK (EDGEFLOW_TEST_HOLD_PUBACK_FILE). `state.holding`
+ * counts the callers held, for /status, so the test can SIGKILL the process at exactly that point.
  */
-function holdCommitHook(log: Logger, status: { holding: boolean }): (() => Promise<void>) | undefined {
-  const file = process.env.EDGEFLOW_TEST_HOLD_COMMIT_FILE;
+function holdWhileFileExists(
+  envName: string,
+  log: Logger,
+  state: { holding: number },
+): (() => Promise<void>) | undefined {
+  const file = process.env[envName];
   if (!file) return undefined;
   return async () => {
     if (!existsSync(file)) return;
-    status.holding = true;
-    log.warn({ file }, 'holding a transaction open (EDGEFLOW_TEST_HOLD_COMMIT_FILE)');
+    state.holding++;
+    log.warn({ file }, `holding (${envName})`);
     while (existsSync(file)) await new Promise((r) => setTimeout(r, 50));
-    status.holding = false;
+    state.holding--;
   };
 }
 
@@ -91,12 +101,14 @@ export async function runForwarder(
   }
   const registry = new Registry();
   const metrics = createForwarderMetrics(registry, opts.to);
-  const hold = { holding: false };
+  const hold = { holding: 0 };
   const group = opts.to === 'kafka' ? config.cluster.forwarderGroup : config.cluster.influxGroup;
   const io = new KafkajsForwarderLog(kafka, config.cluster, group, log.child({ component: 'kafka' }));
   const fwd =
     opts.to === 'kafka'
-      ? new KafkaForwarder(kafka, config.cluster, io, metrics, log, { beforeCommit: holdCommitHook(log, hold) })
+      ? new KafkaForwarder(kafka, config.cluster, io, metrics, log, {
+          beforeCommit: holdWhileFileExists('EDGEFLOW_TEST_HOLD_COMMIT_FILE', log, hold),
+        })
       : new InfluxForwarder(
           config.cluster,
           io.consumer(group),

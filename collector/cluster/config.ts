@@ -21,6 +21,11 @@ export const clusterSchema = z
      * exceed 2 × the agents' uplink.maxInFlight × uplink.batch.maxItems (2 × 8 × 500 = 8000 by default).
      */
     dedupPerAgent: z.number().int().min(100).max(1_000_000).default(10_000),
+    /**
+     * Forwarder group session timeout: how long a dead forwarder keeps its partitions (and blocks
+     * read_committed readers behind its open transaction) before the group moves them.
+     */
+    sessionTimeout: durationSchema.default(15_000),
     /** How long an ingest node waits for Kafka to acknowledge a batch before it refuses the PUBACK. */
     produceTimeout: durationSchema.default(10_000),
     /** Bytes of uplink batches an ingest node holds while Kafka acknowledges (back-pressure beyond). */

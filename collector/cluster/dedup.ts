@@ -1,5 +1,5 @@
 // The forwarder's de-duplication state for one input partition (docs/design/cluster.md "Dedup state"):
-// per agent, the last `perAgent` dedup keys it sent, most recently seen last. A key seen again moves to
+// per window (the forwarder uses one per agent and kind), the last `perAgent` dedup keys seen, most recently seen last. A key seen again moves to
 // the end (so the window is measured from the latest copy, not the first). Every change is also returned
 // as changelog operations (put on first sight or refresh, tombstone on eviction), which the forwarder
 // commits in the same transaction as the output: restoring = replaying the changelog partition in order.

@@ -19,6 +19,11 @@ import type { ForwarderMetrics } from './metrics.ts';
 import { type OutRecord, outputRecord } from './output.ts';
 import { decodeIngestRecord, IngestRecordError } from './record.ts';
 
+/** The dedup window an item belongs to: its agent and kind. */
+export function windowOf(agent: string, kind: string): string {
+  return `${agent}\u0001${kind}`;
+}
+
 interface PartitionState {
   tx: PartitionTx;
   dedup: DedupWindow;
@@ -194,7 +199,7 @@ export class KafkaForwarder {
         this.metrics.dropped.inc({ reason: 'ingest_record' });
         this.rl.warn('ingest_record', { partition: p, offset: r.offset, err: e.message }, 'unreadable ingest record dead-lettered');
         const agent = r.key ?? 'unknown';
-        if (st.dedup.see(agent, `ir:${p}:${r.offset}`, ops)) {
+        if (st.dedup.see(windowOf(agent, 'ingest_record'), `ir:${p}:${r.offset}`, ops)) {
           out.push({
             topic: this.kafka.topics.deadletter,
             key: agent,
@@ -205,7 +210,9 @@ export class KafkaForwarder {
         continue;
       }
       for (const it of decoded.items) {
-        if (it.dedupKey !== null && !st.dedup.see(decoded.agent, it.dedupKey, ops)) {
+        // One window per (agent, kind): within a kind the outbox sends in order, which is what bounds
+        // how far back a re-send can reach (docs/design/cluster.md "Dedup state").
+        if (it.dedupKey !== null && !st.dedup.see(windowOf(decoded.agent, it.item.kind), it.dedupKey, ops)) {
           dups++;
           continue;
         }

@@ -36,7 +36,12 @@ export class IngestLog {
     private readonly metrics: CollectorMetrics,
     private readonly nodeMetrics: ReturnType<typeof createIngestNodeMetrics>,
     log: Logger,
-    private readonly opts: { maxInflatedBytes: number; maxPendingBytes: number },
+    private readonly opts: {
+      maxInflatedBytes: number;
+      maxPendingBytes: number;
+      /** Awaited after Kafka acknowledged and before the PUBACK (the fault test holds PUBACKs here). */
+      afterProduce?: (() => Promise<void>) | undefined;
+    },
   ) {
     this.rl = new RateLimitedLog(log);
   }
@@ -61,6 +66,7 @@ export class IngestLog {
       this.nodeMetrics.pendingBytes.set(this.pendingBytes);
       if (!this.sending) this.flush();
     });
+    if (this.opts.afterProduce) await this.opts.afterProduce();
     this.metrics.batches.inc({ kind });
     if (res.validItems > 0) this.metrics.items.inc({ kind }, res.validItems);
     for (const d of res.deadLetters) {

@@ -21,9 +21,11 @@ export interface IngestNodeDeps {
   version?: string;
   /** Replaces the kafkajs producer (another client, or a test double). */
   producer?: IngestProducer;
+  /** See IngestLog's afterProduce (fault tests only). */
+  afterProduce?: () => Promise<void>;
 }
 
-export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps) {
+export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps, extraStatus: () => object = () => ({})) {
   const log = deps.log;
   const kafka = config.kafka;
   if (!kafka) throw new Error('collector.mode: cluster needs kafka (config.ts checks it)');
@@ -46,6 +48,7 @@ export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps) {
     connections: broker?.connections ?? 0,
     ingestTopic: config.cluster.ingestTopic,
     held: ingest?.held ?? 0,
+    ...extraStatus(),
   });
 
   return {
@@ -61,6 +64,7 @@ export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps) {
       const il = new IngestLog(producer, config.collector.id, metrics, nodeMetrics, log, {
         maxInflatedBytes: Math.max(16 * config.mqtt.maxPacketSize, 64 * 1024 * 1024),
         maxPendingBytes: config.cluster.maxPendingBytes,
+        afterProduce: deps.afterProduce,
       });
       ingest = il;
       broker = new EdgeBroker(

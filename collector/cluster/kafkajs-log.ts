@@ -46,7 +46,10 @@ export function kafkaClient(cfg: KafkaConfig, clientId: string, log: Logger, req
       ({ level, log: entry }) => {
         const { message, ...rest } = entry;
         // kafkajs logs rebalances and connection errors at ERROR while they are retried: WARN by our rules.
-        if (level <= logLevel.WARN) log.warn({ kafkajs: rest }, `kafkajs: ${message}`);
+        // CONCURRENT_TRANSACTIONS (a transaction begun while the previous commit's markers are still
+        // being written) is retried by kafkajs within ~100 ms on every busy partition: DEBUG.
+        const benign = /concurrent operation on the same transaction/.test(`${message} ${String(rest.error)}`);
+        if (level <= logLevel.WARN && !benign) log.warn({ kafkajs: rest }, `kafkajs: ${message}`);
         else log.debug({ kafkajs: rest }, `kafkajs: ${message}`);
       },
   };
@@ -160,12 +163,13 @@ class KafkajsGroupConsumer implements GroupConsumer {
     private readonly groupId: string,
     private readonly topic: string,
     private readonly log: Logger,
+    sessionTimeout: number,
   ) {
     this.consumer = kafka.consumer({
       groupId,
       readUncommitted: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 5)),
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 4 * 1024 * 1024,
     });
@@ -322,7 +326,7 @@ export class KafkajsForwarderLog implements ForwarderLog {
   }
 
   consumer(groupId: string): GroupConsumer {
-    return new KafkajsGroupConsumer(this.kafka, groupId, this.cluster.ingestTopic, this.log);
+    return new KafkajsGroupConsumer(this.kafka, groupId, this.cluster.ingestTopic, this.log, this.cluster.sessionTimeout);
   }
 
   async openPartition(partition: number): Promise<{ tx: PartitionTx; marker: string }> {
