@@ -30,6 +30,7 @@ const BENCHES: Record<string, Loader> = {
   sdcard: () => optional('./sdcard.ts', 'benchSdCard'),
   collector: async () => (await import('./collector.ts')).benchCollector(),
   connections: async () => (await import('./connections.ts')).benchConnections(),
+  cluster: async () => (await import('./cluster.ts')).benchCluster(),
 };
 
 function machine() {

@@ -228,10 +228,19 @@ http: { listen: '127.0.0.1:0' }
   for (const r of ingest) ingestItems += r.value.entries.length;
   const resent = ingestItems - expect.summaries - expect.alerts;
   const ids1 = new Set(summaries.map((r) => r.id));
-  let readings = 0;
-  for (const r of summaries) readings += r.value.count;
-  const kcat = await kcatRead(brokers, topics.summaries);
+  // kcat = librdkafka, whose read_committed is the reference (isolation.level defaults to read_committed).
+  const kcat = (await kcatRead(brokers, topics.summaries)) as (Awaited<ReturnType<typeof kcatRead>>[number] & {
+    partition: number;
+    offset: number;
+  })[];
   const kcatIds = new Set(kcat.map((r) => kcatHeader(r, 'edgeflow-id')));
+  // kafkajs 2.2.4's read_committed filter (consumer/filterAbortedMessages.js) activates one aborted
+  // transaction per message, so when several producers' aborted transactions interleave in a partition
+  // (a forwarder killed with transactions open on several input partitions) some aborted records get
+  // through. Those are records kcat does not return and read_uncommitted does: count them apart.
+  const kcatAt = new Set(kcat.map((r) => `${r.partition}:${r.offset}`));
+  const uncommittedAt = new Set(uncommitted.map((r) => `${r.partition}:${r.offset}`));
+  const leaked = summaries.filter((r) => !kcatAt.has(`${r.partition}:${r.offset}`));
 
   const inf = await influxQL(influx, 'SELECT sum("count"), count("count") FROM edgeflow_summary', db);
   const row = inf.results[0]?.series?.[0]?.values?.[0];
@@ -241,19 +250,25 @@ http: { listen: '127.0.0.1:0' }
   const fwdStatus = await fwdC.status();
   console.log(
     `cluster: expected summaries=${expect.summaries} readings=${expect.readings} alerts=${expect.alerts}; ` +
-      `kafka read_committed summaries=${summaries.length} distinct=${ids1.size} readings=${readings} alerts=${alerts.length}; ` +
+      `kafka read_committed (kafkajs) summaries=${summaries.length} distinct=${ids1.size} (aborted records kafkajs let through: ${leaked.length}) alerts=${alerts.length}; ` +
       `read_uncommitted=${uncommitted.length} (aborted copies ${uncommitted.length - summaries.length}); ` +
       `kcat=${kcat.length} distinct=${kcatIds.size}; ingest topic items=${ingestItems} (re-sends ${resent}); ` +
       `influx points=${influxPoints} sum=${influxSum}; forwarder C ${JSON.stringify(fwdStatus)}\n  ${events.join('\n  ')}`,
   );
 
-  assert.equal(summaries.length, expect.summaries, 'each summary exactly once (read_committed)');
-  assert.deepEqual([...ids1].sort(), [...expectedIds].sort(), 'the summary ids are exactly those generated');
-  assert.equal(readings, expect.readings, 'every reading counted once');
-  assert.equal(alerts.length, expect.alerts, 'each alert exactly once');
-  assert.equal(new Set(alerts.map((r) => r.id)).size, expect.alerts);
   assert.equal(kcat.length, expect.summaries, 'kcat (librdkafka, read_committed) sees each summary once');
   assert.equal(kcatIds.size, expect.summaries);
+  for (const r of leaked) {
+    assert.ok(uncommittedAt.has(`${r.partition}:${r.offset}`), 'a record kafkajs let through is a real, aborted record');
+  }
+  assert.equal(summaries.length - leaked.length, expect.summaries, 'each summary exactly once (kafkajs read_committed, aborted leaks apart)');
+  assert.deepEqual([...ids1].sort(), [...expectedIds].sort(), 'the summary ids are exactly those generated');
+  let committedReadings = 0;
+  for (const r of summaries) if (kcatAt.has(`${r.partition}:${r.offset}`)) committedReadings += r.value.count;
+  assert.equal(committedReadings, expect.readings, 'every reading counted once');
+  const kcatAlerts = await kcatRead(brokers, topics.alerts);
+  assert.equal(kcatAlerts.length, expect.alerts, 'each alert exactly once (kcat)');
+  assert.equal(new Set(alerts.map((r) => r.id)).size, expect.alerts, 'every alert id (kafkajs)');
   assert.ok(uncommitted.length > summaries.length, 'the killed forwarder had sent records it never committed');
   assert.ok(resent >= heldBatches, `the batches held by ingest-0 were re-sent (${resent} >= ${heldBatches})`);
   assert.equal(influxPoints, expect.summaries, 'one InfluxDB point per summary');
