@@ -36,10 +36,14 @@ interface NodeProc {
 
 async function spawnCollector(args: string[], logFile: string): Promise<NodeProc> {
   const root = join(import.meta.dirname, '..');
-  const child = spawn(process.execPath, [join(root, 'bin/edgeflow-collector.js'), ...args, '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: root,
-  });
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bin/edgeflow-collector.js'), ...args, '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+    },
+  );
   child.stderr!.pipe(createWriteStream(logFile, { flags: 'a' }));
   const lines = createInterface({ input: child.stdout! });
   const ready = await new Promise<NodeProc['ready']>((resolve, reject) => {
@@ -126,7 +130,10 @@ cluster: { ingestTopic: ${ingestTopic}, partitions: 6, forwarderGroup: ${prefix}
     for (const n of [1, 2, 3]) {
       const nodes: NodeProc[] = [];
       for (let i = 0; i < n; i++) {
-        const p = await spawnCollector(['run', '--config', cfg(`ingest-${i}`)], join(dir, `ingest-${n}-${i}.log`));
+        const p = await spawnCollector(
+          ['run', '--config', cfg(`ingest-${i}`)],
+          join(dir, `ingest-${n}-${i}.log`),
+        );
         nodes.push(p);
         live.push(p);
       }
@@ -145,7 +152,11 @@ cluster: { ingestTopic: ${ingestTopic}, partitions: 6, forwarderGroup: ${prefix}
           const batches: Buffer[] = [];
           for (let b = 0; b * BATCH < per; b++) {
             batches.push(
-              batchPayload(agent, b, Array.from({ length: BATCH }, (_, k) => summary(agent, b * BATCH + k, t0))),
+              batchPayload(
+                agent,
+                b,
+                Array.from({ length: BATCH }, (_, k) => summary(agent, b * BATCH + k, t0)),
+              ),
             );
           }
           return { agent, client, batches };
@@ -174,10 +185,18 @@ cluster: { ingestTopic: ${ingestTopic}, partitions: 6, forwarderGroup: ${prefix}
     for (const to of ['kafka', 'influx'] as const) {
       const group = to === 'kafka' ? `${prefix}-fwd` : `${prefix}-influx`;
       const w0 = performance.now();
-      const f = await spawnCollector(['forward', '--config', cfg('forwarder'), '--to', to, '--http', '127.0.0.1:0'], join(dir, `forward-${to}.log`));
+      const f = await spawnCollector(
+        ['forward', '--config', cfg('forwarder'), '--to', to, '--http', '127.0.0.1:0'],
+        join(dir, `forward-${to}.log`),
+      );
       live.push(f);
       const c0 = f.cpuSeconds();
-      await waitFor(() => groupCaughtUp(env.kafka.brokers, group, ingestTopic), 600_000, `${to} forwarder caught up`, 500);
+      await waitFor(
+        () => groupCaughtUp(env.kafka.brokers, group, ingestTopic),
+        600_000,
+        `${to} forwarder caught up`,
+        500,
+      );
       const seconds = (performance.now() - w0) / 1000;
       const cpu = f.cpuSeconds() - c0;
       rows.push({
@@ -196,10 +215,17 @@ cluster: { ingestTopic: ${ingestTopic}, partitions: 6, forwarderGroup: ${prefix}
     );
   } finally {
     await Promise.all(live.map((p) => p.stop().catch(() => {})));
-    const admin = new Kafka({ clientId: 'bench-cluster', brokers: env.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'bench-cluster',
+      brokers: env.kafka.brokers,
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     await admin
-      .deleteTopics({ topics: [...Object.values(topics), ingestTopic, `${ingestTopic}.dedup-changelog`], timeout: 15_000 })
+      .deleteTopics({
+        topics: [...Object.values(topics), ingestTopic, `${ingestTopic}.dedup-changelog`],
+        timeout: 15_000,
+      })
       .catch(() => {});
     await admin.disconnect();
     await influxQuery(`DROP DATABASE "${db}"`, { admin: true, db: '' }).catch(() => {});

@@ -106,7 +106,9 @@ export function buildCli(): Command {
     .action(addAgentCmd);
   program
     .command('forward')
-    .description('cluster mode: forward the ingest topic to Kafka (exactly once) or InfluxDB (docs/cluster.md)')
+    .description(
+      'cluster mode: forward the ingest topic to Kafka (exactly once) or InfluxDB (docs/cluster.md)',
+    )
     .requiredOption('-c, --config <file>', 'collector YAML configuration (kafka, cluster, influx)')
     .addOption(new Option('--to <target>', 'where to forward').choices(['kafka', 'influx']).default('kafka'))
     .option('--http <host:port>', 'HTTP listen address (overrides http.listen; port 0 = any)')

@@ -117,7 +117,13 @@ export async function runForwarder(
           log,
         );
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
-  const status = () => ({ collector: config.collector.id, role: `forward-${opts.to}`, version, ...hold, ...fwd.status() });
+  const status = () => ({
+    collector: config.collector.id,
+    role: `forward-${opts.to}`,
+    version,
+    ...hold,
+    ...fwd.status(),
+  });
   await serve(
     `forwarder (${opts.to})`,
     {

@@ -16,7 +16,10 @@ test('single-node stays the default; the cluster block has documented defaults',
 });
 
 test('collector.mode: cluster without kafka is one path: problem line', () => {
-  const res = parseConfigText(`${MIN.replace('dataDir: /tmp/x', 'dataDir: /tmp/x, mode: cluster')}`, collectorConfigSchema);
+  const res = parseConfigText(
+    `${MIN.replace('dataDir: /tmp/x', 'dataDir: /tmp/x, mode: cluster')}`,
+    collectorConfigSchema,
+  );
   assert.equal(res.ok, false);
   if (!res.ok) assert.deepEqual(res.problems, ['kafka: collector.mode: cluster needs kafka']);
 });

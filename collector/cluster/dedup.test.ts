@@ -68,5 +68,8 @@ test('a re-send inside the window is a duplicate; one evicted by newer keys is n
   assert.equal(w.see('other', 'x#0', ops), true, 'windows are per agent');
   for (const k of ['a', 'b', 'c']) w.see('gw', k, ops);
   assert.equal(w.has('gw', 'x#0'), false);
-  assert.ok(ops.some((o) => o.value === null), 'evictions are tombstones in the changelog');
+  assert.ok(
+    ops.some((o) => o.value === null),
+    'evictions are tombstones in the changelog',
+  );
 });

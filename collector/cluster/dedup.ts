@@ -29,7 +29,10 @@ export class DedupWindow {
    */
   see(agent: string, key: string, ops: ChangelogOp[]): boolean {
     let m = this.agents.get(agent);
-    if (!m) this.agents.set(agent, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.agents.set(agent, m);
+    }
     const ck = changelogKey(agent, key);
     if (m.has(key)) {
       m.delete(key);
@@ -62,7 +65,10 @@ export class DedupWindow {
       if (m?.delete(key)) this.size--;
       return;
     }
-    if (!m) this.agents.set(agent, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.agents.set(agent, m);
+    }
     if (m.has(key)) m.delete(key);
     else this.size++;
     m.set(key, true);

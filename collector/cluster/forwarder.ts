@@ -14,7 +14,13 @@ import type { KafkaConfig } from '../config.ts';
 import { classifyKafkaError } from '../sinks/kafka.ts';
 import type { ClusterConfig } from './config.ts';
 import { DedupWindow } from './dedup.ts';
-import { type ChangelogOp, FencedError, type ForwarderLog, type InputBatch, type PartitionTx } from './log.ts';
+import {
+  type ChangelogOp,
+  FencedError,
+  type ForwarderLog,
+  type InputBatch,
+  type PartitionTx,
+} from './log.ts';
 import type { ForwarderMetrics } from './metrics.ts';
 import { type OutRecord, outputRecord } from './output.ts';
 import { decodeIngestRecord, IngestRecordError } from './record.ts';
@@ -44,7 +50,14 @@ export class KafkaForwarder {
   private readonly windows = new Map<number, DedupWindow>();
   private readonly rl: RateLimitedLog;
   private stopped = false;
-  private readonly stats = { transactions: 0, items: 0, duplicates: 0, restores: 0, restoredKeys: 0, openTransactions: 0 };
+  private readonly stats = {
+    transactions: 0,
+    items: 0,
+    duplicates: 0,
+    restores: 0,
+    restoredKeys: 0,
+    openTransactions: 0,
+  };
 
   constructor(
     private readonly kafka: KafkaConfig,
@@ -166,7 +179,11 @@ export class KafkaForwarder {
       if (this.states.get(p) === pr) this.states.delete(p);
       const c = classifyKafkaError(e);
       this.metrics.errors.inc({ code: c.code, stage: 'restore' });
-      this.rl.warn(`restore:${c.code}`, { partition: p, err: c.message, code: c.code }, 'could not prepare partition; will retry');
+      this.rl.warn(
+        `restore:${c.code}`,
+        { partition: p, err: c.message, code: c.code },
+        'could not prepare partition; will retry',
+      );
       return undefined;
     }
   }
@@ -197,14 +214,21 @@ export class KafkaForwarder {
         if (!(e instanceof IngestRecordError)) throw e;
         // A record this version cannot read is not lost: it goes to the dead-letter topic as it is.
         this.metrics.dropped.inc({ reason: 'ingest_record' });
-        this.rl.warn('ingest_record', { partition: p, offset: r.offset, err: e.message }, 'unreadable ingest record dead-lettered');
+        this.rl.warn(
+          'ingest_record',
+          { partition: p, offset: r.offset, err: e.message },
+          'unreadable ingest record dead-lettered',
+        );
         const agent = r.key ?? 'unknown';
         if (st.dedup.see(windowOf(agent, 'ingest_record'), `ir:${p}:${r.offset}`, ops)) {
           out.push({
             topic: this.kafka.topics.deadletter,
             key: agent,
             value: r.value,
-            headers: { 'edgeflow-error': `ingest_record: ${e.message}`.slice(0, 2000), 'edgeflow-agent': agent },
+            headers: {
+              'edgeflow-error': `ingest_record: ${e.message}`.slice(0, 2000),
+              'edgeflow-agent': agent,
+            },
           });
         }
         continue;
@@ -229,12 +253,19 @@ export class KafkaForwarder {
       if (e instanceof FencedError) {
         this.fenced.add(p);
         this.metrics.errors.inc({ code: 'fenced', stage: 'commit' });
-        this.log.warn({ partition: p, err: e.message, code: e.code }, 'fenced: another forwarder owns this partition now');
+        this.log.warn(
+          { partition: p, err: e.message, code: e.code },
+          'fenced: another forwarder owns this partition now',
+        );
         return false;
       }
       const c = classifyKafkaError(e);
       this.metrics.errors.inc({ code: c.code, stage: 'commit' });
-      this.rl.warn(`commit:${c.code}`, { partition: p, err: c.message, code: c.code }, 'transaction failed; partition state rebuilt, batch retried');
+      this.rl.warn(
+        `commit:${c.code}`,
+        { partition: p, err: c.message, code: c.code },
+        'transaction failed; partition state rebuilt, batch retried',
+      );
       await this.delay(this.opts.retryDelayMs ?? 1000, keepAlive);
       return false;
     } finally {

@@ -24,7 +24,7 @@ export class InfluxForwarder {
     private readonly consumer: GroupConsumer,
     private readonly sink: Sink,
     private readonly metrics: ForwarderMetrics,
-    private readonly log: Logger,
+    log: Logger,
     private readonly retryDelayMs = 1000,
   ) {
     this.rl = new RateLimitedLog(log);
@@ -71,7 +71,11 @@ export class InfluxForwarder {
         if (!(e instanceof IngestRecordError)) throw e;
         // The Kafka forwarder dead-letters it; InfluxDB has no place for it.
         this.metrics.dropped.inc({ reason: 'ingest_record' });
-        this.rl.warn('ingest_record', { partition: b.partition, offset: r.offset, err: e.message }, 'unreadable ingest record skipped');
+        this.rl.warn(
+          'ingest_record',
+          { partition: b.partition, offset: r.offset, err: e.message },
+          'unreadable ingest record skipped',
+        );
       }
     }
     const size = this.sink.batchSize ?? 5000;
@@ -82,14 +86,22 @@ export class InfluxForwarder {
       const retry = res.failed.filter((f) => f.retriable);
       if (retry.length > 0) {
         this.metrics.errors.inc({ code: retry[0]!.code, stage: 'write' });
-        this.rl.warn(`write:${retry[0]!.code}`, { err: retry[0]!.error, code: retry[0]!.code }, 'influxdb write failed; retrying');
+        this.rl.warn(
+          `write:${retry[0]!.code}`,
+          { err: retry[0]!.error, code: retry[0]!.code },
+          'influxdb write failed; retrying',
+        );
         // Points already written are written again: same series and time, same point.
         await this.pause(keepAlive);
         continue;
       }
       for (const f of res.failed) {
         this.metrics.dropped.inc({ reason: f.code });
-        this.rl.warn(`bad:${f.code}`, { err: f.error, code: f.code }, 'influxdb refused a point (not retried)');
+        this.rl.warn(
+          `bad:${f.code}`,
+          { err: f.error, code: f.code },
+          'influxdb refused a point (not retried)',
+        );
       }
       const kinds = new Map<string, number>();
       for (const it of chunk) kinds.set(it.kind, (kinds.get(it.kind) ?? 0) + 1);
@@ -103,7 +115,11 @@ export class InfluxForwarder {
       await this.consumer.commit(b.partition, b.next);
     } catch (e) {
       this.metrics.errors.inc({ code: 'offset_commit', stage: 'commit' });
-      this.rl.warn('offset_commit', { err: (e as Error).message }, 'offset commit failed; the batch is written again');
+      this.rl.warn(
+        'offset_commit',
+        { err: (e as Error).message },
+        'offset commit failed; the batch is written again',
+      );
       return false;
     }
     this.stats.commits++;

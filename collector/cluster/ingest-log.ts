@@ -96,7 +96,11 @@ export class IngestLog {
       },
       (e: Error) => {
         this.nodeMetrics.produceErrors.inc({ code: (e as { type?: string }).type ?? e.name });
-        this.rl.warn('produce', { err: e.message, code: 'SINK_UNAVAILABLE' }, 'ingest produce failed: no PUBACK');
+        this.rl.warn(
+          'produce',
+          { err: e.message, code: 'SINK_UNAVAILABLE' },
+          'ingest produce failed: no PUBACK',
+        );
         this.settle(group, e);
       },
     );

@@ -25,14 +25,19 @@ export interface IngestNodeDeps {
   afterProduce?: () => Promise<void>;
 }
 
-export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps, extraStatus: () => object = () => ({})) {
+export function buildIngestNode(
+  config: CollectorConfig,
+  deps: IngestNodeDeps,
+  extraStatus: () => object = () => ({}),
+) {
   const log = deps.log;
   const kafka = config.kafka;
   if (!kafka) throw new Error('collector.mode: cluster needs kafka (config.ts checks it)');
   const registry = deps.registry ?? new Registry();
   const metrics = createCollectorMetrics(registry);
   const nodeMetrics = createIngestNodeMetrics(registry);
-  const producer = deps.producer ?? new KafkajsIngestProducer(kafka, config.cluster, log.child({ component: 'kafka' }));
+  const producer =
+    deps.producer ?? new KafkajsIngestProducer(kafka, config.cluster, log.child({ component: 'kafka' }));
   const startedAt = Date.now();
   let broker: EdgeBroker | null = null;
   let ingest: IngestLog | null = null;
@@ -59,7 +64,10 @@ export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps, e
       const credentials = new CredentialStore(config.mqtt.credentials);
       credentials.load();
       if (credentials.agentCount === 0) {
-        log.warn({ credentials: config.mqtt.credentials }, 'no agent credentials yet: every connection will be refused (run add-agent)');
+        log.warn(
+          { credentials: config.mqtt.credentials },
+          'no agent credentials yet: every connection will be refused (run add-agent)',
+        );
       }
       const il = new IngestLog(producer, config.collector.id, metrics, nodeMetrics, log, {
         maxInflatedBytes: Math.max(16 * config.mqtt.maxPacketSize, 64 * 1024 * 1024),
@@ -94,7 +102,10 @@ export function buildIngestNode(config: CollectorConfig, deps: IngestNodeDeps, e
         collectorRoutes({ registry, refresh: () => {}, healthy: () => broker !== null, status }),
         log,
       );
-      log.info({ mqtt: mqtt.map((m) => m.url), http: http.url, ingestTopic: config.cluster.ingestTopic }, 'ingest node started');
+      log.info(
+        { mqtt: mqtt.map((m) => m.url), http: http.url, ingestTopic: config.cluster.ingestTopic },
+        'ingest node started',
+      );
       return { mqtt, http: http.url };
     },
     async stop(): Promise<void> {

@@ -48,7 +48,9 @@ export function kafkaClient(cfg: KafkaConfig, clientId: string, log: Logger, req
         // kafkajs logs rebalances and connection errors at ERROR while they are retried: WARN by our rules.
         // CONCURRENT_TRANSACTIONS (a transaction begun while the previous commit's markers are still
         // being written) is retried by kafkajs within ~100 ms on every busy partition: DEBUG.
-        const benign = /concurrent operation on the same transaction/.test(`${message} ${String(rest.error)}`);
+        const benign = /concurrent operation on the same transaction/.test(
+          `${message} ${String(rest.error)}`,
+        );
         if (level <= logLevel.WARN && !benign) log.warn({ kafkajs: rest }, `kafkajs: ${message}`);
         else log.debug({ kafkajs: rest }, `kafkajs: ${message}`);
       },
@@ -107,7 +109,11 @@ async function ensureTopics(
 
 function ingestTopicSpec(c: ClusterConfig): TopicSpec {
   // An uplink batch may inflate to several MiB; records are split at 900 KiB (record.ts) but leave room.
-  return { topic: c.ingestTopic, partitions: c.partitions, configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }] };
+  return {
+    topic: c.ingestTopic,
+    partitions: c.partitions,
+    configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }],
+  };
 }
 
 export class KafkajsIngestProducer implements IngestProducer {
@@ -126,7 +132,13 @@ export class KafkajsIngestProducer implements IngestProducer {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, [ingestTopicSpec(this.cluster)], this.cfg, this.cluster.replicationFactor, this.log);
+      await ensureTopics(
+        admin,
+        [ingestTopicSpec(this.cluster)],
+        this.cfg,
+        this.cluster.replicationFactor,
+        this.log,
+      );
     } finally {
       await admin.disconnect();
     }
@@ -222,7 +234,11 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 }
 
-const FENCED = new Set(['producer_fenced', 'invalid_producer_epoch', 'transactional_id_authorization_failed']);
+const FENCED = new Set([
+  'producer_fenced',
+  'invalid_producer_epoch',
+  'transactional_id_authorization_failed',
+]);
 
 class KafkajsPartitionTx implements PartitionTx {
   constructor(
@@ -245,7 +261,10 @@ class KafkajsPartitionTx implements PartitionTx {
       const byTopic = new Map<string, Message[]>();
       for (const r of out) {
         let l = byTopic.get(r.topic);
-        if (!l) byTopic.set(r.topic, (l = []));
+        if (!l) {
+          l = [];
+          byTopic.set(r.topic, l);
+        }
         l.push({ key: r.key, value: r.value, headers: r.headers });
       }
       const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
@@ -326,7 +345,13 @@ export class KafkajsForwarderLog implements ForwarderLog {
   }
 
   consumer(groupId: string): GroupConsumer {
-    return new KafkajsGroupConsumer(this.kafka, groupId, this.cluster.ingestTopic, this.log, this.cluster.sessionTimeout);
+    return new KafkajsGroupConsumer(
+      this.kafka,
+      groupId,
+      this.cluster.ingestTopic,
+      this.log,
+      this.cluster.sessionTimeout,
+    );
   }
 
   async openPartition(partition: number): Promise<{ tx: PartitionTx; marker: string }> {
@@ -341,7 +366,13 @@ export class KafkajsForwarderLog implements ForwarderLog {
       createPartitioner: memoizedDefaultPartitioner,
     });
     await producer.connect(); // InitProducerId: bumps the epoch (fencing) and aborts a pending transaction
-    const tx = new KafkajsPartitionTx(producer, partition, this.cluster.ingestTopic, this.changelog, this.groupId);
+    const tx = new KafkajsPartitionTx(
+      producer,
+      partition,
+      this.cluster.ingestTopic,
+      this.changelog,
+      this.groupId,
+    );
     const marker = randomUUID();
     try {
       const t = await producer.transaction();
@@ -365,7 +396,11 @@ export class KafkajsForwarderLog implements ForwarderLog {
   ): Promise<void> {
     if (markers.size === 0) return;
     const groupId = `${this.groupId}.restore.${randomUUID()}`;
-    const consumer = this.kafka.consumer({ groupId, readUncommitted: false, maxBytesPerPartition: 8 * 1024 * 1024 });
+    const consumer = this.kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+    });
     const pending = new Set(markers.keys());
     let done!: () => void;
     let fail!: (e: Error) => void;

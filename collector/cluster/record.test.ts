@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import { ingestPublish } from '../ingest/ingest.ts';
 import { alert, batch, summary } from '../test-support/fixtures.ts';
 import { outputRecord } from './output.ts';
-import { decodeIngestRecord, dedupKeyOf, encodeIngestRecords, IngestRecordError, MAX_RECORD_BYTES } from './record.ts';
+import {
+  decodeIngestRecord,
+  dedupKeyOf,
+  encodeIngestRecords,
+  IngestRecordError,
+  MAX_RECORD_BYTES,
+} from './record.ts';
 
 const OPTS = { maxInflatedBytes: 1 << 20 };
 const TOPICS = { summaries: 's', alerts: 'a', status: 'st', late: 'l', deadletter: 'dl' };
@@ -77,7 +83,12 @@ test('a batch larger than one record is split; every item survives, in order', (
 });
 
 test('an unreadable record throws IngestRecordError (the forwarder dead-letters it)', () => {
-  for (const v of ['{', '[]', '{"v":2,"agent":"a","entries":[]}', '{"v":1,"agent":"a","entries":[{"kind":"x"}]}']) {
+  for (const v of [
+    '{',
+    '[]',
+    '{"v":2,"agent":"a","entries":[]}',
+    '{"v":1,"agent":"a","entries":[{"kind":"x"}]}',
+  ]) {
     assert.throws(() => decodeIngestRecord(Buffer.from(v), 0), IngestRecordError, v);
   }
 });

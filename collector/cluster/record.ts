@@ -78,7 +78,10 @@ function str(v: unknown): string | null {
  * Decodes a record value. `receivedAt` is the record's timestamp (when the ingest node produced it).
  * Throws IngestRecordError on a record this version cannot read (the forwarder dead-letters it).
  */
-export function decodeIngestRecord(value: Buffer, receivedAt: number): { agent: string; items: IngestItem[] } {
+export function decodeIngestRecord(
+  value: Buffer,
+  receivedAt: number,
+): { agent: string; items: IngestItem[] } {
   let doc: unknown;
   try {
     doc = JSON.parse(value.toString('utf8'));
@@ -89,7 +92,8 @@ export function decodeIngestRecord(value: Buffer, receivedAt: number): { agent: 
   const d = doc as Record<string, unknown>;
   if (d.v !== INGEST_RECORD_VERSION) throw new IngestRecordError(`ingest record version ${String(d.v)}`);
   const agent = str(d.agent);
-  if (agent === null || !Array.isArray(d.entries)) throw new IngestRecordError('ingest record without agent/entries');
+  if (agent === null || !Array.isArray(d.entries))
+    throw new IngestRecordError('ingest record without agent/entries');
   const items: IngestItem[] = [];
   for (const raw of d.entries as unknown[]) {
     if (typeof raw !== 'object' || raw === null) throw new IngestRecordError('entry is not an object');

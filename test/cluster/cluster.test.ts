@@ -31,14 +31,7 @@ import { deleteTopics, influxQL, kcatHeader, kcatRead, killAll, safeId, tempDir 
 import { services } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { expectedTotals, type FleetConfig, fleetAgentId } from './fleet.ts';
-import {
-  groupCaughtUp,
-  type Proc,
-  readToEnd,
-  startFleet,
-  startForwarder,
-  startIngestNode,
-} from './kit.ts';
+import { groupCaughtUp, type Proc, readToEnd, startFleet, startForwarder, startIngestNode } from './kit.ts';
 
 const AGENTS = 20;
 const ITEMS = Number(process.env.EDGEFLOW_CLUSTER_ITEMS ?? 240); // summaries per agent
@@ -56,7 +49,11 @@ test('cluster: 3 ingest nodes, forwarders killed mid-transaction, added and remo
 }, async () => {
   const env = services();
   const brokers = env.kafka.brokers;
-  const influx = { url: env.influx1.url, adminUser: env.influx1.adminUser, adminPassword: env.influx1.adminPassword };
+  const influx = {
+    url: env.influx1.url,
+    adminUser: env.influx1.adminUser,
+    adminPassword: env.influx1.adminPassword,
+  };
   const prefix = safeId('cl');
   const dir = tempDir('edgeflow-cluster-');
   const topics = {
@@ -116,12 +113,18 @@ http: { listen: '127.0.0.1:0' }
   // The first node creates the ingest topic; the others start together.
   const holdPuback = join(dir, 'hold-puback');
   const nodes: Proc[] = [
-    await startIngestNode(config('ingest-0'), log('ingest-0'), { EDGEFLOW_TEST_HOLD_PUBACK_FILE: holdPuback }),
+    await startIngestNode(config('ingest-0'), log('ingest-0'), {
+      EDGEFLOW_TEST_HOLD_PUBACK_FILE: holdPuback,
+    }),
   ];
-  nodes.push(...(await Promise.all([1, 2].map((i) => startIngestNode(config(`ingest-${i}`), log(`ingest-${i}`))))));
+  nodes.push(
+    ...(await Promise.all([1, 2].map((i) => startIngestNode(config(`ingest-${i}`), log(`ingest-${i}`))))),
+  );
   const fwdConfig = config('forwarder');
   const holdFile = join(dir, 'hold-commit');
-  const fwdA = await startForwarder(fwdConfig, 'kafka', log('fwd-a'), { EDGEFLOW_TEST_HOLD_COMMIT_FILE: holdFile });
+  const fwdA = await startForwarder(fwdConfig, 'kafka', log('fwd-a'), {
+    EDGEFLOW_TEST_HOLD_COMMIT_FILE: holdFile,
+  });
   const [fwdB, influxFwd0] = await Promise.all([
     startForwarder(fwdConfig, 'kafka', log('fwd-b')),
     startForwarder(fwdConfig, 'influx', log('fwd-influx-0')),
@@ -171,10 +174,14 @@ http: { listen: '127.0.0.1:0' }
 
   await reach(0.3, '30 % acknowledged');
   writeFileSync(holdFile, 'hold');
-  await waitFor('forwarder A holding a transaction open', async () => Number((await fwdA.status()).holding) > 0, {
-    timeoutMs: 120_000,
-    intervalMs: 50,
-  });
+  await waitFor(
+    'forwarder A holding a transaction open',
+    async () => Number((await fwdA.status()).holding) > 0,
+    {
+      timeoutMs: 120_000,
+      intervalMs: 50,
+    },
+  );
   await fwdA.kill('SIGKILL');
   rmSync(holdFile, { force: true });
   note('kill -9 forwarder A inside a transaction');
@@ -205,10 +212,14 @@ http: { listen: '127.0.0.1:0' }
     timeoutMs: 180_000,
     intervalMs: 1000,
   });
-  await waitFor('InfluxDB forwarder caught up', () => groupCaughtUp(brokers, `${prefix}-influx`, ingestTopic), {
-    timeoutMs: 180_000,
-    intervalMs: 1000,
-  });
+  await waitFor(
+    'InfluxDB forwarder caught up',
+    () => groupCaughtUp(brokers, `${prefix}-influx`, ingestTopic),
+    {
+      timeoutMs: 180_000,
+      intervalMs: 1000,
+    },
+  );
   note('forwarders caught up');
 
   // Expected ids: exactly what the fleet generated (fleet.ts summary(): device n%5, window n/5).
@@ -229,7 +240,9 @@ http: { listen: '127.0.0.1:0' }
   const resent = ingestItems - expect.summaries - expect.alerts;
   const ids1 = new Set(summaries.map((r) => r.id));
   // kcat = librdkafka, whose read_committed is the reference (isolation.level defaults to read_committed).
-  const kcat = (await kcatRead(brokers, topics.summaries)) as (Awaited<ReturnType<typeof kcatRead>>[number] & {
+  const kcat = (await kcatRead(brokers, topics.summaries)) as (Awaited<
+    ReturnType<typeof kcatRead>
+  >[number] & {
     partition: number;
     offset: number;
   })[];
@@ -259,9 +272,16 @@ http: { listen: '127.0.0.1:0' }
   assert.equal(kcat.length, expect.summaries, 'kcat (librdkafka, read_committed) sees each summary once');
   assert.equal(kcatIds.size, expect.summaries);
   for (const r of leaked) {
-    assert.ok(uncommittedAt.has(`${r.partition}:${r.offset}`), 'a record kafkajs let through is a real, aborted record');
+    assert.ok(
+      uncommittedAt.has(`${r.partition}:${r.offset}`),
+      'a record kafkajs let through is a real, aborted record',
+    );
   }
-  assert.equal(summaries.length - leaked.length, expect.summaries, 'each summary exactly once (kafkajs read_committed, aborted leaks apart)');
+  assert.equal(
+    summaries.length - leaked.length,
+    expect.summaries,
+    'each summary exactly once (kafkajs read_committed, aborted leaks apart)',
+  );
   assert.deepEqual([...ids1].sort(), [...expectedIds].sort(), 'the summary ids are exactly those generated');
   let committedReadings = 0;
   for (const r of summaries) if (kcatAt.has(`${r.partition}:${r.offset}`)) committedReadings += r.value.count;
@@ -269,7 +289,10 @@ http: { listen: '127.0.0.1:0' }
   const kcatAlerts = await kcatRead(brokers, topics.alerts);
   assert.equal(kcatAlerts.length, expect.alerts, 'each alert exactly once (kcat)');
   assert.equal(new Set(alerts.map((r) => r.id)).size, expect.alerts, 'every alert id (kafkajs)');
-  assert.ok(uncommitted.length > summaries.length, 'the killed forwarder had sent records it never committed');
+  assert.ok(
+    uncommitted.length > summaries.length,
+    'the killed forwarder had sent records it never committed',
+  );
   assert.ok(resent >= heldBatches, `the batches held by ingest-0 were re-sent (${resent} >= ${heldBatches})`);
   assert.equal(influxPoints, expect.summaries, 'one InfluxDB point per summary');
   assert.equal(influxSum, expect.readings, 'every reading once in InfluxDB');
@@ -278,7 +301,11 @@ http: { listen: '127.0.0.1:0' }
   }
 
   await Promise.all([fwdC, influxFwd1, nodes[1]!, nodes[2]!].map((p) => p.kill('SIGTERM')));
-  await deleteTopics(brokers, [...Object.values(topics), ingestTopic, `${ingestTopic}.dedup-changelog`]).catch(() => {});
+  await deleteTopics(brokers, [
+    ...Object.values(topics),
+    ingestTopic,
+    `${ingestTopic}.dedup-changelog`,
+  ]).catch(() => {});
   await influxQL(influx, `DROP DATABASE "${db}"`).catch(() => {});
   if (!existsSync(holdFile)) cleanup.push(dir);
 });

@@ -7,9 +7,9 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { adopt, type KafkaRec, killGroup } from '../e2e/kit.ts';
 import { ROOT } from '../helpers/agent-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { adopt, type KafkaRec, killGroup } from '../e2e/kit.ts';
 
 const TSX = [process.execPath, '--import', 'tsx'];
 
@@ -48,7 +48,9 @@ export async function startProc(
       timeoutMs: 90_000,
     }),
     exited.then(([code]) => {
-      throw new Error(`${script} ${args.join(' ')} exited with ${code} before it was ready (log: ${logFile})`);
+      throw new Error(
+        `${script} ${args.join(' ')} exited with ${code} before it was ready (log: ${logFile})`,
+      );
     }),
   ])) as Proc['ready'];
   return {
