@@ -30,6 +30,9 @@ export function windowOf(agent: string, kind: string): string {
   return `${agent}\u0001${kind}`;
 }
 
+/** Ingest record bytes per transaction (~1,500 summaries): see `batch`. */
+const MAX_TX_INPUT_BYTES = 512 * 1024;
+
 interface PartitionState {
   tx: PartitionTx;
   dedup: DedupWindow;
@@ -191,9 +194,16 @@ export class KafkaForwarder {
   private async batch(b: InputBatch, keepAlive: () => Promise<void>): Promise<boolean> {
     const p = b.partition;
     if (this.stopped) return false;
-    if (this.fenced.has(p) || !this.assignment.has(p)) {
-      // Another member owns it now; wait for our rebalance instead of fencing it back.
+    if (!this.assignment.has(p)) {
       await this.delay(1000, keepAlive);
+      return false;
+    }
+    if (this.fenced.has(p)) {
+      // Fenced although our last assignment has p: either we are the zombie and a rebalance is due (the
+      // heartbeats below fail, kafkajs rejoins when we return, `assigned` tells), or we missed a
+      // generation and own p again, in which case the next delivery re-opens it (fencing whoever held it).
+      this.fenced.delete(p);
+      await this.delay(2000, keepAlive);
       return false;
     }
     const st = await this.stateOf(p, keepAlive);
@@ -201,11 +211,37 @@ export class KafkaForwarder {
       await this.delay(this.opts.retryDelayMs ?? 1000, keepAlive);
       return false;
     }
+    // Transactions of bounded size: a fetch can hold megabytes of ingest records, and one output
+    // partition's record batch must stay under the broker's message.max.bytes (1 MiB by default).
+    let from = 0;
+    while (from < b.records.length) {
+      let bytes = 0;
+      let to = from;
+      while (to < b.records.length && (to === from || bytes < MAX_TX_INPUT_BYTES)) {
+        bytes += b.records[to]!.value?.length ?? 0;
+        to++;
+      }
+      const chunk = b.records.slice(from, to);
+      const next = (BigInt(chunk.at(-1)!.offset) + 1n).toString();
+      if (!(await this.transact(st, p, chunk, next, keepAlive))) return false;
+      from = to;
+    }
+    return true;
+  }
+
+  /** One transaction: the chunk's new items, their changelog records and the offset after the chunk. */
+  private async transact(
+    st: PartitionState,
+    p: number,
+    records: InputBatch['records'],
+    next: string,
+    keepAlive: () => Promise<void>,
+  ): Promise<boolean> {
     const ops: ChangelogOp[] = [];
     const out: OutRecord[] = [];
     const kinds = new Map<string, number>();
     let dups = 0;
-    for (const r of b.records) {
+    for (const r of records) {
       if (r.value === null) continue;
       let decoded: ReturnType<typeof decodeIngestRecord>;
       try {
@@ -246,7 +282,7 @@ export class KafkaForwarder {
     }
     this.stats.openTransactions++;
     try {
-      await st.tx.commit(out, ops, b.next, this.opts.beforeCommit);
+      await st.tx.commit(out, ops, next, this.opts.beforeCommit);
     } catch (e) {
       this.states.delete(p);
       await st.tx.close().catch(() => {});
@@ -275,7 +311,7 @@ export class KafkaForwarder {
     this.stats.items += out.length;
     this.stats.duplicates += dups;
     this.metrics.commits.inc();
-    this.metrics.records.inc(b.records.length);
+    this.metrics.records.inc(records.length);
     for (const [kind, n] of kinds) this.metrics.items.inc({ kind }, n);
     if (dups > 0) this.metrics.duplicates.inc(dups);
     this.windows.set(p, st.dedup);
