@@ -9,7 +9,7 @@
 // /proc. Then one Kafka forwarder (a fresh consumer group) forwards everything the cases produced
 // (transactions with dedup, changelog and offsets) and one InfluxDB forwarder writes it. All on the test
 // bed's single Kafka broker: see BENCHMARKS.md for what 3 brokers with RF 3 change.
-// EDGEFLOW_BENCH_CLUSTER_ITEMS (60000 per case).
+// EDGEFLOW_BENCH_CLUSTER_ITEMS (30000 per case).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { influxQuery, services, uniqueName } from '../test/helpers/services.ts';
 import { BATCH, batchPayload, makeCredentials, summary } from './collector-kit.ts';
 import { type BenchResult, isMain, load1, printResult, waitFor } from './lib.ts';
 
-const ITEMS = Number(process.env.EDGEFLOW_BENCH_CLUSTER_ITEMS ?? 60_000);
+const ITEMS = Number(process.env.EDGEFLOW_BENCH_CLUSTER_ITEMS ?? 30_000);
 const PUBLISHERS = 6;
 const IN_FLIGHT = 2;
 

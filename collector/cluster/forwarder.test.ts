@@ -48,6 +48,8 @@ class MemoryKafka {
   offsets = new Map<number, string>();
   epochs = new Map<number, number>();
   failNextCommit = false;
+  /** A commit carrying this edgeflow-id fails as Kafka refuses an oversized record: for good. */
+  refuseId: string | null = null;
 }
 
 class MemoryLog implements ForwarderLog {
@@ -74,6 +76,11 @@ class MemoryLog implements ForwarderLog {
     const tx: PartitionTx = {
       async commit(out, changelog, next) {
         if (k.epochs.get(p) !== epoch) throw new FencedError(`partition ${p}: fenced`);
+        if (k.refuseId !== null && out.some((o) => o.headers['edgeflow-id'] === k.refuseId)) {
+          throw Object.assign(new Error('The request included a message larger than the max message size'), {
+            type: 'MESSAGE_TOO_LARGE',
+          });
+        }
         if (k.failNextCommit) {
           k.failNextCommit = false;
           throw new Error('request timed out');
@@ -197,4 +204,24 @@ test('a new owner fences the old one and restores its state; the fenced one wait
   // A's other partition is unaffected.
   assert.equal(await a.h.batch(inBatch(1, [record('gw-3', [0])]), keepAlive), true);
   assert.equal(k.outputs.length, 4);
+});
+
+test('a record Kafka refuses for good is found one by one and dead-lettered as it is; the rest goes through', async () => {
+  const k = new MemoryKafka();
+  const { h } = await forwarder(k);
+  h.assigned([0]);
+  const good1 = record('gw-1', [0]);
+  const bad = record('gw-1', [10_000]);
+  const good2 = record('gw-1', [20_000]);
+  k.refuseId = summary('gw-1', 'd1', 10_000).id;
+  const b = inBatch(0, [good1, bad, good2]);
+  let tries = 0;
+  while (!(await h.batch(b, keepAlive))) assert.ok(++tries < 5, 'settles within a few deliveries');
+  assert.deepEqual(
+    k.outputs.map((o) => o.topic),
+    ['s', 'dl', 's'],
+  );
+  assert.deepEqual(k.outputs[1]!.value, bad.value, 'the raw ingest record');
+  assert.match(k.outputs[1]!.headers['edgeflow-error'] ?? '', /message_too_large/);
+  assert.equal(k.offsets.get(0), b.next);
 });

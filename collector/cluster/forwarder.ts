@@ -49,6 +49,10 @@ export class KafkaForwarder {
   private readonly states = new Map<number, Promise<PartitionState>>();
   private assignment = new Set<number>();
   private readonly fenced = new Set<number>();
+  /** Partitions whose next delivery goes one ingest record per transaction (after a permanent error). */
+  private readonly oneByOne = new Set<number>();
+  /** Per partition, an ingest record whose output Kafka refused for good: dead-lettered as it is. */
+  private readonly refused = new Map<number, { offset: string; code: string }>();
   /** The dedup windows in use, for the gauge only. */
   private readonly windows = new Map<number, DedupWindow>();
   private readonly rl: RateLimitedLog;
@@ -217,7 +221,8 @@ export class KafkaForwarder {
     while (from < b.records.length) {
       let bytes = 0;
       let to = from;
-      while (to < b.records.length && (to === from || bytes < MAX_TX_INPUT_BYTES)) {
+      const limit = this.oneByOne.has(p) ? 0 : MAX_TX_INPUT_BYTES;
+      while (to < b.records.length && (to === from || bytes < limit)) {
         bytes += b.records[to]!.value?.length ?? 0;
         to++;
       }
@@ -226,6 +231,7 @@ export class KafkaForwarder {
       if (!(await this.transact(st, p, chunk, next, keepAlive))) return false;
       from = to;
     }
+    this.oneByOne.delete(p);
     return true;
   }
 
@@ -245,15 +251,19 @@ export class KafkaForwarder {
       if (r.value === null) continue;
       let decoded: ReturnType<typeof decodeIngestRecord>;
       try {
+        const refused = this.refused.get(p);
+        if (refused?.offset === r.offset)
+          throw new IngestRecordError(`kafka refused its output: ${refused.code}`);
         decoded = decodeIngestRecord(r.value, r.timestamp);
       } catch (e) {
         if (!(e instanceof IngestRecordError)) throw e;
-        // A record this version cannot read is not lost: it goes to the dead-letter topic as it is.
+        // A record this version cannot read, or whose items Kafka refuses for good, is not lost: it goes
+        // to the dead-letter topic as it is.
         this.metrics.dropped.inc({ reason: 'ingest_record' });
         this.rl.warn(
           'ingest_record',
           { partition: p, offset: r.offset, err: e.message },
-          'unreadable ingest record dead-lettered',
+          'ingest record dead-lettered',
         );
         const agent = r.key ?? 'unknown';
         if (st.dedup.see(windowOf(agent, 'ingest_record'), `ir:${p}:${r.offset}`, ops)) {
@@ -296,6 +306,12 @@ export class KafkaForwarder {
         return false;
       }
       const c = classifyKafkaError(e);
+      if (!c.retriable) {
+        // A record refused for good (e.g. MESSAGE_TOO_LARGE): narrow it down one ingest record per
+        // transaction, then dead-letter the one that still fails (as the single-node sink does per item).
+        if (records.length > 1) this.oneByOne.add(p);
+        else this.refused.set(p, { offset: records[0]!.offset, code: c.code });
+      }
       this.metrics.errors.inc({ code: c.code, stage: 'commit' });
       this.rl.warn(
         `commit:${c.code}`,
@@ -307,6 +323,7 @@ export class KafkaForwarder {
     } finally {
       this.stats.openTransactions--;
     }
+    if (this.refused.get(p)?.offset === records[0]?.offset) this.refused.delete(p);
     this.stats.transactions++;
     this.stats.items += out.length;
     this.stats.duplicates += dups;
