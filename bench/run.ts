@@ -34,6 +34,7 @@ const BENCHES: Record<string, Loader> = {
   nab: async () => (await import('./nab.ts')).benchNab(),
   'anomaly-keys': async () => (await import('./anomaly-keys.ts')).benchAnomalyKeys(),
   realtime: async () => (await import('./realtime.ts')).benchRealtime(),
+  cluster: async () => (await import('./cluster.ts')).benchCluster(),
 };
 
 function machine() {

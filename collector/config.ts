@@ -3,6 +3,7 @@
 // so a misspelt key is an error instead of a silently ignored setting.
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
+import { CLUSTER_DEFAULTS, clusterSchema } from './cluster/config.ts';
 
 const hostPort = z
   .string()
@@ -223,6 +224,8 @@ export const collectorConfigSchema = z
          * so the MQTT/ingest/spool thread keeps its core (docs/design/collector.md). false = all on one.
          */
         sinkThreads: z.boolean().default(true),
+        /** Extension (issue 17): `cluster` = stateless ingest node producing to Kafka (docs/cluster.md). */
+        mode: z.enum(['single', 'cluster']).default('single'),
       })
       .strict(),
     mqtt: mqttSchema,
@@ -237,8 +240,14 @@ export const collectorConfigSchema = z
       .object({ listen: hostPort.default('127.0.0.1:9465') })
       .strict()
       .default({ listen: '127.0.0.1:9465' }),
+    cluster: clusterSchema.default(CLUSTER_DEFAULTS),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.collector.mode === 'cluster' && !c.kafka) {
+      ctx.addIssue({ code: 'custom', path: ['kafka'], message: 'collector.mode: cluster needs kafka' });
+    }
+  });
 
 export type CollectorConfig = z.output<typeof collectorConfigSchema>;
 export type KafkaConfig = NonNullable<CollectorConfig['kafka']>;

@@ -19,6 +19,10 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   const res = loadConfigFile(opts.config, collectorConfigSchema);
   if (!res.ok) printProblems(res.problems);
   const log = createLogger('edgeflow-collector', opts.logLevel);
+  if (res.config.collector.mode === 'cluster') {
+    const { runIngestNode } = await import('./cluster/cli.ts');
+    return runIngestNode(Object.freeze(res.config), log, VERSION);
+  }
   const { buildCollector } = await import('./collector.ts');
   const collector = buildCollector(Object.freeze(res.config), { log, version: VERSION });
   try {
@@ -101,6 +105,22 @@ export function buildCli(): Command {
     .option('-c, --config <file>', 'take the credentials path from this collector config')
     .addOption(logLevel())
     .action(addAgentCmd);
+  program
+    .command('forward')
+    .description(
+      'cluster mode: forward the ingest topic to Kafka (exactly once) or InfluxDB (docs/cluster.md)',
+    )
+    .requiredOption('-c, --config <file>', 'collector YAML configuration (kafka, cluster, influx)')
+    .addOption(new Option('--to <target>', 'where to forward').choices(['kafka', 'influx']).default('kafka'))
+    .option('--http <host:port>', 'HTTP listen address (overrides http.listen; port 0 = any)')
+    .addOption(logLevel())
+    .action(async (opts: { config: string; to: 'kafka' | 'influx'; http?: string; logLevel: string }) => {
+      const res = loadConfigFile(opts.config, collectorConfigSchema);
+      if (!res.ok) printProblems(res.problems);
+      const log = createLogger('edgeflow-collector', opts.logLevel);
+      const { runForwarder } = await import('./cluster/cli.ts');
+      await runForwarder(Object.freeze(res.config), opts, log, VERSION);
+    });
   program
     .command('check-config')
     .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')
