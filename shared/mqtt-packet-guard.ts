@@ -15,7 +15,7 @@ export class PacketSizeGuard {
   private failed: GuardVerdict | null = null;
 
   // The limit can change between packets: small before login, the configured maximum after (issue 12).
-  constructor(private maxPacketSize: number) {}
+  constructor(public maxPacketSize: number) {}
 
   /** Changes the limit for the packets that follow (e.g. raised once a client has logged in). */
   setLimit(maxPacketSize: number): void {

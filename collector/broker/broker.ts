@@ -289,7 +289,7 @@ export class EdgeBroker {
   private loggedIn(client: Client): void {
     this.pending.delete(client.conn as Socket);
     const guard = this.guards.get(client);
-    if (guard) guard.maxPacketSize = this.opts.maxPacketSize;
+    guard?.setLimit(this.opts.maxPacketSize);
     const receiver = this.wsReceivers.get(client.conn);
     if (receiver) receiver._maxPayload = this.opts.maxPacketSize + 16;
   }
