@@ -53,6 +53,14 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'The collector spool reached spool.maxBytes; batches are not acknowledged until it drains.',
   },
+  INGEST_RECORD_INVALID: {
+    retriable: false,
+    doc: 'Cluster mode: a forwarder cannot read an ingest record (or Kafka refuses its output for good); the raw record goes to the dead-letter topic.',
+  },
+  FORWARDER_FENCED: {
+    retriable: false,
+    doc: 'Cluster mode: another forwarder took over this input partition; this one drops it and waits for its own rebalance.',
+  },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -10,6 +10,7 @@
 //   A batch that returns false (not processed) is delivered again from its first record.
 // - PartitionTx.commit is one Kafka transaction: output records, changelog records and the input offset
 //   commit together or not at all. A fenced writer throws FencedError and must not be used again.
+import { EdgeflowError } from '../../shared/errors.ts';
 import type { OutRecord } from './output.ts';
 
 export interface LogRecord {
@@ -91,8 +92,10 @@ export interface ForwarderLog {
   close(): Promise<void>;
 }
 
-export class FencedError extends Error {
-  readonly code = 'FORWARDER_FENCED';
+export class FencedError extends EdgeflowError {
+  constructor(message: string) {
+    super('FORWARDER_FENCED', message);
+  }
 }
 
 /** Key of the restore marker in each changelog partition (compaction keeps only the latest). */

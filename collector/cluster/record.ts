@@ -5,6 +5,7 @@
 //    "device":"press-1","topic":"…","item":{…}} | {"kind":"deadletter",…,"raw":"<base64>","error":"…"}]}
 // Valid items travel as JSON (their body is JSON.stringify of the validated item, so parse → stringify on
 // the forwarder gives the same bytes); dead letters carry their raw payload in base64.
+import { EdgeflowError } from '../../shared/errors.ts';
 import type { SpoolEntry, SpoolItem, SpoolKind } from '../spool/spool.ts';
 
 export const INGEST_RECORD_VERSION = 1;
@@ -66,8 +67,10 @@ export interface IngestItem {
   dedupKey: string | null;
 }
 
-export class IngestRecordError extends Error {
-  readonly code = 'INGEST_RECORD_INVALID';
+export class IngestRecordError extends EdgeflowError {
+  constructor(message: string) {
+    super('INGEST_RECORD_INVALID', message);
+  }
 }
 
 function str(v: unknown): string | null {
