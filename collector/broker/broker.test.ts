@@ -331,6 +331,8 @@ describe('password checks in flight count against the limits (issue 12, item 8)'
     // Default limits (5 per agent, 20 per address, 60 s window); logs captured to check what they show.
     h = await startHarness({
       agents: ['gw-1', 'gw-2'],
+      // 200 CONNECTs at once on a loaded machine: none may hit the harness' 2 s CONNECT deadline.
+      mqttExtra: 'listen: [tcp://127.0.0.1:0], connectTimeout: 60s',
       log: createLogger('test', 'info', { write: (s: string) => void lines.push(s) }),
     });
   });

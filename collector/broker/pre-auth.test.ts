@@ -66,7 +66,9 @@ describe('before login', () => {
 
 test('connection caps: past maxPendingConnections new connections are closed at once and counted; a logged-in agent is not affected', async () => {
   const h = await startHarness({
-    mqttExtra: 'listen: [tcp://127.0.0.1:0], maxPendingConnections: 20, maxConnections: 25',
+    // idle connections must outlive the test's steps at load 20+: a long connectTimeout
+    mqttExtra:
+      'listen: [tcp://127.0.0.1:0], maxPendingConnections: 20, maxConnections: 25, connectTimeout: 60s',
   });
   try {
     const agent = await h.connect('gw-1'); // logged in: counts towards maxConnections only
@@ -91,7 +93,8 @@ test('connection caps: past maxConnections in all, new connections are closed at
   const agents = ['gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5', 'gw-6'];
   const h = await startHarness({
     agents,
-    mqttExtra: 'listen: [tcp://127.0.0.1:0], maxPendingConnections: 8, maxConnections: 8',
+    mqttExtra:
+      'listen: [tcp://127.0.0.1:0], maxPendingConnections: 8, maxConnections: 8, connectTimeout: 60s',
   });
   try {
     for (const a of agents) await h.connect(a);
