@@ -38,6 +38,7 @@ const KAFKA: KafkaConfig = {
   clientId: 'c',
   topics: TOPICS,
   createTopics: true,
+  client: 'kafkajs',
   ssl: false,
 };
 
@@ -125,15 +126,16 @@ async function forwarder(k: MemoryKafka) {
 }
 
 let offset = 0;
-function record(agent: string, starts: number[]): InputBatch['records'][number] {
+async function record(agent: string, starts: number[]): Promise<InputBatch['records'][number]> {
   const items = starts.map((s) => summary(agent, 'd1', s));
-  const r = ingestPublish(
+  const r = await ingestPublish(
     agent,
     'summaries',
     `edgeflow/v1/${agent}/summaries`,
     batch(agent, items, `b${offset}`),
     {
       maxInflatedBytes: 1 << 20,
+      maxItems: 10_000,
     },
   );
   return {
@@ -156,11 +158,11 @@ test('re-sends are dropped within a batch and across batches; offsets commit wit
   const { h } = await forwarder(k);
   h.assigned([0]);
   assert.equal(
-    await h.batch(inBatch(0, [record('gw-1', [0, 10_000]), record('gw-1', [10_000])]), keepAlive),
+    await h.batch(inBatch(0, [await record('gw-1', [0, 10_000]), await record('gw-1', [10_000])]), keepAlive),
     true,
   );
   assert.equal(
-    await h.batch(inBatch(0, [record('gw-1', [0, 20_000]), record('gw-2', [0])]), keepAlive),
+    await h.batch(inBatch(0, [await record('gw-1', [0, 20_000]), await record('gw-2', [0])]), keepAlive),
     true,
   );
   assert.equal(k.outputs.length, 4, 'gw-1 ×3 distinct + gw-2 ×1');
@@ -172,8 +174,8 @@ test('a failed commit rebuilds the partition from the changelog; the retried bat
   const k = new MemoryKafka();
   const { h } = await forwarder(k);
   h.assigned([0]);
-  assert.equal(await h.batch(inBatch(0, [record('gw-1', [0])]), keepAlive), true);
-  const again = inBatch(0, [record('gw-1', [0, 10_000])]);
+  assert.equal(await h.batch(inBatch(0, [await record('gw-1', [0])]), keepAlive), true);
+  const again = inBatch(0, [await record('gw-1', [0, 10_000])]);
   k.failNextCommit = true;
   assert.equal(await h.batch(again, keepAlive), false, 'not processed: delivered again');
   assert.equal(await h.batch(again, keepAlive), true);
@@ -189,11 +191,11 @@ test('a new owner fences the old one and restores its state; the fenced one wait
   const k = new MemoryKafka();
   const a = await forwarder(k);
   a.h.assigned([0, 1]);
-  assert.equal(await a.h.batch(inBatch(0, [record('gw-1', [0, 10_000])]), keepAlive), true);
+  assert.equal(await a.h.batch(inBatch(0, [await record('gw-1', [0, 10_000])]), keepAlive), true);
   // B is given partition 0 (A has not noticed the rebalance yet).
   const b = await forwarder(k);
   b.h.assigned([0]);
-  const resend = inBatch(0, [record('gw-1', [10_000, 20_000])]);
+  const resend = inBatch(0, [await record('gw-1', [10_000, 20_000])]);
   assert.equal(await a.h.batch(resend, keepAlive), false, 'A is fenced');
   assert.equal(await b.h.batch(resend, keepAlive), true);
   assert.deepEqual(ids(k).length, 3, 'B knew 10_000 from the changelog: only 20_000 is new');
@@ -202,7 +204,7 @@ test('a new owner fences the old one and restores its state; the fenced one wait
   assert.equal(await a.h.batch(resend, keepAlive), false);
   assert.equal(k.epochs.get(0), 2);
   // A's other partition is unaffected.
-  assert.equal(await a.h.batch(inBatch(1, [record('gw-3', [0])]), keepAlive), true);
+  assert.equal(await a.h.batch(inBatch(1, [await record('gw-3', [0])]), keepAlive), true);
   assert.equal(k.outputs.length, 4);
 });
 
@@ -210,9 +212,9 @@ test('a record Kafka refuses for good is found one by one and dead-lettered as i
   const k = new MemoryKafka();
   const { h } = await forwarder(k);
   h.assigned([0]);
-  const good1 = record('gw-1', [0]);
-  const bad = record('gw-1', [10_000]);
-  const good2 = record('gw-1', [20_000]);
+  const good1 = await record('gw-1', [0]);
+  const bad = await record('gw-1', [10_000]);
+  const good2 = await record('gw-1', [20_000]);
   k.refuseId = summary('gw-1', 'd1', 10_000).id;
   const b = inBatch(0, [good1, bad, good2]);
   let tries = 0;

@@ -11,7 +11,7 @@
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import type { KafkaConfig } from '../config.ts';
-import { classifyKafkaError } from '../sinks/kafka.ts';
+import { classifyKafkaJsError } from '../sinks/kafka-kafkajs.ts';
 import type { ClusterConfig } from './config.ts';
 import { DedupWindow } from './dedup.ts';
 import {
@@ -184,7 +184,7 @@ export class KafkaForwarder {
       return await pr;
     } catch (e) {
       if (this.states.get(p) === pr) this.states.delete(p);
-      const c = classifyKafkaError(e);
+      const c = classifyKafkaJsError(e);
       this.metrics.errors.inc({ code: c.code, stage: 'restore' });
       this.rl.warn(
         `restore:${c.code}`,
@@ -305,7 +305,7 @@ export class KafkaForwarder {
         );
         return false;
       }
-      const c = classifyKafkaError(e);
+      const c = classifyKafkaJsError(e);
       if (!c.retriable) {
         // A record refused for good (e.g. MESSAGE_TOO_LARGE): narrow it down one ingest record per
         // transaction, then dead-letter the one that still fails (as the single-node sink does per item).

@@ -9,7 +9,7 @@
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import type { UplinkKind } from '../../shared/topics.ts';
-import { ingestPublish } from '../ingest/ingest.ts';
+import { type IngestOptions, ingestPublish } from '../ingest/ingest.ts';
 import type { AcceptResult } from '../ingest/pipeline.ts';
 import type { CollectorMetrics } from '../metrics.ts';
 import type { IngestProducer, LogRecord } from './log.ts';
@@ -37,7 +37,8 @@ export class IngestLog {
     private readonly nodeMetrics: ReturnType<typeof createIngestNodeMetrics>,
     log: Logger,
     private readonly opts: {
-      maxInflatedBytes: number;
+      /** The single-node bounds (mqtt.maxBatchBytes, mqtt.maxBatchItems; issue 12), applied here too. */
+      ingest: IngestOptions;
       maxPendingBytes: number;
       /** Awaited after Kafka acknowledged and before the PUBACK (the fault test holds PUBACKs here). */
       afterProduce?: (() => Promise<void>) | undefined;
@@ -56,7 +57,7 @@ export class IngestLog {
       this.metrics.backpressure.inc();
       await new Promise<void>((r) => this.waiters.push(r));
     }
-    const res = ingestPublish(agent, kind, topic, payload, { maxInflatedBytes: this.opts.maxInflatedBytes });
+    const res = await ingestPublish(agent, kind, topic, payload, this.opts.ingest);
     const values = encodeIngestRecords(agent, this.node, res.entries);
     const records = values.map((value) => ({ key: agent, value, headers: { 'edgeflow-agent': agent } }));
     const bytes = values.reduce((n, v) => n + v.length, 0);
@@ -69,6 +70,7 @@ export class IngestLog {
     if (this.opts.afterProduce) await this.opts.afterProduce();
     this.metrics.batches.inc({ kind });
     if (res.validItems > 0) this.metrics.items.inc({ kind }, res.validItems);
+    if (res.countersDropped > 0) this.metrics.statusCountersDropped.inc(res.countersDropped);
     for (const d of res.deadLetters) {
       this.metrics.deadLetters.inc({ reason: d.reason });
       this.rl.warn(

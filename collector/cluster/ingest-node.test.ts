@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import mqtt from 'mqtt';
 import { parseConfigText } from '../../shared/config-file.ts';
+import { addAgent } from '../../shared/credentials.ts';
 import { nullLogger } from '../../shared/log.ts';
 import { collectorConfigSchema } from '../config.ts';
-import { addAgent } from '../credentials.ts';
-import { batch, summary } from '../test-support/fixtures.ts';
+import { batch, gz, summary } from '../test-support/fixtures.ts';
 import { FAST_SCRYPT } from '../test-support/harness.ts';
 import { buildIngestNode } from './ingest-node.ts';
 import type { IngestProducer, LogRecord } from './log.ts';
@@ -33,14 +33,15 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
 
-async function node() {
+/** `mqttExtra`: more `mqtt:` keys, e.g. `maxBatchItems: 3`. */
+async function node(mqttExtra = '') {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-ingest-node-'));
   const credentials = join(dir, 'agents.json');
   const secrets: Record<string, string> = {};
   for (const a of ['gw-1', 'gw-2']) secrets[a] = (await addAgent(credentials, a, FAST_SCRYPT)).secret;
   const cfg = parseConfigText(
     `collector: { id: ingest-t, dataDir: ${dir}, mode: cluster }
-mqtt: { credentials: ${credentials}, listen: [tcp://127.0.0.1:0] }
+mqtt: { credentials: ${credentials}, listen: [tcp://127.0.0.1:0]${mqttExtra ? `, ${mqttExtra}` : ''} }
 kafka: { brokers: ['127.0.0.1:1'] }
 http: { listen: 127.0.0.1:0 }
 `,
@@ -134,4 +135,27 @@ test('publishes that arrive during a produce go out together in the next one', a
   assert.deepEqual(producer.sends[1]!.records.map((r) => r.key).sort(), ['gw-1', 'gw-2']);
   producer.sends[1]!.resolve();
   await Promise.all(more);
+});
+
+test('the single-node bounds on hostile input apply (issue 12): too many items, a gzip bomb', async () => {
+  const { producer, connect } = await node('maxBatchItems: 3, maxBatchBytes: 64KB');
+  const c = await connect('gw-1');
+  const items = [0, 10_000, 20_000, 30_000].map((t) => summary('gw-1', 'd1', t));
+  const many = c.publishAsync('edgeflow/v1/gw-1/summaries', batch('gw-1', items, 'b1'), { qos: 1 });
+  await until(() => producer.sends.length === 1);
+  producer.sends[0]!.resolve();
+  await many; // dead-lettered, so acknowledged: the agent does not re-send it forever
+  const bomb = gz(Buffer.alloc(1024 * 1024, 0x20)); // 1 MB of spaces, ~1 KB gzipped
+  const inflated = c.publishAsync('edgeflow/v1/gw-1/summaries', bomb, { qos: 1 });
+  await until(() => producer.sends.length === 2);
+  producer.sends[1]!.resolve();
+  await inflated;
+  const errors = producer.sends.map((s) => {
+    const d = decodeIngestRecord(s.records[0]!.value, 0);
+    assert.equal(d.items.length, 1, 'one dead letter for the whole payload');
+    assert.equal(d.items[0]!.item.kind, 'deadletter');
+    return d.items[0]!.item.error ?? '';
+  });
+  assert.match(errors[0]!, /^too_many_items: /);
+  assert.match(errors[1]!, /^too_large: /);
 });

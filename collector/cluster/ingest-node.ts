@@ -3,11 +3,11 @@
 // has no side effects; `start()` connects and listens. The credentials file is shared by every node and
 // re-read when it changes (CredentialStore checks its mtime).
 import { Registry } from 'prom-client';
+import { CredentialStore } from '../../shared/credentials.ts';
 import { startHttpServer } from '../../shared/http.ts';
 import type { Logger } from '../../shared/log.ts';
 import { EdgeBroker } from '../broker/broker.ts';
 import type { CollectorConfig } from '../config.ts';
-import { CredentialStore } from '../credentials.ts';
 import { collectorRoutes } from '../http.ts';
 import { createCollectorMetrics } from '../metrics.ts';
 import { IngestLog } from './ingest-log.ts';
@@ -70,7 +70,8 @@ export function buildIngestNode(
         );
       }
       const il = new IngestLog(producer, config.collector.id, metrics, nodeMetrics, log, {
-        maxInflatedBytes: Math.max(16 * config.mqtt.maxPacketSize, 64 * 1024 * 1024),
+        // The same bounds as single-node ingest (collector.ts): hostile input is bounded here too (issue 12).
+        ingest: { maxInflatedBytes: config.mqtt.maxBatchBytes, maxItems: config.mqtt.maxBatchItems },
         maxPendingBytes: config.cluster.maxPendingBytes,
         afterProduce: deps.afterProduce,
       });
@@ -80,6 +81,9 @@ export function buildIngestNode(
           listen: config.mqtt.listen,
           tls: config.mqtt.tls,
           maxPacketSize: config.mqtt.maxPacketSize,
+          preAuthMaxPacketSize: config.mqtt.preAuthMaxPacketSize,
+          maxConnections: config.mqtt.maxConnections,
+          maxPendingConnections: config.mqtt.maxPendingConnections,
           connectTimeoutMs: config.mqtt.connectTimeout,
           authLimits: {
             failuresPerAgent: config.mqtt.authLimits.failuresPerAgent,

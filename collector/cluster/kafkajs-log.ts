@@ -16,7 +16,7 @@ import { readSecretFile } from '../../shared/config-file.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KafkaConfig } from '../config.ts';
-import { classifyKafkaError, memoizedDefaultPartitioner } from '../sinks/kafka.ts';
+import { classifyKafkaJsError, memoizedDefaultPartitioner } from '../sinks/kafka-kafkajs.ts';
 import type { ClusterConfig } from './config.ts';
 import {
   CHANGELOG_MARKER_KEY,
@@ -283,7 +283,7 @@ class KafkajsPartitionTx implements PartitionTx {
       await tx.commit();
     } catch (e) {
       if (tx?.isActive()) await tx.abort().catch(() => {});
-      const c = classifyKafkaError(e);
+      const c = classifyKafkaJsError(e);
       if (FENCED.has(c.code)) throw new FencedError(`partition ${this.partition}: ${c.message}`);
       throw e;
     }

@@ -3,7 +3,7 @@
 // JSON with `agent`, header `edgeflow-id`; dead letters carry the raw payload, `edgeflow-error`,
 // `edgeflow-agent`, `edgeflow-topic`. Partitioning is the producer's murmur2 partitioner
 // (memoizedDefaultPartitioner), as in single-node mode, so a consumer cannot tell the modes apart.
-// kafka.ts keeps this private inside KafkaSink (and the node24 branch is rewriting that file), so the
+// kafka.ts keeps this private inside KafkaSink (KafkaSink.message), so the
 // layout is restated here; output.test.ts pins it to the SPEC's examples.
 import type { KafkaConfig } from '../config.ts';
 import { itemRecordJson } from '../sinks/sink.ts';

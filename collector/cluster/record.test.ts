@@ -11,11 +11,11 @@ import {
   MAX_RECORD_BYTES,
 } from './record.ts';
 
-const OPTS = { maxInflatedBytes: 1 << 20 };
+const OPTS = { maxInflatedBytes: 1 << 20, maxItems: 10_000 };
 const TOPICS = { summaries: 's', alerts: 'a', status: 'st', late: 'l', deadletter: 'dl' };
 
-test('ingest record round trip: the decoded items are the spool entries, bytes and dedup keys included', () => {
-  const r = ingestPublish(
+test('ingest record round trip: the decoded items are the spool entries, bytes and dedup keys included', async () => {
+  const r = await ingestPublish(
     'gw-1',
     'summaries',
     'edgeflow/v1/gw-1/summaries',
@@ -42,9 +42,15 @@ test('ingest record round trip: the decoded items are the spool entries, bytes a
   assert.match(d.items[2]!.item.error ?? '', /^item: /);
 });
 
-test('output records keep the single-node layout: topic per kind, key agent/device, edgeflow-id header', () => {
+test('output records keep the single-node layout: topic per kind, key agent/device, edgeflow-id header', async () => {
   const s = summary('gw-1', 'press-1', 0);
-  const r = ingestPublish('gw-1', 'summaries', 'edgeflow/v1/gw-1/summaries', batch('gw-1', [s], 'b1'), OPTS);
+  const r = await ingestPublish(
+    'gw-1',
+    'summaries',
+    'edgeflow/v1/gw-1/summaries',
+    batch('gw-1', [s], 'b1'),
+    OPTS,
+  );
   const [it] = decodeIngestRecord(encodeIngestRecords('gw-1', 'n', r.entries)[0]!, 0).items;
   const out = outputRecord(it!.item, TOPICS);
   assert.equal(out.topic, 's');
@@ -53,11 +59,17 @@ test('output records keep the single-node layout: topic per kind, key agent/devi
   assert.deepEqual(JSON.parse(String(out.value)), { ...s, agent: 'gw-1' });
 
   const a = alert('gw-1', 'press-1', 1_700_000_000_000);
-  const ra = ingestPublish('gw-1', 'alerts', 'edgeflow/v1/gw-1/alerts', batch('gw-1', [a], 'b2'), OPTS);
+  const ra = await ingestPublish('gw-1', 'alerts', 'edgeflow/v1/gw-1/alerts', batch('gw-1', [a], 'b2'), OPTS);
   const [ia] = decodeIngestRecord(encodeIngestRecords('gw-1', 'n', ra.entries)[0]!, 0).items;
   assert.equal(outputRecord(ia!.item, TOPICS).topic, 'a');
 
-  const bad = ingestPublish('gw-1', 'summaries', 'edgeflow/v1/gw-1/summaries', Buffer.from('{nope'), OPTS);
+  const bad = await ingestPublish(
+    'gw-1',
+    'summaries',
+    'edgeflow/v1/gw-1/summaries',
+    Buffer.from('{nope'),
+    OPTS,
+  );
   const [dl] = decodeIngestRecord(encodeIngestRecords('gw-1', 'n', bad.entries)[0]!, 0).items;
   const od = outputRecord(dl!.item, TOPICS);
   assert.equal(od.topic, 'dl');
@@ -67,11 +79,18 @@ test('output records keep the single-node layout: topic per kind, key agent/devi
   assert.equal(od.headers['edgeflow-agent'], 'gw-1');
 });
 
-test('a batch larger than one record is split; every item survives, in order', () => {
+test('a batch larger than one record is split; every item survives, in order', async () => {
   const items = Array.from({ length: 4000 }, (_, i) => summary('gw-1', `d${i % 50}`, i * 1000));
-  const r = ingestPublish('gw-1', 'summaries', 'edgeflow/v1/gw-1/summaries', batch('gw-1', items, 'b'), {
-    maxInflatedBytes: 64 << 20,
-  });
+  const r = await ingestPublish(
+    'gw-1',
+    'summaries',
+    'edgeflow/v1/gw-1/summaries',
+    batch('gw-1', items, 'b'),
+    {
+      maxInflatedBytes: 64 << 20,
+      maxItems: 10_000,
+    },
+  );
   const values = encodeIngestRecords('gw-1', 'n', r.entries);
   assert.ok(values.length > 1, `split into ${values.length}`);
   for (const v of values) assert.ok(v.length <= MAX_RECORD_BYTES);

@@ -25,7 +25,7 @@ import {
   hashSecret,
   readCredentialFile,
   writeCredentialFile,
-} from '../../collector/credentials.ts';
+} from '../../shared/credentials.ts';
 import { summaryId } from '../../shared/ids.ts';
 import { deleteTopics, influxQL, kcatHeader, kcatRead, killAll, safeId, tempDir } from '../e2e/kit.ts';
 import { services } from '../helpers/services.ts';

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CredentialStore } from '../../collector/credentials.ts';
+import { CredentialStore } from '../../shared/credentials.ts';
 import { repoRoot } from '../helpers/services.ts';
 
 const ROOT = repoRoot();
