@@ -1,8 +1,7 @@
 // The Kafka sink's default client: @platformatic/kafka (issue 18). Why it replaced kafkajs: maintained
 // (kafkajs has had no maintainer since 2023), pure JavaScript, idempotent producer, and less CPU per
-// record than kafkajs, which was the largest block of the collector's profile (1.26× the records per
-// CPU-second in bench/collector.ts's raw clients at load ~18, 2.6× in issue 18's measurement;
-// BENCHMARKS.md). Needs Node >= 22.
+// record than kafkajs, which was the largest block of the collector's profile (2.26× the records per
+// CPU-second in bench/collector.ts's raw producers; BENCHMARKS.md). Needs Node >= 22.
 //
 // Same records as kafka-kafkajs.ts: key `{agent}/{device}`, header `edgeflow-id`, idempotent, acks all,
 // one request in flight, and the partition of a key is murmur2's positive 31 bits modulo the partition

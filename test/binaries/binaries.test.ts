@@ -5,8 +5,9 @@
 //
 // The binaries under test are built from scripts/binaries/smoke-entry.ts into dist/smoke/ by the real
 // build script (`npm run build:binaries` does the same for agent/main.ts into dist/). The build is
-// incremental: a cold cache costs ~4 minutes (Node downloads, two better-sqlite3 compiles), an
-// unchanged tree a few seconds. Needs apt (cross g++, qemu-user-static) or those already installed.
+// incremental: a cold cache costs the arm64 Node download (50 MB from the npm registry) and ~20 s per
+// executable; an unchanged tree a few seconds. Needs apt (binutils-aarch64-linux-gnu, qemu-user-static)
+// or those already installed.
 // EDGEFLOW_SKIP_BINARIES=1 skips the file (e.g. a CI job without a cached $EDGEFLOW_CACHE).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';

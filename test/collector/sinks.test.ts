@@ -42,6 +42,26 @@ function kafkaYaml(prefix: string, client: (typeof KAFKA_CLIENTS)[number] = 'pla
   topics: { summaries: ${prefix}.summaries, alerts: ${prefix}.alerts, status: ${prefix}.status, late: ${prefix}.late, deadletter: ${prefix}.deadletter }`;
 }
 
+/** A KafkaSink used directly (no collector) on fresh topic names `<p>.s`, `<p>.a`, ... */
+async function directKafkaSink(
+  base: string,
+  client: (typeof KAFKA_CLIENTS)[number],
+  opts: { createTopics: boolean },
+) {
+  const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
+  const { nullLogger } = await import('../../shared/log.ts');
+  const p = uniqueName(base);
+  const topics = {
+    summaries: `${p}.s`,
+    alerts: `${p}.a`,
+    status: `${p}.st`,
+    late: `${p}.l`,
+    deadletter: `${p}.d`,
+  };
+  const cfg = { brokers: env().kafka.brokers, clientId: 'it', topics, ssl: false, client, ...opts };
+  return { sink: new KafkaSink(cfg, nullLogger()), topics, p };
+}
+
 function influx1Yaml(url = env().influx1.url): string {
   const i = env().influx1;
   return `influx: { url: ${url}, api: v1, db: ${i.db}, username: ${i.username}, password: ${i.password} }`;
@@ -372,20 +392,7 @@ test('sink threads: a sink that cannot start for good fails the collector start 
 
 for (const client of KAFKA_CLIENTS) {
   test(`a record the broker refuses for good (${client}): only it fails, not retriable; the rest is written`, async () => {
-    const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
-    const { nullLogger } = await import('../../shared/log.ts');
-    const p = uniqueName('edgeflow-toolarge');
-    const topics = {
-      summaries: `${p}.s`,
-      alerts: `${p}.a`,
-      status: `${p}.st`,
-      late: `${p}.l`,
-      deadletter: `${p}.d`,
-    };
-    const sink = new KafkaSink(
-      { brokers: env().kafka.brokers, clientId: 'it', topics, createTopics: true, ssl: false, client },
-      nullLogger(),
-    );
+    const { sink, topics } = await directKafkaSink('edgeflow-toolarge', client, { createTopics: true });
     // Dead letters carry the raw payload as the record value: 2 MiB is over the broker's
     // message.max.bytes (1 MiB default), so the broker answers MESSAGE_TOO_LARGE.
     const dl = (seq: number, bytes: number) => ({
@@ -421,20 +428,7 @@ for (const client of KAFKA_CLIENTS) {
 
 for (const client of KAFKA_CLIENTS) {
   test(`kafka.createTopics: false and topics missing (${client}): start fails with a clear error naming them`, async () => {
-    const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
-    const { nullLogger } = await import('../../shared/log.ts');
-    const p = uniqueName('edgeflow-missing');
-    const topics = {
-      summaries: `${p}.s`,
-      alerts: `${p}.a`,
-      status: `${p}.st`,
-      late: `${p}.l`,
-      deadletter: `${p}.d`,
-    };
-    const sink = new KafkaSink(
-      { brokers: env().kafka.brokers, clientId: 'it', topics, createTopics: false, ssl: false, client },
-      nullLogger(),
-    );
+    const { sink, p } = await directKafkaSink('edgeflow-missing', client, { createTopics: false });
     try {
       await assert.rejects(sink.start(), (e: Error & { code?: string }) => {
         assert.equal(e.code, 'SINK_UNAVAILABLE');
