@@ -22,14 +22,14 @@ const mqttUrl = z
   );
 const glob = z.string().min(1);
 /** limits.minEventTime: a UTC date (`2000-01-01`, ISO 8601 with a zone) or epoch milliseconds. */
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_WITH_ZONE_RE = /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/;
 const eventTimeFloor = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms =
-    typeof v === 'number' ? v : /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
-  if (
-    !Number.isFinite(ms) ||
-    ms < 0 ||
-    (typeof v === 'string' && !/^\d{4}-\d{2}-\d{2}(T.*(Z|[+-]\d{2}:?\d{2}))?$/.test(v))
-  ) {
+  let ms = Number.NaN;
+  if (typeof v === 'number') ms = v;
+  else if (DATE_RE.test(v)) ms = Date.parse(`${v}T00:00:00Z`);
+  else if (ISO_WITH_ZONE_RE.test(v)) ms = Date.parse(v);
+  if (!Number.isFinite(ms) || ms < 0) {
     ctx.addIssue({
       code: 'custom',
       message: 'expected a UTC date like 2000-01-01 (or ISO 8601 with a zone, or epoch ms)',

@@ -68,7 +68,12 @@ export async function startAgent(
     exited.then(([code]) => {
       throw new Error(`agent exited with ${code} before it was ready:\n${logs.slice(-20).join('\n')}`);
     }),
-  ]);
+  ]).catch((err: unknown) => {
+    // Not ready in time (a loaded machine): the caller never gets a handle to stop it, so stop it here,
+    // or its pipes keep the test file from ending.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    throw err;
+  });
   const base = url!;
   return {
     proc,
