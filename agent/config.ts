@@ -3,7 +3,7 @@
 // extensions and documented in docs/agent-config.md.
 import { z } from 'zod';
 import { AGGREGATES } from '../shared/model.ts';
-import { AGENT_ID_RE } from '../shared/topics.ts';
+import { AGENT_ID_RE, AGENT_ID_RULE } from '../shared/topics.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 
@@ -185,7 +185,7 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
     .object({
       agent: z
         .object({
-          id: z.string().regex(AGENT_ID_RE, 'expected [a-zA-Z0-9._-]{1,64}'),
+          id: z.string().regex(AGENT_ID_RE, `expected ${AGENT_ID_RULE}`),
           dataDir: z.string().min(1),
         })
         .strict(),

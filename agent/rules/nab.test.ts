@@ -1,7 +1,7 @@
 // Rules against real labelled data: the Numenta Anomaly Benchmark (NAB v1.1, MIT licence). Not a
 // score (that needs NAB's scorer); a regression guard that the detectors find labelled anomalies of
 // the kind they are meant for without flooding the rest. Skipped when the data set is not present
-// (set NAB_DIR; default /work/shared/datasets/nab, layout data/<category>/<file>.csv + labels/).
+// (set NAB_DIR; default ../shared/datasets/nab beside the repository, layout data/<category>/<file>.csv + labels/).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
