@@ -1,22 +1,12 @@
 // Mapping of summaries, alerts and status to InfluxDB points (SPEC.md section 4). Escaping is the
 // Influx client's `Point` (never string concatenation). Time precision is milliseconds throughout.
 import { Point } from '@influxdata/influxdb-client';
-import type { Alert, Status, Summary } from './model.ts';
+import { AGGREGATES, type AggregateName, type Alert, type Status, type Summary } from './model.ts';
 
 export const PRECISION = 'ms' as const;
 
-const SUMMARY_FLOATS = [
-  'min',
-  'max',
-  'mean',
-  'sum',
-  'stddev',
-  'first',
-  'last',
-  'p50',
-  'p95',
-  'anomaly_max',
-] as const;
+// Every aggregate but `count` (an int field); derived, so a new aggregate (anomaly_max, issue 11) is a field.
+const SUMMARY_FLOATS = AGGREGATES.filter((a): a is Exclude<AggregateName, 'count'> => a !== 'count');
 
 /** A summary's time is its window start; its tags make re-sends and rev+1 overwrite the same point. */
 export function summaryPoint(agent: string, s: Summary): Point {
