@@ -4,7 +4,7 @@
 // gateway config we ship (deploy/mosquitto/gateway.conf): without it Mosquitto drops queued messages.
 // The same with the sensors publishing to the agent's embedded broker (source type mqtt-broker): there
 // the simulator's mqtt.js clients reconnect to the restarted agent and re-send what was not PUBACKed.
-// Their backlog arrives only after they reconnect (every 1 s), so the idle timeout there is 5 s: with 1 s,
+// Their backlog arrives only after they reconnect (every 1 s), so the idle timeout there is 30 s: with 1 s,
 // the restarted agent rightly takes the silent fleet for idle, advances the watermark and drops the
 // backlog as late (which the first version of this test did). mqtt.js re-sends un-acked messages one
 // per PUBACK after a reconnect, and the agent acks at its checkpoint (200 ms here): the simulator's
@@ -72,7 +72,10 @@ test(`SIGKILL ${BROKER_KILLS} times while sensors publish to the agent's embedde
       format: 'json',
       allowAnonymous: true, // this test is about crashes; sensor logins: agent/sources/mqtt-broker.security.test.ts
     },
-    '5s',
+    // 30 s, not 5 s: the replay is one message per checkpoint, and at load 21-34 (npm run test:stress,
+    // issue 12) a device went more than 5 s without a replayed message; the watermark moved on and the
+    // rest of its replay was dropped as late (72 of 456 readings, all in lateByWindow.w1s.dropped).
+    '30s',
     ['--mqtt-max-in-flight', '40'],
   );
 });
