@@ -313,13 +313,16 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
       const ms = performance.now() - t0;
       assert.equal(version.status, 0, version.stderr);
       assert.equal(version.stdout.trim(), VERSION);
-      const [cmd2, ...args2] = agentCommand(arch, [
-        'check-config',
-        '--config',
-        join(ROOT, 'deploy/agent/agent.yaml'),
-      ]);
+      // The sample names files under /etc/edgeflow that exist only on a gateway: its schema passes, and
+      // the full check (issue 12: files are checked too) names each missing file, exit 2.
+      const sample = join(ROOT, 'deploy/agent/agent.yaml');
+      const [cmd2, ...args2] = agentCommand(arch, ['check-config', '--schema-only', '--config', sample]);
       const check = spawnSync(cmd2 as string, args2, { encoding: 'utf8', timeout: 120_000 });
       assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+      const [cmdF, ...argsF] = agentCommand(arch, ['check-config', '--config', sample]);
+      const full = spawnSync(cmdF as string, argsF, { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(full.status, 2, `${full.stdout}${full.stderr}`);
+      assert.match(`${full.stdout}${full.stderr}`, /^uplink\.passwordFile: .*ENOENT/m);
       const [cmd3, ...args3] = agentCommand(arch, ['check-config', '--config', join(work, 'missing.yaml')]);
       assert.equal(spawnSync(cmd3 as string, args3, { encoding: 'utf8', timeout: 120_000 }).status, 2);
       t.diagnostic(
