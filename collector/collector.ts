@@ -8,7 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.ts';
 import { CredentialStore } from '../shared/credentials.ts';
 import { startHttpServer } from '../shared/http.ts';
 import type { Logger } from '../shared/log.ts';
-import { EdgeBroker } from './broker/broker.ts';
+import { brokerOptionsFrom, EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
 import { collectorRoutes } from './http.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
@@ -166,30 +166,12 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
       (pruneTimer as { unref?: () => void }).unref?.();
       sp.pruneDedup();
 
-      broker = new EdgeBroker(
-        {
-          listen: config.mqtt.listen,
-          tls: config.mqtt.tls,
-          maxPacketSize: config.mqtt.maxPacketSize,
-          preAuthMaxPacketSize: config.mqtt.preAuthMaxPacketSize,
-          maxConnections: config.mqtt.maxConnections,
-          maxPendingConnections: config.mqtt.maxPendingConnections,
-          connectTimeoutMs: config.mqtt.connectTimeout,
-          authLimits: {
-            failuresPerAgent: config.mqtt.authLimits.failuresPerAgent,
-            failuresPerAddress: config.mqtt.authLimits.failuresPerAddress,
-            windowMs: config.mqtt.authLimits.window,
-            concurrentChecks: config.mqtt.authLimits.concurrentChecks,
-            queuedChecks: config.mqtt.authLimits.queuedChecks,
-          },
-        },
-        {
-          credentials,
-          metrics,
-          log: log.child({ component: 'broker' }),
-          onPublish: (agent, kind, topic, payload) => p.accept(agent, kind, topic, payload),
-        },
-      );
+      broker = new EdgeBroker(brokerOptionsFrom(config.mqtt), {
+        credentials,
+        metrics,
+        log: log.child({ component: 'broker' }),
+        onPublish: (agent, kind, topic, payload) => p.accept(agent, kind, topic, payload),
+      });
       const mqtt = await broker.start();
       http = await startHttpServer(
         config.http.listen,

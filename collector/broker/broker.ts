@@ -23,7 +23,7 @@ import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import { PacketSizeGuard } from '../../shared/mqtt-packet-guard.ts';
 import { AGENT_ID_RE, downlinkTopic, parseUplinkTopic, type UplinkKind } from '../../shared/topics.ts';
-import type { ListenUrl } from '../config.ts';
+import type { CollectorConfig, ListenUrl } from '../config.ts';
 import type { CollectorMetrics, RejectReason } from '../metrics.ts';
 
 export interface BrokerOptions {
@@ -39,6 +39,29 @@ export interface BrokerOptions {
   /** Time to finish the TLS handshake and to send CONNECT. */
   connectTimeoutMs: number;
   authLimits: AuthLimitsOptions;
+}
+
+/**
+ * The broker's options from the collector's `mqtt` config: one mapping for the single-node collector and
+ * the cluster's ingest nodes, so a limit added to one (issue 12) cannot be missing from the other.
+ */
+export function brokerOptionsFrom(mqtt: CollectorConfig['mqtt']): BrokerOptions {
+  return {
+    listen: mqtt.listen,
+    tls: mqtt.tls,
+    maxPacketSize: mqtt.maxPacketSize,
+    preAuthMaxPacketSize: mqtt.preAuthMaxPacketSize,
+    maxConnections: mqtt.maxConnections,
+    maxPendingConnections: mqtt.maxPendingConnections,
+    connectTimeoutMs: mqtt.connectTimeout,
+    authLimits: {
+      failuresPerAgent: mqtt.authLimits.failuresPerAgent,
+      failuresPerAddress: mqtt.authLimits.failuresPerAddress,
+      windowMs: mqtt.authLimits.window,
+      concurrentChecks: mqtt.authLimits.concurrentChecks,
+      queuedChecks: mqtt.authLimits.queuedChecks,
+    },
+  };
 }
 
 export interface BrokerDeps {

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { CredentialStore } from '../../shared/credentials.ts';
 import { startHttpServer } from '../../shared/http.ts';
 import type { Logger } from '../../shared/log.ts';
-import { EdgeBroker } from '../broker/broker.ts';
+import { brokerOptionsFrom, EdgeBroker } from '../broker/broker.ts';
 import type { CollectorConfig } from '../config.ts';
 import { collectorRoutes } from '../http.ts';
 import { createCollectorMetrics } from '../metrics.ts';
@@ -76,30 +76,12 @@ export function buildIngestNode(
         afterProduce: deps.afterProduce,
       });
       ingest = il;
-      broker = new EdgeBroker(
-        {
-          listen: config.mqtt.listen,
-          tls: config.mqtt.tls,
-          maxPacketSize: config.mqtt.maxPacketSize,
-          preAuthMaxPacketSize: config.mqtt.preAuthMaxPacketSize,
-          maxConnections: config.mqtt.maxConnections,
-          maxPendingConnections: config.mqtt.maxPendingConnections,
-          connectTimeoutMs: config.mqtt.connectTimeout,
-          authLimits: {
-            failuresPerAgent: config.mqtt.authLimits.failuresPerAgent,
-            failuresPerAddress: config.mqtt.authLimits.failuresPerAddress,
-            windowMs: config.mqtt.authLimits.window,
-            concurrentChecks: config.mqtt.authLimits.concurrentChecks,
-            queuedChecks: config.mqtt.authLimits.queuedChecks,
-          },
-        },
-        {
-          credentials,
-          metrics,
-          log: log.child({ component: 'broker' }),
-          onPublish: (agent, kind, topic, payload) => il.accept(agent, kind, topic, payload),
-        },
-      );
+      broker = new EdgeBroker(brokerOptionsFrom(config.mqtt), {
+        credentials,
+        metrics,
+        log: log.child({ component: 'broker' }),
+        onPublish: (agent, kind, topic, payload) => il.accept(agent, kind, topic, payload),
+      });
       const mqtt = await broker.start();
       http = await startHttpServer(
         config.http.listen,
