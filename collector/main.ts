@@ -6,6 +6,7 @@ import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import { AGENT_ID_RULE } from '../shared/topics.ts';
 import { collectorConfigSchema } from './config.ts';
+import { serve } from './serve.ts';
 import { VERSION } from './version.ts';
 
 const EXIT_CONFIG = 2;
@@ -25,34 +26,7 @@ async function run(opts: { config: string; logLevel: string }): Promise<void> {
   }
   const { buildCollector } = await import('./collector.ts');
   const collector = buildCollector(Object.freeze(res.config), { log, version: VERSION });
-  try {
-    const r = await collector.start();
-    // One machine-readable line on stdout (ports resolved), for scripts and tests using port 0.
-    process.stdout.write(`${JSON.stringify({ ready: true, mqtt: r.mqtt, http: r.http })}\n`);
-  } catch (err) {
-    log.fatal({ err, code: (err as EdgeflowError).code }, 'collector failed to start');
-    log.flush?.();
-    await collector.stop().catch(() => {});
-    process.exit(err instanceof EdgeflowError && err.code.startsWith('CONFIG') ? EXIT_CONFIG : 1);
-  }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    collector.stop().then(
-      () => {
-        log.flush?.();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  await serve('collector', collector, log);
 }
 
 async function addAgentCmd(agentId: string, opts: { credentials?: string; config?: string }): Promise<void> {

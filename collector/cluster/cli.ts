@@ -3,11 +3,11 @@
 // stderr, SIGTERM/SIGINT stop cleanly, a start failure exits 1 (2 for a configuration problem).
 import { existsSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { EdgeflowError } from '../../shared/errors.ts';
 import { startHttpServer } from '../../shared/http.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { CollectorConfig } from '../config.ts';
 import { collectorRoutes } from '../http.ts';
+import { serve } from '../serve.ts';
 import { InfluxSink } from '../sinks/influxdb.ts';
 import { KafkaForwarder } from './forwarder.ts';
 import { InfluxForwarder } from './influx-forwarder.ts';
@@ -16,41 +16,6 @@ import { KafkajsForwarderLog } from './kafkajs-log.ts';
 import { createForwarderMetrics } from './metrics.ts';
 
 const EXIT_CONFIG = 2;
-
-interface Service {
-  start(): Promise<Record<string, unknown>>;
-  stop(): Promise<void>;
-}
-
-async function serve(name: string, svc: Service, log: Logger): Promise<void> {
-  try {
-    const r = await svc.start();
-    process.stdout.write(`${JSON.stringify({ ready: true, ...r })}\n`);
-  } catch (err) {
-    log.fatal({ err, code: (err as EdgeflowError).code }, `${name} failed to start`);
-    log.flush?.();
-    await svc.stop().catch(() => {});
-    process.exit(err instanceof EdgeflowError && err.code.startsWith('CONFIG') ? EXIT_CONFIG : 1);
-  }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    svc.stop().then(
-      () => {
-        log.flush?.();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-}
 
 export async function runIngestNode(config: CollectorConfig, log: Logger, version: string): Promise<void> {
   const hold = { holding: 0 };
