@@ -1,6 +1,7 @@
 // The wire model of SPEC.md section 3 as types plus runtime validation (zod). The collector validates
 // every item it receives against these schemas; the agent builds items that satisfy them.
 import { z } from 'zod';
+import { fleetReportSchema, labelsSchema } from './fleet.ts';
 import { AGENT_ID_RE } from './topics.ts';
 
 /** One decoded sensor reading inside the agent. `ts` is event time in epoch ms. */
@@ -109,6 +110,9 @@ export const statusSchema = z.object({
   }),
   sources: z.record(z.string(), z.unknown()).default({}),
   counters: z.record(z.string(), z.number()).default({}),
+  /** Fleet control (issue 15, shared/fleet.ts): labels from the agent's local config, and its report. */
+  labels: labelsSchema.optional(),
+  fleet: fleetReportSchema.optional(),
 });
 export type Status = z.infer<typeof statusSchema>;
 
