@@ -1,7 +1,20 @@
 // The agent's Prometheus metrics (STYLE.md: telemetry is part of the contract). One instance per agent,
 // on a registry passed in, so two agents can live in one process (tests do).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+//
+// The counters here are views: each copies its tally (counters.ts, the one way of counting) when
+// scraped. Nothing calls `inc` on them. Gauges and the histogram are set/observed directly (a level or a
+// distribution is not a count).
+import { Counter, Gauge, Histogram, type LabelValues, Registry } from 'prom-client';
 import { STAGE_LATENCY_BUCKETS } from '../../shared/stage-latency.ts';
+import type { AgentCounters, Tally } from './counters.ts';
+
+/** `collect` hook of a counter that mirrors `tally` (prom-client calls it before every read). */
+function viewOf<T extends string>(tally: Tally): (this: Counter<T>) => void {
+  return function (this: Counter<T>) {
+    this.reset();
+    for (const [labels, v] of tally.entries()) this.inc(labels as LabelValues<T>, v);
+  };
+}
 
 export class AgentMetrics {
   readonly registry: Registry;
@@ -30,64 +43,74 @@ export class AgentMetrics {
   readonly readingsAtRisk: Gauge<'source'>;
   readonly deliveryStage: Histogram<'stage'>;
 
-  constructor(registry = new Registry()) {
+  constructor(counters: AgentCounters, registry = new Registry()) {
     this.registry = registry;
     const r = [registry];
     this.framesIn = new Counter({
+      collect: viewOf(counters.framesIn),
       name: 'edgeflow_agent_frames_in_total',
       help: 'Frames received per source',
       labelNames: ['source'],
       registers: r,
     });
     this.readingsIn = new Counter({
+      collect: viewOf(counters.readingsIn),
       name: 'edgeflow_agent_readings_in_total',
       help: 'Readings decoded per source',
       labelNames: ['source'],
       registers: r,
     });
     this.badFrames = new Counter({
+      collect: viewOf(counters.badFrames),
       name: 'edgeflow_agent_bad_frames_total',
       help: 'Frames that did not decode, per source and reason',
       labelNames: ['source', 'reason'],
       registers: r,
     });
     this.readingsDropped = new Counter({
+      collect: viewOf(counters.readingsDropped),
       name: 'edgeflow_agent_readings_dropped_total',
       help: 'Readings dropped by policy (state bounds, back-pressure, unsynced clock)',
       labelNames: ['reason'],
       registers: r,
     });
     this.summariesOut = new Counter({
+      collect: viewOf(counters.summariesOut),
       name: 'edgeflow_agent_summaries_out_total',
       help: 'Window summaries emitted (revisions included)',
       labelNames: ['window'],
       registers: r,
     });
     this.lateEvents = new Counter({
+      collect: viewOf(counters.lateEvents),
       name: 'edgeflow_agent_late_events_total',
       help: 'Readings later than allowedLateness (dropped or forwarded raw)',
       labelNames: ['window', 'action'],
       registers: r,
     });
     this.alerts = new Counter({
+      collect: viewOf(counters.alerts),
       name: 'edgeflow_agent_alerts_total',
       help: 'Alert transitions emitted',
       labelNames: ['rule', 'state'],
       registers: r,
     });
     this.checkpoints = new Counter({
+      collect: viewOf(counters.checkpoints),
       name: 'edgeflow_agent_checkpoints_total',
       help: 'Checkpoints: ok (written), skipped (nothing changed), error (write failed, retried)',
       labelNames: ['result'],
       registers: r,
     });
     this.outboxDropped = new Counter({
+      collect: viewOf(counters.outboxDropped),
       name: 'edgeflow_agent_outbox_dropped_total',
       help: 'Items dropped or refused by the outbox size policy',
       labelNames: ['kind', 'reason'],
       registers: r,
     });
     this.clockJumps = new Counter({
+      collect: viewOf(counters.clockJumps),
       name: 'edgeflow_agent_clock_jumps_total',
       help: 'Wall-clock steps detected against the monotonic clock',
       registers: r,
@@ -134,17 +157,20 @@ export class AgentMetrics {
       registers: r,
     });
     this.stateResets = new Counter({
+      collect: viewOf(counters.stateResets),
       name: 'edgeflow_agent_state_resets_total',
       help: 'Checkpointed window/rule state found unreadable at start (STORE_CORRUPT) and started fresh',
       labelNames: ['state'],
       registers: r,
     });
     this.outboxWriteErrors = new Counter({
+      collect: viewOf(counters.outboxWriteErrors),
       name: 'edgeflow_agent_outbox_write_errors_total',
       help: 'Outbox writes that failed (disk full, I/O error); retried',
       registers: r,
     });
     this.backpressure = new Counter({
+      collect: viewOf(counters.backpressure),
       name: 'edgeflow_agent_backpressure_total',
       help: 'Times sources were paused because too many frames waited for a checkpoint',
       registers: r,

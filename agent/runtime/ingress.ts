@@ -1,0 +1,199 @@
+// The ingress path: frame → decode → (clock hold | refusal) → rules → windows, and what the engines emit
+// → pending outbox items. Runs once per frame: no allocation beyond what decoding needs, counts in
+// plain tallies (counters.ts).
+//
+//   sources ─frames─▶ decoders ─readings─▶ rules ─score─▶ windows ─summaries─▶ rules
+//   summaries, alerts, late events ──▶ checkpoint.ts (pending until the next transaction)
+import type { Clock } from '../../shared/clock.ts';
+import { type Logger, RateLimitedLog } from '../../shared/log.ts';
+import type { Alert, LateEvent, Reading, Summary } from '../../shared/model.ts';
+import { FrameError } from '../decoders/decoder.ts';
+import type { RawFrame } from '../sources/source.ts';
+import type { Backpressure, SourceEntry } from './backpressure.ts';
+import type { Checkpointer } from './checkpoint.ts';
+import type { ClockGuard } from './clock-guard.ts';
+import type { ClockHold } from './clock-hold.ts';
+import type { AgentCounters } from './counters.ts';
+import type { EngineOutputs, Engines } from './engines.ts';
+
+/** How far a device timestamp may lie in the future before the reading is refused. */
+const FUTURE_TOLERANCE_MS = 60_000;
+
+/** Readings of one frame refused for their timestamp: the first reason and message, and how many. */
+interface Refused {
+  count: number;
+  reason?: 'timestamp_too_old' | 'timestamp_in_future';
+  message?: string;
+}
+
+export interface IngressDeps {
+  clock: Clock;
+  log: Logger;
+  counters: AgentCounters;
+  clockGuard: ClockGuard;
+  hold: ClockHold;
+  engines: Engines;
+  checkpointer: Checkpointer;
+  backpressure: Backpressure;
+  /** limits.maxPendingFrames (a reload may change it). */
+  maxPendingFrames: () => number;
+  /** Too many frames wait for a checkpoint: pause (backpressure.ts). */
+  overPending: () => void;
+}
+
+export class Ingress implements EngineOutputs {
+  private readonly badFrameLog: RateLimitedLog;
+
+  constructor(private readonly d: IngressDeps) {
+    this.badFrameLog = new RateLimitedLog(d.log);
+  }
+
+  onFrame(entry: SourceEntry, frame: RawFrame): void {
+    const { counters, checkpointer } = this.d;
+    const src = entry.source.name;
+    counters.framesIn.inc({ source: src });
+    if (this.d.backpressure.paused && !entry.redeliverable) {
+      // Back-pressure and a source that cannot be asked to resend: drop with a counter rather than
+      // queue without bound (issue 4). The frame is decoded only to count its readings.
+      let n = 1;
+      try {
+        n = entry.decoder.decode(frame.payload, {
+          device: frame.fields?.device ?? entry.device,
+          metric: frame.fields?.metric,
+          arrivalTs: frame.receivedAt,
+        }).length;
+      } catch {}
+      counters.readingsDropped.inc({ reason: 'backpressure' }, n);
+      frame.ack?.();
+      return;
+    }
+    checkpointer.frame(src, frame);
+    let readings: Reading[];
+    try {
+      readings = entry.decoder.decode(frame.payload, {
+        device: frame.fields?.device ?? entry.device,
+        metric: frame.fields?.metric,
+        arrivalTs: frame.receivedAt,
+      });
+    } catch (err) {
+      const reason = err instanceof FrameError ? err.reason : 'decoder_error';
+      this.badFrame(src, reason, frame, err);
+      return;
+    }
+    const refused: Refused = { count: 0 };
+    for (const r of readings) {
+      if (this.accept(src, r, refused) && !entry.redeliverable) checkpointer.addAtRisk(src);
+    }
+    this.countRefused(src, frame, refused);
+    if (checkpointer.pendingFrames >= this.d.maxPendingFrames()) this.d.overPending();
+  }
+
+  /** A source's own report of a frame it could not even frame (SourceHooks.onBadFrame). */
+  sourceBadFrame(src: string, reason: string): void {
+    this.badFrame(
+      src,
+      reason,
+      { payload: Buffer.alloc(0), receivedAt: this.d.clock.now() },
+      new Error(reason),
+    );
+  }
+
+  private badFrame(src: string, reason: string, frame: RawFrame, err: unknown): void {
+    this.d.counters.badFrames.inc({ source: src, reason });
+    this.badFrameLog.warn(
+      `bad_frame:${src}:${reason}`,
+      {
+        source: src,
+        reason,
+        frame: frame.payload.subarray(0, 120).toString('utf8'),
+        err: (err as Error).message,
+      },
+      'bad frame skipped',
+    );
+  }
+
+  /**
+   * bad_frames_total counts frames, not readings (issue 12 item 5): a SenML pack whose ten records are
+   * all too old is one bad frame; its readings are counted in readings_dropped_total{reason}.
+   */
+  private countRefused(src: string, frame: RawFrame, refused: Refused): void {
+    if (refused.reason === undefined) return;
+    this.d.counters.readingsDropped.inc({ reason: refused.reason }, refused.count);
+    this.badFrame(src, refused.reason, frame, new Error(`${refused.count} reading(s): ${refused.message}`));
+  }
+
+  /** Returns true when the reading went into the windows and rules; a refusal is noted in `refused`. */
+  private accept(src: string, r: Reading, refused: Refused): boolean {
+    const { clockGuard, counters, checkpointer } = this.d;
+    if (r.arrivalTime && !clockGuard.synced()) {
+      // No trustworthy wall clock yet: keep the reading with its monotonic arrival time and stamp it
+      // once the clock syncs, instead of emitting windows dated in 1970 (issue 4, "Clocks").
+      if (!this.d.hold.hold(r, src, this.d.maxPendingFrames())) {
+        counters.readingsDropped.inc({ reason: 'unsynced_clock_buffer_full' });
+        return false;
+      }
+      checkpointer.markDirty();
+      return false;
+    }
+    if (r.ts < clockGuard.minEventTime()) {
+      refused.count++;
+      refused.reason ??= 'timestamp_too_old';
+      refused.message ??= `timestamp ${r.ts} is before limits.minEventTime ${new Date(clockGuard.minEventTime()).toISOString()}`;
+      return false;
+    }
+    if (clockGuard.synced() && r.ts > clockGuard.maxEventTime(FUTURE_TOLERANCE_MS)) {
+      counters.futureRefused.inc();
+      refused.count++;
+      refused.reason ??= 'timestamp_in_future';
+      refused.message ??= `timestamp ${new Date(r.ts).toISOString()} is in the future`;
+      return false;
+    }
+    counters.readingsIn.inc({ source: src });
+    checkpointer.markDirty();
+    // Rules first: the windows carry the reading's score as `anomaly_max` (issue 11).
+    const { rules, windows } = this.d.engines;
+    const score = rules.onReading(r);
+    windows.ingest(score === undefined ? r : { ...r, score });
+    return true;
+  }
+
+  /** The wall clock synced: stamp the held readings with the wall time of their arrival and take them. */
+  releaseHeld(): void {
+    const { clock, hold } = this.d;
+    const now = clock.now();
+    const mono = clock.monotonic();
+    const held = hold.take();
+    this.d.checkpointer.markDirty();
+    for (const h of held) {
+      const refused: Refused = { count: 0 };
+      this.accept(
+        h.source,
+        { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true },
+        refused,
+      );
+      this.countRefused(h.source, { payload: Buffer.alloc(0), receivedAt: now }, refused);
+    }
+    this.d.log.info(
+      { readings: held.length },
+      'wall clock synchronised; stamped readings held while it was not',
+    );
+  }
+
+  // ---- what the engines emit ----
+
+  summary(s: Summary): void {
+    this.d.counters.summariesOut.inc({ window: s.window.name });
+    this.d.checkpointer.queue({ kind: 'summaries', id: s.id, rev: s.rev, ts: s.window.start, body: s });
+    this.d.engines.rules.onSummary(s);
+  }
+
+  late(e: LateEvent): void {
+    this.d.counters.lateItems.inc();
+    this.d.checkpointer.queue({ kind: 'late', id: e.id, rev: 0, ts: e.ts, body: e });
+  }
+
+  alert(a: Alert): void {
+    this.d.counters.alerts.inc({ rule: a.rule, state: a.state });
+    this.d.checkpointer.queue({ kind: 'alerts', id: a.id, rev: 0, ts: a.ts, body: a });
+  }
+}

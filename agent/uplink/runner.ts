@@ -1,0 +1,615 @@
+// The agent → collector uplink runner (SPEC.md section 3): the policy over a transport (transport.ts),
+// as collector/sinks/runner.ts is over a Sink. Drains the outbox in batches, QoS 1, and deletes an item
+// from the outbox only when the batch that carried it is acknowledged (SPEC.md section 5, STYLE.md
+// "at-least-once by transaction"). Design notes: docs/design/outbox.md.
+//
+// Who owns retransmission: the outbox. The transport keeps no session and never re-publishes
+// (mqtt-transport.ts); we reconnect ourselves (failover.ts). After a disconnect every un-acknowledged
+// item simply becomes eligible again. It is re-sent with the SAME item id and rev inside a NEW batch
+// (new batch id); the collector de-duplicates by item id+rev. Duplicates therefore happen only when a
+// PUBACK was lost on the way back (inherent to QoS 1) — rare.
+//
+// Order: alerts, then late events, then summaries (a backlog drains alerts first). Within a kind, batches
+// leave in seq order; with several batches in flight (pipelining) the broker may acknowledge them in any
+// order, which is fine because acknowledgement is by seq, not by position.
+//
+// Also here: the retained status (on connect, every statusInterval, and on demand: publishStatusNow) and
+// the downlink (subscribe: fleet control), re-subscribed after every reconnect.
+import type { Counter, Registry } from 'prom-client';
+import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { newBatchId } from '../../shared/ids.ts';
+import { type Logger, nullLogger } from '../../shared/log.ts';
+import type { Status } from '../../shared/model.ts';
+import { counterOn } from '../../shared/prom.ts';
+import type { StageObserver } from '../../shared/stage-latency.ts';
+import { uplinkTopic } from '../../shared/topics.ts';
+import type { Outbox, OutboxKind, StoredItem } from '../outbox/outbox.ts';
+import { CommitMarks, cutToBytes, encodeBatch, TokenBucket } from './batch.ts';
+import { Failover } from './failover.ts';
+import type { UplinkTransport } from './transport.ts';
+
+export interface UplinkRunnerOptions {
+  agentId: string;
+  /** Tried in order; after a failure the next one, round robin, with backoff after each full round. */
+  urls: readonly string[];
+  batch?: {
+    /** Items per batch. [500] */
+    maxItems?: number;
+    /** Longest an item waits for its batch to fill, ms (monotonic). Alerts never wait. [1000] */
+    maxDelay?: number;
+    /**
+     * Send a partial batch at once when nothing is in flight (the link is idle); wait up to maxDelay
+     * only while earlier batches await their PUBACK, i.e. under load (issue 19: Nagle's algorithm,
+     * Kafka's linger.ms). false = every partial batch waits maxDelay. [true]
+     */
+    sendWhenIdle?: boolean;
+  };
+  /**
+   * Upper bound on a batch's JSON size before compression, bytes; a batch is cut earlier when its items
+   * would exceed it (one oversized item still goes alone). Keep it under the collector's mqtt.maxPacketSize. [524288]
+   */
+  maxBatchBytes?: number;
+  /** Batches published and not yet acknowledged. [8] */
+  maxInFlight?: number;
+  /** Cap on items/s for summaries and late events (backlog drain); alerts are never throttled. [none] */
+  drainRate?: number;
+  /** gzip batches of at least `compressThreshold` bytes. ['none'] */
+  compress?: 'gzip' | 'none';
+  /** bytes [1024] */
+  compressThreshold?: number;
+  /** Retained status message period, ms; also sent on every connect. [10000] */
+  statusInterval?: number;
+  /** A connection attempt without CONNACK after this long fails over, ms. [10000] */
+  connectTimeout?: number;
+  /** Reconnect backoff, ms, exponential with full jitter. [500, 30000] */
+  backoff?: { minMs?: number; maxMs?: number };
+  /** How often the outbox is looked at when nothing else wakes the loop, ms. [100] */
+  pollInterval?: number;
+}
+
+export interface UplinkRunnerDeps {
+  /** The runtime's status object (shared/model.ts statusSchema). Without it no status is published. */
+  getStatus?: () => Status;
+  log?: Logger;
+  clock?: Clock;
+  /** Registers edgeflow_agent_uplink_* counters when given. */
+  registry?: Registry;
+  random?: () => number;
+  /** Observes the uplink_queue and uplink_ack stages (the agent's edgeflow_agent_delivery_stage_seconds). */
+  stageLatency?: StageObserver;
+}
+
+/** A downlink message handler: the topic it came on and its payload. */
+export type DownlinkHandler = (topic: string, payload: Buffer) => void;
+
+export interface UplinkState {
+  connected: boolean;
+  url: string | null;
+  lastError: string | null;
+  batchesSent: number;
+  itemsSent: number;
+  bytesSent: number;
+  /** Batches published, not yet acknowledged. */
+  inFlight: number;
+  inFlightItems: number;
+  reconnects: number;
+  connectFailures: number;
+  /** Items that were in flight when a connection dropped and became eligible to be sent again. */
+  requeuedItems: number;
+  statusSent: number;
+}
+
+/** Priority of kinds when draining (SPEC.md section 2: alerts are never behind summaries). */
+export const DRAIN_ORDER: readonly OutboxKind[] = ['alerts', 'late', 'summaries'];
+
+interface InFlightBatch {
+  id: string;
+  kind: OutboxKind;
+  seqs: number[];
+  gen: number;
+  bytes: number;
+  /** Monotonic time of the publish (the uplink_ack stage). */
+  sentAt: number;
+}
+
+export class UplinkRunner {
+  private readonly agentId: string;
+  private readonly maxItems: number;
+  private readonly maxDelay: number;
+  private readonly sendWhenIdle: boolean;
+  private readonly maxInFlight: number;
+  private readonly maxBatchBytes: number;
+  private readonly gzipFrom: number | undefined;
+  private readonly statusInterval: number;
+  private readonly connectTimeout: number;
+  private readonly pollInterval: number;
+  private readonly drainRate: number | undefined;
+  private readonly stageLatency: StageObserver | undefined;
+  private readonly commitMarks = new CommitMarks();
+  private readonly failover: Failover;
+  private readonly getStatus: (() => Status) | undefined;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly metrics: {
+    batches: Counter<'kind'>;
+    items: Counter<'kind'>;
+    requeued: Counter<'kind'>;
+    reconnects: Counter;
+    errors: Counter<'code'>;
+  } | null;
+
+  /** Connection generation: events and batches of an older connection are ignored. */
+  private gen = 0;
+  private running = false;
+  private connected = false;
+  private attempting = false;
+  private everConnected = false;
+
+  /** Highest seq handed to a batch per kind: the next peek starts after it, so nothing in flight is re-sent. */
+  private readonly cursor: Record<OutboxKind, number> = { alerts: 0, late: 0, summaries: 0 };
+  /** When (monotonic) the head of a partially filled batch was first seen, per kind. */
+  private readonly partialSince: Record<OutboxKind, { seq: number; at: number } | null> = {
+    alerts: null,
+    late: null,
+    summaries: null,
+  };
+  private readonly inFlight = new Map<string, InFlightBatch>();
+  private inFlightItems = 0;
+  private bucket: TokenBucket | null = null;
+  private pumping = false;
+  private flushing = 0;
+  private wakeNeeded = 0;
+  /** Downlink handlers by topic (exact topic; the subscription is made on every connection). */
+  private readonly downlinks = new Map<string, Set<DownlinkHandler>>();
+
+  private pollTimer: Timer | null = null;
+  private wakeTimer: Timer | null = null;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private statusTimer: Timer | null = null;
+  private reconnectTimer: Timer | null = null;
+  private connectTimer: Timer | null = null;
+
+  private readonly counters = {
+    batchesSent: 0,
+    itemsSent: 0,
+    bytesSent: 0,
+    reconnects: 0,
+    connectFailures: 0,
+    requeuedItems: 0,
+    statusSent: 0,
+  };
+  private url: string | null = null;
+  private lastError: string | null = null;
+
+  constructor(
+    opts: UplinkRunnerOptions,
+    private readonly transport: UplinkTransport,
+    private readonly outbox: Outbox,
+    deps: UplinkRunnerDeps = {},
+  ) {
+    if (opts.urls.length === 0)
+      throw new EdgeflowError('CONFIG_INVALID', 'uplink.urls: at least one URL is required');
+    this.agentId = opts.agentId;
+    this.maxItems = opts.batch?.maxItems ?? 500;
+    this.maxDelay = opts.batch?.maxDelay ?? 1000;
+    this.sendWhenIdle = opts.batch?.sendWhenIdle ?? true;
+    this.maxInFlight = opts.maxInFlight ?? 8;
+    this.maxBatchBytes = opts.maxBatchBytes ?? 512 * 1024;
+    this.gzipFrom = opts.compress === 'gzip' ? (opts.compressThreshold ?? 1024) : undefined;
+    this.statusInterval = opts.statusInterval ?? 10_000;
+    this.connectTimeout = opts.connectTimeout ?? 10_000;
+    this.pollInterval = opts.pollInterval ?? 100;
+    this.drainRate = opts.drainRate;
+    if (!(this.maxItems >= 1)) throw new RangeError('uplink.batch.maxItems must be >= 1');
+    if (!(this.maxInFlight >= 1)) throw new RangeError('uplink.maxInFlight must be >= 1');
+    if (opts.drainRate !== undefined && !(opts.drainRate > 0))
+      throw new RangeError('uplink.drainRate must be > 0');
+    this.stageLatency = deps.stageLatency;
+    this.getStatus = deps.getStatus;
+    this.log = deps.log ?? nullLogger();
+    this.clock = deps.clock ?? systemClock;
+    this.failover = new Failover({
+      urls: opts.urls,
+      minMs: opts.backoff?.minMs,
+      maxMs: opts.backoff?.maxMs,
+      random: deps.random,
+    });
+    const r = deps.registry;
+    this.metrics = r
+      ? {
+          batches: counterOn(
+            r,
+            'edgeflow_agent_uplink_batches_total',
+            'Batches acknowledged by the collector',
+            ['kind'],
+          ),
+          items: counterOn(r, 'edgeflow_agent_uplink_items_total', 'Items acknowledged by the collector', [
+            'kind',
+          ]),
+          requeued: counterOn(
+            r,
+            'edgeflow_agent_uplink_requeued_items_total',
+            'In-flight items made eligible again after a disconnect (will be re-sent)',
+            ['kind'],
+          ),
+          reconnects: counterOn(r, 'edgeflow_agent_uplink_reconnects_total', 'Successful reconnections', []),
+          errors: counterOn(r, 'edgeflow_agent_uplink_errors_total', 'Uplink connection errors', ['code']),
+        }
+      : null;
+    transport.on('connect', () => this.onConnected(this.gen));
+    transport.on('close', () => this.onClosed(this.gen));
+    transport.on('error', (err, code) => {
+      this.lastError = err.message;
+      this.metrics?.errors.inc({ code });
+    });
+    transport.on('message', (topic, payload) => this.onDownlink(topic, payload));
+  }
+
+  /**
+   * Reads the credential and TLS files (a failure is a configuration error, thrown) and starts connecting.
+   * Returns at once; `state().connected` tells when the link is up.
+   */
+  start(): void {
+    if (this.running) return;
+    this.transport.init();
+    this.running = true;
+    if (this.drainRate !== undefined)
+      this.bucket = new TokenBucket(this.drainRate, this.maxItems, this.clock.monotonic());
+    this.pollTimer = this.clock.setInterval(() => this.pump(), this.pollInterval);
+    this.connect(this.failover.url);
+  }
+
+  /** Stops and disconnects. Items in flight stay in the outbox and are sent again after the next start. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of [this.pollTimer, this.wakeTimer, this.statusTimer]) if (t) this.clock.clearInterval(t);
+    for (const t of [this.reconnectTimer, this.connectTimer]) if (t) this.clock.clearTimeout(t);
+    this.pollTimer = this.wakeTimer = this.statusTimer = this.reconnectTimer = this.connectTimer = null;
+    this.gen++;
+    this.dropConnection();
+    await this.transport.disconnect();
+  }
+
+  /**
+   * Tell the uplink that items were appended (optional: it also polls every `pollInterval`).
+   * `committed`: the seqs that commit stored (the outbox numbers an append's items consecutively); they
+   * count as committed now for the uplink_queue stage.
+   */
+  notify(committed?: { from: number; to: number }): void {
+    if (committed && this.stageLatency)
+      this.commitMarks.add(committed.from, committed.to, this.clock.monotonic());
+    this.pump();
+  }
+
+  /**
+   * Graceful shutdown helper: sends partial batches at once (no maxDelay wait) and resolves true when the
+   * outbox is empty and nothing is in flight, or false after `timeoutMs` — e.g. when the link is down.
+   * The deadline is real time, not the injected clock (issue 13 exception): a shutdown must end even
+   * under a test's fake clock that nobody advances.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.flushing++;
+    try {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        this.pump();
+        if (this.outbox.stats().items === 0 && this.inFlight.size === 0) return true;
+        if (performance.now() >= deadline || !this.running) return false;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      this.flushing--;
+    }
+  }
+
+  state(): UplinkState {
+    return {
+      connected: this.connected,
+      url: this.url,
+      lastError: this.lastError,
+      ...this.counters,
+      inFlight: this.inFlight.size,
+      inFlightItems: this.inFlightItems,
+    };
+  }
+
+  // ---- downlink and status (fleet control, issue 15) ----
+
+  /**
+   * Receives every message on `topic` (exact topic, QoS 1) for as long as the runner runs: subscribed now
+   * if connected, and again after every reconnect (the session is clean). Returns the unsubscribe.
+   */
+  subscribe(topic: string, onMessage: DownlinkHandler): () => void {
+    let set = this.downlinks.get(topic);
+    const fresh = !set;
+    if (!set) {
+      set = new Set();
+      this.downlinks.set(topic, set);
+    }
+    set.add(onMessage);
+    if (fresh && this.connected) this.subscribeOn(this.gen, topic);
+    return () => this.unsubscribe(topic, onMessage);
+  }
+
+  unsubscribe(topic: string, onMessage: DownlinkHandler): void {
+    const set = this.downlinks.get(topic);
+    if (!set?.delete(onMessage) || set.size > 0) return;
+    this.downlinks.delete(topic);
+    if (this.connected) this.transport.unsubscribe(topic).catch(() => undefined);
+  }
+
+  /**
+   * Publishes the retained status now (e.g. after applying a fleet document), besides the periodic one.
+   * False when it cannot (link down, no status source); the next connect publishes it anyway.
+   */
+  publishStatusNow(): boolean {
+    if (!this.getStatus || !this.connected) return false;
+    this.publishStatus();
+    return true;
+  }
+
+  private subscribeOn(gen: number, topic: string): void {
+    this.transport.subscribe(topic).catch((err: Error) => {
+      if (gen === this.gen && this.connected)
+        this.log.warn({ topic, err: err.message }, 'uplink: downlink subscription failed');
+    });
+  }
+
+  private onDownlink(topic: string, payload: Buffer): void {
+    const set = this.downlinks.get(topic);
+    if (!set) return;
+    for (const h of set) {
+      try {
+        h(topic, payload);
+      } catch (err) {
+        this.log.error({ topic, err: (err as Error).message }, 'uplink: downlink handler failed');
+      }
+    }
+  }
+
+  private publishStatus(): void {
+    if (!this.getStatus || !this.connected) return;
+    let body: string;
+    try {
+      body = JSON.stringify(this.getStatus());
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'uplink: status callback failed');
+      return;
+    }
+    this.transport.publish(uplinkTopic(this.agentId, 'status'), body, { qos: 1, retain: true }, (err) => {
+      if (!err) this.counters.statusSent++;
+    });
+  }
+
+  // ---- connection policy (failover.ts decides which URL and when) ----
+
+  private connect(url: string): void {
+    if (!this.running) return;
+    const gen = ++this.gen;
+    this.url = url;
+    this.attempting = true;
+    this.log.debug({ url, gen }, 'uplink connecting');
+    this.connectTimer = this.clock.setTimeout(() => {
+      if (gen === this.gen && !this.connected) {
+        this.lastError = `no CONNACK within ${this.connectTimeout} ms`;
+        this.onClosed(gen);
+      }
+    }, this.connectTimeout);
+    this.transport.connect(url);
+  }
+
+  private onConnected(gen: number): void {
+    if (gen !== this.gen || !this.attempting) return;
+    this.attempting = false;
+    if (this.connectTimer) this.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.connected = true;
+    if (this.everConnected) {
+      this.counters.reconnects++;
+      this.metrics?.reconnects.inc();
+    }
+    this.everConnected = true;
+    this.failover.connected();
+    this.log.info({ url: this.url }, 'uplink connected');
+    for (const topic of this.downlinks.keys()) this.subscribeOn(gen, topic);
+    this.publishStatus();
+    if (this.getStatus)
+      this.statusTimer = this.clock.setInterval(() => this.publishStatus(), this.statusInterval);
+    this.pump();
+  }
+
+  /** Idempotent per connection generation: 'close', connect timeout and publish errors all end up here. */
+  private onClosed(gen: number): void {
+    if (gen !== this.gen) return;
+    this.gen++; // later events of that connection are ignored
+    this.attempting = false;
+    const wasConnected = this.connected;
+    this.dropConnection();
+    void this.transport.disconnect();
+    if (!this.running) return;
+    if (wasConnected) {
+      this.log.warn({ url: this.url, err: this.lastError }, 'uplink connection lost; reconnecting');
+      const next = this.failover.lost();
+      this.scheduleReconnect(next.url, next.delayMs);
+      return;
+    }
+    this.counters.connectFailures++;
+    this.log.debug({ url: this.url, err: this.lastError }, 'uplink connect failed');
+    const next = this.failover.failed();
+    if (next.delayMs === 0) {
+      this.connect(next.url); // failover: next URL right away
+      return;
+    }
+    this.log.warn(
+      { code: 'UPLINK_UNAVAILABLE', urls: this.failover.urls, retryInMs: next.delayMs, err: this.lastError },
+      'no uplink broker reachable; retrying',
+    );
+    this.scheduleReconnect(next.url, next.delayMs);
+  }
+
+  /** Forgets the connection; whatever was in flight becomes eligible again (see the header). */
+  private dropConnection(): void {
+    this.connected = false;
+    if (this.statusTimer) this.clock.clearInterval(this.statusTimer);
+    if (this.connectTimer) this.clock.clearTimeout(this.connectTimer);
+    this.statusTimer = this.connectTimer = null;
+    for (const b of this.inFlight.values()) {
+      this.counters.requeuedItems += b.seqs.length;
+      this.metrics?.requeued.inc({ kind: b.kind }, b.seqs.length);
+    }
+    this.inFlight.clear();
+    this.inFlightItems = 0;
+    // Acknowledged items are gone from the outbox, so peeking from the start yields exactly the
+    // un-acknowledged ones, oldest first.
+    for (const k of DRAIN_ORDER) {
+      this.cursor[k] = 0;
+      this.partialSince[k] = null;
+    }
+  }
+
+  private scheduleReconnect(url: string, ms: number): void {
+    if (this.reconnectTimer) this.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect(url);
+    }, ms);
+  }
+
+  // ---- draining ----
+
+  private pump(): void {
+    if (!this.connected || this.pumping) return;
+    this.pumping = true;
+    try {
+      const now = this.clock.monotonic();
+      // Nothing in flight: the link is idle, so a partial batch gains nothing by waiting (issue 19).
+      const idle = this.sendWhenIdle && this.inFlight.size === 0;
+      let wakeIn = Number.POSITIVE_INFINITY;
+      // Partial batches still within maxDelay. They go early if a lower-priority kind is about to be sent,
+      // so a waiting alert/late batch is never overtaken by summaries.
+      const deferred: { kind: OutboxKind; items: StoredItem[] }[] = [];
+      outer: for (const kind of DRAIN_ORDER) {
+        while (this.inFlight.size < this.maxInFlight) {
+          const peeked = this.outbox.peek(kind, this.maxItems, this.cursor[kind]);
+          if (peeked.length === 0) break;
+          const items = cutToBytes(peeked, this.maxBatchBytes);
+          const full = items.length === this.maxItems || items.length < peeked.length;
+          if (!full && kind !== 'alerts' && this.flushing === 0 && !idle) {
+            const head = items[0]!.seq;
+            let since = this.partialSince[kind];
+            if (!since || since.seq !== head) since = this.partialSince[kind] = { seq: head, at: now };
+            const left = since.at + this.maxDelay - now;
+            if (left > 0) {
+              wakeIn = Math.min(wakeIn, left);
+              deferred.push({ kind, items });
+              break;
+            }
+          }
+          for (let d = deferred.shift(); d; d = deferred.shift()) {
+            if (!this.trySend(d.kind, d.items, now)) break outer;
+          }
+          if (this.inFlight.size >= this.maxInFlight) break outer; // `items` waits for the next slot
+          if (!this.trySend(kind, items, now)) break outer;
+        }
+        if (this.inFlight.size >= this.maxInFlight) break;
+      }
+      if (this.wakeNeeded > 0) wakeIn = Math.min(wakeIn, this.wakeNeeded);
+      this.wakeNeeded = 0;
+      if (wakeIn !== Number.POSITIVE_INFINITY) this.wakeAfter(wakeIn);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Sends one batch unless the drain rate says wait (then records when to wake); false = stop pumping. */
+  private trySend(kind: OutboxKind, items: StoredItem[], now: number): boolean {
+    if (kind !== 'alerts' && this.bucket) {
+      const wait = this.bucket.take(items.length, now);
+      if (wait > 0) {
+        this.wakeNeeded = this.wakeNeeded > 0 ? Math.min(this.wakeNeeded, wait) : wait;
+        return false;
+      }
+    }
+    this.partialSince[kind] = null;
+    this.send(kind, items);
+    return this.connected; // false if the publish failed synchronously
+  }
+
+  private wakeAfter(ms: number): void {
+    const at = this.clock.monotonic() + ms;
+    if (this.wakeTimer && at >= this.wakeAt) return;
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = this.clock.setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, ms);
+  }
+
+  private send(kind: OutboxKind, items: StoredItem[]): void {
+    const id = newBatchId(this.agentId);
+    const { payload, contentType } = encodeBatch(this.agentId, id, items, this.gzipFrom);
+    const sentAt = this.clock.monotonic();
+    const batch: InFlightBatch = {
+      id,
+      kind,
+      seqs: items.map((i) => i.seq),
+      gen: this.gen,
+      bytes: payload.length,
+      sentAt,
+    };
+    if (this.stageLatency) {
+      const committedAt = this.commitMarks.committedAt(items[0]!.seq);
+      if (committedAt !== undefined)
+        this.stageLatency.observe({ stage: 'uplink_queue' }, (sentAt - committedAt) / 1000);
+    }
+    this.cursor[kind] = items[items.length - 1]!.seq;
+    this.inFlight.set(id, batch);
+    this.inFlightItems += batch.seqs.length;
+    this.transport.publish(uplinkTopic(this.agentId, kind), payload, { qos: 1, contentType }, (err) =>
+      this.onPublished(batch, err),
+    );
+  }
+
+  private onPublished(batch: InFlightBatch, err: Error | undefined): void {
+    if (err) {
+      // A connection that is closing fails its in-flight publishes: onClosed already requeued them.
+      // Any other publish error while connected (packet too large, ...) also drops the connection, so the
+      // single requeue path handles it and nothing is ever half-tracked.
+      if (batch.gen === this.gen && this.inFlight.has(batch.id)) {
+        this.lastError = `publish failed: ${err.message}`;
+        this.log.warn(
+          { err: err.message, kind: batch.kind, items: batch.seqs.length },
+          'uplink publish failed; reconnecting',
+        );
+        this.onClosed(this.gen);
+      }
+      return;
+    }
+    // PUBACK: the collector has the batch. Acknowledge even if the connection has since dropped and the
+    // items were requeued: the delete is idempotent and saves a re-send.
+    try {
+      this.outbox.ack(batch.seqs);
+    } catch (e) {
+      // Only a closed outbox (shutdown race) or a bug gets here; the items stay and are sent again.
+      this.log.error(
+        { err: (e as Error).message, kind: batch.kind, items: batch.seqs.length },
+        'uplink: outbox ack failed',
+      );
+      return;
+    }
+    if (this.inFlight.get(batch.id) === batch) {
+      this.inFlight.delete(batch.id);
+      this.inFlightItems -= batch.seqs.length;
+    }
+    this.stageLatency?.observe({ stage: 'uplink_ack' }, (this.clock.monotonic() - batch.sentAt) / 1000);
+    this.counters.batchesSent++;
+    this.counters.itemsSent += batch.seqs.length;
+    this.counters.bytesSent += batch.bytes;
+    this.metrics?.batches.inc({ kind: batch.kind });
+    this.metrics?.items.inc({ kind: batch.kind }, batch.seqs.length);
+    this.pump();
+  }
+}
