@@ -14,7 +14,12 @@ import { collectorRoutes } from './http.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
 import { type CollectorMetrics, createCollectorMetrics } from './metrics.ts';
 import { buildSink, configuredSinks } from './sinks/from-config.ts';
-import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions, SinkRunner } from './sinks/runner.ts';
+import {
+  DEFAULT_RUNNER_OPTIONS,
+  type RunnerOptions,
+  SinkRunner,
+  type SinkRunnerHandle,
+} from './sinks/runner.ts';
 import type { Sink } from './sinks/sink.ts';
 import { ThreadedSinkRunner } from './sinks/sink-thread.ts';
 import { Spool } from './spool/spool.ts';
@@ -53,7 +58,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
   let spool: Spool | null = null;
   let pipeline: IngestPipeline | null = null;
   let broker: EdgeBroker | null = null;
-  let runners: (SinkRunner | ThreadedSinkRunner)[] = [];
+  let runners: SinkRunnerHandle[] = [];
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let pruneTimer: ReturnType<Clock['setInterval']> | null = null;
 
@@ -93,7 +98,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
     get spool(): Spool | null {
       return spool;
     },
-    get runners(): readonly (SinkRunner | ThreadedSinkRunner)[] {
+    get runners(): readonly SinkRunnerHandle[] {
       return runners;
     },
     status,
@@ -135,6 +140,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
               spoolPath,
               metrics,
               log.child({ sink: name }),
+              clock,
               runnerOpts,
             ),
         );
@@ -152,7 +158,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           (s) => new SinkRunner(s, spool!, metrics, log.child({ sink: s.name }), clock, runnerOpts),
         );
         runners = inProcess;
-        for (const r of inProcess) r.start();
+        for (const r of inProcess) await r.start();
       }
       const sp = spool;
       pruneTimer = clock.setInterval(() => {

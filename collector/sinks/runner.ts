@@ -52,6 +52,25 @@ export interface RunnerOptions {
   random?: () => number;
 }
 
+/**
+ * What the collector holds of a running sink, wherever the sink runs: SinkRunner below (this thread) and
+ * ThreadedSinkRunner (sink-thread.ts, its own worker thread) implement it, so collector.ts and the
+ * status read one surface instead of a union that agreed only by comment (issue 13 item 5).
+ */
+export interface SinkRunnerHandle {
+  readonly sink: { readonly name: string };
+  /** The last write's error, null after a success. */
+  readonly lastError: string | null;
+  /** Wall time (epoch ms) of the last successful write. */
+  readonly lastSuccessAt: number | null;
+  /** Starts draining; the threaded runner resolves once its sink has started (a sink that cannot start rejects). */
+  start(): Promise<void>;
+  /** Refreshes the spool depth/age gauges of this sink. */
+  updateDepth(): void;
+  /** Stops after the write in progress; nothing acknowledged is lost (the cursor is persisted). */
+  stop(): Promise<void>;
+}
+
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   batchSize: 500,
   minBackoffMs: 200,
@@ -59,7 +78,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   idlePollMs: 1000,
 };
 
-export class SinkRunner {
+export class SinkRunner implements SinkRunnerHandle {
   private stopped = true;
   private wakeUp: (() => void) | null = null;
   private attempt = 0;
@@ -80,7 +99,7 @@ export class SinkRunner {
     this.rl = new RateLimitedLog(log);
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
     this.spool.on('append', this.onAppend);

@@ -12,6 +12,7 @@
 // deletes rows only up to the lowest cursor it was told, which is never ahead of a thread's own. A
 // thread that dies is restarted from the persisted cursor (at-least-once, as after a process crash).
 import type { Worker } from 'node:worker_threads';
+import type { Clock, Timer } from '../../shared/clock.ts';
 import { EdgeflowError, type ErrorCode } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
@@ -20,7 +21,7 @@ import type { CollectorConfig } from '../config.ts';
 import type { CollectorMetrics } from '../metrics.ts';
 import type { Spool, SpoolEntry } from '../spool/spool.ts';
 import type { SinkName } from './from-config.ts';
-import type { RunnerMetrics, RunnerOptions } from './runner.ts';
+import type { RunnerMetrics, RunnerOptions, SinkRunnerHandle } from './runner.ts';
 
 export interface SinkThreadInit {
   sink: SinkName;
@@ -50,15 +51,20 @@ const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
-/** Same surface as SinkRunner for collector.ts (name, status fields, depth refresh, start/stop). */
-export class ThreadedSinkRunner {
+/**
+ * SinkRunnerHandle over a sink thread. Time: the restart backoff and the spool age read the injected
+ * clock. Two exceptions, on purpose: the runner inside the thread uses the system clock (a clock is
+ * functions and cannot cross the thread boundary; the thread shares the machine's clocks), and the stop
+ * deadline is real time (a shutdown must end even under a test's fake clock that nobody advances).
+ */
+export class ThreadedSinkRunner implements SinkRunnerHandle {
   readonly sink: { readonly name: SinkName };
   lastError: string | null = null;
   lastSuccessAt: number | null = null;
   private worker: Worker | null = null;
   private stopping = false;
   private restarts = 0;
-  private restartTimer: ReturnType<typeof setTimeout> | null = null;
+  private restartTimer: Timer | null = null;
   private readonly rl: RateLimitedLog;
   private readonly onAppend = () => this.worker?.postMessage({ t: 'append' } satisfies ToSinkThread);
 
@@ -69,6 +75,7 @@ export class ThreadedSinkRunner {
     private readonly spoolPath: string,
     private readonly metrics: CollectorMetrics,
     private readonly log: Logger,
+    private readonly clock: Clock,
     private readonly runnerOpts: RunnerOptions,
   ) {
     this.sink = { name };
@@ -184,7 +191,7 @@ export class ThreadedSinkRunner {
           { sink: this.sink.name, code, restartInMs: wait },
           'sink thread exited; restarting from its persisted cursor',
         );
-        this.restartTimer = setTimeout(() => {
+        this.restartTimer = this.clock.setTimeout(() => {
           this.restartTimer = null;
           if (this.stopping) return;
           this.spawn().catch((e) =>
@@ -200,7 +207,7 @@ export class ThreadedSinkRunner {
     this.metrics.spoolDepth.set({ sink: this.sink.name }, d.items);
     this.metrics.spoolAge.set(
       { sink: this.sink.name },
-      d.oldestReceivedAt === null ? 0 : Math.max(0, (Date.now() - d.oldestReceivedAt) / 1000),
+      d.oldestReceivedAt === null ? 0 : Math.max(0, (this.clock.now() - d.oldestReceivedAt) / 1000),
     );
   }
 
@@ -220,7 +227,7 @@ export class ThreadedSinkRunner {
   async stop(): Promise<void> {
     this.stopping = true;
     this.spool.off('append', this.onAppend);
-    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.restartTimer) this.clock.clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const w = this.worker;
     if (!w) return;
