@@ -13,17 +13,13 @@
 //   sources ─frames─▶ decoders ─readings─▶ windows ─summaries─▶ rules
 //                                   └──────────────▶ rules ─alerts─┐
 //   pending items (summaries, alerts, late events) ──checkpoint tx──▶ outbox ──▶ uplink
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
-import { EdgeflowError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
 import type { AgentConfig } from '../config.ts';
 import { createDecoder } from '../decoders/index.ts';
 import type { Outbox } from '../outbox/outbox.ts';
-import { SqliteOutbox } from '../outbox/sqlite.ts';
 import { createSource } from '../sources/index.ts';
 import type { Source, SourceContext } from '../sources/source.ts';
 import { uplinkOptionsFrom } from '../uplink/from-config.ts';
@@ -33,14 +29,17 @@ import { Checkpointer } from './checkpoint.ts';
 import { BUILD_DATE_MS, ClockGuard } from './clock-guard.ts';
 import { ClockHold } from './clock-hold.ts';
 import { AgentCounters } from './counters.ts';
+import { Downlinks } from './downlinks.ts';
 import { buildEngines, type EngineSnapshot, type Engines } from './engines.ts';
 import { Ingress } from './ingress.ts';
 import { AgentMetrics } from './metrics.ts';
+import { openOutbox } from './outbox-file.ts';
 import { ProcessingClock } from './processing-clock.ts';
 import {
   type AgentHealth,
   foldEngineCounters,
   health,
+  notStartedHealth,
   type RuntimeParts,
   statusDetail,
   updateGauges,
@@ -88,7 +87,7 @@ export class Agent {
   private ingress!: Ingress;
   private uplink: MqttUplink | null = null;
   /** Downlink subscriptions (fleet control): kept here so they survive an uplink rebuilt by reload. */
-  private readonly downlinks = new Map<string, Set<DownlinkHandler>>();
+  private readonly downlinks = new Downlinks();
   private sources: SourceEntry[] = [];
   private timer: Timer | null = null;
   private running = false;
@@ -221,7 +220,7 @@ export class Agent {
       registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
       stageLatency: this.metrics.deliveryStage,
     });
-    for (const [topic, handlers] of this.downlinks) for (const h of handlers) this.uplink.subscribe(topic, h);
+    this.downlinks.attach(this.uplink);
     this.uplink.start();
   }
 
@@ -296,19 +295,7 @@ export class Agent {
 
   /** Sources open, uplink connected, last checkpoint time (status.ts AgentHealth). Before start: not running. */
   health(): AgentHealth {
-    if (!this.checkpointer) {
-      return {
-        running: false,
-        sourcesOpen: 0,
-        sourcesTotal: 0,
-        sources: [],
-        uplinkConnected: null,
-        lastCheckpointAt: null,
-        checkpointFailing: 0,
-        clockSynced: this.clockGuard.synced(),
-      };
-    }
-    return health(this.parts);
+    return this.checkpointer ? health(this.parts) : notStartedHealth(this.clockGuard);
   }
 
   /**
@@ -318,21 +305,7 @@ export class Agent {
    * uplink in the configuration nothing arrives until a reload adds one.
    */
   subscribeDownlink(topic: string, onMessage: DownlinkHandler): () => void {
-    let set = this.downlinks.get(topic);
-    if (!set) {
-      set = new Set();
-      this.downlinks.set(topic, set);
-    }
-    set.add(onMessage);
-    const unsubscribeCurrent = this.uplink?.subscribe(topic, onMessage);
-    const uplinkThen = this.uplink;
-    return () => {
-      set.delete(onMessage);
-      if (set.size === 0) this.downlinks.delete(topic);
-      // A reload may have replaced the uplink: the new one got the handler from `downlinks`.
-      if (this.uplink === uplinkThen) unsubscribeCurrent?.();
-      else this.uplink?.unsubscribe(topic, onMessage);
-    };
+    return this.downlinks.add(topic, onMessage, () => this.uplink);
   }
 
   /** Publishes the retained status now (e.g. right after a fleet document was applied); false if the link is down. */
@@ -400,26 +373,4 @@ export class Agent {
     this.outbox.close();
     this.log.info('agent stopped');
   }
-}
-
-function openOutbox(config: AgentConfig, log: Logger): Outbox {
-  const { agent, buffer } = config;
-  try {
-    mkdirSync(agent.dataDir, { recursive: true });
-  } catch (err) {
-    throw new EdgeflowError(
-      'STORE_WRITE_FAILED',
-      `cannot create the data directory ${agent.dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      { cause: err, retriable: false },
-    );
-  }
-  return SqliteOutbox.open(join(agent.dataDir, 'outbox.db'), {
-    maxBytes: buffer.maxBytes,
-    onFull: buffer.onFull,
-    synchronous: buffer.synchronous,
-    // Small WAL: the agent's commits are small and periodic; a large WAL could fill a small data
-    // partition by itself and then never be checkpointed (test/agent/storage.test.ts, disk full).
-    walAutocheckpointBytes: 256 * 1024,
-    log,
-  });
 }

@@ -73,6 +73,19 @@ export function health(p: RuntimeParts): AgentHealth {
   };
 }
 
+export function notStartedHealth(clockGuard: ClockGuard): AgentHealth {
+  return {
+    running: false,
+    sourcesOpen: 0,
+    sourcesTotal: 0,
+    sources: [],
+    uplinkConnected: null,
+    lastCheckpointAt: null,
+    checkpointFailing: 0,
+    clockSynced: clockGuard.synced(),
+  };
+}
+
 /** The status object of SPEC.md section 3 (published retained on the uplink). */
 export function wireStatus(p: RuntimeParts): Status {
   const ob = p.outbox.stats();
