@@ -8,24 +8,20 @@
 // item simply becomes eligible again. It is re-sent with the SAME item id and rev inside a NEW batch
 // (new batch id); the collector de-duplicates by item id+rev. Duplicates therefore happen only when a
 // PUBACK was lost on the way back (inherent to QoS 1) — rare.
-//
-// Order: alerts, then late events, then summaries (a backlog drains alerts first). Within a kind, batches
-// leave in seq order; with several batches in flight (pipelining) the broker may acknowledge them in any
-// order, which is fine because acknowledgement is by seq, not by position.
+// What to send and when (drain order, batching, byte cuts, rate limit, gzip) is drain.ts.
 //
 // Also here: the retained status (on connect, every statusInterval, and on demand: publishStatusNow) and
 // the downlink (subscribe: fleet control), re-subscribed after every reconnect.
 import type { Counter, Registry } from 'prom-client';
 import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
-import { newBatchId } from '../../shared/ids.ts';
 import { type Logger, nullLogger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
 import { counterOn } from '../../shared/prom.ts';
 import type { StageObserver } from '../../shared/stage-latency.ts';
 import { uplinkTopic } from '../../shared/topics.ts';
-import type { Outbox, OutboxKind, StoredItem } from '../outbox/outbox.ts';
-import { CommitMarks, cutToBytes, encodeBatch, TokenBucket } from './batch.ts';
+import type { Outbox } from '../outbox/outbox.ts';
+import { Drain } from './drain.ts';
 import { Failover } from './failover.ts';
 import type { UplinkTransport } from './transport.ts';
 
@@ -100,33 +96,13 @@ export interface UplinkState {
   statusSent: number;
 }
 
-/** Priority of kinds when draining (SPEC.md section 2: alerts are never behind summaries). */
-export const DRAIN_ORDER: readonly OutboxKind[] = ['alerts', 'late', 'summaries'];
-
-interface InFlightBatch {
-  id: string;
-  kind: OutboxKind;
-  seqs: number[];
-  gen: number;
-  bytes: number;
-  /** Monotonic time of the publish (the uplink_ack stage). */
-  sentAt: number;
-}
+export { DRAIN_ORDER } from './drain.ts';
 
 export class UplinkRunner {
   private readonly agentId: string;
-  private readonly maxItems: number;
-  private readonly maxDelay: number;
-  private readonly sendWhenIdle: boolean;
-  private readonly maxInFlight: number;
-  private readonly maxBatchBytes: number;
-  private readonly gzipFrom: number | undefined;
   private readonly statusInterval: number;
   private readonly connectTimeout: number;
   private readonly pollInterval: number;
-  private readonly drainRate: number | undefined;
-  private readonly stageLatency: StageObserver | undefined;
-  private readonly commitMarks = new CommitMarks();
   private readonly failover: Failover;
   private readonly getStatus: (() => Status) | undefined;
   private readonly log: Logger;
@@ -146,26 +122,11 @@ export class UplinkRunner {
   private attempting = false;
   private everConnected = false;
 
-  /** Highest seq handed to a batch per kind: the next peek starts after it, so nothing in flight is re-sent. */
-  private readonly cursor: Record<OutboxKind, number> = { alerts: 0, late: 0, summaries: 0 };
-  /** When (monotonic) the head of a partially filled batch was first seen, per kind. */
-  private readonly partialSince: Record<OutboxKind, { seq: number; at: number } | null> = {
-    alerts: null,
-    late: null,
-    summaries: null,
-  };
-  private readonly inFlight = new Map<string, InFlightBatch>();
-  private inFlightItems = 0;
-  private bucket: TokenBucket | null = null;
-  private pumping = false;
-  private flushing = 0;
-  private wakeNeeded = 0;
+  private readonly drain: Drain;
   /** Downlink handlers by topic (exact topic; the subscription is made on every connection). */
   private readonly downlinks = new Map<string, Set<DownlinkHandler>>();
 
   private pollTimer: Timer | null = null;
-  private wakeTimer: Timer | null = null;
-  private wakeAt = Number.POSITIVE_INFINITY;
   private statusTimer: Timer | null = null;
   private reconnectTimer: Timer | null = null;
   private connectTimer: Timer | null = null;
@@ -191,21 +152,15 @@ export class UplinkRunner {
     if (opts.urls.length === 0)
       throw new EdgeflowError('CONFIG_INVALID', 'uplink.urls: at least one URL is required');
     this.agentId = opts.agentId;
-    this.maxItems = opts.batch?.maxItems ?? 500;
-    this.maxDelay = opts.batch?.maxDelay ?? 1000;
-    this.sendWhenIdle = opts.batch?.sendWhenIdle ?? true;
-    this.maxInFlight = opts.maxInFlight ?? 8;
-    this.maxBatchBytes = opts.maxBatchBytes ?? 512 * 1024;
-    this.gzipFrom = opts.compress === 'gzip' ? (opts.compressThreshold ?? 1024) : undefined;
+    const maxItems = opts.batch?.maxItems ?? 500;
+    const maxInFlight = opts.maxInFlight ?? 8;
     this.statusInterval = opts.statusInterval ?? 10_000;
     this.connectTimeout = opts.connectTimeout ?? 10_000;
     this.pollInterval = opts.pollInterval ?? 100;
-    this.drainRate = opts.drainRate;
-    if (!(this.maxItems >= 1)) throw new RangeError('uplink.batch.maxItems must be >= 1');
-    if (!(this.maxInFlight >= 1)) throw new RangeError('uplink.maxInFlight must be >= 1');
+    if (!(maxItems >= 1)) throw new RangeError('uplink.batch.maxItems must be >= 1');
+    if (!(maxInFlight >= 1)) throw new RangeError('uplink.maxInFlight must be >= 1');
     if (opts.drainRate !== undefined && !(opts.drainRate > 0))
       throw new RangeError('uplink.drainRate must be > 0');
-    this.stageLatency = deps.stageLatency;
     this.getStatus = deps.getStatus;
     this.log = deps.log ?? nullLogger();
     this.clock = deps.clock ?? systemClock;
@@ -237,6 +192,33 @@ export class UplinkRunner {
           errors: counterOn(r, 'edgeflow_agent_uplink_errors_total', 'Uplink connection errors', ['code']),
         }
       : null;
+    this.drain = new Drain(
+      {
+        agentId: opts.agentId,
+        maxItems,
+        maxDelay: opts.batch?.maxDelay ?? 1000,
+        sendWhenIdle: opts.batch?.sendWhenIdle ?? true,
+        maxInFlight,
+        maxBatchBytes: opts.maxBatchBytes ?? 512 * 1024,
+        gzipFrom: opts.compress === 'gzip' ? (opts.compressThreshold ?? 1024) : undefined,
+        drainRate: opts.drainRate,
+      },
+      {
+        outbox,
+        transport,
+        clock: this.clock,
+        log: this.log,
+        counters: this.counters,
+        metrics: this.metrics,
+        stageLatency: deps.stageLatency,
+        connected: () => this.connected,
+        gen: () => this.gen,
+        publishFailed: (message) => {
+          this.lastError = message;
+          this.onClosed(this.gen);
+        },
+      },
+    );
     transport.on('connect', () => this.onConnected(this.gen));
     transport.on('close', () => this.onClosed(this.gen));
     transport.on('error', (err, code) => {
@@ -254,18 +236,18 @@ export class UplinkRunner {
     if (this.running) return;
     this.transport.init();
     this.running = true;
-    if (this.drainRate !== undefined)
-      this.bucket = new TokenBucket(this.drainRate, this.maxItems, this.clock.monotonic());
-    this.pollTimer = this.clock.setInterval(() => this.pump(), this.pollInterval);
+    this.drain.start();
+    this.pollTimer = this.clock.setInterval(() => this.drain.pump(), this.pollInterval);
     this.connect(this.failover.url);
   }
 
   /** Stops and disconnects. Items in flight stay in the outbox and are sent again after the next start. */
   async stop(): Promise<void> {
     this.running = false;
-    for (const t of [this.pollTimer, this.wakeTimer, this.statusTimer]) if (t) this.clock.clearInterval(t);
+    for (const t of [this.pollTimer, this.statusTimer]) if (t) this.clock.clearInterval(t);
     for (const t of [this.reconnectTimer, this.connectTimer]) if (t) this.clock.clearTimeout(t);
-    this.pollTimer = this.wakeTimer = this.statusTimer = this.reconnectTimer = this.connectTimer = null;
+    this.pollTimer = this.statusTimer = this.reconnectTimer = this.connectTimer = null;
+    this.drain.stop();
     this.gen++;
     this.dropConnection();
     await this.transport.disconnect();
@@ -277,9 +259,8 @@ export class UplinkRunner {
    * count as committed now for the uplink_queue stage.
    */
   notify(committed?: { from: number; to: number }): void {
-    if (committed && this.stageLatency)
-      this.commitMarks.add(committed.from, committed.to, this.clock.monotonic());
-    this.pump();
+    if (committed) this.drain.committed(committed);
+    this.drain.pump();
   }
 
   /**
@@ -289,17 +270,17 @@ export class UplinkRunner {
    * under a test's fake clock that nobody advances.
    */
   async flush(timeoutMs: number): Promise<boolean> {
-    this.flushing++;
+    this.drain.flushing++;
     try {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
-        this.pump();
-        if (this.outbox.stats().items === 0 && this.inFlight.size === 0) return true;
+        this.drain.pump();
+        if (this.outbox.stats().items === 0 && this.drain.inFlightBatches === 0) return true;
         if (performance.now() >= deadline || !this.running) return false;
         await new Promise((r) => setTimeout(r, 10));
       }
     } finally {
-      this.flushing--;
+      this.drain.flushing--;
     }
   }
 
@@ -309,8 +290,8 @@ export class UplinkRunner {
       url: this.url,
       lastError: this.lastError,
       ...this.counters,
-      inFlight: this.inFlight.size,
-      inFlightItems: this.inFlightItems,
+      inFlight: this.drain.inFlightBatches,
+      inFlightItems: this.drain.inFlightItems,
     };
   }
 
@@ -416,7 +397,7 @@ export class UplinkRunner {
     this.publishStatus();
     if (this.getStatus)
       this.statusTimer = this.clock.setInterval(() => this.publishStatus(), this.statusInterval);
-    this.pump();
+    this.drain.pump();
   }
 
   /** Idempotent per connection generation: 'close', connect timeout and publish errors all end up here. */
@@ -454,18 +435,7 @@ export class UplinkRunner {
     if (this.statusTimer) this.clock.clearInterval(this.statusTimer);
     if (this.connectTimer) this.clock.clearTimeout(this.connectTimer);
     this.statusTimer = this.connectTimer = null;
-    for (const b of this.inFlight.values()) {
-      this.counters.requeuedItems += b.seqs.length;
-      this.metrics?.requeued.inc({ kind: b.kind }, b.seqs.length);
-    }
-    this.inFlight.clear();
-    this.inFlightItems = 0;
-    // Acknowledged items are gone from the outbox, so peeking from the start yields exactly the
-    // un-acknowledged ones, oldest first.
-    for (const k of DRAIN_ORDER) {
-      this.cursor[k] = 0;
-      this.partialSince[k] = null;
-    }
+    this.drain.requeueAll();
   }
 
   private scheduleReconnect(url: string, ms: number): void {
@@ -474,142 +444,5 @@ export class UplinkRunner {
       this.reconnectTimer = null;
       this.connect(url);
     }, ms);
-  }
-
-  // ---- draining ----
-
-  private pump(): void {
-    if (!this.connected || this.pumping) return;
-    this.pumping = true;
-    try {
-      const now = this.clock.monotonic();
-      // Nothing in flight: the link is idle, so a partial batch gains nothing by waiting (issue 19).
-      const idle = this.sendWhenIdle && this.inFlight.size === 0;
-      let wakeIn = Number.POSITIVE_INFINITY;
-      // Partial batches still within maxDelay. They go early if a lower-priority kind is about to be sent,
-      // so a waiting alert/late batch is never overtaken by summaries.
-      const deferred: { kind: OutboxKind; items: StoredItem[] }[] = [];
-      outer: for (const kind of DRAIN_ORDER) {
-        while (this.inFlight.size < this.maxInFlight) {
-          const peeked = this.outbox.peek(kind, this.maxItems, this.cursor[kind]);
-          if (peeked.length === 0) break;
-          const items = cutToBytes(peeked, this.maxBatchBytes);
-          const full = items.length === this.maxItems || items.length < peeked.length;
-          if (!full && kind !== 'alerts' && this.flushing === 0 && !idle) {
-            const head = items[0]!.seq;
-            let since = this.partialSince[kind];
-            if (!since || since.seq !== head) since = this.partialSince[kind] = { seq: head, at: now };
-            const left = since.at + this.maxDelay - now;
-            if (left > 0) {
-              wakeIn = Math.min(wakeIn, left);
-              deferred.push({ kind, items });
-              break;
-            }
-          }
-          for (let d = deferred.shift(); d; d = deferred.shift()) {
-            if (!this.trySend(d.kind, d.items, now)) break outer;
-          }
-          if (this.inFlight.size >= this.maxInFlight) break outer; // `items` waits for the next slot
-          if (!this.trySend(kind, items, now)) break outer;
-        }
-        if (this.inFlight.size >= this.maxInFlight) break;
-      }
-      if (this.wakeNeeded > 0) wakeIn = Math.min(wakeIn, this.wakeNeeded);
-      this.wakeNeeded = 0;
-      if (wakeIn !== Number.POSITIVE_INFINITY) this.wakeAfter(wakeIn);
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  /** Sends one batch unless the drain rate says wait (then records when to wake); false = stop pumping. */
-  private trySend(kind: OutboxKind, items: StoredItem[], now: number): boolean {
-    if (kind !== 'alerts' && this.bucket) {
-      const wait = this.bucket.take(items.length, now);
-      if (wait > 0) {
-        this.wakeNeeded = this.wakeNeeded > 0 ? Math.min(this.wakeNeeded, wait) : wait;
-        return false;
-      }
-    }
-    this.partialSince[kind] = null;
-    this.send(kind, items);
-    return this.connected; // false if the publish failed synchronously
-  }
-
-  private wakeAfter(ms: number): void {
-    const at = this.clock.monotonic() + ms;
-    if (this.wakeTimer && at >= this.wakeAt) return;
-    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
-    this.wakeAt = at;
-    this.wakeTimer = this.clock.setTimeout(() => {
-      this.wakeTimer = null;
-      this.wakeAt = Number.POSITIVE_INFINITY;
-      this.pump();
-    }, ms);
-  }
-
-  private send(kind: OutboxKind, items: StoredItem[]): void {
-    const id = newBatchId(this.agentId);
-    const { payload, contentType } = encodeBatch(this.agentId, id, items, this.gzipFrom);
-    const sentAt = this.clock.monotonic();
-    const batch: InFlightBatch = {
-      id,
-      kind,
-      seqs: items.map((i) => i.seq),
-      gen: this.gen,
-      bytes: payload.length,
-      sentAt,
-    };
-    if (this.stageLatency) {
-      const committedAt = this.commitMarks.committedAt(items[0]!.seq);
-      if (committedAt !== undefined)
-        this.stageLatency.observe({ stage: 'uplink_queue' }, (sentAt - committedAt) / 1000);
-    }
-    this.cursor[kind] = items[items.length - 1]!.seq;
-    this.inFlight.set(id, batch);
-    this.inFlightItems += batch.seqs.length;
-    this.transport.publish(uplinkTopic(this.agentId, kind), payload, { qos: 1, contentType }, (err) =>
-      this.onPublished(batch, err),
-    );
-  }
-
-  private onPublished(batch: InFlightBatch, err: Error | undefined): void {
-    if (err) {
-      // A connection that is closing fails its in-flight publishes: onClosed already requeued them.
-      // Any other publish error while connected (packet too large, ...) also drops the connection, so the
-      // single requeue path handles it and nothing is ever half-tracked.
-      if (batch.gen === this.gen && this.inFlight.has(batch.id)) {
-        this.lastError = `publish failed: ${err.message}`;
-        this.log.warn(
-          { err: err.message, kind: batch.kind, items: batch.seqs.length },
-          'uplink publish failed; reconnecting',
-        );
-        this.onClosed(this.gen);
-      }
-      return;
-    }
-    // PUBACK: the collector has the batch. Acknowledge even if the connection has since dropped and the
-    // items were requeued: the delete is idempotent and saves a re-send.
-    try {
-      this.outbox.ack(batch.seqs);
-    } catch (e) {
-      // Only a closed outbox (shutdown race) or a bug gets here; the items stay and are sent again.
-      this.log.error(
-        { err: (e as Error).message, kind: batch.kind, items: batch.seqs.length },
-        'uplink: outbox ack failed',
-      );
-      return;
-    }
-    if (this.inFlight.get(batch.id) === batch) {
-      this.inFlight.delete(batch.id);
-      this.inFlightItems -= batch.seqs.length;
-    }
-    this.stageLatency?.observe({ stage: 'uplink_ack' }, (this.clock.monotonic() - batch.sentAt) / 1000);
-    this.counters.batchesSent++;
-    this.counters.itemsSent += batch.seqs.length;
-    this.counters.bytesSent += batch.bytes;
-    this.metrics?.batches.inc({ kind: batch.kind });
-    this.metrics?.items.inc({ kind: batch.kind }, batch.seqs.length);
-    this.pump();
   }
 }
