@@ -12,91 +12,22 @@
 //
 // Also here: the retained status (on connect, every statusInterval, and on demand: publishStatusNow) and
 // the downlink (subscribe: fleet control), re-subscribed after every reconnect.
-import type { Counter, Registry } from 'prom-client';
 import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { type Logger, nullLogger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
-import { counterOn } from '../../shared/prom.ts';
-import type { StageObserver } from '../../shared/stage-latency.ts';
 import { uplinkTopic } from '../../shared/topics.ts';
 import type { Outbox } from '../outbox/outbox.ts';
+import { type DownlinkHandler, DownlinkRouter } from './downlink.ts';
 import { Drain } from './drain.ts';
 import { Failover } from './failover.ts';
+import type { UplinkRunnerDeps, UplinkRunnerOptions, UplinkState } from './runner-options.ts';
 import type { UplinkTransport } from './transport.ts';
+import { type UplinkMetrics, uplinkMetrics } from './uplink-metrics.ts';
 
-export interface UplinkRunnerOptions {
-  agentId: string;
-  /** Tried in order; after a failure the next one, round robin, with backoff after each full round. */
-  urls: readonly string[];
-  batch?: {
-    /** Items per batch. [500] */
-    maxItems?: number;
-    /** Longest an item waits for its batch to fill, ms (monotonic). Alerts never wait. [1000] */
-    maxDelay?: number;
-    /**
-     * Send a partial batch at once when nothing is in flight (the link is idle); wait up to maxDelay
-     * only while earlier batches await their PUBACK, i.e. under load (issue 19: Nagle's algorithm,
-     * Kafka's linger.ms). false = every partial batch waits maxDelay. [true]
-     */
-    sendWhenIdle?: boolean;
-  };
-  /**
-   * Upper bound on a batch's JSON size before compression, bytes; a batch is cut earlier when its items
-   * would exceed it (one oversized item still goes alone). Keep it under the collector's mqtt.maxPacketSize. [524288]
-   */
-  maxBatchBytes?: number;
-  /** Batches published and not yet acknowledged. [8] */
-  maxInFlight?: number;
-  /** Cap on items/s for summaries and late events (backlog drain); alerts are never throttled. [none] */
-  drainRate?: number;
-  /** gzip batches of at least `compressThreshold` bytes. ['none'] */
-  compress?: 'gzip' | 'none';
-  /** bytes [1024] */
-  compressThreshold?: number;
-  /** Retained status message period, ms; also sent on every connect. [10000] */
-  statusInterval?: number;
-  /** A connection attempt without CONNACK after this long fails over, ms. [10000] */
-  connectTimeout?: number;
-  /** Reconnect backoff, ms, exponential with full jitter. [500, 30000] */
-  backoff?: { minMs?: number; maxMs?: number };
-  /** How often the outbox is looked at when nothing else wakes the loop, ms. [100] */
-  pollInterval?: number;
-}
-
-export interface UplinkRunnerDeps {
-  /** The runtime's status object (shared/model.ts statusSchema). Without it no status is published. */
-  getStatus?: () => Status;
-  log?: Logger;
-  clock?: Clock;
-  /** Registers edgeflow_agent_uplink_* counters when given. */
-  registry?: Registry;
-  random?: () => number;
-  /** Observes the uplink_queue and uplink_ack stages (the agent's edgeflow_agent_delivery_stage_seconds). */
-  stageLatency?: StageObserver;
-}
-
-/** A downlink message handler: the topic it came on and its payload. */
-export type DownlinkHandler = (topic: string, payload: Buffer) => void;
-
-export interface UplinkState {
-  connected: boolean;
-  url: string | null;
-  lastError: string | null;
-  batchesSent: number;
-  itemsSent: number;
-  bytesSent: number;
-  /** Batches published, not yet acknowledged. */
-  inFlight: number;
-  inFlightItems: number;
-  reconnects: number;
-  connectFailures: number;
-  /** Items that were in flight when a connection dropped and became eligible to be sent again. */
-  requeuedItems: number;
-  statusSent: number;
-}
-
+export type { DownlinkHandler } from './downlink.ts';
 export { DRAIN_ORDER } from './drain.ts';
+export type { UplinkRunnerDeps, UplinkRunnerOptions, UplinkState } from './runner-options.ts';
 
 export class UplinkRunner {
   private readonly agentId: string;
@@ -107,13 +38,7 @@ export class UplinkRunner {
   private readonly getStatus: (() => Status) | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly metrics: {
-    batches: Counter<'kind'>;
-    items: Counter<'kind'>;
-    requeued: Counter<'kind'>;
-    reconnects: Counter;
-    errors: Counter<'code'>;
-  } | null;
+  private readonly metrics: UplinkMetrics | null;
 
   /** Connection generation: events and batches of an older connection are ignored. */
   private gen = 0;
@@ -123,8 +48,7 @@ export class UplinkRunner {
   private everConnected = false;
 
   private readonly drain: Drain;
-  /** Downlink handlers by topic (exact topic; the subscription is made on every connection). */
-  private readonly downlinks = new Map<string, Set<DownlinkHandler>>();
+  private readonly downlinks: DownlinkRouter;
 
   private pollTimer: Timer | null = null;
   private statusTimer: Timer | null = null;
@@ -164,34 +88,14 @@ export class UplinkRunner {
     this.getStatus = deps.getStatus;
     this.log = deps.log ?? nullLogger();
     this.clock = deps.clock ?? systemClock;
+    this.downlinks = new DownlinkRouter(this.log);
     this.failover = new Failover({
       urls: opts.urls,
       minMs: opts.backoff?.minMs,
       maxMs: opts.backoff?.maxMs,
       random: deps.random,
     });
-    const r = deps.registry;
-    this.metrics = r
-      ? {
-          batches: counterOn(
-            r,
-            'edgeflow_agent_uplink_batches_total',
-            'Batches acknowledged by the collector',
-            ['kind'],
-          ),
-          items: counterOn(r, 'edgeflow_agent_uplink_items_total', 'Items acknowledged by the collector', [
-            'kind',
-          ]),
-          requeued: counterOn(
-            r,
-            'edgeflow_agent_uplink_requeued_items_total',
-            'In-flight items made eligible again after a disconnect (will be re-sent)',
-            ['kind'],
-          ),
-          reconnects: counterOn(r, 'edgeflow_agent_uplink_reconnects_total', 'Successful reconnections', []),
-          errors: counterOn(r, 'edgeflow_agent_uplink_errors_total', 'Uplink connection errors', ['code']),
-        }
-      : null;
+    this.metrics = deps.registry ? uplinkMetrics(deps.registry) : null;
     this.drain = new Drain(
       {
         agentId: opts.agentId,
@@ -225,7 +129,7 @@ export class UplinkRunner {
       this.lastError = err.message;
       this.metrics?.errors.inc({ code });
     });
-    transport.on('message', (topic, payload) => this.onDownlink(topic, payload));
+    transport.on('message', (topic, payload) => this.downlinks.dispatch(topic, payload));
   }
 
   /**
@@ -302,22 +206,13 @@ export class UplinkRunner {
    * if connected, and again after every reconnect (the session is clean). Returns the unsubscribe.
    */
   subscribe(topic: string, onMessage: DownlinkHandler): () => void {
-    let set = this.downlinks.get(topic);
-    const fresh = !set;
-    if (!set) {
-      set = new Set();
-      this.downlinks.set(topic, set);
-    }
-    set.add(onMessage);
-    if (fresh && this.connected) this.subscribeOn(this.gen, topic);
+    if (this.downlinks.add(topic, onMessage) && this.connected) this.subscribeOn(this.gen, topic);
     return () => this.unsubscribe(topic, onMessage);
   }
 
   unsubscribe(topic: string, onMessage: DownlinkHandler): void {
-    const set = this.downlinks.get(topic);
-    if (!set?.delete(onMessage) || set.size > 0) return;
-    this.downlinks.delete(topic);
-    if (this.connected) this.transport.unsubscribe(topic).catch(() => undefined);
+    if (this.downlinks.remove(topic, onMessage) && this.connected)
+      this.transport.unsubscribe(topic).catch(() => undefined);
   }
 
   /**
@@ -335,18 +230,6 @@ export class UplinkRunner {
       if (gen === this.gen && this.connected)
         this.log.warn({ topic, err: err.message }, 'uplink: downlink subscription failed');
     });
-  }
-
-  private onDownlink(topic: string, payload: Buffer): void {
-    const set = this.downlinks.get(topic);
-    if (!set) return;
-    for (const h of set) {
-      try {
-        h(topic, payload);
-      } catch (err) {
-        this.log.error({ topic, err: (err as Error).message }, 'uplink: downlink handler failed');
-      }
-    }
   }
 
   private publishStatus(): void {
@@ -393,7 +276,7 @@ export class UplinkRunner {
     this.everConnected = true;
     this.failover.connected();
     this.log.info({ url: this.url }, 'uplink connected');
-    for (const topic of this.downlinks.keys()) this.subscribeOn(gen, topic);
+    for (const topic of this.downlinks.topics()) this.subscribeOn(gen, topic);
     this.publishStatus();
     if (this.getStatus)
       this.statusTimer = this.clock.setInterval(() => this.publishStatus(), this.statusInterval);
