@@ -252,7 +252,9 @@ describe('MqttUplink', () => {
       to: r.lastSeq!,
     });
     up.start();
-    await waitFor('connected', () => up.state().connected);
+    // The connect status must be acknowledged before hold(): held, it would pass for the first batch
+    // (found flaky under load 16, issue 13).
+    await waitFor('connected, status acknowledged', () => up.state().connected && up.state().statusSent >= 1);
     broker.hold();
     up.notify(committed(fill(outbox, 'summaries', 0, 30)));
     assert.equal(up.state().inFlightItems, 30, 'idle link: the partial batch goes at once');
