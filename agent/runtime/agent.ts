@@ -9,6 +9,7 @@
 //   engines.ts      window and rule engines from config + snapshot
 //   counters.ts     the one way of counting; metrics.ts (prom-client) and status.ts derive from it
 //   status.ts       wire status, /status, health view, gauges
+//   sources.ts      the running sources; uplink-slot.ts the uplink and the downlink subscriptions
 //
 //   sources ─frames─▶ decoders ─readings─▶ windows ─summaries─▶ rules
 //                                   └──────────────▶ rules ─alerts─┐
@@ -18,23 +19,21 @@ import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
 import type { AgentConfig } from '../config.ts';
-import { createDecoder } from '../decoders/index.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import { createSource } from '../sources/index.ts';
-import type { Source, SourceContext } from '../sources/source.ts';
 import { uplinkOptionsFrom } from '../uplink/from-config.ts';
 import { type DownlinkHandler, MqttUplink } from '../uplink/mqtt-uplink.ts';
-import { Backpressure, type SourceEntry } from './backpressure.ts';
+import { Backpressure } from './backpressure.ts';
 import { Checkpointer } from './checkpoint.ts';
 import { BUILD_DATE_MS, ClockGuard } from './clock-guard.ts';
 import { ClockHold } from './clock-hold.ts';
 import { AgentCounters } from './counters.ts';
-import { Downlinks } from './downlinks.ts';
 import { buildEngines, type EngineSnapshot, type Engines } from './engines.ts';
 import { Ingress } from './ingress.ts';
 import { AgentMetrics } from './metrics.ts';
 import { openOutbox } from './outbox-file.ts';
 import { ProcessingClock } from './processing-clock.ts';
+import { type SourceFactory, SourceSet } from './sources.ts';
 import {
   type AgentHealth,
   foldEngineCounters,
@@ -45,6 +44,7 @@ import {
   updateGauges,
   wireStatus,
 } from './status.ts';
+import { UplinkSlot } from './uplink-slot.ts';
 
 export type { AgentHealth } from './status.ts';
 
@@ -56,7 +56,7 @@ export interface AgentDeps {
   /** Overrides the outbox (tests); default: SQLite at `${dataDir}/outbox.db`. */
   outbox?: Outbox;
   /** Overrides source construction (in-process tests with fake sources); default: createSource. */
-  sourceFactory?: (cfg: AgentConfig['sources'][number], agentId: string, ctx: SourceContext) => Source;
+  sourceFactory?: SourceFactory;
 }
 
 /** What a reload did: applied (and what it restarted), or refused with the reason (nothing changed). */
@@ -77,7 +77,6 @@ export class Agent {
   private readonly processing: ProcessingClock;
   private readonly hold: ClockHold;
   private readonly backpressure: Backpressure;
-  private readonly sourceFactory: NonNullable<AgentDeps['sourceFactory']>;
   private readonly startedAt: number;
   private config: AgentConfig;
   private outbox!: Outbox;
@@ -85,10 +84,8 @@ export class Agent {
   /** One object for the agent's life (ingress and status hold it); reload replaces its fields. */
   private readonly engines = {} as Engines;
   private ingress!: Ingress;
-  private uplink: MqttUplink | null = null;
-  /** Downlink subscriptions (fleet control): kept here so they survive an uplink rebuilt by reload. */
-  private readonly downlinks = new Downlinks();
-  private sources: SourceEntry[] = [];
+  private readonly uplink: UplinkSlot;
+  private readonly sources: SourceSet;
   private timer: Timer | null = null;
   private running = false;
   /** Reloads run one after another (SIGHUP and fleet control may ask at the same time). */
@@ -107,7 +104,21 @@ export class Agent {
     this.backpressure = new Backpressure(this.processing, this.counters, this.log);
     this.startedAt = this.clock.now();
     if (deps.outbox) this.outbox = deps.outbox;
-    this.sourceFactory = deps.sourceFactory ?? createSource;
+    this.sources = new SourceSet(deps.sourceFactory ?? createSource, {
+      log: this.log,
+      clock: this.clock,
+      metrics: this.metrics.registry,
+    });
+    this.uplink = new UplinkSlot(
+      (up) =>
+        new MqttUplink(uplinkOptionsFrom(config.agent.id, up), this.outbox, {
+          log: this.log.child({ component: 'uplink' }),
+          clock: this.clock,
+          getStatus: () => this.wireStatus(),
+          registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
+          stageLatency: this.metrics.deliveryStage,
+        }),
+    );
     const self = this;
     this.parts = {
       agentId: config.agent.id, // cannot change on reload
@@ -121,17 +132,13 @@ export class Agent {
       get outbox() {
         return self.outbox;
       },
-      get sources() {
-        return self.sources;
-      },
+      sources: this.sources,
       get checkpointer() {
         return self.checkpointer;
       },
       hold: this.hold,
       backpressure: this.backpressure,
-      get uplink() {
-        return self.uplink;
-      },
+      uplink: this.uplink,
       get running() {
         return self.running;
       },
@@ -153,8 +160,8 @@ export class Agent {
         ['rules', JSON.stringify(this.engines.rules.snapshot())],
         ['held', this.hold.toCheckpoint()],
       ],
-      onCommitted: () => this.backpressure.resume(this.sources),
-      onWritten: (committed) => this.uplink?.notify(committed),
+      onCommitted: () => this.backpressure.resume(this.sources.entries),
+      onWritten: (committed) => this.uplink.notify(committed),
       onFailed: (pending) => {
         if (pending >= this.config.limits.maxPendingFrames) this.applyBackpressure();
       },
@@ -181,13 +188,13 @@ export class Agent {
     foldEngineCounters(this.parts, true);
     this.running = true;
     this.checkpointer.start();
-    if (this.config.uplink) this.startUplink();
-    await this.startSources();
+    if (this.config.uplink) this.uplink.start(this.config.uplink);
+    await this.sources.start(this.config, this.ingress, this.checkpointer);
     this.timer = this.clock.setInterval(() => this.tick(), TICK_MS);
     this.log.info(
       {
         agent: agent.id,
-        sources: this.sources.length,
+        sources: this.sources.entries.length,
         windows: this.config.windows.length,
         rules: this.config.rules.length,
       },
@@ -212,48 +219,8 @@ export class Agent {
     this.engines.rules = built.rules;
   }
 
-  private startUplink(): void {
-    this.uplink = new MqttUplink(uplinkOptionsFrom(this.config.agent.id, this.config.uplink!), this.outbox, {
-      log: this.log.child({ component: 'uplink' }),
-      clock: this.clock,
-      getStatus: () => this.wireStatus(),
-      registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
-      stageLatency: this.metrics.deliveryStage,
-    });
-    this.downlinks.attach(this.uplink);
-    this.uplink.start();
-  }
-
-  private async startSources(): Promise<void> {
-    for (const cfg of this.config.sources) {
-      const source = this.sourceFactory(cfg, this.config.agent.id, {
-        log: this.log.child({ source: cfg.name }),
-        clock: this.clock,
-        metrics: this.metrics.registry,
-      });
-      // Serial lines cannot be redelivered: they are never paused by back-pressure (backpressure.ts).
-      const entry: SourceEntry = {
-        source,
-        decoder: createDecoder(cfg.format),
-        device: 'device' in cfg ? cfg.device : undefined,
-        redeliverable: source.type !== 'serial',
-      };
-      this.sources.push(entry);
-      if (!entry.redeliverable) this.checkpointer.trackAtRisk(source.name);
-      this.checkpointer.restoreDelivered(source);
-      await source.start((frame) => this.ingress.onFrame(entry, frame), {
-        onBadFrame: (reason) => this.ingress.sourceBadFrame(source.name, reason),
-      });
-    }
-  }
-
-  private async stopSources(): Promise<void> {
-    await Promise.all(this.sources.map(({ source }) => source.stop()));
-    this.sources = [];
-  }
-
   private applyBackpressure(): void {
-    if (this.backpressure.pause(this.sources, this.checkpointer.pendingFrames))
+    if (this.backpressure.pause(this.sources.entries, this.checkpointer.pendingFrames))
       this.checkpointer.checkpoint();
   }
 
@@ -305,12 +272,12 @@ export class Agent {
    * uplink in the configuration nothing arrives until a reload adds one.
    */
   subscribeDownlink(topic: string, onMessage: DownlinkHandler): () => void {
-    return this.downlinks.add(topic, onMessage, () => this.uplink);
+    return this.uplink.subscribe(topic, onMessage);
   }
 
   /** Publishes the retained status now (e.g. right after a fleet document was applied); false if the link is down. */
   publishStatusNow(): boolean {
-    return this.uplink?.publishStatusNow() ?? false;
+    return this.uplink.publishStatusNow();
   }
 
   // ---- lifecycle ----
@@ -338,12 +305,8 @@ export class Agent {
     }
     const sourcesChanged = JSON.stringify(next.sources) !== JSON.stringify(this.config.sources);
     const uplinkChanged = JSON.stringify(next.uplink) !== JSON.stringify(this.config.uplink);
-    if (sourcesChanged) await this.stopSources();
-    if (uplinkChanged && this.uplink) {
-      const old = this.uplink;
-      this.uplink = null;
-      await old.stop();
-    }
+    if (sourcesChanged) await this.sources.stop();
+    if (uplinkChanged) await this.uplink.stop();
     // The snapshot is taken AFTER the awaits above: sources that keep running (or stop slowly) deliver
     // frames meanwhile, and a snapshot taken before would lose their readings from the engines while
     // the checkpoint below acknowledges their frames. From here to the rebuild nothing awaits.
@@ -351,8 +314,8 @@ export class Agent {
     const snap = { windows: this.engines.windows.snapshot(), rules: this.engines.rules.snapshot() };
     this.config = next;
     this.rebuildEngines(snap);
-    if (uplinkChanged && next.uplink) this.startUplink();
-    if (sourcesChanged) await this.startSources();
+    if (uplinkChanged && next.uplink) this.uplink.start(next.uplink);
+    if (sourcesChanged) await this.sources.start(next, this.ingress, this.checkpointer);
     this.log.info({ sourcesChanged, uplinkChanged }, 'configuration reloaded');
     return { applied: true, sourcesChanged, uplinkChanged };
   }
@@ -364,12 +327,9 @@ export class Agent {
     if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = null;
     this.checkpointer.stop();
-    await this.stopSources();
+    await this.sources.stop();
     this.checkpointer.checkpoint();
-    if (this.uplink) {
-      await this.uplink.flush(drainMs).catch(() => undefined);
-      await this.uplink.stop();
-    }
+    await this.uplink.stop(drainMs);
     this.outbox.close();
     this.log.info('agent stopped');
   }

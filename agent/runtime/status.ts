@@ -6,14 +6,15 @@ import { memoryUsage } from 'node:process';
 import type { Clock } from '../../shared/clock.ts';
 import type { Status } from '../../shared/model.ts';
 import type { Outbox } from '../outbox/outbox.ts';
-import type { MqttUplink } from '../uplink/mqtt-uplink.ts';
-import type { Backpressure, SourceEntry } from './backpressure.ts';
+import type { Backpressure } from './backpressure.ts';
 import type { Checkpointer } from './checkpoint.ts';
 import type { ClockGuard } from './clock-guard.ts';
 import type { ClockHold } from './clock-hold.ts';
 import type { AgentCounters } from './counters.ts';
 import type { Engines } from './engines.ts';
 import type { AgentMetrics } from './metrics.ts';
+import type { SourceSet } from './sources.ts';
+import type { UplinkSlot } from './uplink-slot.ts';
 
 /** The parts of a running agent the views read (agent.ts passes getters: reload replaces some). */
 export interface RuntimeParts {
@@ -26,11 +27,11 @@ export interface RuntimeParts {
   readonly metrics: AgentMetrics;
   readonly engines: Engines;
   readonly outbox: Outbox;
-  readonly sources: readonly SourceEntry[];
+  readonly sources: SourceSet;
   readonly checkpointer: Checkpointer;
   readonly hold: ClockHold;
   readonly backpressure: Backpressure;
-  readonly uplink: MqttUplink | null;
+  readonly uplink: UplinkSlot;
   readonly running: boolean;
 }
 
@@ -56,7 +57,7 @@ export interface AgentHealth {
 }
 
 export function health(p: RuntimeParts): AgentHealth {
-  const sources = p.sources.map(({ source }) => {
+  const sources = p.sources.entries.map(({ source }) => {
     const st = source.status();
     return { name: st.name, type: st.type, open: st.state === 'up' };
   });
@@ -66,7 +67,7 @@ export function health(p: RuntimeParts): AgentHealth {
     sourcesOpen: sources.filter((s) => s.open).length,
     sourcesTotal: sources.length,
     sources,
-    uplinkConnected: p.uplink ? p.uplink.state().connected : null,
+    uplinkConnected: p.uplink.state()?.connected ?? null,
     lastCheckpointAt: cp.lastCommitAt,
     checkpointFailing: cp.failing,
     clockSynced: p.clockGuard.synced(),
@@ -97,7 +98,7 @@ export function wireStatus(p: RuntimeParts): Status {
     clockSynced: p.clockGuard.synced(),
     outbox: { items: ob.items, bytes: ob.bytes, oldestTs: ob.oldestTs },
     sources: Object.fromEntries(
-      p.sources.map(({ source }) => {
+      p.sources.entries.map(({ source }) => {
         const st = source.status();
         // Serial: readings not yet in a checkpoint, lost if the agent dies now (bounded by checkpoint.interval).
         const atRisk = p.checkpointer.atRiskOf(source.name);
@@ -118,7 +119,7 @@ export function statusDetail(p: RuntimeParts): Record<string, unknown> {
   const cp = p.checkpointer.view();
   return {
     ...wireStatus(p),
-    uplink: p.uplink?.state() ?? null,
+    uplink: p.uplink.state(),
     windows: p.engines.windows.stats(),
     rules: p.engines.rules.stats(),
     firing: p.engines.rules.firing(),
@@ -162,11 +163,11 @@ export function updateGauges(p: RuntimeParts): void {
   m.outboxItems.set(ob.items);
   m.outboxBytes.set(ob.bytes);
   m.outboxOldestAge.set(ob.oldestTs === null ? 0 : Math.max(0, (p.clock.now() - ob.oldestTs) / 1000));
-  m.uplinkConnected.set(p.uplink?.state().connected ? 1 : 0);
+  m.uplinkConnected.set(p.uplink.state()?.connected ? 1 : 0);
   m.pendingFrames.set(p.checkpointer.pendingFrames);
   for (const [source, n] of p.checkpointer.atRiskEntries()) m.readingsAtRisk.set({ source }, n);
   m.clockSynced.set(p.clockGuard.synced() ? 1 : 0);
-  for (const { source } of p.sources) {
+  for (const { source } of p.sources.entries) {
     const st = source.status();
     m.sourceUp.set({ source: st.name, type: st.type }, st.state === 'up' ? 1 : 0);
   }

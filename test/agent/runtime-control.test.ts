@@ -3,13 +3,17 @@
 // still delivers, and health() reports sources open, uplink and the last checkpoint.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import mqtt from 'mqtt';
 import type { AgentConfig } from '../../agent/config.ts';
 import { agentSchema } from '../../agent/load-config.ts';
 import { MemoryOutbox } from '../../agent/outbox/memory.ts';
 import { Agent } from '../../agent/runtime/agent.ts';
 import type { RawFrame, Source, SourceHooks, SourceStatus } from '../../agent/sources/source.ts';
+import { TestBroker } from '../../agent/uplink/test-broker.ts';
 import { FakeClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
+import { downlinkTopic } from '../../shared/topics.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** A source whose stop() still delivers what it had buffered, as an MQTT client closing its socket may. */
 class DrainingSource implements Source {
@@ -132,4 +136,58 @@ test('health: sources open, uplink (none configured), last checkpoint time, runn
   assert.equal(agent.health().sourcesOpen, 0);
   await agent.stop(0);
   assert.equal(agent.health().running, false);
+});
+
+test('downlink through the agent: subscribeDownlink survives a reload that rebuilds the uplink; publishStatusNow; health sees the link', async () => {
+  const broker = await TestBroker.start();
+  const sources: DrainingSource[] = [];
+  const withUplink = (statusInterval: string) =>
+    agentSchema.parse({
+      ...config(),
+      agent: { id: 'ctl-down', dataDir: '/nonexistent-not-used' },
+      uplink: { urls: [`mqtt://127.0.0.1:${broker.port}`], statusInterval },
+    }) as AgentConfig;
+  const agent = new Agent(withUplink('1h'), {
+    log: nullLogger(),
+    version: 'test',
+    outbox: new MemoryOutbox(),
+    sourceFactory: (c) => {
+      const s = new DrainingSource(c.name, c.type);
+      sources.push(s);
+      return s;
+    },
+  });
+  const topic = downlinkTopic('ctl-down');
+  const got: string[] = [];
+  const off = agent.subscribeDownlink(topic, (_t, p) => got.push(p.toString('utf8')));
+  const sender = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'collector-side' });
+  try {
+    await agent.start();
+    await waitFor('uplink connected', () => agent.health().uplinkConnected === true);
+    const deliver = async (n: number) => {
+      const before = got.length;
+      // Until the SUBACK is in, a publish may find no subscriber: publish until one arrives.
+      await waitFor(`message ${n}`, async () => {
+        if (got.length === before) await sender.publishAsync(topic, `{"n":${n}}`, { qos: 1 });
+        return got.length > before;
+      });
+      assert.equal(got.at(-1), `{"n":${n}}`);
+    };
+    await deliver(1);
+    const res = await agent.reload(withUplink('2h'));
+    assert.deepEqual(res, { applied: true, sourcesChanged: false, uplinkChanged: true });
+    await waitFor('new uplink connected', () => agent.health().uplinkConnected === true);
+    await deliver(2);
+    const statuses = () => broker.received.filter((r) => r.kind === 'status').length;
+    const n = statuses();
+    assert.equal(agent.publishStatusNow(), true);
+    await waitFor('status on demand', () => statuses() > n);
+    off();
+    await agent.stop(0);
+    assert.equal(agent.publishStatusNow(), false, 'stopped: no uplink');
+  } finally {
+    await sender.endAsync(true);
+    await agent.stop(0);
+    await broker.close();
+  }
 });
