@@ -40,13 +40,14 @@ import {
   health,
   notStartedHealth,
   type RuntimeParts,
+  type StatusFields,
   statusDetail,
   updateGauges,
   wireStatus,
 } from './status.ts';
 import { UplinkSlot } from './uplink-slot.ts';
 
-export type { AgentHealth } from './status.ts';
+export type { AgentHealth, StatusFields } from './status.ts';
 
 export interface AgentDeps {
   log: Logger;
@@ -142,6 +143,7 @@ export class Agent {
       get running() {
         return self.running;
       },
+      statusFields: null,
     };
   }
 
@@ -273,6 +275,14 @@ export class Agent {
    */
   subscribeDownlink(topic: string, onMessage: DownlinkHandler): () => void {
     return this.uplink.subscribe(topic, onMessage);
+  }
+
+  /**
+   * Adds fields to the status (wire and /status) from outside the runtime: fleet control reports
+   * `labels` and `fleet` (shared/fleet.ts) this way. One provider; a later call replaces it.
+   */
+  setStatusFields(fields: () => StatusFields): void {
+    this.parts.statusFields = fields;
   }
 
   /** Publishes the retained status now (e.g. right after a fleet document was applied); false if the link is down. */

@@ -33,7 +33,12 @@ export interface RuntimeParts {
   readonly backpressure: Backpressure;
   readonly uplink: UplinkSlot;
   readonly running: boolean;
+  /** Fields other parts of the agent add to the status (fleet control: `labels`, `fleet`; issue 15). */
+  statusFields: (() => StatusFields) | null;
 }
+
+/** The optional status fields of SPEC extensions that parts outside the runtime fill in. */
+export type StatusFields = Partial<Pick<Status, 'labels' | 'fleet'>>;
 
 /**
  * The health view (issue 13; used by agent/fleet and agent/update to decide whether a new config or
@@ -111,6 +116,7 @@ export function wireStatus(p: RuntimeParts): Status {
       outboxRejected: ob.rejected,
       outboxWriteErrors: ob.writeErrors,
     },
+    ...p.statusFields?.(),
   };
 }
 

@@ -134,6 +134,11 @@ test('health: sources open, uplink (none configured), last checkpoint time, runn
   assert.equal(h.checkpointFailing, 0);
   sources[0]!.state = 'down';
   assert.equal(agent.health().sourcesOpen, 0);
+  // Fleet control adds its fields to the status (wire and /status).
+  assert.equal(agent.wireStatus().labels, undefined);
+  agent.setStatusFields(() => ({ labels: { site: 'plant-3' } }));
+  assert.deepEqual(agent.wireStatus().labels, { site: 'plant-3' });
+  assert.deepEqual(agent.status().labels, { site: 'plant-3' });
   await agent.stop(0);
   assert.equal(agent.health().running, false);
 });
