@@ -12,7 +12,7 @@ import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import { type Alert, alertSchema, type Reading, type Summary } from '../../shared/model.ts';
 import type { Env } from './expr.ts';
 import { type Detector, type KeyState, Rule, type RuleEvent } from './rule.ts';
-import { buildDetector, type RuleSpec, ruleSpecsSchema } from './schema.ts';
+import { buildDetector, isValidated, type RuleSpec, ruleSpecsSchema } from './schema.ts';
 
 export {
   compileRuleSpecs,
@@ -71,16 +71,20 @@ export class RuleEngine {
     private readonly opts: RuleEngineOptions,
     private readonly out: RuleEngineOutput,
   ) {
-    // Specs are normally validated already (check-config); parsing again is idempotent and makes
-    // hand-written specs (tests, tools) get the same defaults and checks.
-    const res = ruleSpecsSchema.safeParse(specs);
-    if (!res.success) {
-      const problems = res.error.issues.map((i) => `rules.${i.path.join('.')}: ${i.message}`);
-      throw new EdgeflowError('CONFIG_INVALID', `invalid rules: ${problems.join('; ')}`);
+    // Specs from the agent config were validated by it (ruleSpecSchema) and are taken as they are;
+    // hand-written specs (tests, tools) are parsed here, for the same defaults and checks.
+    let valid: readonly RuleSpec[] = specs;
+    if (!specs.every(isValidated)) {
+      const res = ruleSpecsSchema().safeParse(specs);
+      if (!res.success) {
+        const problems = res.error.issues.map((i) => `rules.${i.path.join('.')}: ${i.message}`);
+        throw new EdgeflowError('CONFIG_INVALID', `invalid rules: ${problems.join('; ')}`);
+      }
+      valid = res.data;
     }
     this.maxKeys = opts.maxKeysPerRule ?? 100_000;
     const ctx = { agentId: opts.agentId, emit: (a: Alert) => this.out.alert(a) };
-    for (const spec of res.data) {
+    for (const spec of valid) {
       const built = buildDetector(spec);
       const rule = new Rule(
         spec,

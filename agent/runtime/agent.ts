@@ -27,7 +27,7 @@ import { createDecoder } from '../decoders/index.ts';
 import type { Outbox, OutboxItem } from '../outbox/outbox.ts';
 import { SqliteOutbox } from '../outbox/sqlite.ts';
 import { RuleEngine } from '../rules/engine.ts';
-import { createSource } from '../sources/index.ts';
+import { createSource, sources } from '../sources/index.ts';
 import type { RawFrame, Source, SourceContext } from '../sources/source.ts';
 import { MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { WindowEngine } from '../windows/engine.ts';
@@ -45,7 +45,11 @@ export interface AgentDeps {
   /** Overrides the outbox (tests); default: SQLite at `${dataDir}/outbox.db`. */
   outbox?: Outbox;
   /** Overrides source construction (in-process tests with fake sources); default: createSource. */
-  sourceFactory?: (cfg: AgentConfig['sources'][number], agentId: string, ctx: SourceContext) => Source;
+  sourceFactory?: (
+    cfg: AgentConfig['sources'][number],
+    agentId: string,
+    ctx: SourceContext,
+  ) => Source | Promise<Source>;
 }
 
 type SourceEntry = { source: Source; decoder: Decoder; device: string | undefined; redeliverable: boolean };
@@ -328,7 +332,7 @@ export class Agent {
 
   private async startSources(): Promise<void> {
     for (const cfg of this.config.sources) {
-      const source = this.sourceFactory(cfg, this.config.agent.id, {
+      const source = await this.sourceFactory(cfg, this.config.agent.id, {
         log: this.log.child({ source: cfg.name }),
         clock: this.clock,
         metrics: this.metrics.registry,
@@ -339,7 +343,7 @@ export class Agent {
         source,
         decoder: createDecoder(cfg.format),
         device: 'device' in cfg ? cfg.device : undefined,
-        redeliverable: source.type !== 'serial',
+        redeliverable: sources.get(cfg.type).capabilities.replayable,
       };
       this.sources.push(entry);
       if (!entry.redeliverable) this.atRisk.set(source.name, 0);

@@ -12,10 +12,8 @@ import { lateEventId, summaryId } from '../../shared/ids.ts';
 import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import type { AggregateName, LateEvent, Reading, Summary } from '../../shared/model.ts';
 import { Accumulator, type AccumulatorJSON, needsSketch } from './aggregates.ts';
-import { CountWindowAssigner } from './count.ts';
-import { HoppingAssigner } from './hopping.ts';
-import { overlaps, SessionAssigner } from './session.ts';
-import { TumblingAssigner } from './tumbling.ts';
+import { windowTypes } from './registry.ts';
+import { overlaps } from './session.ts';
 import { DeviceWatermark, type WatermarkJSON } from './watermark.ts';
 import type { WindowAssigner, WindowSpec } from './window.ts';
 
@@ -176,27 +174,10 @@ export function specHash(s: WindowSpec): string {
   return fingerprint(canon);
 }
 
-function assignerFor(s: WindowSpec): WindowAssigner {
-  const need = (v: number | undefined, field: string): number => {
-    if (v === undefined) throw new RangeError(`window ${s.name}: ${field} is required for ${s.type} windows`);
-    return v;
-  };
-  switch (s.type) {
-    case 'tumbling':
-      return new TumblingAssigner(need(s.size, 'size'));
-    case 'hopping':
-      return new HoppingAssigner(need(s.size, 'size'), need(s.slide, 'slide'));
-    case 'session':
-      return new SessionAssigner(need(s.gap, 'gap'));
-    case 'count':
-      return new CountWindowAssigner(need(s.count, 'count'));
-  }
-}
-
 function compile(s: WindowSpec): CompiledSpec {
   return {
     spec: s,
-    assigner: assignerFor(s),
+    assigner: windowTypes.get(s.type).assigner(s),
     aggregates: new Set(s.aggregates),
     sketch: needsSketch(s.aggregates),
     match: compileMatch(s.match),
