@@ -84,7 +84,7 @@ export function buildAnomaly(spec: AnomalySpec, scope: Scope): Built<AnomalyStat
 export const anomalyKind = {
   type: 'anomaly',
   schema: anomalySpecSchema,
-  summary: 'an online anomaly score above a threshold',
+  summary: 'a learned model per key scores how surprising each reading is; fires at or above `threshold`',
   capabilities: { scores: true, timeBased: false },
   build: buildAnomaly,
 } as const satisfies RuleKindDescriptor<typeof anomalySpecSchema>;

@@ -102,7 +102,7 @@ export function buildChangepoint(spec: ChangepointSpec, scope: Scope): Built<Sta
 export const changepointKind = {
   type: 'changepoint',
   schema: changepointSpecSchema,
-  summary: 'a lasting shift of the level (CUSUM)',
+  summary: 'a level shift, two-sided CUSUM',
   capabilities: { scores: true, timeBased: false },
   build: buildChangepoint,
 } as const satisfies RuleKindDescriptor<typeof changepointSpecSchema>;

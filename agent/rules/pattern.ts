@@ -62,7 +62,7 @@ export function buildPattern(spec: PatternSpec, scope: Scope): Built<State> {
 export const patternKind = {
   type: 'pattern',
   schema: patternSpecSchema,
-  summary: 'a condition that holds n times within a duration',
+  summary: '`count` events matching `when` within `within` (e.g. 3 failures in 5 minutes)',
   capabilities: { scores: false, timeBased: false },
   build: buildPattern,
 } as const satisfies RuleKindDescriptor<typeof patternSpecSchema>;

@@ -80,7 +80,7 @@ export function buildRate(spec: RateSpec, scope: Scope): Built<State> {
 export const rateKind = {
   type: 'rate',
   schema: rateSpecSchema,
-  summary: 'the rate of change between successive readings of a key',
+  summary: 'change per second between consecutive readings of a key, tested by `when` (`rate`)',
   capabilities: { scores: false, timeBased: false },
   build: buildRate,
 } as const satisfies RuleKindDescriptor<typeof rateSpecSchema>;

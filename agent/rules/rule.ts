@@ -49,7 +49,8 @@ export function duration(what: string) {
         ctx.addIssue({ code: 'custom', message: (e as Error).message });
       }
       return z.NEVER;
-    });
+    })
+    .meta({ unit: 'duration' });
 }
 
 /** An expression key; `what` explains it when the key is missing. */

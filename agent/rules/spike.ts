@@ -110,7 +110,7 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
 export const spikeKind = {
   type: 'spike',
   schema: spikeSpecSchema,
-  summary: 'a value far from the median of the recent window (MAD)',
+  summary: 'robust outlier test against the median and MAD of the last `window` values',
   capabilities: { scores: true, timeBased: false },
   build: buildSpike,
 } as const satisfies RuleKindDescriptor<typeof spikeSpecSchema>;
