@@ -37,7 +37,8 @@ const match = z
   .object({ device: glob.default('*'), metric: glob.default('*') })
   .strict()
   .default({ device: '*', metric: '*' });
-const windowSchema = () =>
+/** One entry of `windows:` (built from the window-type and aggregate registries). */
+export const windowSchema = () =>
   z
     .object({
       name,
@@ -164,6 +165,9 @@ export const agentConfigSchema = builtFrom([sources, decoders, windowTypes, aggr
     }),
 );
 
+export { sourceSchema } from './sources/registry.ts';
+/** `uplink:` (its transport's schema, agent/uplink/mqtt.descriptor.ts). */
+export const uplinkSchema = defaultUplink.schema;
 export type { SourceConfig } from './sources/registry.ts';
 export type { UplinkConfig } from './uplink/mqtt.descriptor.ts';
 export type WindowConfig = z.output<ReturnType<typeof windowSchema>>;
