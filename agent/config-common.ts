@@ -23,3 +23,11 @@ export const tlsFiles = {
 export const topicPattern = z
   .string()
   .regex(/^[^#+]*(\{device\}|\{metric\})?[^#+]*$/, 'expected segments with {device} / {metric}');
+
+/** A file a config entry names, checked by check-config before anything starts (agent/config-files.ts). */
+export interface ConfigFile {
+  /** The key inside the entry, e.g. `passwordFile`. */
+  key: string;
+  path: string | undefined;
+  kind: 'secret' | 'ca' | 'cert' | 'key' | 'credentials';
+}

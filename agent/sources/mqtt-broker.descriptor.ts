@@ -54,4 +54,8 @@ export const mqttBrokerSource = {
     const { MqttBrokerSource } = await import('./mqtt-broker.ts');
     return new MqttBrokerSource(cfg, ctx);
   },
+  files: (cfg) => [
+    { key: 'passwordFile', path: cfg.passwordFile, kind: 'secret' },
+    { key: 'credentials', path: cfg.credentials, kind: 'credentials' },
+  ],
 } as const satisfies SourceDescriptor<typeof schema>;

@@ -35,4 +35,10 @@ export const mqttSource = {
     const { MqttSource } = await import('./mqtt.ts');
     return new MqttSource({ ...cfg, agentId }, ctx);
   },
+  files: (cfg) => [
+    { key: 'passwordFile', path: cfg.passwordFile, kind: 'secret' },
+    { key: 'ca', path: cfg.ca, kind: 'ca' },
+    { key: 'cert', path: cfg.cert, kind: 'cert' },
+    { key: 'key', path: cfg.key, kind: 'key' },
+  ],
 } as const satisfies SourceDescriptor<typeof schema>;

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Descriptor } from '../../shared/registry.ts';
+import type { ConfigFile } from '../config-common.ts';
 
 export interface RawFrame {
   /** One frame: a line from a serial port (without the line terminator) or one MQTT message payload. */
@@ -100,4 +101,6 @@ export interface SourceDescriptor<S extends z.ZodObject = z.ZodObject> extends D
     readonly listens: boolean;
   };
   create(cfg: z.output<S>, agentId: string, ctx: SourceContext): Promise<Source>;
+  /** The files the entry names (secrets, TLS material, credentials), for check-config. */
+  files?(cfg: z.output<S>): readonly ConfigFile[];
 }
