@@ -288,13 +288,17 @@ export class Agent {
   private startUplink(): void {
     const up = this.config.uplink!;
     // The config's uplink keys are MqttUplinkOptions (agent/uplink/mqtt.descriptor.ts), not copied by hand.
-    this.uplink = new MqttUplink({ ...up, agentId: this.config.agent.id }, this.outbox, {
-      log: this.log.child({ component: 'uplink' }),
-      clock: this.clock,
-      getStatus: () => this.wireStatus(),
-      registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
-      stageLatency: this.metrics.deliveryStage,
-    });
+    this.uplink = new MqttUplink(
+      { ...up, agentId: this.config.agent.id },
+      this.outbox,
+      {
+        log: this.log.child({ component: 'uplink' }),
+        clock: this.clock,
+        getStatus: () => this.wireStatus(),
+        registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
+        stageLatency: this.metrics.deliveryStage,
+      },
+    );
     this.uplink.start();
   }
 
