@@ -287,9 +287,22 @@ export class Agent {
 
   private startUplink(): void {
     const up = this.config.uplink!;
-    // The config's uplink keys are MqttUplinkOptions (agent/uplink/mqtt.descriptor.ts), not copied by hand.
     this.uplink = new MqttUplink(
-      { ...up, agentId: this.config.agent.id },
+      {
+        agentId: this.config.agent.id,
+        urls: up.urls,
+        username: up.username,
+        passwordFile: up.passwordFile,
+        ca: up.ca,
+        cert: up.cert,
+        key: up.key,
+        rejectUnauthorized: up.rejectUnauthorized,
+        batch: up.batch,
+        maxInFlight: up.maxInFlight,
+        drainRate: up.drainRate,
+        compress: up.compress,
+        statusInterval: up.statusInterval,
+      },
       this.outbox,
       {
         log: this.log.child({ component: 'uplink' }),
