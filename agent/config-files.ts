@@ -7,8 +7,10 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { readCredentialFile } from '../shared/credentials.ts';
 import type { AgentConfig } from './config.ts';
+import type { ConfigFile } from './config-common.ts';
+import { sources } from './sources/registry.ts';
 
-type Kind = 'secret' | 'ca' | 'cert' | 'key' | 'credentials';
+type Kind = ConfigFile['kind'];
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
 
@@ -21,15 +23,8 @@ export function checkConfigFiles(config: AgentConfig): string[] {
     if (problem) problems.push(`${path}: ${file}: ${problem}`);
   };
   config.sources.forEach((s, i) => {
-    if (s.type === 'serial') return;
-    check(`sources.${i}.passwordFile`, s.passwordFile, 'secret');
-    if (s.type === 'mqtt') {
-      check(`sources.${i}.ca`, s.ca, 'ca');
-      check(`sources.${i}.cert`, s.cert, 'cert');
-      check(`sources.${i}.key`, s.key, 'key');
-    } else {
-      check(`sources.${i}.credentials`, s.credentials, 'credentials');
-    }
+    // Each source kind names its files in its descriptor (agent/sources/<type>.descriptor.ts).
+    for (const f of sources.get(s.type).files?.(s) ?? []) check(`sources.${i}.${f.key}`, f.path, f.kind);
   });
   const up = config.uplink;
   if (up) {

@@ -1,9 +1,9 @@
 import { type ConfigResult, loadConfigFile } from '../shared/config-file.ts';
 import { type AgentConfig, agentConfigSchema } from './config.ts';
-import { ruleSpecSchema } from './rules/schema.ts';
 
-export const agentSchema = agentConfigSchema(ruleSpecSchema);
+/** The schema of the built-in kinds; loadAgentConfig also sees kinds registered after import. */
+export const agentSchema = agentConfigSchema();
 
 export function loadAgentConfig(path: string): ConfigResult<AgentConfig> {
-  return loadConfigFile(path, agentSchema) as ConfigResult<AgentConfig>;
+  return loadConfigFile(path, agentConfigSchema());
 }

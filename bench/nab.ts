@@ -1,5 +1,5 @@
 // `npm run bench -- nab`: every statistical rule kind at its documented defaults, and the `anomaly`
-// kind, over the NAB corpus in ../shared/datasets/nab (issue 11), scored by our own implementation of
+// kind, over the NAB corpus in EDGEFLOW_NAB_DIR (shared/outside.ts; issue 11), scored by our own implementation of
 // NAB's method (bench/nab/scorer.ts). One RuleEngine per file, one key, event time = row time, one
 // configuration for all files. Two scores per profile:
 //   alerts  the product's own decision: a detection is a row where a `firing` alert was emitted
@@ -11,6 +11,7 @@
 
 import { RuleEngine, type RuleSpec, type RuleSpecInput } from '../agent/rules/engine.ts';
 import { FakeClock } from '../shared/clock.ts';
+import { notFound } from '../shared/outside.ts';
 import { type BenchResult, isMain, printResult } from './lib.ts';
 import { loadNab, NAB_DIR, type NabFile, nabPresent } from './nab/corpus.ts';
 import { fileRows, fileScore, normalise, PROFILES, sweep } from './nab/scorer.ts';
@@ -99,7 +100,7 @@ export function scoreRuns(runs: FileRun[]) {
 }
 
 export async function benchNab(specs = NAB_SPECS): Promise<BenchResult> {
-  if (!nabPresent()) return { rows: [], notes: [`NAB data not found at ${NAB_DIR}: skipped`] };
+  if (!nabPresent()) return { rows: [], notes: [`${notFound('nab', 'NAB data')}: skipped`] };
   const files = loadNab();
   const rows: NabRow[] = [];
   const perFile: Record<string, Record<string, number>> = {};

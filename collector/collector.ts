@@ -48,11 +48,10 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
   // injected sinks and sinkThreads: false run on this one.
   const threaded = !deps.sinks && config.collector.sinkThreads;
   const sinks: Sink[] = deps.sinks ?? [];
-  if (!deps.sinks && !threaded) {
-    for (const name of configuredSinks(config))
-      sinks.push(buildSink(name, config, log.child({ sink: name })));
-  }
-  const sinkNames = threaded ? configuredSinks(config) : sinks.map((s) => s.name);
+  // In-process sinks from the config are built in start(): their factories import the sink's client
+  // library, which a collector whose config does not use it never loads (issue 13/14).
+  const configured = deps.sinks ? [] : configuredSinks(config);
+  const sinkNames: string[] = deps.sinks ? sinks.map((s) => s.name) : configured;
   const startedAt = clock.now();
 
   let spool: Spool | null = null;
@@ -131,10 +130,10 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
       const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };
       if (threaded) {
         const sp = spool;
-        const started = sinkNames.map(
+        const started = configured.map(
           (name) =>
             new ThreadedSinkRunner(
-              name as 'kafka' | 'influx',
+              name,
               config,
               sp,
               spoolPath,
@@ -153,6 +152,8 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           throw failed.reason;
         }
       } else {
+        if (!deps.sinks && sinks.length === 0)
+          for (const name of configured) sinks.push(await buildSink(name, config, log.child({ sink: name })));
         for (const s of sinks) await s.start();
         const inProcess = sinks.map(
           (s) => new SinkRunner(s, spool!, metrics, log.child({ sink: s.name }), clock, runnerOpts),

@@ -4,10 +4,8 @@
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { CLUSTER_DEFAULTS, clusterSchema } from './cluster/config.ts';
-
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9465');
+import { hostPort } from './config-common.ts';
+import { sinkConfigShape } from './sinks/registry.ts';
 
 /**
  * `tcp://host:port` or `tls://host:port` (also accepted: `mqtt://`, `mqtts://`); extension: MQTT over
@@ -109,97 +107,6 @@ const mqttSchema = z
     }
   });
 
-const kafkaSchema = z
-  .object({
-    brokers: z.array(hostPort).min(1),
-    clientId: z.string().min(1).default('edgeflow-collector'),
-    topics: z
-      .object({
-        summaries: z.string().min(1).default('edgeflow.summaries'),
-        alerts: z.string().min(1).default('edgeflow.alerts'),
-        status: z.string().min(1).default('edgeflow.status'),
-        late: z.string().min(1).default('edgeflow.late'),
-        deadletter: z.string().min(1).default('edgeflow.deadletter'),
-      })
-      .strict()
-      .default({
-        summaries: 'edgeflow.summaries',
-        alerts: 'edgeflow.alerts',
-        status: 'edgeflow.status',
-        late: 'edgeflow.late',
-        deadletter: 'edgeflow.deadletter',
-      }),
-    /** Extension: create missing topics at start (else only verify they exist). */
-    createTopics: z.boolean().default(true),
-    /**
-     * Extension (issue 18): the Kafka client library behind the sink. Both produce the same records
-     * (keys, headers, murmur2 partitions, idempotent); kafkajs is kept for a broker @platformatic/kafka
-     * does not work with.
-     */
-    client: z.enum(['platformatic', 'kafkajs']).default('platformatic'),
-    ssl: z.boolean().default(false),
-    sasl: z
-      .object({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-        username: z.string().min(1),
-        password: z.string().optional(),
-        passwordFile: z.string().min(1).optional(),
-      })
-      .strict()
-      .refine((s) => (s.password === undefined) !== (s.passwordFile === undefined), {
-        message: 'give exactly one of password or passwordFile',
-      })
-      .optional(),
-  })
-  .strict();
-
-const influxSchema = z
-  .object({
-    url: z.url(),
-    api: z.enum(['v1', 'v2']).default('v2'),
-    org: z.string().min(1).optional(),
-    bucket: z.string().min(1).optional(),
-    token: z.string().min(1).optional(),
-    tokenFile: z.string().min(1).optional(),
-    db: z.string().min(1).optional(),
-    rp: z.string().min(1).optional(),
-    username: z.string().min(1).optional(),
-    password: z.string().optional(),
-    passwordFile: z.string().min(1).optional(),
-    /** Extension: items per write request. */
-    batchSize: z.number().int().min(1).max(50_000).default(5000),
-    timeout: durationSchema.default(10_000),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const need = (key: keyof typeof c, why: string) => {
-      if (c[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `required for ${why}` });
-    };
-    const forbid = (keys: (keyof typeof c)[], why: string) => {
-      for (const k of keys) {
-        if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `not used with ${why}` });
-      }
-    };
-    if (c.api === 'v2') {
-      need('org', 'api: v2');
-      need('bucket', 'api: v2');
-      if (c.token === undefined && c.tokenFile === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'api: v2 needs token or tokenFile' });
-      }
-      forbid(['db', 'rp', 'username', 'password', 'passwordFile'], 'api: v2 (those are v1 settings)');
-    } else {
-      need('db', 'api: v1');
-      forbid(['org', 'bucket', 'token', 'tokenFile'], 'api: v1 (those are v2 settings)');
-      if (c.password !== undefined && c.passwordFile !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['passwordFile'],
-          message: 'give only one of password or passwordFile',
-        });
-      }
-    }
-  });
-
 const spoolSchema = z
   .object({
     maxBytes: sizeSchema.default(2 * 1024 ** 3),
@@ -229,8 +136,8 @@ export const collectorConfigSchema = z
       })
       .strict(),
     mqtt: mqttSchema,
-    kafka: kafkaSchema.optional(),
-    influx: influxSchema.optional(),
+    // One optional key per sink kind (collector/sinks/registry.ts): `kafka:`, `influx:`.
+    ...sinkConfigShape(),
     spool: spoolSchema.default({
       maxBytes: 2 * 1024 ** 3,
       dedupRetention: 7 * 86_400_000,
@@ -250,8 +157,8 @@ export const collectorConfigSchema = z
   });
 
 export type CollectorConfig = z.output<typeof collectorConfigSchema>;
-export type KafkaConfig = NonNullable<CollectorConfig['kafka']>;
-export type InfluxConfig = NonNullable<CollectorConfig['influx']>;
+export type { InfluxConfig } from './sinks/influxdb.descriptor.ts';
+export type { KafkaConfig } from './sinks/kafka.descriptor.ts';
 
 export function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');

@@ -9,7 +9,7 @@ import {
   parseTimestamp,
   toText,
 } from './common.ts';
-import type { DecodeContext, Decoder } from './decoder.ts';
+import type { DecodeContext, Decoder, DecoderDescriptor } from './decoder.ts';
 
 export class CsvDecoder implements Decoder {
   readonly format = 'csv' as const;
@@ -29,3 +29,10 @@ export class CsvDecoder implements Decoder {
     return [{ device, metric, value, ts: parseTimestamp(tsField) }];
   }
 }
+
+export const csvFormat: DecoderDescriptor = {
+  type: 'csv',
+  summary: '`device,metric,value[,ts]`, one line per frame',
+  capabilities: { needsTopicMetric: false },
+  create: (o) => new CsvDecoder(o.maxFrameBytes),
+};

@@ -3,8 +3,10 @@
 // `reason` that the runtime counts per source (edgeflow_agent_bad_frames_total{source,reason}).
 import { EdgeflowError } from '../../shared/errors.ts';
 import type { Reading } from '../../shared/model.ts';
+import type { Descriptor } from '../../shared/registry.ts';
 
-export type FrameFormat = 'json' | 'csv' | 'kv' | 'senml' | 'number';
+/** A source's `format:`, the name of a decoder in agent/decoders/registry.ts. */
+export type FrameFormat = string;
 
 export interface DecodeContext {
   /** Default device (source's `device`, or from the topic). */
@@ -27,4 +29,24 @@ export class FrameError extends EdgeflowError {
     super('FRAME_INVALID', message);
     this.reason = reason;
   }
+}
+
+export interface DecoderOptions {
+  /** Largest frame accepted, bytes; larger is FrameError `too_long`. [1MB] */
+  maxFrameBytes?: number;
+}
+
+/**
+ * A decoder kind (issue 13): its `format:` name, what it needs, and a factory. Decoders are pure and a
+ * few hundred lines with no dependencies, so the descriptor sits in the decoder's own file and the
+ * factory is synchronous (nothing worth loading lazily).
+ */
+export interface DecoderDescriptor extends Descriptor {
+  /** One line for docs/agent-config.md. */
+  readonly summary: string;
+  readonly capabilities: {
+    /** Takes the metric (and device) from the MQTT topic: needs a `topicPattern` with {metric}. */
+    readonly needsTopicMetric: boolean;
+  };
+  create(opts: DecoderOptions): Decoder;
 }

@@ -9,7 +9,7 @@
 // absent → arrival time with `arrivalTime: true`.
 import type { Reading } from '../../shared/model.ts';
 import { checkName, DEFAULT_MAX_FRAME_BYTES, fail, parseTimestamp, requireNumber, toText } from './common.ts';
-import type { DecodeContext, Decoder } from './decoder.ts';
+import type { DecodeContext, Decoder, DecoderDescriptor } from './decoder.ts';
 
 const RESERVED = new Set(['device', 'ts', 'metric', 'value']);
 
@@ -49,3 +49,10 @@ export class JsonDecoder implements Decoder {
     return out;
   }
 }
+
+export const jsonFormat: DecoderDescriptor = {
+  type: 'json',
+  summary: 'one JSON object per frame: a reading, or a device with several metrics',
+  capabilities: { needsTopicMetric: false },
+  create: (o) => new JsonDecoder(o.maxFrameBytes),
+};

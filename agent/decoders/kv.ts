@@ -10,7 +10,7 @@ import {
   parseTimestamp,
   toText,
 } from './common.ts';
-import type { DecodeContext, Decoder } from './decoder.ts';
+import type { DecodeContext, Decoder, DecoderDescriptor } from './decoder.ts';
 
 export class KvDecoder implements Decoder {
   readonly format = 'kv' as const;
@@ -45,3 +45,10 @@ export class KvDecoder implements Decoder {
     return out;
   }
 }
+
+export const kvFormat: DecoderDescriptor = {
+  type: 'kv',
+  summary: '`temperature=21.5 humidity=40.2 [ts=...]`',
+  capabilities: { needsTopicMetric: false },
+  create: (o) => new KvDecoder(o.maxFrameBytes),
+};

@@ -3,7 +3,7 @@
 // Always arrival time: a bare number carries no timestamp.
 import type { Reading } from '../../shared/model.ts';
 import { checkName, fail, parseNumberText, toText } from './common.ts';
-import type { DecodeContext, Decoder } from './decoder.ts';
+import type { DecodeContext, Decoder, DecoderDescriptor } from './decoder.ts';
 
 /** A number needs no more than this; anything longer is not a number frame. */
 const MAX_NUMBER_FRAME = 256;
@@ -19,3 +19,10 @@ export class NumberDecoder implements Decoder {
     return [{ device, metric, value: parseNumberText(text), ts: ctx.arrivalTs, arrivalTime: true }];
   }
 }
+
+export const numberFormat: DecoderDescriptor = {
+  type: 'number',
+  summary: 'the payload is one number; device and metric come from the topic',
+  capabilities: { needsTopicMetric: true },
+  create: (_o) => new NumberDecoder(),
+};

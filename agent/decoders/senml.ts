@@ -22,7 +22,7 @@
 //   4. an empty resolved name takes the topic's metric (pattern "sensors/{device}/{metric}").
 import type { Reading } from '../../shared/model.ts';
 import { checkName, DEFAULT_MAX_FRAME_BYTES, fail, MAX_TS, MIN_TS, toText } from './common.ts';
-import type { DecodeContext, Decoder } from './decoder.ts';
+import type { DecodeContext, Decoder, DecoderDescriptor } from './decoder.ts';
 
 /** RFC 8428 4.5.3: times below 2^28 s are relative to now. */
 const RELATIVE_BELOW = 2 ** 28;
@@ -132,3 +132,10 @@ export class SenmlDecoder implements Decoder {
     return out;
   }
 }
+
+export const senmlFormat: DecoderDescriptor = {
+  type: 'senml',
+  summary: 'an RFC 8428 SenML JSON pack',
+  capabilities: { needsTopicMetric: false },
+  create: (o) => new SenmlDecoder(o.maxFrameBytes),
+};

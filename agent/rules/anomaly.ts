@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { durationSchema, parseDuration } from '../../shared/units.ts';
 import { type AnomalyParams, type AnomalyState, anomalyInit, anomalyUpdate } from './anomaly-model.ts';
 import { extendScope, type Scope } from './expr.ts';
-import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
+import { type Built, conditionAt, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 import { COOLDOWN_MS } from './stats.ts';
 
 const span = (d: string) => durationSchema.default(parseDuration(d));
@@ -80,3 +80,11 @@ export function buildAnomaly(spec: AnomalySpec, scope: Scope): Built<AnomalyStat
     },
   };
 }
+
+export const anomalyKind = {
+  type: 'anomaly',
+  schema: anomalySpecSchema,
+  summary: 'a learned model per key scores how surprising each reading is; fires at or above `threshold`',
+  capabilities: { scores: true, timeBased: false },
+  build: buildAnomaly,
+} as const satisfies RuleKindDescriptor<typeof anomalySpecSchema>;

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
-import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
+import { type Built, conditionAt, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 import { COOLDOWN_MS, quantumAfter, spanSchema, spreadFloor } from './stats.ts';
 
 export const changepointSpecSchema = kindSchema('changepoint', {
@@ -98,3 +98,11 @@ export function buildChangepoint(spec: ChangepointSpec, scope: Scope): Built<Sta
     },
   };
 }
+
+export const changepointKind = {
+  type: 'changepoint',
+  schema: changepointSpecSchema,
+  summary: 'a level shift, two-sided CUSUM',
+  capabilities: { scores: true, timeBased: false },
+  build: buildChangepoint,
+} as const satisfies RuleKindDescriptor<typeof changepointSpecSchema>;

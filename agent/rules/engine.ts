@@ -6,11 +6,13 @@
 // no method needs to guard against another running concurrently. `out.alert` must not throw.
 import type { Clock } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
+import { canonicalJson, fingerprint } from '../../shared/fingerprint.ts';
 import { alertId } from '../../shared/ids.ts';
+import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import { type Alert, alertSchema, type Reading, type Summary } from '../../shared/model.ts';
 import type { Env } from './expr.ts';
 import { type Detector, type KeyState, Rule, type RuleEvent } from './rule.ts';
-import { buildDetector, type RuleSpec, ruleSpecsSchema } from './schema.ts';
+import { buildDetector, isValidated, type RuleSpec, ruleSpecsSchema } from './schema.ts';
 
 export {
   compileRuleSpecs,
@@ -45,45 +47,19 @@ export interface RuleEngineStats {
 
 interface Entry {
   rule: Rule;
-  device: RegExp | null;
-  metric: RegExp | null;
+  match: Matcher;
   fp: string;
 }
 
 const SNAPSHOT_VERSION = 1;
 const MATCH_CACHE_MAX = 50_000;
 
-/** `*` any run of characters, `?` one character; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (const ch of glob) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\/-]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
-}
-
-/** JSON with sorted keys: equal specs give equal fingerprints whatever their key order. */
-function stableStringify(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-
 export class RuleEngine {
   private readonly entries: Entry[] = [];
   private readonly readingEntries: Entry[] = [];
   private readonly windowEntries = new Map<string, Entry[]>();
   private readonly tickEntries: Entry[] = [];
-  private readonly matchCache = new Map<string, Entry[]>();
+  private readonly matchCache = new MatchCache(this.readingEntries, (e) => e.match, MATCH_CACHE_MAX);
   private readonly counters = { fired: 0, resolved: 0 };
   private evalErrors = 0;
   private keysDropped = 0;
@@ -95,16 +71,20 @@ export class RuleEngine {
     private readonly opts: RuleEngineOptions,
     private readonly out: RuleEngineOutput,
   ) {
-    // Specs are normally validated already (check-config); parsing again is idempotent and makes
-    // hand-written specs (tests, tools) get the same defaults and checks.
-    const res = ruleSpecsSchema.safeParse(specs);
-    if (!res.success) {
-      const problems = res.error.issues.map((i) => `rules.${i.path.join('.')}: ${i.message}`);
-      throw new EdgeflowError('CONFIG_INVALID', `invalid rules: ${problems.join('; ')}`);
+    // Specs from the agent config were validated by it (ruleSpecSchema) and are taken as they are;
+    // hand-written specs (tests, tools) are parsed here, for the same defaults and checks.
+    let valid: readonly RuleSpec[] = specs;
+    if (!specs.every(isValidated)) {
+      const res = ruleSpecsSchema().safeParse(specs);
+      if (!res.success) {
+        const problems = res.error.issues.map((i) => `rules.${i.path.join('.')}: ${i.message}`);
+        throw new EdgeflowError('CONFIG_INVALID', `invalid rules: ${problems.join('; ')}`);
+      }
+      valid = res.data;
     }
     this.maxKeys = opts.maxKeysPerRule ?? 100_000;
     const ctx = { agentId: opts.agentId, emit: (a: Alert) => this.out.alert(a) };
-    for (const spec of res.data) {
+    for (const spec of valid) {
       const built = buildDetector(spec);
       const rule = new Rule(
         spec,
@@ -116,9 +96,8 @@ export class RuleEngine {
       );
       const e: Entry = {
         rule,
-        device: spec.match.device === undefined ? null : globToRegExp(spec.match.device),
-        metric: spec.match.metric === undefined ? null : globToRegExp(spec.match.metric),
-        fp: stableStringify(spec),
+        match: compileMatch(spec.match),
+        fp: fingerprint(spec),
       };
       this.entries.push(e);
       if (spec.on === 'reading') this.readingEntries.push(e);
@@ -132,18 +111,11 @@ export class RuleEngine {
   }
 
   private matches(e: Entry, device: string, metric: string): boolean {
-    return (e.device === null || e.device.test(device)) && (e.metric === null || e.metric.test(metric));
+    return e.match.device(device) && e.match.metric(metric);
   }
 
   private readingRules(device: string, metric: string): Entry[] {
-    const k = Rule.keyOf(device, metric);
-    let list = this.matchCache.get(k);
-    if (!list) {
-      list = this.readingEntries.filter((e) => this.matches(e, device, metric));
-      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
-      this.matchCache.set(k, list);
-    }
-    return list;
+    return this.matchCache.get(device, metric);
   }
 
   private keyState(e: Entry, device: string, metric: string): KeyState | null {
@@ -330,7 +302,8 @@ export class RuleEngine {
     for (const r of snap.rules as unknown[]) {
       if (!isObj(r) || typeof r.name !== 'string' || !Array.isArray(r.keys)) continue;
       const e = byName.get(r.name);
-      const same = e !== undefined && r.fp === e.fp;
+      // Checkpoints before issue 13 stored the canonical JSON itself, not its hash.
+      const same = e !== undefined && (r.fp === e.fp || r.fp === canonicalJson(e.rule.spec));
       for (const k of r.keys as unknown[]) {
         if (!isObj(k) || typeof k.device !== 'string' || typeof k.metric !== 'string') continue;
         const firing = alertSchema.safeParse(k.firing);

@@ -4,7 +4,7 @@
 // previous value) means a slow drift in steps smaller than the tolerance still counts as a change.
 import { z } from 'zod';
 import type { Scope } from './expr.ts';
-import { type Built, duration, formatValue, kindSchema } from './rule.ts';
+import { type Built, duration, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 
 export const flatlineSpecSchema = kindSchema('flatline', {
   for: duration('how long the value must stay unchanged, e.g. 10m'),
@@ -36,3 +36,11 @@ export function buildFlatline(spec: FlatlineSpec, _scope: Scope): Built<State> {
     },
   };
 }
+
+export const flatlineKind = {
+  type: 'flatline',
+  schema: flatlineSpecSchema,
+  summary: 'the value has not changed for a duration',
+  capabilities: { scores: false, timeBased: false },
+  build: buildFlatline,
+} as const satisfies RuleKindDescriptor<typeof flatlineSpecSchema>;

@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import { formatDuration } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
-import { type Built, duration, kindSchema } from './rule.ts';
+import { type Built, duration, kindSchema, type RuleKindDescriptor } from './rule.ts';
 
 export const missingSpecSchema = kindSchema('missing', {
   after: duration('how long a key may stay silent, e.g. 2m'),
@@ -53,3 +53,11 @@ export function buildMissing(spec: MissingSpec, _scope: Scope): Built<State> {
     },
   };
 }
+
+export const missingKind = {
+  type: 'missing',
+  schema: missingSpecSchema,
+  summary: 'no reading of a key for a duration (processing time)',
+  capabilities: { scores: false, timeBased: true },
+  build: buildMissing,
+} as const satisfies RuleKindDescriptor<typeof missingSpecSchema>;

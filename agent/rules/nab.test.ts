@@ -1,20 +1,17 @@
 // Rules against real labelled data: the Numenta Anomaly Benchmark (NAB v1.1, MIT licence). Not a
 // score (that needs NAB's scorer); a regression guard that the detectors find labelled anomalies of
 // the kind they are meant for without flooding the rest. Skipped when the data set is not present
-// (set NAB_DIR; default ../shared/datasets/nab beside the repository, layout data/<category>/<file>.csv + labels/).
+// (set EDGEFLOW_NAB_DIR, shared/outside.ts; layout data/<category>/<file>.csv + labels/).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { notFound, outsidePath } from '../../shared/outside.ts';
 import type { RuleSpecInput } from './engine.ts';
 import { harness } from './testkit.ts';
 
-// The product side's data sits beside the repository (../shared/datasets), in CI's clone as here.
-const NAB = process.env.NAB_DIR ?? fileURLToPath(new URL('../../../shared/datasets/nab', import.meta.url));
-const skip = existsSync(join(NAB, 'labels', 'combined_windows.json'))
-  ? false
-  : `NAB data not found at ${NAB}`;
+const NAB = outsidePath('nab');
+const skip = existsSync(join(NAB, 'labels', 'combined_windows.json')) ? false : notFound('nab', 'NAB data');
 
 const toMs = (s: string) => Date.parse(`${s.slice(0, 19).replace(' ', 'T')}Z`);
 

@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import { durationSchema, formatDuration } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
-import { type Built, conditionAt, duration, expression, kindSchema } from './rule.ts';
+import {
+  type Built,
+  conditionAt,
+  duration,
+  expression,
+  kindSchema,
+  type RuleKindDescriptor,
+} from './rule.ts';
 
 export const patternSpecSchema = kindSchema('pattern', {
   when: expression('the condition an event must meet to count, e.g. "value == 0"'),
@@ -51,3 +58,11 @@ export function buildPattern(spec: PatternSpec, scope: Scope): Built<State> {
     },
   };
 }
+
+export const patternKind = {
+  type: 'pattern',
+  schema: patternSpecSchema,
+  summary: '`count` events matching `when` within `within` (e.g. 3 failures in 5 minutes)',
+  capabilities: { scores: false, timeBased: false },
+  build: buildPattern,
+} as const satisfies RuleKindDescriptor<typeof patternSpecSchema>;

@@ -10,7 +10,14 @@
 import { z } from 'zod';
 import { durationSchema, parseDuration } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
-import { type Built, conditionAt, expression, formatValue, kindSchema } from './rule.ts';
+import {
+  type Built,
+  conditionAt,
+  expression,
+  formatValue,
+  kindSchema,
+  type RuleKindDescriptor,
+} from './rule.ts';
 import { quantumAfter, spreadFloor } from './stats.ts';
 
 export const rateSpecSchema = kindSchema('rate', {
@@ -69,3 +76,11 @@ export function buildRate(spec: RateSpec, scope: Scope): Built<State> {
     },
   };
 }
+
+export const rateKind = {
+  type: 'rate',
+  schema: rateSpecSchema,
+  summary: 'change per second between consecutive readings of a key, tested by `when` (`rate`)',
+  capabilities: { scores: false, timeBased: false },
+  build: buildRate,
+} as const satisfies RuleKindDescriptor<typeof rateSpecSchema>;

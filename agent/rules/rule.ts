@@ -11,11 +11,9 @@
 import { z } from 'zod';
 import { alertId } from '../../shared/ids.ts';
 import { AGGREGATES, type Alert } from '../../shared/model.ts';
+import type { Descriptor } from '../../shared/registry.ts';
 import { durationSchema, parseDuration } from '../../shared/units.ts';
 import { compileCondition, type Env, ExprError, type Scope } from './expr.ts';
-import type { RuleSpec } from './schema.ts';
-
-export type { RuleSpec, RuleSpecInput } from './schema.ts';
 
 // ---- spec fields every kind shares (kind files add their own keys; schema.ts assembles the union) ----
 
@@ -51,7 +49,8 @@ export function duration(what: string) {
         ctx.addIssue({ code: 'custom', message: (e as Error).message });
       }
       return z.NEVER;
-    });
+    })
+    .meta({ unit: 'duration' });
 }
 
 /** An expression key; `what` explains it when the key is missing. */
@@ -104,14 +103,57 @@ export class SpecError extends Error {
   }
 }
 
-/** Compiles a condition at spec key `key`, turning expression errors into SpecErrors. */
+/**
+ * Compiles a condition at spec key `key`, turning expression errors into SpecErrors. Each (expression,
+ * scope) is compiled once per process (issue 13: check-config, the engine and a reload compiled it up to
+ * three times): the compiled predicate is a pure function of the event's env, so sharing it is safe.
+ */
 export function conditionAt(key: string, source: string, scope: Scope): (env: Env) => boolean {
-  try {
-    return compileCondition(source, scope);
-  } catch (e) {
-    if (e instanceof ExprError) throw new SpecError(key, e.message);
-    throw e;
+  const cacheKey = `${source}\u0000${[...scope].map(([n, t]) => `${n}:${t}`).join(',')}`;
+  const hit = compiled.get(cacheKey);
+  if (hit !== undefined) {
+    if (hit instanceof ExprError) throw new SpecError(key, hit.message);
+    return hit;
   }
+  let out: ((env: Env) => boolean) | ExprError;
+  try {
+    out = compileCondition(source, scope);
+  } catch (e) {
+    if (!(e instanceof ExprError)) throw e;
+    out = e;
+  }
+  if (compiled.size >= COMPILED_MAX) compiled.clear();
+  compiled.set(cacheKey, out);
+  if (out instanceof ExprError) throw new SpecError(key, out.message);
+  return out;
+}
+/** Bounds the compile cache: a config has a few dozen expressions; reloads may bring new ones. */
+const COMPILED_MAX = 1024;
+const compiled = new Map<string, ((env: Env) => boolean) | ExprError>();
+
+/** The keys every kind has (commonSpecShape), as the lifecycle reads them, plus `kind` and `for`. */
+export type CommonSpec = z.output<z.ZodObject<typeof commonSpecShape>> & {
+  readonly kind: string;
+  readonly for?: number;
+};
+
+/**
+ * A rule kind (issue 13): `kind:` name, its spec schema (kindSchema: the common keys and its own), what
+ * it does, and the builder of its detector. Pure computation, so the descriptor sits in the kind's own
+ * file; agent/rules/registry.ts lists them.
+ */
+export interface RuleKindDescriptor<S extends z.ZodObject = z.ZodObject> extends Descriptor {
+  readonly schema: S;
+  /** One line for docs/agent-config.md. */
+  readonly summary: string;
+  readonly capabilities: {
+    /** Gives each event an anomaly score in [0, 1] (the statistical kinds, issue 11). */
+    readonly scores: boolean;
+    /** Fires on processing time from tick() as well as on events (missing). */
+    readonly timeBased: boolean;
+  };
+  /** Throws SpecError (key + message) for problems in its expressions. */
+  build(spec: z.output<S>, scope: Scope): Built<unknown>;
 }
 
 /** What a kind's builder returns. */
@@ -233,14 +275,14 @@ export class Rule<S = unknown> {
   private readonly template: string;
 
   constructor(
-    readonly spec: RuleSpec,
+    readonly spec: CommonSpec,
     readonly detector: Detector<S>,
     private readonly ctx: AlertContext,
     private readonly counters: { fired: number; resolved: number },
     defaultMessage: string,
     defaultCooldown = 0,
   ) {
-    this.forMs = 'for' in spec && typeof spec.for === 'number' ? spec.for : 0;
+    this.forMs = typeof spec.for === 'number' ? spec.for : 0;
     this.cooldownMs = spec.cooldown ?? defaultCooldown;
     this.template = spec.message ?? defaultMessage;
   }

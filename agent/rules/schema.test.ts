@@ -30,8 +30,13 @@ describe('rule spec schema', () => {
   });
 
   it('normalises on: "window:name" and {window: name} alike; defaults severity and match', () => {
-    const a = ruleSpecSchema.parse({ name: 'a', kind: 'threshold', on: 'window:temp-1m', when: 'mean > 1' });
-    const b = ruleSpecSchema.parse({
+    const a = ruleSpecSchema().parse({
+      name: 'a',
+      kind: 'threshold',
+      on: 'window:temp-1m',
+      when: 'mean > 1',
+    });
+    const b = ruleSpecSchema().parse({
       name: 'a',
       kind: 'threshold',
       on: { window: 'temp-1m' },
@@ -44,8 +49,14 @@ describe('rule spec schema', () => {
   });
 
   it('parsing is idempotent (the engine re-parses validated specs)', () => {
-    const once = ruleSpecSchema.parse({ name: 'z', kind: 'zscore', on: 'window:w', field: 'p95', for: '1m' });
-    assert.deepEqual(ruleSpecSchema.parse(once), once);
+    const once = ruleSpecSchema().parse({
+      name: 'z',
+      kind: 'zscore',
+      on: 'window:w',
+      field: 'p95',
+      for: '1m',
+    });
+    assert.deepEqual(ruleSpecSchema().parse(once), once);
   });
 
   it('reports expression errors at the rule key, in the form check-config prints', () => {
@@ -57,7 +68,7 @@ describe('rule spec schema', () => {
       ]),
       ['rules[2].when: unknown identifier "vale" (known: value, ts, device, metric)'],
     );
-    const res = ruleSpecsSchema.safeParse([{ name: 'c', kind: 'threshold', when: 'value >' }]);
+    const res = ruleSpecsSchema().safeParse([{ name: 'c', kind: 'threshold', when: 'value >' }]);
     assert.ok(!res.success);
     assert.match(describeIssues(res.error, 'rules')[0]!, /^rules\.0\.when: syntax error/);
   });

@@ -4,54 +4,12 @@
 // check-config prints the issues as `rules.N.<key>: <message>`.
 import { z } from 'zod';
 import { describeIssues } from '../../shared/model.ts';
-import { anomalySpecSchema, buildAnomaly } from './anomaly.ts';
-import { buildChangepoint, changepointSpecSchema } from './changepoint.ts';
+import { builtFrom, discriminatedUnionOf } from '../../shared/registry.ts';
 import { READING_SCOPE, type Scope, WINDOW_SCOPE } from './expr.ts';
-import { buildFlatline, flatlineSpecSchema } from './flatline.ts';
-import { buildMissing, missingSpecSchema } from './missing.ts';
-import { buildPattern, patternSpecSchema } from './pattern.ts';
-import { buildRate, rateSpecSchema } from './rate.ts';
+import { type RuleSpec, type RuleSpecInput, ruleKinds } from './registry.ts';
 import { type Built, MESSAGE_PLACEHOLDERS, SpecError } from './rule.ts';
-import { buildSpike, spikeSpecSchema } from './spike.ts';
-import { buildThreshold, thresholdSpecSchema } from './threshold.ts';
-import { buildZscore, zscoreSpecSchema } from './zscore.ts';
 
-export const RULE_KINDS = [
-  'threshold',
-  'rate',
-  'zscore',
-  'spike',
-  'changepoint',
-  'flatline',
-  'missing',
-  'pattern',
-  'anomaly',
-] as const;
-export type RuleKind = (typeof RULE_KINDS)[number];
-
-const unionSchema = z.discriminatedUnion(
-  'kind',
-  [
-    thresholdSpecSchema,
-    rateSpecSchema,
-    zscoreSpecSchema,
-    spikeSpecSchema,
-    changepointSpecSchema,
-    flatlineSpecSchema,
-    missingSpecSchema,
-    patternSpecSchema,
-    anomalySpecSchema,
-  ],
-  {
-    error: (iss) =>
-      iss.code === 'invalid_union' ? `expected kind to be one of ${RULE_KINDS.join(' | ')}` : undefined,
-  },
-);
-
-/** A rule as the engine takes it: validated, defaults applied, durations in ms, `on` normalised. */
-export type RuleSpec = z.output<typeof unionSchema>;
-/** A rule as written in the config (durations as `30s` or ms, `on: "window:name"` allowed). */
-export type RuleSpecInput = z.input<typeof unionSchema>;
+export type { RuleSpec, RuleSpecInput } from './registry.ts';
 
 /** The expression scope of a rule: reading fields, or window summary fields. */
 export function scopeOf(spec: RuleSpec): Scope {
@@ -60,27 +18,7 @@ export function scopeOf(spec: RuleSpec): Scope {
 
 /** Builds the detector of a spec. Throws SpecError (key + message) for problems in its expressions. */
 export function buildDetector(spec: RuleSpec): Built<unknown> {
-  const scope = scopeOf(spec);
-  switch (spec.kind) {
-    case 'threshold':
-      return buildThreshold(spec, scope) as Built<unknown>;
-    case 'rate':
-      return buildRate(spec, scope) as Built<unknown>;
-    case 'zscore':
-      return buildZscore(spec, scope) as Built<unknown>;
-    case 'spike':
-      return buildSpike(spec, scope) as Built<unknown>;
-    case 'changepoint':
-      return buildChangepoint(spec, scope) as Built<unknown>;
-    case 'flatline':
-      return buildFlatline(spec, scope) as Built<unknown>;
-    case 'missing':
-      return buildMissing(spec, scope) as Built<unknown>;
-    case 'pattern':
-      return buildPattern(spec, scope) as Built<unknown>;
-    case 'anomaly':
-      return buildAnomaly(spec, scope) as Built<unknown>;
-  }
+  return ruleKinds.get(spec.kind).build(spec, scopeOf(spec));
 }
 
 /** Problems that need the whole spec, as [key, message]. */
@@ -117,29 +55,47 @@ export function specProblems(spec: RuleSpec): [string, string][] {
   return out;
 }
 
-/** One rule, fully validated (kind keys, durations, expressions). */
-export const ruleSpecSchema = unionSchema.superRefine((spec, ctx) => {
-  for (const [key, message] of specProblems(spec)) ctx.addIssue({ code: 'custom', path: [key], message });
-});
+/**
+ * Rule specs that came out of ruleSpecSchema: the engine takes them as they are instead of parsing them
+ * again (issue 13: `on` was parsed, and every expression compiled, once per pass).
+ */
+const validated = new WeakSet<object>();
+export function isValidated(spec: object): boolean {
+  return validated.has(spec);
+}
+
+/** One rule, fully validated (kind keys, durations, expressions): the union of the registered kinds. */
+export const ruleSpecSchema = builtFrom([ruleKinds], () =>
+  discriminatedUnionOf<RuleSpec, RuleSpecInput>('kind', ruleKinds)
+    .superRefine((spec, ctx) => {
+      for (const [key, message] of specProblems(spec)) ctx.addIssue({ code: 'custom', path: [key], message });
+    })
+    .transform((spec) => {
+      validated.add(spec);
+      return spec;
+    }),
+);
 
 /** The `rules:` list: every rule valid and rule names unique (they are part of alert ids). */
-export const ruleSpecsSchema = z.array(ruleSpecSchema).superRefine((specs, ctx) => {
-  const seen = new Map<string, number>();
-  specs.forEach((s, i) => {
-    const first = seen.get(s.name);
-    if (first !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: [i, 'name'],
-        message: `duplicate rule name "${s.name}" (also rules.${first})`,
-      });
-    else seen.set(s.name, i);
-  });
-});
+export const ruleSpecsSchema = builtFrom([ruleKinds], () =>
+  z.array(ruleSpecSchema()).superRefine((specs, ctx) => {
+    const seen = new Map<string, number>();
+    specs.forEach((s, i) => {
+      const first = seen.get(s.name);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'name'],
+          message: `duplicate rule name "${s.name}" (also rules.${first})`,
+        });
+      else seen.set(s.name, i);
+    });
+  }),
+);
 
 /** Validates raw rules (e.g. from YAML); problems read `rules[2].when: unknown identifier "vale"`. */
 export function compileRuleSpecs(raw: unknown[]): { specs: RuleSpec[] } | { problems: string[] } {
-  const res = ruleSpecsSchema.safeParse(raw);
+  const res = ruleSpecsSchema().safeParse(raw);
   if (res.success) return { specs: res.data };
   return {
     problems: describeIssues(res.error, 'rules').map((p) => p.replace(/^rules\.(\d+)/, 'rules[$1]')),

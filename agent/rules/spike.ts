@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
 import { madOfSorted, medianOfSorted, sortedInsert, sortedRemove } from './ring.ts';
-import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
+import { type Built, conditionAt, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 import {
   COOLDOWN_MS,
   quantumAfter,
@@ -106,3 +106,11 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
     },
   };
 }
+
+export const spikeKind = {
+  type: 'spike',
+  schema: spikeSpecSchema,
+  summary: 'robust outlier test against the median and MAD of the last `window` values',
+  capabilities: { scores: true, timeBased: false },
+  build: buildSpike,
+} as const satisfies RuleKindDescriptor<typeof spikeSpecSchema>;

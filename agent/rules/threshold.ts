@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
-import { type Built, conditionAt, expression, kindSchema } from './rule.ts';
+import { type Built, conditionAt, expression, kindSchema, type RuleKindDescriptor } from './rule.ts';
 
 export const thresholdSpecSchema = kindSchema('threshold', {
   when: expression('the alert condition, e.g. "value > 80"'),
@@ -33,3 +33,11 @@ export function buildThreshold(spec: ThresholdSpec, scope: Scope): Built<State> 
     },
   };
 }
+
+export const thresholdKind = {
+  type: 'threshold',
+  schema: thresholdSpecSchema,
+  summary: 'a condition on each reading or window summary, with hysteresis (clearWhen) and for',
+  capabilities: { scores: false, timeBased: false },
+  build: buildThreshold,
+} as const satisfies RuleKindDescriptor<typeof thresholdSpecSchema>;

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
-import { type Built, conditionAt, formatValue, kindSchema } from './rule.ts';
+import { type Built, conditionAt, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 import {
   COOLDOWN_MS,
   type Moments,
@@ -120,3 +120,11 @@ export function buildZscore(spec: ZscoreSpec, scope: Scope): Built<State> {
     },
   };
 }
+
+export const zscoreKind = {
+  type: 'zscore',
+  schema: zscoreSpecSchema,
+  summary: 'distance from the rolling mean in standard deviations',
+  capabilities: { scores: true, timeBased: false },
+  build: buildZscore,
+} as const satisfies RuleKindDescriptor<typeof zscoreSpecSchema>;

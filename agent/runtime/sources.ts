@@ -4,6 +4,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AgentConfig } from '../config.ts';
 import { createDecoder } from '../decoders/index.ts';
+import { sources } from '../sources/index.ts';
 import type { Source, SourceContext } from '../sources/source.ts';
 import type { SourceEntry } from './backpressure.ts';
 import type { Checkpointer } from './checkpoint.ts';
@@ -13,7 +14,7 @@ export type SourceFactory = (
   cfg: AgentConfig['sources'][number],
   agentId: string,
   ctx: SourceContext,
-) => Source;
+) => Source | Promise<Source>;
 
 export class SourceSet {
   entries: SourceEntry[] = [];
@@ -25,16 +26,17 @@ export class SourceSet {
 
   async start(config: AgentConfig, ingress: Ingress, checkpointer: Checkpointer): Promise<void> {
     for (const cfg of config.sources) {
-      const source = this.factory(cfg, config.agent.id, {
+      const source = await this.factory(cfg, config.agent.id, {
         ...this.ctx,
         log: this.ctx.log.child({ source: cfg.name }),
       });
-      // Serial lines cannot be redelivered: they are never paused by back-pressure (backpressure.ts).
+      // A source that cannot redeliver (serial lines) is never paused by back-pressure (backpressure.ts);
+      // the capability comes from its descriptor.
       const entry: SourceEntry = {
         source,
         decoder: createDecoder(cfg.format),
         device: 'device' in cfg ? cfg.device : undefined,
-        redeliverable: source.type !== 'serial',
+        redeliverable: sources.get(cfg.type).capabilities.replayable,
       };
       this.entries.push(entry);
       if (!entry.redeliverable) checkpointer.trackAtRisk(source.name);

@@ -1,7 +1,7 @@
 // Config (validated YAML) → engine specs. The config schema already normalises durations to ms and fills
 // defaults, so this is a typed hand-over, kept in one place so the engines never see YAML shapes.
 import type { WindowConfig } from '../config.ts';
-import type { RuleSpec } from '../rules/rule.ts';
+import type { RuleSpec } from '../rules/registry.ts';
 import type { WindowSpec } from '../windows/window.ts';
 
 export function toWindowSpecs(windows: readonly WindowConfig[]): WindowSpec[] {
@@ -19,6 +19,7 @@ export function toWindowSpecs(windows: readonly WindowConfig[]): WindowSpec[] {
   }));
 }
 
-export function toRuleSpecs(rules: readonly unknown[]): RuleSpec[] {
-  return rules as RuleSpec[];
+/** Rules are validated and typed by the config schema (issue 13: no cast back from unknown[]). */
+export function toRuleSpecs(rules: readonly RuleSpec[]): RuleSpec[] {
+  return [...rules];
 }

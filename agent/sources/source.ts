@@ -1,8 +1,11 @@
 // A source reads raw frames from one place (a serial port, a broker subscription, the embedded broker).
 // Sources only do I/O: decoding, windows and counting policy live in the runtime (STYLE.md: Telegraf).
 import type { Registry } from 'prom-client';
+import type { z } from 'zod';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
+import type { Descriptor } from '../../shared/registry.ts';
+import type { ConfigFile } from '../config-common.ts';
 
 export interface RawFrame {
   /** One frame: a line from a serial port (without the line terminator) or one MQTT message payload. */
@@ -56,7 +59,8 @@ export interface SourceHooks {
 
 export interface Source {
   readonly name: string;
-  readonly type: 'serial' | 'mqtt' | 'mqtt-broker';
+  /** The descriptor's type (agent/sources/registry.ts). */
+  readonly type: string;
   /**
    * Starts reading. Resolves once the source is set up (not necessarily connected): a port that is
    * missing or a broker that is down is retried with backoff and reported in status(), never thrown.
@@ -70,4 +74,33 @@ export interface Source {
   resume(): void;
   stop(): Promise<void>;
   status(): SourceStatus;
+}
+
+/**
+ * A source kind (issue 13): the `type:` users write, its config schema, what it can do, and a factory
+ * that loads the implementation only when a config uses the kind (aedes, serialport bindings and
+ * mqtt.js are not loaded by an agent that does not need them: issue 14). The descriptor lives in
+ * `<type>.descriptor.ts` beside the implementation; agent/sources/registry.ts lists them.
+ */
+export interface SourceDescriptor<S extends z.ZodObject = z.ZodObject> extends Descriptor {
+  readonly schema: S;
+  /** One line for docs/agent-config.md. */
+  readonly summary: string;
+  readonly capabilities: {
+    /**
+     * Unacknowledged frames come again after a crash (MQTT QoS 1): back-pressure pauses the source.
+     * Otherwise (serial) a frame not taken is lost, so the runtime never pauses it: it drops and counts,
+     * and reports the frames at risk since the last checkpoint.
+     */
+    readonly replayable: boolean;
+    /** Opens a terminal device (serial port or pty). */
+    readonly needsTty: boolean;
+    /** Frames carry an MQTT topic, so a format may take device and metric from it (`topicPattern`). */
+    readonly topics: boolean;
+    /** Listens for connections (the embedded broker): credentials are required by default. */
+    readonly listens: boolean;
+  };
+  create(cfg: z.output<S>, agentId: string, ctx: SourceContext): Promise<Source>;
+  /** The files the entry names (secrets, TLS material, credentials), for check-config. */
+  files?(cfg: z.output<S>): readonly ConfigFile[];
 }

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CountWindowAssigner } from './count.ts';
 import { HoppingAssigner } from './hopping.ts';
-import { compileGlob } from './match.ts';
 import { overlaps, SessionAssigner } from './session.ts';
 import { TumblingAssigner } from './tumbling.ts';
 
@@ -54,21 +53,4 @@ test('count: positive integer size', () => {
   assert.equal(new CountWindowAssigner(3).count, 3);
   assert.throws(() => new CountWindowAssigner(0), RangeError);
   assert.throws(() => new CountWindowAssigner(1.5), RangeError);
-});
-
-test('glob: * and ? only, anchored, regex characters literal, / and leading dots not special', () => {
-  assert.equal(compileGlob(undefined)('anything'), true);
-  assert.equal(compileGlob('*')('plant/a/b'), true);
-  const g = compileGlob('press-*');
-  assert.equal(g('press-7'), true);
-  assert.equal(g('press-'), true);
-  assert.equal(g('xpress-7'), false);
-  assert.equal(compileGlob('s?')('s1'), true);
-  assert.equal(compileGlob('s?')('s12'), false);
-  assert.equal(compileGlob('a.b')('axb'), false);
-  assert.equal(compileGlob('a.b')('a.b'), true);
-  assert.equal(compileGlob('line(1)+*')('line(1)+x'), true);
-  assert.equal(compileGlob('*temp*')('plant/.hidden/temperature'), true);
-  assert.equal(compileGlob('temperature')('temperature'), true);
-  assert.equal(compileGlob('temperature')('temperature2'), false);
 });

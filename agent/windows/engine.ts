@@ -5,17 +5,15 @@
 //
 // Single-threaded by construction: the runtime calls ingest/tick/snapshot from one event loop, never
 // re-entrantly from inside `out` callbacks.
-import { createHash } from 'node:crypto';
 import type { Clock } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
+import { fingerprint } from '../../shared/fingerprint.ts';
 import { lateEventId, summaryId } from '../../shared/ids.ts';
+import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import type { AggregateName, LateEvent, Reading, Summary } from '../../shared/model.ts';
 import { Accumulator, type AccumulatorJSON, needsSketch } from './aggregates.ts';
-import { CountWindowAssigner } from './count.ts';
-import { HoppingAssigner } from './hopping.ts';
-import { compileGlob } from './match.ts';
-import { overlaps, SessionAssigner } from './session.ts';
-import { TumblingAssigner } from './tumbling.ts';
+import { windowTypes } from './registry.ts';
+import { overlaps } from './session.ts';
 import { DeviceWatermark, type WatermarkJSON } from './watermark.ts';
 import type { WindowAssigner, WindowSpec } from './window.ts';
 
@@ -75,8 +73,7 @@ interface CompiledSpec {
   assigner: WindowAssigner;
   aggregates: ReadonlySet<AggregateName>;
   sketch: boolean;
-  matchDevice: (s: string) => boolean;
-  matchMetric: (s: string) => boolean;
+  match: Matcher;
   hash: string;
 }
 
@@ -174,34 +171,16 @@ export function specHash(s: WindowSpec): string {
     s.match.device ?? '*',
     s.match.metric ?? '*',
   ];
-  return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 16);
-}
-
-function assignerFor(s: WindowSpec): WindowAssigner {
-  const need = (v: number | undefined, field: string): number => {
-    if (v === undefined) throw new RangeError(`window ${s.name}: ${field} is required for ${s.type} windows`);
-    return v;
-  };
-  switch (s.type) {
-    case 'tumbling':
-      return new TumblingAssigner(need(s.size, 'size'));
-    case 'hopping':
-      return new HoppingAssigner(need(s.size, 'size'), need(s.slide, 'slide'));
-    case 'session':
-      return new SessionAssigner(need(s.gap, 'gap'));
-    case 'count':
-      return new CountWindowAssigner(need(s.count, 'count'));
-  }
+  return fingerprint(canon);
 }
 
 function compile(s: WindowSpec): CompiledSpec {
   return {
     spec: s,
-    assigner: assignerFor(s),
+    assigner: windowTypes.get(s.type).assigner(s),
     aggregates: new Set(s.aggregates),
     sketch: needsSketch(s.aggregates),
-    matchDevice: compileGlob(s.match.device),
-    matchMetric: compileGlob(s.match.metric),
+    match: compileMatch(s.match),
     hash: specHash(s),
   };
 }
@@ -224,7 +203,7 @@ export class WindowEngine {
   private readonly specs: CompiledSpec[];
   private readonly specsByName = new Map<string, CompiledSpec>();
   private readonly devices = new Map<string, DeviceState>();
-  private readonly matchCache = new Map<string, CompiledSpec[]>();
+  private readonly matchCache: MatchCache<CompiledSpec>;
   /** devices with no keys, oldest first: the eviction candidates when the device bound bites */
   private readonly keyless = new Map<string, DeviceState>();
   private readonly maxKeys: number;
@@ -243,6 +222,7 @@ export class WindowEngine {
     private readonly out: WindowEngineOutput,
   ) {
     this.specs = specs.map(compile);
+    this.matchCache = new MatchCache(this.specs, (s) => s.match, MATCH_CACHE_MAX);
     for (const c of this.specs) this.specsByName.set(c.spec.name, c);
     this.maxKeys = opts.maxKeys ?? DEFAULT_MAX_KEYS;
     this.maxOpenWindows = opts.maxOpenWindows ?? DEFAULT_MAX_OPEN_WINDOWS;
@@ -421,14 +401,7 @@ export class WindowEngine {
   // ---- internals ----
 
   private matching(device: string, metric: string): CompiledSpec[] {
-    const ck = `${device}\0${metric}`;
-    let m = this.matchCache.get(ck);
-    if (m === undefined) {
-      m = this.specs.filter((s) => s.matchDevice(device) && s.matchMetric(metric));
-      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
-      this.matchCache.set(ck, m);
-    }
-    return m;
+    return this.matchCache.get(device, metric);
   }
 
   private newKey(spec: CompiledSpec, device: string, metric: string): KeyState {

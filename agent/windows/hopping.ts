@@ -1,7 +1,7 @@
 // Hopping windows: `[k*slide, k*slide + size)`, aligned to the Unix epoch (SPEC.md section 2, as in Flink's
 // SlidingEventTimeWindows with offset 0). A reading belongs to every window whose range contains it, i.e.
 // ceil(size/slide) windows or one fewer when size is not a multiple of slide.
-import type { TimeAssigner, WindowRange } from './window.ts';
+import { shapeKey, type TimeAssigner, type WindowRange, type WindowTypeDescriptor } from './window.ts';
 
 export class HoppingAssigner implements TimeAssigner {
   readonly kind = 'time';
@@ -23,3 +23,15 @@ export class HoppingAssigner implements TimeAssigner {
     return out.reverse();
   }
 }
+
+export const hoppingWindow: WindowTypeDescriptor = {
+  type: 'hopping',
+  summary: 'overlapping event-time windows of `size`, one starting every `slide`',
+  keys: ['size', 'slide'],
+  capabilities: { eventTime: true },
+  check(w, problem) {
+    if (w.size !== undefined && w.slide !== undefined && (w.slide <= 0 || w.slide > w.size))
+      problem('slide', 'expected 0 < slide <= size');
+  },
+  assigner: (s) => new HoppingAssigner(shapeKey(s, 'size'), shapeKey(s, 'slide')),
+};

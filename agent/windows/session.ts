@@ -2,7 +2,7 @@
 // every open window of the same key it overlaps, so a session is `[first ts, last ts + gap)` and closes
 // once the watermark reaches last ts + gap (SPEC.md section 2). Overlap is strict (end exclusive): a
 // reading exactly `gap` after the previous one starts a new session.
-import type { TimeAssigner, WindowRange } from './window.ts';
+import { shapeKey, type TimeAssigner, type WindowRange, type WindowTypeDescriptor } from './window.ts';
 
 export class SessionAssigner implements TimeAssigner {
   readonly kind = 'time';
@@ -20,3 +20,11 @@ export class SessionAssigner implements TimeAssigner {
 export function overlaps(a: WindowRange, b: WindowRange): boolean {
   return a.start < b.end && b.start < a.end;
 }
+
+export const sessionWindow: WindowTypeDescriptor = {
+  type: 'session',
+  summary: 'a window per burst of readings, closed after `gap` without one',
+  keys: ['gap'],
+  capabilities: { eventTime: true },
+  assigner: (s) => new SessionAssigner(shapeKey(s, 'gap')),
+};

@@ -1,6 +1,6 @@
 // Tumbling windows: `[k*size, (k+1)*size)`, aligned to the Unix epoch (SPEC.md section 2).
 import { HoppingAssigner } from './hopping.ts';
-import type { TimeAssigner, WindowRange } from './window.ts';
+import { shapeKey, type TimeAssigner, type WindowRange, type WindowTypeDescriptor } from './window.ts';
 
 export class TumblingAssigner implements TimeAssigner {
   readonly kind = 'time';
@@ -15,3 +15,11 @@ export class TumblingAssigner implements TimeAssigner {
     return this.hop.assign(ts);
   }
 }
+
+export const tumblingWindow: WindowTypeDescriptor = {
+  type: 'tumbling',
+  summary: 'fixed, non-overlapping event-time windows of `size`, aligned to the epoch',
+  keys: ['size'],
+  capabilities: { eventTime: true },
+  assigner: (s) => new TumblingAssigner(shapeKey(s, 'size')),
+};

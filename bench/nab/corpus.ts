@@ -1,13 +1,12 @@
-// The NAB corpus as the bench and the tests read it: ../shared/datasets/nab (data/<category>/<file>.csv,
+// The NAB corpus as the bench and the tests read it: EDGEFLOW_NAB_DIR (shared/outside.ts; data/<category>/<file>.csv,
 // labels/combined_windows.json), rows in file order, windows as row indices (SCORING.md §1: the first
 // row whose timestamp equals the boundary). Timestamps are naive; we read them as UTC.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { outsidePath } from '../../shared/outside.ts';
 import type { RowWindow } from './scorer.ts';
 
-export const NAB_DIR =
-  process.env.NAB_DIR ?? fileURLToPath(new URL('../../../shared/datasets/nab', import.meta.url));
+export const NAB_DIR = outsidePath('nab');
 
 export interface NabFile {
   /** `<category>/<name>.csv`, the key of combined_windows.json */

@@ -1,4 +1,4 @@
-// NAB's scoring method (Lavin & Ahmad 2015; the spec we implement is ../shared/datasets/nab/SCORING.md,
+// NAB's scoring method (Lavin & Ahmad 2015; the spec we implement is SCORING.md in the NAB corpus dir, EDGEFLOW_NAB_DIR,
 // written from numenta/NAB's nab/sweeper.py and nab/optimizer.py). Our own code: row weights from the
 // scaled sigmoid, one threshold per profile chosen by an exact sweep over the corpus, normalisation to
 // null = 0 and perfect = 100. Index based throughout (SCORING.md §1: never re-sort, never use time).

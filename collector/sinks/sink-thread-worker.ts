@@ -16,7 +16,7 @@ const init = threadData<SinkThreadInit>();
 const post = (m: FromSinkThread) => port.postMessage(m);
 
 const log = createLogger('edgeflow-collector', init.logLevel).child({ sink: init.sink, thread: true });
-const sink = buildSink(init.sink, init.config, log);
+const sink = await buildSink(init.sink, init.config, log);
 const reader = new SpoolReader(init.spoolPath);
 const appended = new EventEmitter();
 

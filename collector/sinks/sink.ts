@@ -5,6 +5,9 @@
 // must not retry internally for longer than one request's timeout, and must report per item (by index
 // into the array it was given) what failed. Items a sink does not store (e.g. dead letters for
 // InfluxDB) count as ok.
+import type { z } from 'zod';
+import type { Logger } from '../../shared/log.ts';
+import type { Descriptor } from '../../shared/registry.ts';
 import type { SpoolItem } from '../spool/spool.ts';
 
 export interface SinkFailure {
@@ -67,4 +70,22 @@ export function itemRecordJson(item: SpoolItem): string {
 /** Every index of `items` failed the same way (the whole request was refused or timed out). */
 export function allFailed(n: number, f: Omit<SinkFailure, 'index'>): WriteResult {
   return { ok: 0, failed: Array.from({ length: n }, (_, index) => ({ index, ...f })) };
+}
+
+/**
+ * A sink kind (issue 13): its config key (`kafka:`, `influx:`), schema, capabilities and a factory that
+ * imports the sink's module only when the config uses it. Descriptors are `<name>.descriptor.ts`;
+ * collector/sinks/registry.ts lists them.
+ */
+export interface SinkDescriptor<S extends z.ZodType = z.ZodType> extends Descriptor {
+  readonly schema: S;
+  /** One line for the docs. */
+  readonly summary: string;
+  readonly capabilities: {
+    /** Items it cannot store permanently go to a dead-letter place of its own. */
+    readonly deadLetter: boolean;
+    /** Writing the same item twice stores it once (ids/keys), so retries are safe. */
+    readonly idempotent: boolean;
+  };
+  create(cfg: z.output<S>, log: Logger): Promise<Sink>;
 }
