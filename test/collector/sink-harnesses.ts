@@ -2,8 +2,9 @@
 // the test bed's Kafka (one harness per client), InfluxDB 1.x (v1 write API) and VictoriaMetrics (the
 // InfluxDB v2 write API). Each `make(via)` builds a sink on fresh names that reaches its destination at
 // `via`, the suite's cuttable TCP proxy.
-import net, { type Socket } from 'node:net';
+
 import { syncBuiltinESMExports } from 'node:module';
+import net, { type Socket } from 'node:net';
 import { type ISocketFactory, Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { InfluxConfig, KafkaConfig } from '../../collector/config.ts';
 import { InfluxSink } from '../../collector/sinks/influxdb.ts';
@@ -160,12 +161,17 @@ export function kafkaHarness(client: 'platformatic' | 'kafkajs'): SinkHarness {
     destination: {
       async created(sut) {
         const topics = (sut as ReturnType<typeof kafkaSut>).topics;
-        const admin = new Kafka({ clientId: 'edgeflow-conformance', brokers, logLevel: logLevel.NOTHING }).admin();
+        const admin = new Kafka({
+          clientId: 'edgeflow-conformance',
+          brokers,
+          logLevel: logLevel.NOTHING,
+        }).admin();
         await admin.connect();
         try {
           const have = new Set(await admin.listTopics());
           const md = await admin.fetchTopicMetadata({ topics: [topics.alerts] });
-          if (md.topics[0]?.partitions.length !== PARTITIONS) throw new Error('created topic has wrong partitions');
+          if (md.topics[0]?.partitions.length !== PARTITIONS)
+            throw new Error('created topic has wrong partitions');
           return [topics.alerts, topics.status, topics.late, topics.deadletter].filter((t) => have.has(t));
         } finally {
           await admin.disconnect();
@@ -232,7 +238,9 @@ export function influxV1Harness(): SinkHarness {
       return {
         sink: new InfluxSink(cfg, nullLogger()),
         async stored(agent) {
-          const r = await influxQuery(`SELECT "count", "device" FROM edgeflow_summary WHERE agent = '${agent}'`);
+          const r = await influxQuery(
+            `SELECT "count", "device" FROM edgeflow_summary WHERE agent = '${agent}'`,
+          );
           const rows = r.results[0]?.series?.[0]?.values ?? [];
           return rows.map((row) => ({ start: row[0] as number, device: row[2] as string }));
         },
