@@ -4,8 +4,8 @@
 // directly. Sessions this file made are removed from the shared broker at the end.
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Plug } from '../../test/collector/kit.ts';
 import { services } from '../../test/helpers/services.ts';
+import { TcpPlug } from '../../test/helpers/tcp-plug.ts';
 import { MqttSource } from './mqtt.ts';
 import { sourceConformance, testContext } from './source.conformance.ts';
 
@@ -30,7 +30,7 @@ sourceConformance('mqtt (client of Mosquitto)', {
   async make() {
     const url = services().mosquitto.url;
     const broker = new URL(url);
-    const plug = new Plug({ host: broker.hostname, port: Number(broker.port) });
+    const plug = new TcpPlug({ host: broker.hostname, port: Number(broker.port) });
     await plug.up();
     const prefix = `edgeflow-conf/${run}/${++n}`;
     const clientId = `edgeflow-conf-${run}-${n}`;

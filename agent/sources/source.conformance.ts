@@ -84,6 +84,15 @@ function collector(): { got: Got; onFrame: (f: RawFrame) => void; onBadFrame: (r
   return { got, onFrame: (f) => got.frames.push(f), onBadFrame: (r) => got.bad.push(r) };
 }
 
+/**
+ * The pipeline accepting every frame so far (ack() is idempotent). Waits that need frames to keep
+ * coming ack inside their probe, as a runtime would: a sensor's client resends un-acknowledged messages
+ * one at a time after a reconnect and sends nothing new until each is acknowledged.
+ */
+function ackAll(got: Got): void {
+  for (const f of got.frames) f.ack?.();
+}
+
 const payloads = (device: string, from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => JSON.stringify({ d: device, n: from + i }));
 
@@ -251,14 +260,20 @@ export function sourceConformance(name: string, h: SourceHarness): void {
           const second = collector();
           try {
             await again.start(second.onFrame, { onBadFrame: second.onBadFrame });
-            await waitFor('the 3 un-acknowledged again', () => second.got.frames.length >= 3, {
-              timeoutMs: 30_000,
-            });
-            for (const f of second.got.frames) f.ack!();
+            await waitFor(
+              'the 3 un-acknowledged again',
+              () => {
+                ackAll(second.got);
+                return second.got.frames.length >= 3;
+              },
+              { timeoutMs: 30_000 },
+            );
             // A marker after them: once it is in, the redelivery is over.
             await rig.send('k', payloads('k', 6, 7));
-            await waitFor('marker', () => second.got.seen().some((s) => s.n === 6));
-            for (const f of second.got.frames) f.ack!();
+            await waitFor('marker', () => {
+              ackAll(second.got);
+              return second.got.seen().some((s) => s.n === 6);
+            });
             assert.deepEqual(byDevice(second.got.seen()).get('k'), [3, 4, 5, 6]);
             if (rig.unacknowledged) await waitFor('all acked', () => rig.unacknowledged!() === 0);
           } finally {
@@ -296,16 +311,24 @@ export function sourceConformance(name: string, h: SourceHarness): void {
         await waitFor('up again', () => rig.source.status().state === 'up', { timeoutMs: 30_000 });
         if (h.outage === 'down') assert.ok(rig.source.status().reconnects > r0, 'reconnects counted');
         else assert.equal(rig.source.status().reconnects, r0, 'a client leaving is no outage of the source');
-        for (const f of got.frames) f.ack?.();
+        ackAll(got);
         await rig.send('r', payloads('r', 20, 30));
-        await waitFor('the frames sent after the return', () => got.seen().some((s) => s.n === 29), {
-          timeoutMs: 30_000,
-        });
-        for (const f of got.frames) f.ack?.();
+        await waitFor(
+          'the frames sent after the return',
+          () => {
+            ackAll(got);
+            return got.seen().some((s) => s.n === 29);
+          },
+          { timeoutMs: 30_000 },
+        );
         const ns = byDevice(got.seen()).get('r')!;
         const want = [...range(0, 10 + unacked), ...range(20, 30)];
         if (h.redelivery === 'at-least-once') {
-          assert.deepEqual([...new Set(ns)].sort((a, b) => a - b), want, 'every frame at least once');
+          assert.deepEqual(
+            [...new Set(ns)].sort((a, b) => a - b),
+            want,
+            'every frame at least once',
+          );
         } else {
           assert.deepEqual(ns, want, 'every frame once, in order');
         }

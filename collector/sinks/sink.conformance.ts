@@ -12,14 +12,14 @@
 // and does not hold up later items; an outage is retriable (never dead-lettered, never reported ok) and
 // a write after it succeeds; close() leaves no socket or timer behind.
 //
-// The outage is real: the sink talks to its destination through a TCP proxy (test/collector/kit.ts
-// Plug) that the suite unplugs (connections refused, open ones cut) and plugs back on the same port.
+// The outage is real: the sink talks to its destination through a TCP proxy (test/helpers/tcp-plug.ts
+// TcpPlug) that the suite unplugs (connections refused, open ones cut) and plugs back on the same port.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
-import { Plug } from '../../test/collector/kit.ts';
+import { TcpPlug } from '../../test/helpers/tcp-plug.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCollectorMetrics } from '../metrics.ts';
 import { Spool, type SpoolEntry, type SpoolItem } from '../spool/spool.ts';
@@ -321,7 +321,7 @@ export function sinkConformance(name: string, h: SinkHarness): void {
     it('an outage is retriable, never dead-lettered; writes succeed once the destination is back', async () => {
       // The sink reaches its destination through a proxy: unplugged, connections are refused and the
       // open ones cut; plugged back on the same port, as a broker or database coming back.
-      const plug = new Plug(h.target);
+      const plug = new TcpPlug(h.target);
       await plug.up();
       const sut = await h.make({ host: '127.0.0.1', port: plug.port });
       try {
