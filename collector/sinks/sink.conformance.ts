@@ -76,6 +76,8 @@ export interface SinkHarness {
   refused:
     | {
         item(agent: string, seq: number): SpoolItem;
+        /** The failure's code (a metric label), e.g. /too_large/. */
+        code: RegExp;
         deadLetters?(sut: SinkUnderTest, agent: string): Promise<{ itemId: string; error: string }[]>;
       }
     | { skip: string };
@@ -255,6 +257,7 @@ export function sinkConformance(name: string, h: SinkHarness): void {
             JSON.stringify(r.failed),
           );
           assert.equal(r.ok, 8);
+          assert.match(r.failed[0]!.code, refused.code);
           // A refused item does not wedge the sink (regression: kafkajs's idempotent producer then kept
           // answering OUT_OF_ORDER_SEQUENCE_NUMBER, retriable, so the runner retried it forever).
           await writeAll(sut.sink, [8, 9, 10, 11].map(good), 'after the refusal');

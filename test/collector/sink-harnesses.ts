@@ -183,6 +183,7 @@ export function kafkaHarness(client: 'platformatic' | 'kafkajs'): SinkHarness {
       },
     },
     refused: {
+      code: /too_large/,
       item(agent, seq) {
         const it = summaryItem(agent, 'too-big', Date.UTC(2024, 0, 1) + seq * 60_000);
         const v = JSON.parse(it.body.toString()) as Record<string, unknown>;
@@ -247,6 +248,7 @@ export function influxV1Harness(): SinkHarness {
       };
     },
     refused: {
+      code: /^bad_point$/,
       item(agent: string, seq: number): SpoolItem {
         return summaryItem(agent, 'conflict', CONFLICT_T + seq * 60_000);
       },
