@@ -283,6 +283,31 @@ export function sourceConformance(name: string, h: SourceHarness): void {
       );
     }
 
+    if (h.outage === 'down') {
+      it(
+        'a far side missing at start: start() resolves, status says why, the source opens once it is there',
+        withRig(async (rig) => {
+          await rig.cut();
+          const { got, onFrame, onBadFrame } = collector();
+          await rig.source.start(onFrame, { onBadFrame });
+          const s = await waitFor('the reason in status', () => {
+            const st = rig.source.status();
+            return st.lastError ? st : null;
+          });
+          assert.notEqual(s.state, 'up');
+          await rig.restore();
+          await waitFor('up', () => rig.source.status().state === 'up', { timeoutMs: 30_000 });
+          assert.equal(rig.source.status().lastError, undefined, 'the reason is cleared once up');
+          await rig.send('late', payloads('late', 0, 3));
+          await waitFor('3 frames', () => {
+            ackAll(got);
+            return got.frames.length >= 3;
+          });
+          assert.deepEqual(byDevice(got.seen()).get('late'), [0, 1, 2]);
+        }),
+      );
+    }
+
     it(
       'the far side goes away: status says down with a reason, the source comes back by itself',
       withRig(async (rig) => {
