@@ -69,6 +69,11 @@ export interface SinkHarness {
     missing(): Promise<SinkUnderTest>;
   };
   /**
+   * Destinations a sink cannot create (an InfluxDB database): a missing one keeps the data, each write
+   * failing retriable with `code`, never dead-lettered, until an operator creates it.
+   */
+  missingAtWrite?: { missing(): Promise<SinkUnderTest>; code: RegExp };
+  /**
    * An item this destination refuses for good, and whether dead letters themselves are stored by this
    * sink (Kafka: the dead-letter topic; InfluxDB does not store dead letters). Absent with a reason when
    * the destination refuses nothing a test can produce.
@@ -231,6 +236,30 @@ export function sinkConformance(name: string, h: SinkHarness): void {
           }
         }),
       );
+    }
+
+    if (h.missingAtWrite) {
+      const m = h.missingAtWrite;
+      it('a missing destination keeps the data: writes fail retriable, nothing is dead-lettered', async () => {
+        const sut = await m.missing();
+        try {
+          await sut.sink.start();
+          const agent = freshAgent('conf-missing');
+          const r = await sut.sink.write([summaryItem(agent, 'm', t0), summaryItem(agent, 'm', t0 + 60_000)]);
+          assert.equal(r.ok, 0);
+          assert.deepEqual(
+            r.failed.map((f) => [f.index, f.retriable]),
+            [
+              [0, true],
+              [1, true],
+            ],
+          );
+          for (const f of r.failed) assert.match(f.code, m.code);
+        } finally {
+          await sut.sink.close();
+          await sut.release?.();
+        }
+      });
     }
 
     if ('skip' in h.refused) {

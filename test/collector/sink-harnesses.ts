@@ -247,6 +247,21 @@ export function influxV1Harness(): SinkHarness {
         },
       };
     },
+    missingAtWrite: {
+      code: /^not_found$/,
+      async missing() {
+        const cfg = {
+          url: env.url,
+          api: 'v1',
+          db: `edgeflow_missing_${process.pid}`,
+          username: env.username,
+          password: env.password,
+          batchSize: 5000,
+          timeout: 5000,
+        } as InfluxConfig;
+        return { sink: new InfluxSink(cfg, nullLogger()), stored: async () => [] };
+      },
+    },
     refused: {
       code: /^bad_point$/,
       item(agent: string, seq: number): SpoolItem {
