@@ -34,6 +34,8 @@ export interface StoredSummary {
   start: number;
   /** Log-like sinks: the `edgeflow-id` the record carries. */
   itemId?: string;
+  /** Sinks that store the item's JSON: its `agent`, added by the collector (SPEC 4). */
+  agent?: string;
   /** Log-like sinks: the record key and the partition it landed on. */
   key?: string;
   partition?: number;
@@ -188,6 +190,7 @@ export function sinkConformance(name: string, h: SinkHarness): void {
         for (const s of got) {
           const it = byIdentity.get(identity(s.device, s.start))!;
           if (s.itemId !== undefined) assert.equal(s.itemId, it.itemId, 'edgeflow-id is the item id');
+          if (s.agent !== undefined) assert.equal(s.agent, agent, 'the record carries its agent');
           if (s.key !== undefined) assert.equal(s.key, `${agent}/${it.device}`, 'key is {agent}/{device}');
           if (s.partition !== undefined && h.partitionOf) {
             assert.equal(s.partition, h.partitionOf(s.key!), `partition of ${s.key} (murmur2)`);

@@ -140,8 +140,13 @@ export function kafkaHarness(client: 'platformatic' | 'kafkajs'): SinkHarness {
         return recs
           .filter((r) => r.key?.startsWith(`${agent}/`))
           .map((r) => {
-            const v = JSON.parse(r.payload!) as { device: string; window: { start: number } };
-            const s: StoredSummary = { device: v.device, start: v.window.start, partition: r.partition };
+            const v = JSON.parse(r.payload!) as { device: string; agent: string; window: { start: number } };
+            const s: StoredSummary = {
+              device: v.device,
+              start: v.window.start,
+              agent: v.agent,
+              partition: r.partition,
+            };
             const id = header(r, 'edgeflow-id');
             if (id !== undefined) s.itemId = id;
             if (r.key !== null) s.key = r.key;
