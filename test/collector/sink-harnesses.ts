@@ -6,7 +6,6 @@
 import { syncBuiltinESMExports } from 'node:module';
 import net, { type Socket } from 'node:net';
 import { type ISocketFactory, Kafka, logLevel, Partitioners } from 'kafkajs';
-import type { InfluxConfig, KafkaConfig } from '../../collector/config.ts';
 import { InfluxSink } from '../../collector/sinks/influxdb.ts';
 import { KafkaSink } from '../../collector/sinks/kafka.ts';
 import type { SinkHarness, SinkUnderTest, StoredSummary } from '../../collector/sinks/sink.conformance.ts';
@@ -17,6 +16,9 @@ import { influxQuery, services, uniqueName, victoriaExport } from '../helpers/se
 import { header, kcatRead } from './kit.ts';
 
 type Addr = { host: string; port: number };
+/** What the sinks' constructors take (whatever module the config types live in). */
+type KafkaConfig = ConstructorParameters<typeof KafkaSink>[0];
+type InfluxConfig = ConstructorParameters<typeof InfluxSink>[0];
 
 function hostPort(s: string): Addr {
   const i = s.lastIndexOf(':');
@@ -121,7 +123,7 @@ export function kafkaHarness(client: 'platformatic' | 'kafkajs'): SinkHarness {
   const target = hostPort(brokers[0]!);
   const build = (topics: KafkaConfig['topics'], createTopics: boolean, via?: Addr) => {
     const r = via ? redirect(client, target.port, via) : { socketFactory: undefined, release: () => {} };
-    const cfg = { brokers, clientId: 'conformance', topics, ssl: false, client, createTopics } as KafkaConfig;
+    const cfg: KafkaConfig = { brokers, clientId: 'conformance', topics, ssl: false, client, createTopics };
     const sink = new KafkaSink(cfg, nullLogger(), {
       requestTimeoutMs: 5000,
       numPartitions: PARTITIONS,
@@ -240,7 +242,7 @@ export function influxV1Harness(): SinkHarness {
         password: env.password,
         batchSize: 5000,
         timeout: 5000,
-      } as InfluxConfig;
+      } satisfies InfluxConfig;
       return {
         sink: new InfluxSink(cfg, nullLogger()),
         async stored(agent) {
@@ -263,7 +265,7 @@ export function influxV1Harness(): SinkHarness {
           password: env.password,
           batchSize: 5000,
           timeout: 5000,
-        } as InfluxConfig;
+        } satisfies InfluxConfig;
         return { sink: new InfluxSink(cfg, nullLogger()), stored: async () => [] };
       },
     },
@@ -294,7 +296,7 @@ export function influxV2Harness(): SinkHarness {
         token: 'unused',
         batchSize: 5000,
         timeout: 5000,
-      } as InfluxConfig;
+      } satisfies InfluxConfig;
       return {
         sink: new InfluxSink(cfg, nullLogger()),
         async stored(agent) {
