@@ -33,9 +33,14 @@ type KafkaErr = Error & { type?: string; originalError?: KafkaErr; cause?: Kafka
  * kafkajs wraps the last error in KafkaJSNumberOfRetriesExceeded (retriable: false) once its own short
  * retries are spent, so `retriable` cannot be used as is: classify the innermost error.
  */
-export function classifyKafkaJsError(e: unknown): KafkaErrorClass {
+function innermost(e: unknown): KafkaErr {
   let err = e as KafkaErr;
   for (let i = 0; i < 5 && (err.originalError ?? err.cause); i++) err = (err.originalError ?? err.cause)!;
+  return err;
+}
+
+export function classifyKafkaJsError(e: unknown): KafkaErrorClass {
+  const err = innermost(e);
   const code = (err.type ?? err.name ?? 'error').replace(/^KafkaJS/, '').toLowerCase();
   const message = (e as Error).message;
   return {
@@ -143,11 +148,28 @@ export class KafkaJsClient implements KafkaClient {
   }
 
   async send(byTopic: ReadonlyMap<string, KafkaRecord[]>, timeoutMs: number): Promise<void> {
-    await this.producer!.sendBatch({
-      acks: -1,
-      timeout: timeoutMs,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-    });
+    if (!this.producer) await this.connectProducer();
+    try {
+      await this.producer!.sendBatch({
+        acks: -1,
+        timeout: timeoutMs,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (e) {
+      // When one partition of a produce request is refused (MESSAGE_TOO_LARGE), kafkajs rolls back the
+      // sequence numbers of *every* partition of the request (sendMessages.js), also of those the broker
+      // wrote; the next record there reuses a written sequence and the broker answers
+      // OUT_OF_ORDER_SEQUENCE_NUMBER, which is retriable, forever: one refused item wedged the sink
+      // (found by the Sink conformance suite, issue 13). A new producer (new producer id, sequences
+      // from 0) is the way out; the records written twice are copies with the same `edgeflow-id`.
+      const type = innermost(e).type ?? '';
+      if (PERMANENT_KAFKA_ERRORS.has(type) || type === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
+        const p = this.producer;
+        this.producer = null;
+        await p?.disconnect().catch(() => {});
+      }
+      throw e;
+    }
   }
 
   classify(err: unknown): KafkaErrorClass {

@@ -13,8 +13,9 @@ import { header, KafkaSwitch, kcatRead, Plug, type Running, runCollector } from 
 const env = () => services();
 
 /**
- * The Sink conformance tests run once per Kafka client (issue 18): the same records (keys, headers,
- * murmur2 partitions, no duplicates), topics created or verified, dead letters, recovery after an outage.
+ * These run once per Kafka client (issue 18) through a whole collector: the same records (keys, headers,
+ * murmur2 partitions, no duplicates), dead letters, recovery after an outage. The properties of the Sink
+ * interface alone are the Sink conformance suite's (collector/sinks/sink.conformance.ts, issue 13).
  */
 const KAFKA_CLIENTS = ['platformatic', 'kafkajs'] as const;
 
@@ -40,26 +41,6 @@ function kafkaYaml(prefix: string, client: (typeof KAFKA_CLIENTS)[number] = 'pla
   client: ${client}
   brokers: [${env().kafka.brokers.join(', ')}]
   topics: { summaries: ${prefix}.summaries, alerts: ${prefix}.alerts, status: ${prefix}.status, late: ${prefix}.late, deadletter: ${prefix}.deadletter }`;
-}
-
-/** A KafkaSink used directly (no collector) on fresh topic names `<p>.s`, `<p>.a`, ... */
-async function directKafkaSink(
-  base: string,
-  client: (typeof KAFKA_CLIENTS)[number],
-  opts: { createTopics: boolean },
-) {
-  const { KafkaSink } = await import('../../collector/sinks/kafka.ts');
-  const { nullLogger } = await import('../../shared/log.ts');
-  const p = uniqueName(base);
-  const topics = {
-    summaries: `${p}.s`,
-    alerts: `${p}.a`,
-    status: `${p}.st`,
-    late: `${p}.l`,
-    deadletter: `${p}.d`,
-  };
-  const cfg = { brokers: env().kafka.brokers, clientId: 'it', topics, ssl: false, client, ...opts };
-  return { sink: new KafkaSink(cfg, nullLogger()), topics, p };
 }
 
 function influx1Yaml(url = env().influx1.url): string {
@@ -390,57 +371,9 @@ test('sink threads: a sink that cannot start for good fails the collector start 
   );
 });
 
-for (const client of KAFKA_CLIENTS) {
-  test(`a record the broker refuses for good (${client}): only it fails, not retriable; the rest is written`, async () => {
-    const { sink, topics } = await directKafkaSink('edgeflow-toolarge', client, { createTopics: true });
-    // Dead letters carry the raw payload as the record value: 2 MiB is over the broker's
-    // message.max.bytes (1 MiB default), so the broker answers MESSAGE_TOO_LARGE.
-    const dl = (seq: number, bytes: number) => ({
-      seq,
-      kind: 'deadletter' as const,
-      agent: 'gw-big',
-      itemId: `i${seq}`,
-      rev: 0,
-      device: null,
-      body: Buffer.alloc(bytes, 0x61),
-      error: 'item: test',
-      topic: 'edgeflow/v1/gw-big/summaries',
-      receivedAt: 0,
-    });
-    try {
-      await sink.start();
-      const res = await sink.write([dl(1, 100), dl(2, 2 * 1024 * 1024), dl(3, 100)]);
-      assert.equal(res.ok, 2);
-      assert.equal(res.failed.length, 1);
-      assert.equal(res.failed[0]!.index, 1);
-      assert.equal(res.failed[0]!.retriable, false, JSON.stringify(res.failed[0]));
-      assert.match(res.failed[0]!.code, /too_large/);
-      const recs = await waitFor('2 records', async () => {
-        const r = await kcatRead(env().kafka.brokers, topics.deadletter);
-        return r.length >= 2 ? r : null;
-      });
-      assert.deepEqual(recs.map((r) => header(r, 'edgeflow-id')).sort(), ['i1', 'i3']);
-    } finally {
-      await sink.close();
-    }
-  });
-}
-
-for (const client of KAFKA_CLIENTS) {
-  test(`kafka.createTopics: false and topics missing (${client}): start fails with a clear error naming them`, async () => {
-    const { sink, p } = await directKafkaSink('edgeflow-missing', client, { createTopics: false });
-    try {
-      await assert.rejects(sink.start(), (e: Error & { code?: string }) => {
-        assert.equal(e.code, 'SINK_UNAVAILABLE');
-        assert.match(e.message, new RegExp(`kafka topics missing: ${p.replace(/\./g, '\\.')}\\.s`));
-        assert.match(e.message, /createTopics/);
-        return true;
-      });
-    } finally {
-      await sink.close();
-    }
-  });
-}
+// A record refused for good (only it fails, not retriable, the rest written, no wedged producer) and
+// `createTopics: false` with topics missing: the Sink conformance suite, for every sink and both Kafka
+// clients (collector/sinks/sink.conformance.ts, test/collector/sink-*.conformance.test.ts).
 
 describe('InfluxDB 1.x partial write (field type conflict)', () => {
   const agent = uniqueName('it-partial').replace(/[^a-zA-Z0-9._-]/g, '-');

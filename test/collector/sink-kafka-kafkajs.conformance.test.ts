@@ -1,0 +1,4 @@
+import { sinkConformance } from '../../collector/sinks/sink.conformance.ts';
+import { kafkaHarness } from './sink-harnesses.ts';
+
+sinkConformance('Kafka (kafkajs)', kafkaHarness('kafkajs'));
