@@ -70,6 +70,13 @@ const SNAPSHOT_VERSION = 1;
 // past this so high-cardinality ids cannot grow it without bound.
 const MATCH_CACHE_MAX = 10_000;
 
+/** The specs a (device, metric) reading goes to, with each one's key name in DeviceState.keys. */
+interface Match {
+  specs: CompiledSpec[];
+  /** `specName \0 metric`, built once per cache entry: no string concatenation per reading (issue 14) */
+  keyNames: string[];
+}
+
 interface CompiledSpec {
   spec: WindowSpec;
   assigner: WindowAssigner;
@@ -224,7 +231,9 @@ export class WindowEngine {
   private readonly specs: CompiledSpec[];
   private readonly specsByName = new Map<string, CompiledSpec>();
   private readonly devices = new Map<string, DeviceState>();
-  private readonly matchCache = new Map<string, CompiledSpec[]>();
+  /** device → metric → Match: two levels, so a lookup concatenates no strings (issue 14) */
+  private readonly matchCache = new Map<string, Map<string, Match>>();
+  private matchCacheSize = 0;
   /** devices with no keys, oldest first: the eviction candidates when the device bound bites */
   private readonly keyless = new Map<string, DeviceState>();
   private readonly maxKeys: number;
@@ -250,7 +259,8 @@ export class WindowEngine {
 
   /** Routes one reading to every matching window spec. Never throws on bad input: it is counted. */
   ingest(reading: Reading): void {
-    const matching = this.matching(reading.device, reading.metric);
+    const match = this.matching(reading.device, reading.metric);
+    const matching = match.specs;
     if (matching.length === 0) return;
     if (!Number.isFinite(reading.value) || !Number.isFinite(reading.ts)) {
       this.counters.droppedByReason.invalid_value += matching.length;
@@ -280,7 +290,8 @@ export class WindowEngine {
     }
     // Lateness is judged against the watermark before this reading moves it (as Flink does).
     const wmBefore = dev.wm.wm;
-    for (const spec of matching) this.route(dev, spec, r, seq, wmBefore);
+    for (let i = 0; i < matching.length; i++)
+      this.route(dev, matching[i]!, match.keyNames[i]!, r, seq, wmBefore);
     if (created && dev.keys.size === 0) {
       // Every spec refused the reading (max_keys): keep no state for it, so the bound holds.
       this.devices.delete(r.device);
@@ -420,13 +431,23 @@ export class WindowEngine {
 
   // ---- internals ----
 
-  private matching(device: string, metric: string): CompiledSpec[] {
-    const ck = `${device}\0${metric}`;
-    let m = this.matchCache.get(ck);
+  private matching(device: string, metric: string): Match {
+    let byMetric = this.matchCache.get(device);
+    let m = byMetric?.get(metric);
     if (m === undefined) {
-      m = this.specs.filter((s) => s.matchDevice(device) && s.matchMetric(metric));
-      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
-      this.matchCache.set(ck, m);
+      const specs = this.specs.filter((s) => s.matchDevice(device) && s.matchMetric(metric));
+      m = { specs, keyNames: specs.map((s) => `${s.spec.name}\0${metric}`) };
+      if (this.matchCacheSize >= MATCH_CACHE_MAX) {
+        this.matchCache.clear();
+        this.matchCacheSize = 0;
+        byMetric = undefined;
+      }
+      if (byMetric === undefined) {
+        byMetric = new Map();
+        this.matchCache.set(device, byMetric);
+      }
+      byMetric.set(metric, m);
+      this.matchCacheSize++;
     }
     return m;
   }
@@ -442,8 +463,14 @@ export class WindowEngine {
     };
   }
 
-  private key(dev: DeviceState, spec: CompiledSpec, metric: string, unit?: string): KeyState | null {
-    const k = `${spec.spec.name}\0${metric}`;
+  /** `k` is `specName \0 metric` (Match.keyNames). */
+  private key(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    k: string,
+    metric: string,
+    unit?: string,
+  ): KeyState | null {
     let key = dev.keys.get(k);
     if (key === undefined) {
       if (this.keyCount >= this.maxKeys) return null;
@@ -492,9 +519,23 @@ export class WindowEngine {
     this.counters.droppedByReason[reason]++;
   }
 
-  private route(dev: DeviceState, spec: CompiledSpec, r: Reading, seq: number, wm: number): void {
+  private route(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    keyName: string,
+    r: Reading,
+    seq: number,
+    wm: number,
+  ): void {
     const allowed = spec.spec.allowedLateness;
     const a = spec.assigner;
+    if (a instanceof TumblingAssigner) {
+      // The common case computed in place: one window, no range array per reading (issue 14). Same
+      // arithmetic as HoppingAssigner with slide = size.
+      const start = Math.floor(r.ts / a.size) * a.size;
+      this.routeOne(dev, spec, keyName, r, seq, wm, start, start + a.size);
+      return;
+    }
     if (a.kind === 'time' && !a.merging) {
       // Cheap early exit before creating a key: even the last window holding ts is past its lateness.
       const ranges = a.assign(r.ts);
@@ -503,7 +544,7 @@ export class WindowEngine {
         this.tooLate(dev, spec, r);
         return;
       }
-      const key = this.key(dev, spec, r.metric, r.unit);
+      const key = this.key(dev, spec, keyName, r.metric, r.unit);
       if (key === null) {
         this.drop('max_keys');
         return;
@@ -532,10 +573,10 @@ export class WindowEngine {
       return;
     }
     if (a.kind === 'time') {
-      this.routeSession(dev, spec, a.assign(r.ts)[0]!, r, seq, wm);
+      this.routeSession(dev, spec, keyName, a.assign(r.ts)[0]!, r, seq, wm);
       return;
     }
-    const key = this.key(dev, spec, r.metric, r.unit);
+    const key = this.key(dev, spec, keyName, r.metric, r.unit);
     if (key === null) {
       this.drop('max_keys');
       return;
@@ -552,15 +593,50 @@ export class WindowEngine {
     if (key.cnt.acc.n >= a.count) this.emitCount(dev, key);
   }
 
+  /** A reading that belongs to exactly one time window `[start, end)` (tumbling). */
+  private routeOne(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    keyName: string,
+    r: Reading,
+    seq: number,
+    wm: number,
+    start: number,
+    end: number,
+  ): void {
+    if (wm >= end + spec.spec.allowedLateness) {
+      this.tooLate(dev, spec, r);
+      return;
+    }
+    const key = this.key(dev, spec, keyName, r.metric, r.unit);
+    if (key === null) {
+      this.drop('max_keys');
+      return;
+    }
+    let w = key.wins.get(start);
+    if (w === undefined) {
+      const nw = this.newWin(start, end, spec);
+      if (nw === null) {
+        this.drop('max_open_windows');
+        this.removeIfEmpty(dev, key);
+        return;
+      }
+      w = nw;
+      key.wins.set(start, w);
+    }
+    this.addTo(dev, w, r, seq, w.rev >= 0);
+  }
+
   private routeSession(
     dev: DeviceState,
     spec: CompiledSpec,
+    keyName: string,
     proto: { start: number; end: number },
     r: Reading,
     seq: number,
     wm: number,
   ): void {
-    const existing = dev.keys.get(`${spec.spec.name}\0${r.metric}`);
+    const existing = dev.keys.get(keyName);
     const hits: Win[] = [];
     if (existing !== undefined) for (const w of existing.wins.values()) if (overlaps(w, proto)) hits.push(w);
     // With no open session to join, the proto-session alone decides lateness. An open session it joins
@@ -569,7 +645,7 @@ export class WindowEngine {
       this.tooLate(dev, spec, r);
       return;
     }
-    const key = existing ?? this.key(dev, spec, r.metric, r.unit);
+    const key = existing ?? this.key(dev, spec, keyName, r.metric, r.unit);
     if (existing && r.unit !== undefined) existing.unit = r.unit;
     if (key === null) {
       this.drop('max_keys');
