@@ -75,7 +75,7 @@ interface Frames {
   readings: number;
 }
 
-function frames(format: Format, ticks: number): Frames {
+export function frames(format: Format, ticks: number): Frames {
   const fleet = new Fleet({
     seed: 'bench',
     devices: Array.from({ length: DEVICES }, (_, i) => `press-${i}`),
@@ -111,11 +111,11 @@ function gcIfExposed(): void {
 }
 
 /** The one tumbling window of issue 14's second target: decode + count/sum/min/max/mean, no rules. */
-const ONE_TUMBLING: WindowSpec[] = [
+export const ONE_TUMBLING: WindowSpec[] = [
   { ...WINDOWS[0]!, name: 'one-10s', aggregates: ['count', 'sum', 'min', 'max', 'mean'] },
 ];
 
-function pipelineCase(
+export function pipelineCase(
   fr: Frames,
   windowSpecs: WindowSpec[] = WINDOWS,
   ruleSpecs: RuleSpec[] = RULES,

@@ -53,6 +53,13 @@ interface Entry {
 const SNAPSHOT_VERSION = 1;
 const MATCH_CACHE_MAX = 50_000;
 
+/** The reading rules of one (device, metric) and, once resolved, each one's key state. */
+interface Route {
+  entries: Entry[];
+  /** states[i] belongs to entries[i]; a rule never forgets a key, so a resolved state stays valid */
+  states: (KeyState | undefined)[];
+}
+
 /** `*` any run of characters, `?` one character; everything else literal. */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
@@ -83,7 +90,9 @@ export class RuleEngine {
   private readonly readingEntries: Entry[] = [];
   private readonly windowEntries = new Map<string, Entry[]>();
   private readonly tickEntries: Entry[] = [];
-  private readonly matchCache = new Map<string, Entry[]>();
+  /** device → metric → Route: two levels, no string concatenation per reading (issue 14) */
+  private readonly matchCache = new Map<string, Map<string, Route>>();
+  private matchCacheSize = 0;
   private readonly counters = { fired: 0, resolved: 0 };
   private evalErrors = 0;
   private keysDropped = 0;
@@ -135,15 +144,25 @@ export class RuleEngine {
     return (e.device === null || e.device.test(device)) && (e.metric === null || e.metric.test(metric));
   }
 
-  private readingRules(device: string, metric: string): Entry[] {
-    const k = Rule.keyOf(device, metric);
-    let list = this.matchCache.get(k);
-    if (!list) {
-      list = this.readingEntries.filter((e) => this.matches(e, device, metric));
-      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
-      this.matchCache.set(k, list);
+  private readingRules(device: string, metric: string): Route {
+    let byMetric = this.matchCache.get(device);
+    let route = byMetric?.get(metric);
+    if (route === undefined) {
+      const entries = this.readingEntries.filter((e) => this.matches(e, device, metric));
+      route = { entries, states: entries.map(() => undefined) };
+      if (this.matchCacheSize >= MATCH_CACHE_MAX) {
+        this.matchCache.clear();
+        this.matchCacheSize = 0;
+        byMetric = undefined;
+      }
+      if (byMetric === undefined) {
+        byMetric = new Map();
+        this.matchCache.set(device, byMetric);
+      }
+      byMetric.set(metric, route);
+      this.matchCacheSize++;
     }
-    return list;
+    return route;
   }
 
   private keyState(e: Entry, device: string, metric: string): KeyState | null {
@@ -160,7 +179,8 @@ export class RuleEngine {
    * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it.
    */
   onReading(r: Reading): number | undefined {
-    const list = this.readingRules(r.device, r.metric);
+    const route = this.readingRules(r.device, r.metric);
+    const list = route.entries;
     if (list.length === 0) return undefined;
     if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
       this.evalErrors += list.length;
@@ -170,9 +190,16 @@ export class RuleEngine {
     const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
     const mono = this.opts.clock.monotonic();
     let score: number | undefined;
-    for (const e of list) {
-      const st = this.keyState(e, r.device, r.metric);
-      if (!st) continue;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      let st = route.states[i];
+      if (st === undefined) {
+        // Not cached while maxKeysPerRule refuses the key, so every refused event is still counted.
+        const got = this.keyState(e, r.device, r.metric);
+        if (!got) continue;
+        st = got;
+        route.states[i] = st;
+      }
       try {
         const s = e.rule.onEvent(st, ev, mono);
         if (s !== undefined && (score === undefined || s > score)) score = s;
