@@ -536,33 +536,38 @@ export class WindowEngine {
       this.routeOne(dev, spec, keyName, r, seq, wm, start, start + a.size);
       return;
     }
-    if (a.kind === 'time' && !a.merging) {
+    if (a instanceof HoppingAssigner) {
+      // The windows holding ts are [start, start + size) for start = last, last - slide, ... > ts - size
+      // (HoppingAssigner.assign), walked here from the earliest without a range array (issue 14).
+      const { size, slide } = a;
+      const last = Math.floor(r.ts / slide) * slide;
       // Cheap early exit before creating a key: even the last window holding ts is past its lateness.
-      const ranges = a.assign(r.ts);
-      const lastEnd = ranges[ranges.length - 1]!.end;
-      if (wm >= lastEnd + allowed) {
+      if (wm >= last + size + allowed) {
         this.tooLate(dev, spec, r);
         return;
       }
+      let first = last;
+      while (first - slide > r.ts - size) first -= slide;
       const key = this.key(dev, spec, keyName, r.metric, r.unit);
       if (key === null) {
         this.drop('max_keys');
         return;
       }
       let refused = false;
-      for (const rg of ranges) {
+      for (let start = first; start <= last; start += slide) {
+        const end = start + size;
         // Earlier hopping windows may already be purged while later ones still accept: the reading
         // counts in those still open (the oracle test applies the same per-window rule).
-        if (wm >= rg.end + allowed) continue;
-        let w = key.wins.get(rg.start);
+        if (wm >= end + allowed) continue;
+        let w = key.wins.get(start);
         if (w === undefined) {
-          const nw = this.newWin(rg.start, rg.end, spec);
+          const nw = this.newWin(start, end, spec);
           if (nw === null) {
             refused = true;
             continue;
           }
           w = nw;
-          key.wins.set(rg.start, w);
+          key.wins.set(start, w);
         }
         this.addTo(dev, w, r, seq, w.rev >= 0);
       }
@@ -573,6 +578,8 @@ export class WindowEngine {
       return;
     }
     if (a.kind === 'time') {
+      // Tumbling and hopping are handled above; a time assigner that reaches here merges (session).
+      if (!a.merging) throw new TypeError(`window ${spec.spec.name}: no route for ${a.type} windows`);
       this.routeSession(dev, spec, keyName, a.assign(r.ts)[0]!, r, seq, wm);
       return;
     }
