@@ -182,9 +182,9 @@ test('p50/p95 exact up to EXACT_MAX values, then the sketch; a checkpoint on eit
   }
   for (const cut of [EXACT_MAX - 1, EXACT_MAX, EXACT_MAX + 1]) {
     const a = new Accumulator(true);
-    values.slice(0, cut).forEach((v, i) => a.add(v, i, i));
+    for (let i = 0; i < cut; i++) a.add(values[i]!, i, i);
     const b = Accumulator.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
-    values.slice(cut).forEach((v, i) => b.add(v, cut + i, cut + i));
+    for (let i = cut; i < values.length; i++) b.add(values[i]!, i, i);
     assert.deepEqual(b.result(ALL), whole.result(ALL), `checkpoint after ${cut} values`);
   }
   // a checkpoint written before issue 14 (sketch bins, no held values) still loads into a sketch
