@@ -30,6 +30,7 @@ const BENCHES: Record<string, Loader> = {
   sdcard: () => optional('./sdcard.ts', 'benchSdCard'),
   collector: async () => (await import('./collector.ts')).benchCollector(),
   connections: async () => (await import('./connections.ts')).benchConnections(),
+  nodered: async () => (await import('./nodered.ts')).benchNodeRed(),
   'hostile-agent': async () => (await import('./hostile-agent.ts')).benchHostileAgent(),
   nab: async () => (await import('./nab.ts')).benchNab(),
   'anomaly-keys': async () => (await import('./anomaly-keys.ts')).benchAnomalyKeys(),

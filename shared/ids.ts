@@ -1,10 +1,18 @@
 // Deterministic ids (SPEC.md section 3): the same agent/window/device/metric/start always gives the
 // same summary id, so a re-sent or re-emitted (rev+1) summary is recognised downstream.
-import { createHash, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+// One-shot crypto.hash (Node >= 20.12/21.7) computes the same SHA-256 without a Hash object per id:
+// one id per emitted window and alert (issue 14). createHash where it is missing (engines >= 20.11).
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+const sha256hex: (s: string) => string =
+  oneShot !== undefined
+    ? (s) => oneShot('sha256', s, 'hex')
+    : (s) => crypto.createHash('sha256').update(s).digest('hex');
 
 function digest(parts: readonly (string | number)[]): string {
   // JSON array encoding keeps parts unambiguous ("a|b","c" vs "a","b|c").
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+  return sha256hex(JSON.stringify(parts)).slice(0, 32);
 }
 
 export function summaryId(
@@ -43,5 +51,5 @@ export function lateEventId(
 
 /** Batch ids only need to be unique; a re-sent batch keeps its id (the outbox stores it). */
 export function newBatchId(agent: string): string {
-  return `${agent}-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+  return `${agent}-${Date.now().toString(36)}-${crypto.randomBytes(6).toString('hex')}`;
 }

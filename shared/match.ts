@@ -27,30 +27,44 @@ export function compileMatch(match: { device?: string; metric?: string }): Match
 }
 
 /**
- * Which of `items` match a (device, metric) key, remembered per key: a reading's routing is one map
- * lookup after its key's first reading. Bounded: at `max` keys the cache starts over (a fleet with more
- * keys than that pays the glob tests again, never unbounded memory).
+ * Which of `items` match a (device, metric) key, remembered per key as a route built once from them: a
+ * reading's routing is two map lookups after its key's first reading, with no string built per reading
+ * (issue 14: device → metric maps instead of a joined key). `route` lets a caller keep per-key data beside
+ * the matched items (the windows' key names, the rules' key states). Bounded: at `max` keys the cache
+ * starts over (a fleet with more keys than that pays the glob tests again, never unbounded memory).
  */
-export class MatchCache<T> {
-  private readonly cache = new Map<string, T[]>();
+export class MatchCache<T, R = T[]> {
+  private readonly cache = new Map<string, Map<string, R>>();
+  private size = 0;
 
   constructor(
     private readonly items: readonly T[],
     private readonly matcherOf: (item: T) => Matcher,
     private readonly max: number,
+    private readonly route: (matched: T[], device: string, metric: string) => R = (m) => m as unknown as R,
   ) {}
 
-  get(device: string, metric: string): T[] {
-    const k = `${device}\u0000${metric}`;
-    let list = this.cache.get(k);
-    if (list === undefined) {
-      list = this.items.filter((it) => {
+  get(device: string, metric: string): R {
+    let byMetric = this.cache.get(device);
+    let r = byMetric?.get(metric);
+    if (r === undefined) {
+      const matched = this.items.filter((it) => {
         const m = this.matcherOf(it);
         return m.device(device) && m.metric(metric);
       });
-      if (this.cache.size >= this.max) this.cache.clear();
-      this.cache.set(k, list);
+      r = this.route(matched, device, metric);
+      if (this.size >= this.max) {
+        this.cache.clear();
+        this.size = 0;
+        byMetric = undefined;
+      }
+      if (byMetric === undefined) {
+        byMetric = new Map();
+        this.cache.set(device, byMetric);
+      }
+      byMetric.set(metric, r);
+      this.size++;
     }
-    return list;
+    return r;
   }
 }

@@ -34,19 +34,23 @@ export function parseUplinkTopic(topic: string): { agentId: string; kind: Uplink
  */
 export function compileTopicPattern(pattern: string): (topic: string) => Record<string, string> | null {
   const segs = pattern.split('/');
+  // The field name of each `{field}` segment, found once here, not per message (issue 14: this ran a
+  // regex per segment of every MQTT message).
+  const fields = segs.map((s) => /^\{(\w+)\}$/.exec(s)?.[1] ?? null);
+  const open = segs.at(-1) === '#';
   return (topic) => {
     const parts = topic.split('/');
-    if (segs.at(-1) !== '#' && parts.length !== segs.length) return null;
+    if (!open && parts.length !== segs.length) return null;
     const out: Record<string, string> = {};
     for (let i = 0; i < segs.length; i++) {
       const s = segs[i]!;
       const p = parts[i];
       if (s === '#') return out;
       if (p === undefined) return null;
-      const m = /^\{(\w+)\}$/.exec(s);
-      if (m) {
+      const f = fields[i];
+      if (f != null) {
         if (p === '') return null;
-        out[m[1]!] = p;
+        out[f] = p;
       } else if (s !== '+' && s !== p) return null;
     }
     return out;

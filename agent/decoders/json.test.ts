@@ -89,6 +89,16 @@ describe('json decoder', () => {
     assert.equal(d.decode('{"device":"s","metric":"m","value":1,"ts":12345}', ctx)[0]!.ts, 12_345_000);
     assertReason(() => d.decode('{"device":"s","metric":"m","value":1,"ts":-1}', ctx), 'bad_timestamp');
     assertReason(() => d.decode(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), ctx), 'encoding');
+    // Bytes a fatal TextDecoder refuses are refused (issue 14 validates with buffer.isUtf8): an overlong
+    // NUL, a UTF-16 surrogate; a leading BOM is dropped as TextDecoder drops it; a plain Uint8Array decodes.
+    assertReason(() => d.decode(Buffer.from([0x22, 0xc0, 0x80, 0x22]), ctx), 'encoding');
+    assertReason(() => d.decode(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]), ctx), 'encoding');
+    const frame = '{"device":"s","metric":"m","value":1.5,"ts":1700000000000}';
+    assert.equal(
+      d.decode(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(frame)]), ctx)[0]!.value,
+      1.5,
+    );
+    assert.equal(d.decode(new Uint8Array(Buffer.from(frame)) as Buffer, ctx)[0]!.value, 1.5);
     assertReason(() => new JsonDecoder(10).decode('{"device":"s1","temperature":1}', ctx), 'too_long');
   });
 });

@@ -32,18 +32,20 @@ export class JsonDecoder implements Decoder {
     const device = checkName(o.device ?? ctx.device, 'device');
     const hasTs = o.ts !== undefined && o.ts !== null;
     const ts = hasTs ? parseTimestamp(o.ts) : ctx.arrivalTs;
-    const stamp = (r: Reading): Reading => (hasTs ? r : { ...r, arrivalTime: true });
-
+    // Hot path (issue 14): no per-frame closure or object spread; readings are built in one shape.
     if ('value' in o || 'metric' in o) {
       const metric = checkName(o.metric ?? ctx.metric, 'metric');
       if (o.value === undefined || o.value === null) fail('no_value', 'no value');
-      return [stamp({ device, metric, value: requireNumber(o.value), ts })];
+      const value = requireNumber(o.value);
+      return [hasTs ? { device, metric, value, ts } : { device, metric, value, ts, arrivalTime: true }];
     }
     const out: Reading[] = [];
-    for (const [k, v] of Object.entries(o)) {
-      if (RESERVED.has(k) || typeof v !== 'number') continue;
+    for (const k in o) {
+      const v = o[k];
+      if (typeof v !== 'number' || RESERVED.has(k) || !Object.hasOwn(o, k)) continue;
       const metric = checkName(k, 'metric');
-      out.push(stamp({ device, metric, value: requireNumber(v, k), ts }));
+      const value = requireNumber(v, k);
+      out.push(hasTs ? { device, metric, value, ts } : { device, metric, value, ts, arrivalTime: true });
     }
     if (out.length === 0) fail('no_value', 'no numeric field');
     return out;

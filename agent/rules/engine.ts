@@ -54,12 +54,25 @@ interface Entry {
 const SNAPSHOT_VERSION = 1;
 const MATCH_CACHE_MAX = 50_000;
 
+/** The reading rules of one (device, metric) and, once resolved, each one's key state. */
+interface Route {
+  entries: Entry[];
+  /** states[i] belongs to entries[i]; a rule never forgets a key, so a resolved state stays valid */
+  states: (KeyState | undefined)[];
+}
+
 export class RuleEngine {
   private readonly entries: Entry[] = [];
   private readonly readingEntries: Entry[] = [];
   private readonly windowEntries = new Map<string, Entry[]>();
   private readonly tickEntries: Entry[] = [];
-  private readonly matchCache = new MatchCache(this.readingEntries, (e) => e.match, MATCH_CACHE_MAX);
+  /** device → metric → Route (shared/match.ts): no string built per reading (issue 14) */
+  private readonly matchCache = new MatchCache<Entry, Route>(
+    this.readingEntries,
+    (e) => e.match,
+    MATCH_CACHE_MAX,
+    (entries) => ({ entries, states: entries.map(() => undefined) }),
+  );
   private readonly counters = { fired: 0, resolved: 0 };
   private evalErrors = 0;
   private keysDropped = 0;
@@ -114,7 +127,7 @@ export class RuleEngine {
     return e.match.device(device) && e.match.metric(metric);
   }
 
-  private readingRules(device: string, metric: string): Entry[] {
+  private readingRules(device: string, metric: string): Route {
     return this.matchCache.get(device, metric);
   }
 
@@ -132,7 +145,8 @@ export class RuleEngine {
    * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it.
    */
   onReading(r: Reading): number | undefined {
-    const list = this.readingRules(r.device, r.metric);
+    const route = this.readingRules(r.device, r.metric);
+    const list = route.entries;
     if (list.length === 0) return undefined;
     if (!Number.isFinite(r.value) || !Number.isFinite(r.ts)) {
       this.evalErrors += list.length;
@@ -142,9 +156,16 @@ export class RuleEngine {
     const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
     const mono = this.opts.clock.monotonic();
     let score: number | undefined;
-    for (const e of list) {
-      const st = this.keyState(e, r.device, r.metric);
-      if (!st) continue;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      let st = route.states[i];
+      if (st === undefined) {
+        // Not cached while maxKeysPerRule refuses the key, so every refused event is still counted.
+        const got = this.keyState(e, r.device, r.metric);
+        if (!got) continue;
+        st = got;
+        route.states[i] = st;
+      }
       try {
         const s = e.rule.onEvent(st, ev, mono);
         if (s !== undefined && (score === undefined || s > score)) score = s;

@@ -55,20 +55,25 @@ export function madOfSorted(a: readonly number[], m: number): number {
   const n = a.length;
   let l = lowerBound(a, m) - 1;
   let r = l + 1;
-  const next = (): number => {
+  // The merge walk written inline, no closure per call (issue 14): step i takes the smaller of the next
+  // deviation on the left and on the right; the (lower) middle one is step k.
+  const k = (n - 1) >> 1; // index of the (lower) middle deviation
+  const steps = n % 2 === 1 ? k + 1 : k + 2;
+  let lower = 0;
+  let d = 0;
+  for (let i = 0; i < steps; i++) {
     const dl = l >= 0 ? m - a[l]! : Number.POSITIVE_INFINITY;
     const dr = r < n ? a[r]! - m : Number.POSITIVE_INFINITY;
     if (dl <= dr) {
       l--;
-      return dl;
+      d = dl;
+    } else {
+      r++;
+      d = dr;
     }
-    r++;
-    return dr;
-  };
-  const k = (n - 1) >> 1; // index of the (lower) middle deviation
-  for (let i = 0; i < k; i++) next();
-  const lower = next();
-  return n % 2 === 1 ? lower : (lower + next()) / 2;
+    if (i === k) lower = d;
+  }
+  return n % 2 === 1 ? lower : (lower + d) / 2;
 }
 
 export function mean(xs: readonly number[]): number {

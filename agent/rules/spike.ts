@@ -59,7 +59,7 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
   const when =
     spec.when === undefined ? null : conditionAt('when', spec.when, extendScope(scope, { score: 'number' }));
   const admit = (s: State, ts: number, x: number) => {
-    windowPush(s.win, spec.window, MAX_WINDOW, ts, x, (old) => sortedRemove(s.sorted, old));
+    windowPush(s.win, spec.window, MAX_WINDOW, ts, x, sortedRemove, s.sorted);
     sortedInsert(s.sorted, x);
   };
   return {

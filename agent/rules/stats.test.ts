@@ -36,7 +36,7 @@ describe('stats: sliding window and moments', () => {
         const m = momentsInit();
         const span: Span = { count: cap };
         xs.forEach((x, i) => {
-          windowPush(w, span, 10_000, i, x, (old) => momentsRemove(m, old));
+          windowPush(w, span, 10_000, i, x, momentsRemove, m);
           momentsAdd(m, x);
           if (m.removed >= windowSize(w)) momentsRebuild(m, w);
           const kept = xs.slice(Math.max(0, i + 1 - cap), i + 1);
@@ -58,7 +58,7 @@ describe('stats: sliding window and moments', () => {
         for (const g of gaps) {
           ts += g;
           all.push(ts);
-          windowPush(w, { ms: 100 }, 10_000, ts, ts, () => {});
+          windowPush(w, { ms: 100 }, 10_000, ts, ts, () => {}, null);
           const live = w.vs.slice(w.head);
           assert.deepEqual(
             live,

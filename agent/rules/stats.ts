@@ -61,20 +61,25 @@ export interface SlidingWindow {
 export const windowInit = (): SlidingWindow => ({ ts: [], vs: [], head: 0 });
 export const windowSize = (w: SlidingWindow): number => w.vs.length - w.head;
 
-/** Appends (ts, x); calls `evict` for every value that leaves (oldest first). */
-export function windowPush(
+/**
+ * Appends (ts, x); calls `evict(arg, v)` for every value v that leaves (oldest first). `arg` lets callers
+ * pass a module-level function (`momentsRemove`, `sortedRemove`) instead of a closure made per reading
+ * (issue 14).
+ */
+export function windowPush<A>(
   w: SlidingWindow,
   span: Span,
   maxCount: number,
   ts: number,
   x: number,
-  evict: (v: number) => void,
+  evict: (arg: A, v: number) => void,
+  arg: A,
 ): void {
   w.ts.push(ts);
   w.vs.push(x);
   const cap = 'count' in span ? span.count : maxCount;
   while (windowSize(w) > cap || ('ms' in span && w.ts[w.head]! <= ts - span.ms)) {
-    evict(w.vs[w.head]!);
+    evict(arg, w.vs[w.head]!);
     w.head++;
   }
   // Compact once the dead prefix is as long as the live part: amortised O(1) per value.

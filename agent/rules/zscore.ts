@@ -84,7 +84,7 @@ export function buildZscore(spec: ZscoreSpec, scope: Scope): Built<State> {
         if (spec.mode === 'rolling') {
           m = s.mom.n > 0 ? s.mom.mean : x;
           sd = momentsStd(s.mom);
-          windowPush(s.win, spec.window, MAX_WINDOW, ev.ts, x, (old) => momentsRemove(s.mom, old));
+          windowPush(s.win, spec.window, MAX_WINDOW, ev.ts, x, momentsRemove, s.mom);
           momentsAdd(s.mom, x);
           if (s.mom.removed >= windowSize(s.win)) momentsRebuild(s.mom, s.win);
         } else {

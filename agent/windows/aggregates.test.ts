@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { AggregateName } from '../../shared/model.ts';
-import { Accumulator } from './aggregates.ts';
+import { Accumulator, EXACT_MAX } from './aggregates.ts';
 
 // Realistic magnitudes: below 1e-6 is treated as 0 by this generator so one window never spans more
 // than the 2048-bin cap of the sketch (~18 decades); see README.md "Quantiles" for the extreme-range caveat.
@@ -168,4 +168,27 @@ test('anomaly_max: the highest reading score, through merge and checkpoint; abse
   const old = a.toJSON();
   delete old.am;
   assert.equal(Accumulator.fromJSON(old).result(all).anomaly_max, undefined);
+});
+
+test('p50/p95 exact up to EXACT_MAX values, then the sketch; a checkpoint on either side of the switch resumes identically (issue 14)', () => {
+  const values = Array.from({ length: EXACT_MAX + 20 }, (_, i) => ((i * 37) % 101) - 50.5);
+  const whole = new Accumulator(true);
+  for (let i = 0; i < values.length; i++) {
+    whole.add(values[i]!, i, i);
+    if (i + 1 === EXACT_MAX) {
+      assert.equal(whole.quantile(0.5), exactQuantile(values.slice(0, EXACT_MAX), 0.5), 'exact at EXACT_MAX');
+      assert.equal(whole.quantile(0.95), exactQuantile(values.slice(0, EXACT_MAX), 0.95));
+    }
+  }
+  for (const cut of [EXACT_MAX - 1, EXACT_MAX, EXACT_MAX + 1]) {
+    const a = new Accumulator(true);
+    for (let i = 0; i < cut; i++) a.add(values[i]!, i, i);
+    const b = Accumulator.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
+    for (let i = cut; i < values.length; i++) b.add(values[i]!, i, i);
+    assert.deepEqual(b.result(ALL), whole.result(ALL), `checkpoint after ${cut} values`);
+  }
+  // a checkpoint written before issue 14 (sketch bins, no held values) still loads into a sketch
+  const old = whole.toJSON();
+  assert.equal(old.v, undefined);
+  assert.deepEqual(Accumulator.fromJSON(old).result(ALL), whole.result(ALL));
 });

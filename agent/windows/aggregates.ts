@@ -7,8 +7,8 @@
 //   first   value with the smallest event ts, ties broken by arrival order (earliest arrival wins)
 //   last    value with the largest event ts, ties broken by arrival order (latest arrival wins)
 //   anomaly_max  the highest rule score among the window's readings (issue 11); absent when none had one
-//   p50/p95 DDSketch, relative accuracy 1%, estimating the lower nearest-rank quantile
-//           sorted[floor(q * (n - 1))] (0-based), clamped into [min, max]
+//   p50/p95 the lower nearest-rank quantile sorted[floor(q * (n - 1))] (0-based): exact while the window
+//           holds at most EXACT_MAX values, then DDSketch (relative accuracy 1%), clamped into [min, max]
 import { LogCollapsingLowestDenseDDSketch } from '@datadog/sketches-js';
 import type { AggregateName, Summary } from '../../shared/model.ts';
 
@@ -17,6 +17,11 @@ export const SKETCH_RELATIVE_ACCURACY = 0.01;
 // the smallest magnitudes collapse into one bin. Without a cap a window holding both 1e-300 and 1e300
 // would allocate ~70k bins: bounded state matters more than exotic dynamic range.
 const SKETCH_BIN_LIMIT = 2048;
+// Issue 14: a DDSketch per window cost more than the rest of the accumulator (a dense store allocated and
+// grown per window, a log per value), while most windows hold a few dozen readings (10 s of 1 Hz data).
+// Up to this many values a window keeps them and answers exactly (inside the 1% guarantee by definition);
+// the 65th value moves them into a sketch. Same multiset, same bins: merge and checkpoints stay exact.
+export const EXACT_MAX = 64;
 
 type Sketch = LogCollapsingLowestDenseDDSketch;
 type Store = Sketch['store'];
@@ -42,6 +47,8 @@ export interface AccumulatorJSON {
   last: [ts: number, seq: number, value: number];
   /** sketch bins as flat [key, count, key, count, ...] lists, positive and negative stores, and zeros */
   sk: { p: number[]; n: number[]; z: number } | null;
+  /** the values themselves while at most EXACT_MAX (then `sk` is null); absent before issue 14 */
+  v?: number[];
   /** highest reading score, null when no reading had one (absent in checkpoints before issue 11) */
   am?: number | null;
 }
@@ -103,11 +110,21 @@ export class Accumulator {
   private lastTs = Number.NEGATIVE_INFINITY;
   private lastSeq = 0;
   private lastV = Number.NaN;
-  private sketch: Sketch | null;
+  /** p50/p95 asked for: `vals` until EXACT_MAX values, `sketch` after; both null when not asked for */
+  private vals: number[] | null;
+  private sketch: Sketch | null = null;
   private scoreMax = Number.NEGATIVE_INFINITY;
 
   constructor(withSketch: boolean) {
-    this.sketch = withSketch ? newSketch() : null;
+    this.vals = withSketch ? [] : null;
+  }
+
+  private toSketch(): Sketch {
+    const sk = newSketch();
+    for (const v of this.vals!) sk.accept(v);
+    this.vals = null;
+    this.sketch = sk;
+    return sk;
   }
 
   /** Event-time bounds of the readings held (count windows report them as window start/end). */
@@ -130,7 +147,10 @@ export class Accumulator {
     if (value > this.max) this.max = value;
     this.takeFirst(ts, seq, value);
     this.takeLast(ts, seq, value);
-    this.sketch?.accept(value);
+    if (this.vals !== null) {
+      this.vals.push(value);
+      if (this.vals.length > EXACT_MAX) this.toSketch();
+    } else this.sketch?.accept(value);
   }
 
   /** Merges `o` into this (Chan, Golub & LeVeque pairwise update for mean and M2). */
@@ -147,7 +167,14 @@ export class Accumulator {
     if (o.scoreMax > this.scoreMax) this.scoreMax = o.scoreMax;
     this.takeFirst(o.firstTs, o.firstSeq, o.firstV);
     this.takeLast(o.lastTs, o.lastSeq, o.lastV);
-    if (this.sketch && o.sketch) mergeSketch(this.sketch, o.sketch);
+    if (this.vals !== null && o.vals !== null) {
+      for (const v of o.vals) this.vals.push(v);
+      if (this.vals.length > EXACT_MAX) this.toSketch();
+    } else if ((this.vals !== null || this.sketch !== null) && (o.vals !== null || o.sketch !== null)) {
+      const dst = this.sketch ?? this.toSketch();
+      if (o.sketch !== null) mergeSketch(dst, o.sketch);
+      else for (const v of o.vals!) dst.accept(v);
+    }
   }
 
   private takeFirst(ts: number, seq: number, v: number): void {
@@ -176,7 +203,19 @@ export class Accumulator {
   }
 
   quantile(q: number): number | null {
-    if (!this.sketch || this.n === 0) return null;
+    if (this.n === 0) return null;
+    if (this.vals !== null) {
+      // Sorted in place: the order of the held values means nothing else.
+      const xs = this.vals;
+      for (let i = 1; i < xs.length; i++) {
+        if (xs[i - 1]! > xs[i]!) {
+          xs.sort((a, b) => a - b);
+          break;
+        }
+      }
+      return xs[Math.floor(q * (xs.length - 1))]!;
+    }
+    if (!this.sketch) return null;
     const v = this.sketch.getValueAtQuantile(q);
     // The sketch returns a bin's representative value; clamping keeps p50/p95 inside [min, max] (exact
     // for windows whose values are all equal, and never worse than the 1% guarantee).
@@ -239,12 +278,13 @@ export class Accumulator {
       first: [this.firstTs, this.firstSeq, this.firstV],
       last: [this.lastTs, this.lastSeq, this.lastV],
       sk: sk ? { p: storeBins(sk.store), n: storeBins(sk.negativeStore), z: sk.zeroCount } : null,
+      ...(this.vals !== null ? { v: [...this.vals] } : {}),
       am: this.scoreMax >= 0 ? this.scoreMax : null,
     };
   }
 
   static fromJSON(j: AccumulatorJSON): Accumulator {
-    const a = new Accumulator(j.sk !== null);
+    const a = new Accumulator(j.sk !== null || Array.isArray(j.v));
     a.n = j.n;
     a.sum = j.sum;
     a.comp = j.comp;
@@ -255,11 +295,15 @@ export class Accumulator {
     [a.firstTs, a.firstSeq, a.firstV] = j.first;
     [a.lastTs, a.lastSeq, a.lastV] = j.last;
     if (typeof j.am === 'number' && j.am >= 0) a.scoreMax = j.am;
-    if (a.sketch && j.sk) {
-      addBins(a.sketch, a.sketch.store, j.sk.p);
-      addBins(a.sketch, a.sketch.negativeStore, j.sk.n);
-      a.sketch.zeroCount = j.sk.z;
-      a.sketch.count += j.sk.z;
+    if (Array.isArray(j.v) && j.sk === null) a.vals = [...j.v];
+    else if (j.sk) {
+      const sk = newSketch();
+      a.vals = null;
+      a.sketch = sk;
+      addBins(sk, sk.store, j.sk.p);
+      addBins(sk, sk.negativeStore, j.sk.n);
+      sk.zeroCount = j.sk.z;
+      sk.count += j.sk.z;
     }
     return a;
   }

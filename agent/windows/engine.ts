@@ -13,7 +13,9 @@ import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import type { AggregateName, LateEvent, Reading, Summary } from '../../shared/model.ts';
 import { Accumulator, type AccumulatorJSON, needsSketch } from './aggregates.ts';
 import { windowTypes } from './registry.ts';
+import { HoppingAssigner } from './hopping.ts';
 import { overlaps } from './session.ts';
+import { TumblingAssigner } from './tumbling.ts';
 import { DeviceWatermark, type WatermarkJSON } from './watermark.ts';
 import type { WindowAssigner, WindowSpec } from './window.ts';
 
@@ -67,6 +69,13 @@ const SNAPSHOT_VERSION = 1;
 // A (device, metric) → matching specs cache avoids running globs per reading; cleared when it grows
 // past this so high-cardinality ids cannot grow it without bound.
 const MATCH_CACHE_MAX = 10_000;
+
+/** The specs a (device, metric) reading goes to, with each one's key name in DeviceState.keys. */
+interface Match {
+  specs: CompiledSpec[];
+  /** `specName \0 metric`, built once per cache entry: no string concatenation per reading (issue 14) */
+  keyNames: string[];
+}
 
 interface CompiledSpec {
   spec: WindowSpec;
@@ -203,7 +212,8 @@ export class WindowEngine {
   private readonly specs: CompiledSpec[];
   private readonly specsByName = new Map<string, CompiledSpec>();
   private readonly devices = new Map<string, DeviceState>();
-  private readonly matchCache: MatchCache<CompiledSpec>;
+  /** device → metric → Match (shared/match.ts): no string built per reading (issue 14) */
+  private readonly matchCache: MatchCache<CompiledSpec, Match>;
   /** devices with no keys, oldest first: the eviction candidates when the device bound bites */
   private readonly keyless = new Map<string, DeviceState>();
   private readonly maxKeys: number;
@@ -222,7 +232,10 @@ export class WindowEngine {
     private readonly out: WindowEngineOutput,
   ) {
     this.specs = specs.map(compile);
-    this.matchCache = new MatchCache(this.specs, (s) => s.match, MATCH_CACHE_MAX);
+    this.matchCache = new MatchCache(this.specs, (s) => s.match, MATCH_CACHE_MAX, (specs, _device, metric) => ({
+      specs,
+      keyNames: specs.map((s) => `${s.spec.name}\0${metric}`),
+    }));
     for (const c of this.specs) this.specsByName.set(c.spec.name, c);
     this.maxKeys = opts.maxKeys ?? DEFAULT_MAX_KEYS;
     this.maxOpenWindows = opts.maxOpenWindows ?? DEFAULT_MAX_OPEN_WINDOWS;
@@ -230,7 +243,8 @@ export class WindowEngine {
 
   /** Routes one reading to every matching window spec. Never throws on bad input: it is counted. */
   ingest(reading: Reading): void {
-    const matching = this.matching(reading.device, reading.metric);
+    const match = this.matching(reading.device, reading.metric);
+    const matching = match.specs;
     if (matching.length === 0) return;
     if (!Number.isFinite(reading.value) || !Number.isFinite(reading.ts)) {
       this.counters.droppedByReason.invalid_value += matching.length;
@@ -260,7 +274,8 @@ export class WindowEngine {
     }
     // Lateness is judged against the watermark before this reading moves it (as Flink does).
     const wmBefore = dev.wm.wm;
-    for (const spec of matching) this.route(dev, spec, r, seq, wmBefore);
+    for (let i = 0; i < matching.length; i++)
+      this.route(dev, matching[i]!, match.keyNames[i]!, r, seq, wmBefore);
     if (created && dev.keys.size === 0) {
       // Every spec refused the reading (max_keys): keep no state for it, so the bound holds.
       this.devices.delete(r.device);
@@ -400,7 +415,7 @@ export class WindowEngine {
 
   // ---- internals ----
 
-  private matching(device: string, metric: string): CompiledSpec[] {
+  private matching(device: string, metric: string): Match {
     return this.matchCache.get(device, metric);
   }
 
@@ -415,8 +430,14 @@ export class WindowEngine {
     };
   }
 
-  private key(dev: DeviceState, spec: CompiledSpec, metric: string, unit?: string): KeyState | null {
-    const k = `${spec.spec.name}\0${metric}`;
+  /** `k` is `specName \0 metric` (Match.keyNames). */
+  private key(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    k: string,
+    metric: string,
+    unit?: string,
+  ): KeyState | null {
     let key = dev.keys.get(k);
     if (key === undefined) {
       if (this.keyCount >= this.maxKeys) return null;
@@ -465,36 +486,55 @@ export class WindowEngine {
     this.counters.droppedByReason[reason]++;
   }
 
-  private route(dev: DeviceState, spec: CompiledSpec, r: Reading, seq: number, wm: number): void {
+  private route(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    keyName: string,
+    r: Reading,
+    seq: number,
+    wm: number,
+  ): void {
     const allowed = spec.spec.allowedLateness;
     const a = spec.assigner;
-    if (a.kind === 'time' && !a.merging) {
+    if (a instanceof TumblingAssigner) {
+      // The common case computed in place: one window, no range array per reading (issue 14). Same
+      // arithmetic as HoppingAssigner with slide = size.
+      const start = Math.floor(r.ts / a.size) * a.size;
+      this.routeOne(dev, spec, keyName, r, seq, wm, start, start + a.size);
+      return;
+    }
+    if (a instanceof HoppingAssigner) {
+      // The windows holding ts are [start, start + size) for start = last, last - slide, ... > ts - size
+      // (HoppingAssigner.assign), walked here from the earliest without a range array (issue 14).
+      const { size, slide } = a;
+      const last = Math.floor(r.ts / slide) * slide;
       // Cheap early exit before creating a key: even the last window holding ts is past its lateness.
-      const ranges = a.assign(r.ts);
-      const lastEnd = ranges[ranges.length - 1]!.end;
-      if (wm >= lastEnd + allowed) {
+      if (wm >= last + size + allowed) {
         this.tooLate(dev, spec, r);
         return;
       }
-      const key = this.key(dev, spec, r.metric, r.unit);
+      let first = last;
+      while (first - slide > r.ts - size) first -= slide;
+      const key = this.key(dev, spec, keyName, r.metric, r.unit);
       if (key === null) {
         this.drop('max_keys');
         return;
       }
       let refused = false;
-      for (const rg of ranges) {
+      for (let start = first; start <= last; start += slide) {
+        const end = start + size;
         // Earlier hopping windows may already be purged while later ones still accept: the reading
         // counts in those still open (the oracle test applies the same per-window rule).
-        if (wm >= rg.end + allowed) continue;
-        let w = key.wins.get(rg.start);
+        if (wm >= end + allowed) continue;
+        let w = key.wins.get(start);
         if (w === undefined) {
-          const nw = this.newWin(rg.start, rg.end, spec);
+          const nw = this.newWin(start, end, spec);
           if (nw === null) {
             refused = true;
             continue;
           }
           w = nw;
-          key.wins.set(rg.start, w);
+          key.wins.set(start, w);
         }
         this.addTo(dev, w, r, seq, w.rev >= 0);
       }
@@ -505,10 +545,12 @@ export class WindowEngine {
       return;
     }
     if (a.kind === 'time') {
-      this.routeSession(dev, spec, a.assign(r.ts)[0]!, r, seq, wm);
+      // Tumbling and hopping are handled above; a time assigner that reaches here merges (session).
+      if (!a.merging) throw new TypeError(`window ${spec.spec.name}: no route for ${a.type} windows`);
+      this.routeSession(dev, spec, keyName, a.assign(r.ts)[0]!, r, seq, wm);
       return;
     }
-    const key = this.key(dev, spec, r.metric, r.unit);
+    const key = this.key(dev, spec, keyName, r.metric, r.unit);
     if (key === null) {
       this.drop('max_keys');
       return;
@@ -525,15 +567,50 @@ export class WindowEngine {
     if (key.cnt.acc.n >= a.count) this.emitCount(dev, key);
   }
 
+  /** A reading that belongs to exactly one time window `[start, end)` (tumbling). */
+  private routeOne(
+    dev: DeviceState,
+    spec: CompiledSpec,
+    keyName: string,
+    r: Reading,
+    seq: number,
+    wm: number,
+    start: number,
+    end: number,
+  ): void {
+    if (wm >= end + spec.spec.allowedLateness) {
+      this.tooLate(dev, spec, r);
+      return;
+    }
+    const key = this.key(dev, spec, keyName, r.metric, r.unit);
+    if (key === null) {
+      this.drop('max_keys');
+      return;
+    }
+    let w = key.wins.get(start);
+    if (w === undefined) {
+      const nw = this.newWin(start, end, spec);
+      if (nw === null) {
+        this.drop('max_open_windows');
+        this.removeIfEmpty(dev, key);
+        return;
+      }
+      w = nw;
+      key.wins.set(start, w);
+    }
+    this.addTo(dev, w, r, seq, w.rev >= 0);
+  }
+
   private routeSession(
     dev: DeviceState,
     spec: CompiledSpec,
+    keyName: string,
     proto: { start: number; end: number },
     r: Reading,
     seq: number,
     wm: number,
   ): void {
-    const existing = dev.keys.get(`${spec.spec.name}\0${r.metric}`);
+    const existing = dev.keys.get(keyName);
     const hits: Win[] = [];
     if (existing !== undefined) for (const w of existing.wins.values()) if (overlaps(w, proto)) hits.push(w);
     // With no open session to join, the proto-session alone decides lateness. An open session it joins
@@ -542,7 +619,7 @@ export class WindowEngine {
       this.tooLate(dev, spec, r);
       return;
     }
-    const key = existing ?? this.key(dev, spec, r.metric, r.unit);
+    const key = existing ?? this.key(dev, spec, keyName, r.metric, r.unit);
     if (existing && r.unit !== undefined) existing.unit = r.unit;
     if (key === null) {
       this.drop('max_keys');
