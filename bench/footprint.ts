@@ -31,6 +31,8 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = process.env.EDGEFLOW_BENCH_FOOTPRINT_BIN ?? join(ROOT, 'dist/edgeflow-agent-linux-x64');
 const SECONDS = Number(process.env.EDGEFLOW_BENCH_FOOTPRINT_SECONDS ?? 30);
 const STARTS = 5;
+/** Which cases to run: bare,start,breakdown,keys,burst [all]; for iterating on one. */
+const CASES = (process.env.EDGEFLOW_BENCH_FOOTPRINT_CASES ?? 'bare,start,breakdown,keys,burst').split(',');
 const BURST = 200_000;
 const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 
@@ -150,6 +152,7 @@ interface Agent {
   url: string;
   spawnedAt: number;
   stderr: () => string;
+  probeOut?: string;
   stop(): Promise<void>;
 }
 
@@ -184,7 +187,15 @@ async function startAgent(
   writeFileSync(file, stringify(config));
   const spawnedAt = performance.now();
   const proc = spawn(BIN, ['run', '--config', file, '--log-level', 'warn'], {
-    env: { ...process.env, EDGEFLOW_NATIVE_DIR: opts.nativeDir, ...opts.env },
+    env: {
+      ...process.env,
+      EDGEFLOW_NATIVE_DIR: opts.nativeDir,
+      ...opts.env,
+      // Experiments with V8 flags without a rebuild (the executable honours NODE_OPTIONS).
+      NODE_OPTIONS: [process.env.EDGEFLOW_BENCH_FOOTPRINT_NODE_OPTIONS, opts.env?.NODE_OPTIONS]
+        .filter(Boolean)
+        .join(' '),
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -197,6 +208,7 @@ async function startAgent(
     url: `http://127.0.0.1:${port}`,
     spawnedAt,
     stderr: () => stderr,
+    probeOut: opts.env?.EDGEFLOW_FOOTPRINT_PROBE,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = once(proc, 'exit');
@@ -239,11 +251,57 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const PROBE = `
 const v8 = require('node:v8'); const fs = require('node:fs');
 process.on('SIGUSR2', () => {
-  fs.writeFileSync(process.env.EDGEFLOW_FOOTPRINT_PROBE, JSON.stringify({
+  fs.writeFileSync(process.env.EDGEFLOW_FOOTPRINT_PROBE + '.tmp', JSON.stringify({
     mem: process.memoryUsage(), spaces: v8.getHeapSpaceStatistics(), code: v8.getHeapCodeStatistics(),
     heap: v8.getHeapStatistics() }));
+  fs.renameSync(process.env.EDGEFLOW_FOOTPRINT_PROBE + '.tmp', process.env.EDGEFLOW_FOOTPRINT_PROBE);
+  if (process.env.EDGEFLOW_FOOTPRINT_SNAPSHOT) v8.writeHeapSnapshot(process.env.EDGEFLOW_FOOTPRINT_SNAPSHOT + '-' + process.pid + '.heapsnapshot');
 });
 `;
+
+type Breakdown = ReturnType<typeof toBreakdown>;
+
+function toBreakdown(
+  smaps: Record<string, number>,
+  p: {
+    mem: Record<string, number>;
+    spaces: { space_name: string; physical_space_size: number; space_used_size: number }[];
+    code: Record<string, number>;
+    heap: Record<string, number>;
+  },
+) {
+  const B = (b: number) => Math.round((b / 1048576) * 10) / 10;
+  return {
+    smapsMiB: Object.fromEntries(Object.entries(smaps).map(([k, v]) => [k, mib(v)])),
+    memoryUsageMiB: Object.fromEntries(Object.entries(p.mem).map(([k, v]) => [k, B(v)])),
+    heapSpacesMiB: Object.fromEntries(
+      p.spaces
+        .filter((s) => s.physical_space_size > 0)
+        .map((s) => [s.space_name, { resident: B(s.physical_space_size), used: B(s.space_used_size) }]),
+    ),
+    codeMiB: Object.fromEntries(Object.entries(p.code).map(([k, v]) => [k, B(v)])),
+    mallocedMiB: B(p.heap.malloced_memory ?? 0),
+    externalMiB: B(p.heap.external_memory ?? 0),
+  };
+}
+
+/** Asks the probe of a probed agent (startAgent with `probed`) for its figures. */
+async function breakdown(a: Agent): Promise<Breakdown> {
+  const out = a.probeOut as string;
+  rmSync(out, { force: true });
+  a.proc.kill('SIGUSR2');
+  await waitFor(() => existsSync(out), 60_000, 'the probe');
+  return toBreakdown(smapsByKind(a.pid), JSON.parse(readFileSync(out, 'utf8')));
+}
+
+function describe(what: string, b: Breakdown): string[] {
+  return [
+    `${what} smaps MiB: ${JSON.stringify(b.smapsMiB)}`,
+    `${what} memoryUsage MiB: ${JSON.stringify(b.memoryUsageMiB)}`,
+    `${what} heap spaces MiB (resident/used): ${JSON.stringify(b.heapSpacesMiB)}`,
+    `${what} code MiB: ${JSON.stringify(b.codeMiB)}, malloced ${b.mallocedMiB}, external ${b.externalMiB}`,
+  ];
+}
 
 export async function benchFootprint(): Promise<BenchResult> {
   ensureBinary();
@@ -253,109 +311,88 @@ export async function benchFootprint(): Promise<BenchResult> {
   const broker = await startMosquitto({
     extra: 'max_queued_messages 1000000\nmax_inflight_messages 0\nset_tcp_nodelay true',
   });
+  const probeFile = join(work, 'probe.cjs');
+  writeFileSync(probeFile, PROBE);
+  const probed = {
+    nativeDir,
+    env: { NODE_OPTIONS: `--require ${probeFile}`, EDGEFLOW_FOOTPRINT_PROBE: join(work, 'probe.json') },
+  };
   const rows: Record<string, unknown>[] = [];
   const notes: string[] = [];
   const result: Record<string, unknown> = { binary: BIN };
   try {
     // Bare node, the floor.
-    const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    await sleep(3000);
-    const bareMem = procMem(bare.pid as number);
-    bare.kill('SIGKILL');
-    rows.push({
-      case: 'bare node (setInterval)',
-      'RSS MiB': mib(bareMem.rss),
-      'anon MiB': mib(bareMem.anon),
-      'file MiB': mib(bareMem.file),
-      load1: load1(),
-    });
-    result.bareNode = bareMem;
+    if (CASES.includes('bare')) {
+      const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      await sleep(3000);
+      const bareMem = procMem(bare.pid as number);
+      bare.kill('SIGKILL');
+      rows.push({
+        case: 'bare node (setInterval)',
+        'RSS MiB': mib(bareMem.rss),
+        'anon MiB': mib(bareMem.anon),
+        'file MiB': mib(bareMem.file),
+        load1: load1(),
+      });
+      result.bareNode = bareMem;
+    }
 
     // Start: one warm-up (extracts the addons), then STARTS timed starts; idle RSS of each 3 s later.
-    const starts: { ms: number; cpuMs: number; idle: ProcMem }[] = [];
-    for (let i = 0; i <= STARTS; i++) {
-      const a = await startAgent(broker.url, `fp${i}`, WINDOWS_IDLE, RULES_IDLE, { nativeDir });
-      try {
-        const ms = await untilHealthy(a);
-        const cpuMs = procCpuMs(a.pid);
-        await sleep(3000);
-        const idle = procMem(a.pid);
-        if (i > 0) starts.push({ ms, cpuMs, idle });
-      } finally {
-        await a.stop();
+    if (CASES.includes('start')) {
+      const starts: { ms: number; cpuMs: number; idle: ProcMem }[] = [];
+      for (let i = 0; i <= STARTS; i++) {
+        const a = await startAgent(broker.url, `fp${i}`, WINDOWS_IDLE, RULES_IDLE, { nativeDir });
+        try {
+          const ms = await untilHealthy(a);
+          const cpuMs = procCpuMs(a.pid);
+          await sleep(3000);
+          const idle = procMem(a.pid);
+          if (i > 0) starts.push({ ms, cpuMs, idle });
+        } finally {
+          await a.stop();
+        }
       }
+      const startMs = median(starts.map((s) => s.ms));
+      const startCpu = median(starts.map((s) => s.cpuMs));
+      const idle = {
+        rss: median(starts.map((s) => s.idle.rss)),
+        anon: median(starts.map((s) => s.idle.anon)),
+        file: median(starts.map((s) => s.idle.file)),
+      };
+      rows.push({
+        case: `agent idle (mqtt, 1 window, 1 rule), median of ${STARTS}`,
+        'RSS MiB': mib(idle.rss),
+        'anon MiB': mib(idle.anon),
+        'file MiB': mib(idle.file),
+        'start ms': Math.round(startMs),
+        'start CPU ms': startCpu,
+        load1: load1(),
+      });
+      result.start = {
+        medianMs: startMs,
+        runsMs: starts.map((s) => Math.round(s.ms)),
+        cpuMs: starts.map((s) => s.cpuMs),
+      };
+      result.idle = { ...idle, runs: starts.map((s) => s.idle) };
     }
-    const startMs = median(starts.map((s) => s.ms));
-    const startCpu = median(starts.map((s) => s.cpuMs));
-    const idle = {
-      rss: median(starts.map((s) => s.idle.rss)),
-      anon: median(starts.map((s) => s.idle.anon)),
-      file: median(starts.map((s) => s.idle.file)),
-    };
-    rows.push({
-      case: `agent idle (mqtt, 1 window, 1 rule), median of ${STARTS}`,
-      'RSS MiB': mib(idle.rss),
-      'anon MiB': mib(idle.anon),
-      'file MiB': mib(idle.file),
-      'start ms': Math.round(startMs),
-      'start CPU ms': startCpu,
-      load1: load1(),
-    });
-    result.start = {
-      medianMs: startMs,
-      runsMs: starts.map((s) => Math.round(s.ms)),
-      cpuMs: starts.map((s) => s.cpuMs),
-    };
-    result.idle = { ...idle, runs: starts.map((s) => s.idle) };
 
     // Where the idle MiB go.
-    {
-      const probeFile = join(work, 'probe.cjs');
-      const probeOut = join(work, 'probe.json');
-      writeFileSync(probeFile, PROBE);
-      const a = await startAgent(broker.url, 'fpprobe', WINDOWS_IDLE, RULES_IDLE, {
-        nativeDir,
-        env: { NODE_OPTIONS: `--require ${probeFile}`, EDGEFLOW_FOOTPRINT_PROBE: probeOut },
-      });
+    if (CASES.includes('breakdown')) {
+      const a = await startAgent(broker.url, 'fpprobe', WINDOWS_IDLE, RULES_IDLE, probed);
       try {
         await untilHealthy(a);
         await sleep(3000);
-        a.proc.kill('SIGUSR2');
-        await waitFor(() => existsSync(probeOut), 10_000, 'the probe');
-        await sleep(100);
-        const smaps = smapsByKind(a.pid);
-        const p = JSON.parse(readFileSync(probeOut, 'utf8')) as {
-          mem: Record<string, number>;
-          spaces: { space_name: string; physical_space_size: number; space_used_size: number }[];
-          code: Record<string, number>;
-          heap: Record<string, number>;
-        };
-        const B = (b: number) => Math.round((b / 1048576) * 10) / 10;
-        const breakdown = {
-          smapsMiB: Object.fromEntries(Object.entries(smaps).map(([k, v]) => [k, mib(v)])),
-          memoryUsageMiB: Object.fromEntries(Object.entries(p.mem).map(([k, v]) => [k, B(v)])),
-          heapSpacesMiB: Object.fromEntries(
-            p.spaces
-              .filter((s) => s.physical_space_size > 0)
-              .map((s) => [s.space_name, { resident: B(s.physical_space_size), used: B(s.space_used_size) }]),
-          ),
-          codeMiB: Object.fromEntries(Object.entries(p.code).map(([k, v]) => [k, B(v)])),
-          mallocedMiB: B(p.heap.malloced_memory ?? 0),
-          externalMiB: B(p.heap.external_memory ?? 0),
-        };
-        result.breakdown = breakdown;
-        for (const [k, v] of Object.entries(breakdown.smapsMiB)) notes.push(`idle smaps: ${k} ${v} MiB`);
-        notes.push(`idle memoryUsage MiB: ${JSON.stringify(breakdown.memoryUsageMiB)}`);
-        notes.push(`idle heap spaces MiB (resident/used): ${JSON.stringify(breakdown.heapSpacesMiB)}`);
-        notes.push(`idle code MiB: ${JSON.stringify(breakdown.codeMiB)}, malloced ${breakdown.mallocedMiB}`);
+        const b = await breakdown(a);
+        result.breakdown = b;
+        notes.push(...describe('idle', b));
       } finally {
         await a.stop();
       }
     }
 
     // 10,000 readings/s from 10,000 keys with the pipeline's windows and rules.
-    {
-      const a = await startAgent(broker.url, 'fpkeys', WINDOWS_PIPELINE, RULES_PIPELINE, { nativeDir });
+    if (CASES.includes('keys')) {
+      const a = await startAgent(broker.url, 'fpkeys', WINDOWS_PIPELINE, RULES_PIPELINE, probed);
       const pub = await mqtt.connectAsync(broker.url, { clientId: `fp-pub-${process.pid}` });
       try {
         await untilHealthy(a);
@@ -404,7 +441,18 @@ export async function benchFootprint(): Promise<BenchResult> {
           'CPU µs/reading': Math.round((cpuMs * 1000) / got),
           load1: load1(),
         });
-        result.keys = { sent, got, wallSeconds: wall, steadyKiB: steady, peakKiB: peak, cpuMs, samples };
+        const b = await breakdown(a);
+        notes.push(...describe('10k keys', b));
+        result.keys = {
+          breakdown: b,
+          sent,
+          got,
+          wallSeconds: wall,
+          steadyKiB: steady,
+          peakKiB: peak,
+          cpuMs,
+          samples,
+        };
       } finally {
         await pub.endAsync();
         await a.stop();
@@ -412,7 +460,7 @@ export async function benchFootprint(): Promise<BenchResult> {
     }
 
     // 200k burst at QoS 1.
-    {
+    if (CASES.includes('burst')) {
       const a = await startAgent(broker.url, 'fpburst', WINDOWS_IDLE, RULES_IDLE, { nativeDir });
       const pub = await mqtt.connectAsync(broker.url, { clientId: `fp-burst-${process.pid}` });
       try {

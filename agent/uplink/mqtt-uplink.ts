@@ -383,6 +383,7 @@ export class MqttUplink {
       protocolVersion: this.o.protocolVersion,
       username: this.o.username,
       rejectUnauthorized: this.o.rejectUnauthorized ?? true,
+      writeCache: false, // no 7 MiB packet-id Buffer table (see sources/mqtt.ts, issue 14)
       ...stripUndefined(this.secrets),
     };
     this.log.debug({ url, gen }, 'uplink connecting');
