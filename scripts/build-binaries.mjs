@@ -462,9 +462,20 @@ export async function buildBinaries(opts = {}) {
       workerAssets[`worker/${basename(w, '.ts')}.cjs`] = file;
     }
     for (const arch of arches) {
-      const assets = {
+      const addons = {
         [ASSET.betterSqlite3]: betterSqlite3Prebuild(arch),
         [ASSET.serialport]: serialportPrebuild(arch),
+      };
+      // sha256 of each addon, so a start whose addon is already extracted need not read (and keep
+      // mapped) the asset to hash it (NATIVE_DIGESTS_ASSET in agent/native.ts; issue 14).
+      const digestsFile = join(work, `native-digests-${arch}.json`);
+      writeFileSync(
+        digestsFile,
+        `${JSON.stringify(Object.fromEntries(Object.entries(addons).map(([k, f]) => [k, sha256(readFileSync(f))])))}\n`,
+      );
+      const assets = {
+        ...addons,
+        'native-digests.json': digestsFile,
         ...workerAssets,
       };
       const r = buildOne({
