@@ -41,6 +41,13 @@ export const NATIVE_ASSETS = {
   serialport: 'serialport_bindings.node',
 } as const;
 
+/**
+ * SEA asset with `{ "<asset name>": "<sha256 hex>" }` of the embedded addons, written by the build. With
+ * it a start whose addon is already extracted never reads the 1.9 MB asset: hashing it mapped its pages
+ * into the process for good (file-backed RSS, issue 14). The extracted file is still re-hashed.
+ */
+export const NATIVE_DIGESTS_ASSET = 'native-digests.json';
+
 interface SeaModule {
   isSea(): boolean;
   getRawAsset(name: string): ArrayBuffer;
@@ -97,8 +104,24 @@ function ensurePrivateDir(dir: string): void {
   if ((st.mode & 0o022) !== 0) chmodSync(dir, st.mode & 0o755);
 }
 
+/** The build-time sha256 of an embedded addon, when the executable carries NATIVE_DIGESTS_ASSET. */
+function knownDigest(name: string): string | undefined {
+  const s = sea();
+  if (!s) return undefined;
+  try {
+    const map = JSON.parse(Buffer.from(s.getRawAsset(NATIVE_DIGESTS_ASSET)).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    const d = map[name];
+    return typeof d === 'string' && /^[0-9a-f]{64}$/.test(d) ? d : undefined;
+  } catch {
+    return undefined; // an executable built before the digests asset existed
+  }
+}
+
 /** Writes bytes to dir/file unless an identical file is already there; atomic (temp file + rename). */
-function materialise(dir: string, file: string, bytes: Buffer, digest: string): string {
+function materialise(dir: string, file: string, bytesOf: () => Buffer, digest: string): string {
   ensurePrivateDir(dir);
   const path = join(dir, file);
   try {
@@ -108,6 +131,9 @@ function materialise(dir: string, file: string, bytes: Buffer, digest: string): 
     // not there yet
   }
   const tmp = join(dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const bytes = bytesOf();
+  if (createHash('sha256').update(bytes).digest('hex') !== digest)
+    throw new Error(`embedded ${file} does not match its build-time digest`);
   const fd = openSync(tmp, 'wx', 0o500);
   try {
     writeSync(fd, bytes);
@@ -128,14 +154,18 @@ function materialise(dir: string, file: string, bytes: Buffer, digest: string): 
 export function loadNativeAddon(name: string): unknown {
   const cached = loaded.get(name);
   if (cached !== undefined) return cached;
-  const bytes = assetBytes(name);
-  const digest = createHash('sha256').update(bytes).digest('hex');
+  let bytes: Buffer | undefined;
+  const bytesOf = () => {
+    bytes ??= assetBytes(name);
+    return bytes;
+  };
+  const digest = knownDigest(name) ?? createHash('sha256').update(bytesOf()).digest('hex');
   const file = `${name.replace(/\.node$/, '')}-${digest.slice(0, 16)}.node`;
   const problems: string[] = [];
   for (const dir of nativeDirCandidates()) {
     let path: string;
     try {
-      path = materialise(dir, file, bytes, digest);
+      path = materialise(dir, file, bytesOf, digest);
     } catch (err) {
       problems.push(`${dir}: ${(err as Error).message}`);
       continue;

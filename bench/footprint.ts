@@ -1,0 +1,524 @@
+// Memory and start of the x64 single executable (issue 14): what a Raspberry Pi gives up to run us.
+//
+// The agent runs as dist/edgeflow-agent-linux-x64 (built by `npm run build:binaries` when missing; or
+// EDGEFLOW_BENCH_FOOTPRINT_BIN=path), against a private Mosquitto. Cases:
+//   - bare node: the pinned Node 24 running `setInterval` (the floor of any Node program), same run
+//   - start: exec → first `200` from /healthz, wall ms and CPU ms (user+sys of the agent), 5 starts
+//     after one warm-up start (addons extracted, page cache warm); idle RSS 3 s after /healthz. The
+//     binary's pages are dropped from the page cache first (dropPageCache: how the kernel holds a file
+//     changes how many of its pages a process maps, by up to 14 MiB here)
+//   - idle config (issue 14): mqtt source, 1 tumbling window, 1 threshold rule
+//   - 10k keys: the 3 window specs and 4 rules of bench/pipeline.ts, 10,000 readings/s published at
+//     QoS 0 from 10,000 keys (2,500 devices × 4 metrics), `EDGEFLOW_BENCH_FOOTPRINT_SECONDS` [30];
+//     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading
+//   - burst: 200,000 readings at QoS 1 from 1,000 devices, published as fast as the broker takes them
+//     (idle config); peak RSS sampled every 50 ms until all 200,000 are counted in
+//   - where the MiB go (idle): /proc smaps by mapping (executable file pages, anonymous, malloc,
+//     libraries, addons) and, through a preloaded probe (NODE_OPTIONS=--require, SIGUSR2),
+//     process.memoryUsage(), v8.getHeapSpaceStatistics() and v8.getHeapCodeStatistics()
+//
+//   node --import tsx bench/footprint.ts          (alone)
+//   npm run bench -- footprint                    (through bench/run.ts)
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { stringify } from 'yaml';
+import { tempDir } from '../test/helpers/agent-process.ts';
+import { freePort, startMosquitto } from '../test/helpers/mosquitto.ts';
+import { type BenchResult, isMain, load1, printResult, sleep, waitFor } from './lib.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const BIN = process.env.EDGEFLOW_BENCH_FOOTPRINT_BIN ?? join(ROOT, 'dist/edgeflow-agent-linux-x64');
+const SECONDS = Number(process.env.EDGEFLOW_BENCH_FOOTPRINT_SECONDS ?? 30);
+const STARTS = 5;
+/** Which cases to run: bare,start,breakdown,keys,burst [all]; for iterating on one. */
+const CASES = (process.env.EDGEFLOW_BENCH_FOOTPRINT_CASES ?? 'bare,start,breakdown,keys,burst').split(',');
+const BURST = 200_000;
+const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
+
+interface ProcMem {
+  rss: number;
+  anon: number;
+  file: number;
+}
+
+/** KiB figures from /proc/<pid>/status. */
+function procMem(pid: number): ProcMem {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
+  return { rss: get('VmRSS'), anon: get('RssAnon'), file: get('RssFile') };
+}
+
+/** user+sys CPU ms of a process (clock ticks of 10 ms). */
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** Resident KiB per mapping kind, from /proc/<pid>/smaps. */
+function smapsByKind(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const name = m[1] ?? '';
+      kind =
+        name === ''
+          ? 'anonymous (V8 heap, code, zone, ICU/OpenSSL tables)'
+          : name === '[heap]'
+            ? 'malloc [heap]'
+            : name === BIN || name.endsWith('/bin/node')
+              ? 'executable file pages'
+              : name.endsWith('.node')
+                ? 'native addons (.node)'
+                : name.startsWith('[')
+                  ? 'stack, vdso'
+                  : 'shared libraries (libc, libstdc++, ...)';
+      continue;
+    }
+    const r = /^Rss:\s+(\d+) kB/.exec(line);
+    if (r) out[kind] = (out[kind] ?? 0) + Number(r[1]);
+  }
+  return out;
+}
+
+/**
+ * Drops the executable's pages from the page cache, so the runs below map it as after a reboot or an
+ * install: a binary just written by the build (postject, rename) sat in the page cache in a way that
+ * mapped 14 MiB more file pages into the same agent (RssFile 64.8 vs 50.8 MiB for a byte-identical
+ * copy; after this, both 50.8). GNU dd's `iflag=nocache` with `count=0` is posix_fadvise(DONTNEED).
+ */
+function dropPageCache(file: string): void {
+  spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
+}
+
+function ensureBinary(): void {
+  if (existsSync(BIN)) return;
+  const res = spawnSync(
+    process.execPath,
+    [join(ROOT, 'scripts/build-binaries.mjs'), '--product', 'agent', '--arch', 'x64'],
+    { stdio: 'inherit' },
+  );
+  if (res.status !== 0 || !existsSync(BIN)) throw new Error(`cannot build ${BIN}`);
+}
+
+const WINDOWS_IDLE = [
+  {
+    name: 't10',
+    type: 'tumbling',
+    size: '10s',
+    match: { metric: '*' },
+    aggregates: ['count', 'min', 'max', 'mean', 'sum'],
+  },
+];
+const RULES_IDLE = [
+  { name: 'overheat', kind: 'threshold', match: { metric: 'temperature' }, when: 'value > 80' },
+];
+// bench/pipeline.ts's WINDOWS and RULES, in config syntax.
+const WINDOWS_PIPELINE = [
+  {
+    name: 'all-10s',
+    type: 'tumbling',
+    size: '10s',
+    aggregates: ['count', 'min', 'max', 'mean', 'sum', 'stddev', 'first', 'last', 'p50', 'p95'],
+    allowedLateness: '5s',
+    match: { device: '*', metric: '*' },
+  },
+  {
+    name: 'temp-60s-hop',
+    type: 'hopping',
+    size: '60s',
+    slide: '20s',
+    aggregates: ['count', 'min', 'max', 'mean', 'p95'],
+    match: { metric: 'temperature' },
+  },
+  {
+    name: 'vib-count-50',
+    type: 'count',
+    count: 50,
+    aggregates: ['count', 'mean', 'max', 'p50', 'p95'],
+    match: { metric: 'vibration' },
+  },
+];
+const RULES_PIPELINE = [
+  { name: 'overheat', kind: 'threshold', match: { metric: 'temperature' }, when: 'value > 80', for: '30s' },
+  { name: 'vib-z', kind: 'zscore', match: { metric: 'vibration' }, window: 60, threshold: 4 },
+  { name: 'current-spike', kind: 'spike', match: { metric: 'current' }, window: 30 },
+  {
+    name: 'hot-window',
+    kind: 'threshold',
+    on: 'window:all-10s',
+    match: { metric: 'temperature' },
+    when: 'p95 > 75',
+  },
+];
+const METRICS = ['temperature', 'vibration', 'current', 'humidity'];
+
+interface Agent {
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+  spawnedAt: number;
+  stderr: () => string;
+  probeOut?: string;
+  stop(): Promise<void>;
+}
+
+let seq = 0;
+
+async function startAgent(
+  brokerUrl: string,
+  prefix: string,
+  windows: unknown[],
+  rules: unknown[],
+  opts: { env?: NodeJS.ProcessEnv; nativeDir: string },
+): Promise<Agent> {
+  const dir = tempDir('edgeflow-footprint-');
+  const port = await freePort();
+  const config = {
+    agent: { id: `fp-${process.pid}-${++seq}`, dataDir: join(dir, 'data') },
+    sources: [
+      {
+        type: 'mqtt',
+        name: 'floor',
+        url: brokerUrl,
+        topics: [`${prefix}/+/+`],
+        topicPattern: `${prefix}/{device}/{metric}`,
+        format: 'number',
+      },
+    ],
+    windows,
+    rules,
+    http: { listen: `127.0.0.1:${port}` },
+  };
+  const file = join(dir, 'agent.yaml');
+  writeFileSync(file, stringify(config));
+  const spawnedAt = performance.now();
+  const proc = spawn(BIN, ['run', '--config', file, '--log-level', 'warn'], {
+    env: {
+      ...process.env,
+      EDGEFLOW_NATIVE_DIR: opts.nativeDir,
+      ...opts.env,
+      // Experiments with V8 flags without a rebuild (the executable honours NODE_OPTIONS).
+      NODE_OPTIONS: [process.env.EDGEFLOW_BENCH_FOOTPRINT_NODE_OPTIONS, opts.env?.NODE_OPTIONS]
+        .filter(Boolean)
+        .join(' '),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  const agent: Agent = {
+    proc,
+    pid: proc.pid as number,
+    url: `http://127.0.0.1:${port}`,
+    spawnedAt,
+    stderr: () => stderr,
+    probeOut: opts.env?.EDGEFLOW_FOOTPRINT_PROBE,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = once(proc, 'exit');
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return agent;
+}
+
+/** Resolves with the wall ms from spawn to the first 200 from /healthz (polled every 2 ms). */
+async function untilHealthy(a: Agent): Promise<number> {
+  for (;;) {
+    if (a.proc.exitCode !== null) throw new Error(`agent exited ${a.proc.exitCode}: ${a.stderr()}`);
+    try {
+      const res = await fetch(`${a.url}/healthz`);
+      await res.text();
+      if (res.ok) return performance.now() - a.spawnedAt;
+    } catch {
+      // not listening yet
+    }
+    await sleep(2);
+    if (performance.now() - a.spawnedAt > 60_000) throw new Error(`no /healthz in 60 s: ${a.stderr()}`);
+  }
+}
+
+async function readingsIn(a: Agent): Promise<number> {
+  const text = await (await fetch(`${a.url}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^edgeflow_agent_readings_in_total(?:\{[^}]*\})? (\S+)$/gm))
+    n += Number(m[1]);
+  return n;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** Process memory breakdown through a preloaded probe: memoryUsage, heap spaces, code statistics. */
+const PROBE = `
+const v8 = require('node:v8'); const fs = require('node:fs');
+process.on('SIGUSR2', () => {
+  fs.writeFileSync(process.env.EDGEFLOW_FOOTPRINT_PROBE + '.tmp', JSON.stringify({
+    mem: process.memoryUsage(), spaces: v8.getHeapSpaceStatistics(), code: v8.getHeapCodeStatistics(),
+    heap: v8.getHeapStatistics() }));
+  fs.renameSync(process.env.EDGEFLOW_FOOTPRINT_PROBE + '.tmp', process.env.EDGEFLOW_FOOTPRINT_PROBE);
+  if (process.env.EDGEFLOW_FOOTPRINT_SNAPSHOT) v8.writeHeapSnapshot(process.env.EDGEFLOW_FOOTPRINT_SNAPSHOT + '-' + process.pid + '.heapsnapshot');
+});
+`;
+
+type Breakdown = ReturnType<typeof toBreakdown>;
+
+function toBreakdown(
+  smaps: Record<string, number>,
+  p: {
+    mem: Record<string, number>;
+    spaces: { space_name: string; physical_space_size: number; space_used_size: number }[];
+    code: Record<string, number>;
+    heap: Record<string, number>;
+  },
+) {
+  const B = (b: number) => Math.round((b / 1048576) * 10) / 10;
+  return {
+    smapsMiB: Object.fromEntries(Object.entries(smaps).map(([k, v]) => [k, mib(v)])),
+    memoryUsageMiB: Object.fromEntries(Object.entries(p.mem).map(([k, v]) => [k, B(v)])),
+    heapSpacesMiB: Object.fromEntries(
+      p.spaces
+        .filter((s) => s.physical_space_size > 0)
+        .map((s) => [s.space_name, { resident: B(s.physical_space_size), used: B(s.space_used_size) }]),
+    ),
+    codeMiB: Object.fromEntries(Object.entries(p.code).map(([k, v]) => [k, B(v)])),
+    mallocedMiB: B(p.heap.malloced_memory ?? 0),
+    externalMiB: B(p.heap.external_memory ?? 0),
+  };
+}
+
+/** Asks the probe of a probed agent (startAgent with `probed`) for its figures. */
+async function breakdown(a: Agent): Promise<Breakdown> {
+  const out = a.probeOut as string;
+  rmSync(out, { force: true });
+  a.proc.kill('SIGUSR2');
+  await waitFor(() => existsSync(out), 60_000, 'the probe');
+  return toBreakdown(smapsByKind(a.pid), JSON.parse(readFileSync(out, 'utf8')));
+}
+
+function describe(what: string, b: Breakdown): string[] {
+  return [
+    `${what} smaps MiB: ${JSON.stringify(b.smapsMiB)}`,
+    `${what} memoryUsage MiB: ${JSON.stringify(b.memoryUsageMiB)}`,
+    `${what} heap spaces MiB (resident/used): ${JSON.stringify(b.heapSpacesMiB)}`,
+    `${what} code MiB: ${JSON.stringify(b.codeMiB)}, malloced ${b.mallocedMiB}, external ${b.externalMiB}`,
+  ];
+}
+
+export async function benchFootprint(): Promise<BenchResult> {
+  ensureBinary();
+  dropPageCache(BIN);
+  dropPageCache(process.execPath);
+  const work = tempDir('edgeflow-footprint-work-');
+  const nativeDir = join(work, 'native');
+  mkdirSync(nativeDir);
+  const broker = await startMosquitto({
+    extra: 'max_queued_messages 1000000\nmax_inflight_messages 0\nset_tcp_nodelay true',
+  });
+  const probeFile = join(work, 'probe.cjs');
+  writeFileSync(probeFile, PROBE);
+  const probed = {
+    nativeDir,
+    env: { NODE_OPTIONS: `--require ${probeFile}`, EDGEFLOW_FOOTPRINT_PROBE: join(work, 'probe.json') },
+  };
+  const rows: Record<string, unknown>[] = [];
+  const notes: string[] = [];
+  const result: Record<string, unknown> = { binary: BIN };
+  try {
+    // Bare node, the floor.
+    if (CASES.includes('bare')) {
+      const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      await sleep(3000);
+      const bareMem = procMem(bare.pid as number);
+      bare.kill('SIGKILL');
+      rows.push({
+        case: 'bare node (setInterval)',
+        'RSS MiB': mib(bareMem.rss),
+        'anon MiB': mib(bareMem.anon),
+        'file MiB': mib(bareMem.file),
+        load1: load1(),
+      });
+      result.bareNode = bareMem;
+    }
+
+    // Start: one warm-up (extracts the addons), then STARTS timed starts; idle RSS of each 3 s later.
+    if (CASES.includes('start')) {
+      const starts: { ms: number; cpuMs: number; idle: ProcMem }[] = [];
+      for (let i = 0; i <= STARTS; i++) {
+        const a = await startAgent(broker.url, `fp${i}`, WINDOWS_IDLE, RULES_IDLE, { nativeDir });
+        try {
+          const ms = await untilHealthy(a);
+          const cpuMs = procCpuMs(a.pid);
+          await sleep(3000);
+          const idle = procMem(a.pid);
+          if (i > 0) starts.push({ ms, cpuMs, idle });
+        } finally {
+          await a.stop();
+        }
+      }
+      const startMs = median(starts.map((s) => s.ms));
+      const startCpu = median(starts.map((s) => s.cpuMs));
+      const idle = {
+        rss: median(starts.map((s) => s.idle.rss)),
+        anon: median(starts.map((s) => s.idle.anon)),
+        file: median(starts.map((s) => s.idle.file)),
+      };
+      rows.push({
+        case: `agent idle (mqtt, 1 window, 1 rule), median of ${STARTS}`,
+        'RSS MiB': mib(idle.rss),
+        'anon MiB': mib(idle.anon),
+        'file MiB': mib(idle.file),
+        'start ms': Math.round(startMs),
+        'start CPU ms': startCpu,
+        load1: load1(),
+      });
+      result.start = {
+        medianMs: startMs,
+        runsMs: starts.map((s) => Math.round(s.ms)),
+        cpuMs: starts.map((s) => s.cpuMs),
+      };
+      result.idle = { ...idle, runs: starts.map((s) => s.idle) };
+    }
+
+    // Where the idle MiB go.
+    if (CASES.includes('breakdown')) {
+      const a = await startAgent(broker.url, 'fpprobe', WINDOWS_IDLE, RULES_IDLE, probed);
+      try {
+        await untilHealthy(a);
+        await sleep(3000);
+        const b = await breakdown(a);
+        result.breakdown = b;
+        notes.push(...describe('idle', b));
+      } finally {
+        await a.stop();
+      }
+    }
+
+    // 10,000 readings/s from 10,000 keys with the pipeline's windows and rules.
+    if (CASES.includes('keys')) {
+      const a = await startAgent(broker.url, 'fpkeys', WINDOWS_PIPELINE, RULES_PIPELINE, probed);
+      const pub = await mqtt.connectAsync(broker.url, { clientId: `fp-pub-${process.pid}` });
+      try {
+        await untilHealthy(a);
+        await sleep(500);
+        const devices = 2500;
+        const perTick = 100; // every 10 ms
+        let sent = 0;
+        const samples: { t: number; rss: number }[] = [];
+        const cpu0 = procCpuMs(a.pid);
+        const t0 = performance.now();
+        const end = t0 + SECONDS * 1000;
+        let next = t0;
+        let tick = 0;
+        while (performance.now() < end) {
+          for (let i = 0; i < perTick; i++) {
+            const k = sent % (devices * METRICS.length);
+            const dev = Math.floor(k / METRICS.length);
+            const metric = METRICS[k % METRICS.length] as string;
+            pub.publish(`fpkeys/d${dev}/${metric}`, (20 + ((sent * 7919) % 1000) / 100).toFixed(2), {
+              qos: 0,
+            });
+            sent++;
+          }
+          if (++tick % 25 === 0) samples.push({ t: performance.now() - t0, rss: procMem(a.pid).rss });
+          next += 10;
+          const wait = next - performance.now();
+          if (wait > 0) await sleep(wait);
+          else await new Promise((r) => setImmediate(r));
+        }
+        const wall = (performance.now() - t0) / 1000;
+        await waitFor(
+          async () => (await readingsIn(a)) >= sent,
+          30_000,
+          'the agent to take every reading',
+          100,
+        );
+        const cpuMs = procCpuMs(a.pid) - cpu0;
+        const got = await readingsIn(a);
+        const second = samples.filter((s) => s.t > (SECONDS * 1000) / 2);
+        const steady = Math.max(...second.map((s) => s.rss));
+        const peak = Math.max(...samples.map((s) => s.rss));
+        rows.push({
+          case: `10k keys, ${Math.round(sent / wall)} readings/s × ${SECONDS} s (3 windows, 4 rules)`,
+          'RSS MiB': mib(steady),
+          'peak MiB': mib(peak),
+          'CPU µs/reading': Math.round((cpuMs * 1000) / got),
+          load1: load1(),
+        });
+        const b = await breakdown(a);
+        notes.push(...describe('10k keys', b));
+        result.keys = {
+          breakdown: b,
+          sent,
+          got,
+          wallSeconds: wall,
+          steadyKiB: steady,
+          peakKiB: peak,
+          cpuMs,
+          samples,
+        };
+      } finally {
+        await pub.endAsync();
+        await a.stop();
+      }
+    }
+
+    // 200k burst at QoS 1.
+    if (CASES.includes('burst')) {
+      const a = await startAgent(broker.url, 'fpburst', WINDOWS_IDLE, RULES_IDLE, { nativeDir });
+      const pub = await mqtt.connectAsync(broker.url, { clientId: `fp-burst-${process.pid}` });
+      try {
+        await untilHealthy(a);
+        await sleep(500);
+        let peak = procMem(a.pid).rss;
+        const timer = setInterval(() => {
+          peak = Math.max(peak, procMem(a.pid).rss);
+        }, 50);
+        const cpu0 = procCpuMs(a.pid);
+        const t0 = performance.now();
+        for (let i = 0; i < BURST; i++) {
+          pub.publish(`fpburst/d${i % 1000}/${METRICS[(i >> 10) % 4]}`, String(i % 97), { qos: 1 });
+          if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
+        }
+        await waitFor(async () => (await readingsIn(a)) >= BURST, 120_000, 'the burst', 50);
+        const seconds = (performance.now() - t0) / 1000;
+        clearInterval(timer);
+        peak = Math.max(peak, procMem(a.pid).rss);
+        const cpuMs = procCpuMs(a.pid) - cpu0;
+        rows.push({
+          case: `burst 200k at QoS 1 (${Math.round(BURST / seconds)} readings/s)`,
+          'peak MiB': mib(peak),
+          'CPU µs/reading': Math.round((cpuMs * 1000) / BURST),
+          load1: load1(),
+        });
+        result.burst = { peakKiB: peak, seconds, cpuMs };
+      } finally {
+        await pub.endAsync();
+        await a.stop();
+      }
+    }
+  } finally {
+    await broker.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  notes.push(
+    `binary ${BIN}; targets (issue 14): idle ≤ 60 MiB, 10k keys ≤ 90 MiB, burst peak ≤ 150 MiB, start ≤ 250 ms`,
+  );
+  return { rows, notes, ...result };
+}
+
+if (isMain(import.meta.url)) {
+  const res = await benchFootprint();
+  printResult('footprint', res);
+  process.exit(0);
+}
