@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AGGREGATES } from '../shared/model.ts';
 import { AGENT_ID_RE, AGENT_ID_RULE } from '../shared/topics.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
+import { fleetConfigSchema } from './fleet/config.ts';
 import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 
 const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
@@ -230,6 +231,8 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
         .object({ listen: hostPort.default('127.0.0.1:9464') })
         .strict()
         .default({ listen: '127.0.0.1:9464' }),
+      // Issue 15: fleet control (agent/fleet/config.ts); absent = no downlink, local config only.
+      fleet: fleetConfigSchema.optional(),
     })
     .strict()
     .superRefine((cfg, ctx) => {

@@ -136,6 +136,9 @@ export class Agent {
   private readonly startedAt: number;
   private running = false;
   private checkpointFailures = 0;
+  /** Fleet control hooks (issue 15, agent/fleet/agent-host.ts): downlink payloads, extra status fields. */
+  private downlinkHandler: ((payload: Buffer) => void) | null = null;
+  private statusExtra: (() => Partial<Status>) | null = null;
   private readonly counters = {
     readingsIn: 0,
     badFrames: 0,
@@ -306,6 +309,7 @@ export class Agent {
         getStatus: () => this.wireStatus(),
         registry: this.metrics.registry, // the five edgeflow_agent_uplink_*_total counters (issue 12 item 6)
         stageLatency: this.metrics.deliveryStage,
+        ...(this.downlinkHandler ? { onDownlink: (p: Buffer) => this.downlinkHandler?.(p) } : {}),
       },
     );
     this.uplink.start();
@@ -752,7 +756,23 @@ export class Agent {
         outboxRejected: ob.rejected,
         outboxWriteErrors: ob.writeErrors,
       },
+      ...this.statusExtra?.(),
     };
+  }
+
+  /** Fleet control (issue 15): set before start() so the first connection subscribes to the downlink. */
+  onDownlink(handler: (payload: Buffer) => void): void {
+    this.downlinkHandler = handler;
+  }
+
+  /** Fleet control (issue 15): fields merged into every status (labels, fleet report). */
+  extendStatus(fields: () => Partial<Status>): void {
+    this.statusExtra = fields;
+  }
+
+  /** Publishes the retained status now (after a fleet transition); sent on connect when the link is down. */
+  publishStatusNow(): void {
+    this.uplink?.publishStatusNow();
   }
 
   /** `/status`: the wire status plus what an operator asks about (link, windows, firing alerts). */
@@ -786,8 +806,6 @@ export class Agent {
       this.log.error('reload refused: agent.id and agent.dataDir cannot change without a restart');
       return;
     }
-    this.checkpoint();
-    const snap = { windows: this.windows.snapshot(), rules: this.rules.snapshot() };
     const sourcesChanged = JSON.stringify(next.sources) !== JSON.stringify(this.config.sources);
     const uplinkChanged = JSON.stringify(next.uplink) !== JSON.stringify(this.config.uplink);
     if (sourcesChanged) await this.stopSources();
@@ -795,6 +813,10 @@ export class Agent {
       await this.uplink.stop();
       this.uplink = null;
     }
+    // The snapshot comes AFTER the awaits (issue 15): frames that arrived while the sources and the uplink
+    // were stopping went into the old engines; a snapshot taken before would drop them from the windows
+    // while their frames were still acknowledged at the next checkpoint (a reading lost, counted in).
+    const snap = { windows: this.windows.snapshot(), rules: this.rules.snapshot() };
     this.config = next;
     this.buildEngines(snap);
     if (uplinkChanged && next.uplink) this.startUplink();

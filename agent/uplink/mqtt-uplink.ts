@@ -25,7 +25,7 @@ import { type Logger, nullLogger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
 import { counterOn } from '../../shared/prom.ts';
 import type { StageObserver } from '../../shared/stage-latency.ts';
-import { uplinkTopic } from '../../shared/topics.ts';
+import { downlinkTopic, uplinkTopic } from '../../shared/topics.ts';
 import type { Outbox, OutboxKind, StoredItem } from '../outbox/outbox.ts';
 
 export interface MqttUplinkOptions {
@@ -90,6 +90,12 @@ export interface MqttUplinkDeps {
   random?: () => number;
   /** Observes the uplink_queue and uplink_ack stages (the agent's edgeflow_agent_delivery_stage_seconds). */
   stageLatency?: StageObserver;
+  /**
+   * Fleet control (issue 15): subscribe to the agent's downlink (QoS 1) on every connection and hand
+   * each payload here. Sessions are clean (see the header), so the subscription is renewed per connect
+   * and the collector's retained document arrives again each time; the handler de-duplicates.
+   */
+  onDownlink?: (payload: Buffer) => void;
 }
 
 export interface UplinkState {
@@ -155,6 +161,7 @@ export class MqttUplink {
   private readonly backoffMax: number;
   private readonly outbox: Outbox;
   private readonly getStatus: (() => Status) | undefined;
+  private readonly onDownlink: ((payload: Buffer) => void) | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -238,6 +245,7 @@ export class MqttUplink {
       throw new RangeError('uplink.drainRate must be > 0');
     this.outbox = outbox;
     this.getStatus = deps.getStatus;
+    this.onDownlink = deps.onDownlink;
     this.log = deps.log ?? nullLogger();
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
@@ -404,6 +412,12 @@ export class MqttUplink {
       });
     });
     client.on('close', () => this.onClosed(gen));
+    if (this.onDownlink) {
+      const down = downlinkTopic(this.o.agentId);
+      client.on('message', (topic, payload) => {
+        if (gen === this.gen && topic === down) this.onDownlink?.(payload);
+      });
+    }
   }
 
   private onConnected(gen: number): void {
@@ -419,6 +433,14 @@ export class MqttUplink {
     this.failedInRound = 0;
     this.backoffAttempt = 0;
     this.log.info({ url: this.url }, 'uplink connected');
+    if (this.onDownlink && this.client) {
+      const down = downlinkTopic(this.o.agentId);
+      this.client.subscribe(down, { qos: 1 }, (err, granted) => {
+        // A broker ACL that refuses the subscription answers 0x80 in the SUBACK, not an error.
+        if (err || granted?.[0]?.qos === 128)
+          this.log.warn({ topic: down, err: err?.message }, 'uplink: downlink subscription refused');
+      });
+    }
     this.publishStatus();
     if (this.getStatus)
       this.statusTimer = this.clock.setInterval(() => this.publishStatus(), this.o.statusInterval);
@@ -658,6 +680,11 @@ export class MqttUplink {
     this.metrics?.batches.inc({ kind: batch.kind });
     this.metrics?.items.inc({ kind: batch.kind }, batch.seqs.length);
     this.pump();
+  }
+
+  /** Fleet control (issue 15): a transition is reported at once, not at the next statusInterval. */
+  publishStatusNow(): void {
+    this.publishStatus();
   }
 
   private publishStatus(): void {
