@@ -1,7 +1,7 @@
 // Which keys of a desired-state document the agent takes (issue 15 capability 2), and how the document
 // is laid over the local YAML. Both work on the raw YAML shape (before schema defaults), so the merged
 // result is validated exactly as `check-config` validates a file (agent/fleet/validate.ts).
-import { isNeverRemote, SECRET_KEYS } from './config.ts';
+import { isNeverRemote, REMOTE_EXCEPTIONS, SECRET_KEYS } from './config.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -13,7 +13,9 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 export function disallowedKeys(doc: Obj, allow: readonly string[], local: Obj): string[] {
   const problems: string[] = [];
   const walk = (value: unknown, path: string, localValue: unknown) => {
-    if (isNeverRemote(path)) {
+    // `update` is never remote, but `update.version` may be: look inside for it.
+    const carvedOut = REMOTE_EXCEPTIONS.some((e) => e.startsWith(`${path}.`));
+    if (isNeverRemote(path) && !(carvedOut && isObj(value))) {
       problems.push(`${path}: can never be set remotely`);
       return;
     }
@@ -51,7 +53,9 @@ function secrets(value: unknown, path: string, local: unknown, problems: string[
   if (!isObj(value)) return;
   for (const [k, v] of Object.entries(value)) {
     const lv = isObj(local) ? local[k] : undefined;
-    if (SECRET_KEYS.has(k) && !isObj(v) && !Array.isArray(v)) {
+    // `allow: [uplink]` still leaves the uplink's credentials and TLS settings local.
+    if (isNeverRemote(`${path}.${k}`)) problems.push(`${path}.${k}: can never be set remotely`);
+    else if (SECRET_KEYS.has(k) && !isObj(v) && !Array.isArray(v)) {
       if (v !== lv) problems.push(`${path}.${k}: credentials and TLS files cannot be set remotely`);
     } else secrets(v, `${path}.${k}`, lv, problems);
   }
