@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { configHash, signDesiredState } from '../../shared/fleet.ts';
+import { deadPort } from '../../agent/uplink/test-broker.ts';
+import { configHash, type FleetReport, signDesiredState } from '../../shared/fleet.ts';
 import { downlinkTopic } from '../../shared/topics.ts';
 import { type AgentProcess, ROOT, startAgent, tempDir, writeConfig } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/mosquitto.ts';
@@ -69,7 +70,7 @@ async function push(pub: MqttClient, agent: string, payload: string): Promise<vo
   await pub.publishAsync(topic, payload, { qos: 1, retain: true });
 }
 
-async function report(a: AgentProcess, version: number, state: string): Promise<Record<string, any>> {
+async function report(a: AgentProcess, version: number, state: string): Promise<FleetReport> {
   return waitFor(
     `fleet report ${state} for version ${version}`,
     async () => {
@@ -145,7 +146,7 @@ test('pushed configuration: applied, wrong key and disallowed keys rejected, a b
   const stranger = generateKeyPairSync('ed25519').privateKey;
   await push(pub, id, signed(stranger, id, 1, { windows: [] }));
   const wrongKey = await report(agent, 1, 'rejected');
-  assert.match(wrongKey.reason, /^unknown key: signed by key [0-9a-f]{16}$/);
+  assert.match(wrongKey.reason ?? '', /^unknown key: signed by key [0-9a-f]{16}$/);
 
   // 2. A key outside the allow list (and one that is never remote): rejected with the reason.
   await push(
@@ -154,8 +155,8 @@ test('pushed configuration: applied, wrong key and disallowed keys rejected, a b
     signed(privateKey, id, 2, { http: { listen: '0.0.0.0:9464' }, agent: { id: 'x', dataDir: '/' } }),
   );
   const disallowed = await report(agent, 2, 'rejected');
-  assert.match(disallowed.reason, /agent: can never be set remotely/);
-  assert.match(disallowed.reason, /http: not allowed remotely/);
+  assert.match(disallowed.reason ?? '', /agent: can never be set remotely/);
+  assert.match(disallowed.reason ?? '', /http: not allowed remotely/);
 
   const reloads = () => agent.logs.filter((l) => l.includes('configuration reloaded')).length;
   assert.equal(reloads(), 0, 'nothing rejected was applied');
@@ -181,7 +182,7 @@ test('pushed configuration: applied, wrong key and disallowed keys rejected, a b
   const rolledBack = await report(agent, 4, 'rolled_back');
   const tookMs = rolledBack.at - pending.at;
   assert.ok(tookMs >= deadlineMs && tookMs < deadlineMs + 30_000, `rolled back after ${tookMs} ms`);
-  assert.match(rolledBack.reason, /^unhealthy after 8000 ms: source missing (down|starting)/);
+  assert.match(rolledBack.reason ?? '', /^unhealthy after 8000 ms: source missing (down|starting)/);
   assert.deepEqual(rolledBack.lastKnownGood, { version: 3, hash: configHash(good) });
   const st = await agent.status();
   assert.deepEqual(Object.keys(st.sources), ['gw'], 'back on version 3: the serial source is gone');
@@ -242,7 +243,7 @@ test('a crash loop on a pushed configuration ends on the old configuration', {
     windows: [w1],
     uplink: { urls: [services().mosquitto.url] },
     http: { listen: '127.0.0.1:0' },
-    fleet: { publicKeyFile, healthDeadline: '30s', crashRetries: 1 },
+    fleet: { publicKeyFile, healthDeadline: '5s', crashRetries: 1, allow: ['windows', 'uplink.urls'] },
   });
   const env = { [CRASH_ENV]: '1' };
   const pub = await publisher();
@@ -274,5 +275,20 @@ test('a crash loop on a pushed configuration ends on the old configuration', {
   await push(pub, id, signed(privateKey, id, 2, { windows: [w1, { name: 'w3', type: 'count', count: 3 }] }));
   await report(agent, 2, 'applied');
   assert.equal(agent.proc.exitCode, null);
+
+  // An uplink that cannot connect is unhealthy too: rolled back, and the report reaches the collector
+  // once the old uplink is connected again.
+  const cap = await captureUplink(services().mosquitto.url, id);
+  clients.push(cap.client);
+  const dead = `mqtt://127.0.0.1:${await deadPort()}`;
+  await push(pub, id, signed(privateKey, id, 3, { uplink: { urls: [dead] } }));
+  const back = await waitFor(
+    'rolled_back for version 3 published on the uplink',
+    () => cap.captured.status.find((s) => s.fleet?.version === 3 && s.fleet.state === 'rolled_back'),
+    { timeoutMs: 60_000 },
+  );
+  assert.match(back.fleet.reason, /^unhealthy after 5000 ms: uplink not connected/);
+  assert.deepEqual(back.fleet.lastKnownGood, (await agent.status()).fleet.lastKnownGood);
+  assert.equal(back.fleet.lastKnownGood.version, 2);
   assert.equal(await agent.stop('SIGTERM'), 0);
 });
