@@ -139,9 +139,10 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
       );
       return;
     }
-    // With fleet control, the last-known-good document stays merged over the edited file.
-    const config = fleet ? fleet.localReloaded(readRawConfig(configPath), next.config) : next.config;
-    agent.reload(config).catch((err: unknown) => log.error({ err }, 'reload failed'));
+    // With fleet control, the running document stays merged over the edited file (agent/fleet/).
+    (fleet ? fleet.localReloaded(readRawConfig(configPath), next.config) : agent.reload(next.config)).catch(
+      (err: unknown) => log.error({ err }, 'reload failed'),
+    );
   });
 }
 

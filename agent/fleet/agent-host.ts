@@ -5,8 +5,14 @@ import type { Agent } from '../runtime/agent.ts';
 import type { FleetHost } from './host.ts';
 
 export function agentHost(agent: Agent): FleetHost {
+  // Agent.reload awaits sources and the uplink; two at once (a document and a SIGHUP) would interleave.
+  let reloads: Promise<void> = Promise.resolve();
   return {
-    reload: (config) => agent.reload(config),
+    reload: (config) => {
+      const next = reloads.then(() => agent.reload(config));
+      reloads = next.catch(() => undefined);
+      return next;
+    },
     health: () => {
       const st = agent.status() as {
         sources: Record<string, { state: string; lastError?: string }>;

@@ -251,3 +251,55 @@ test('crashRetries: 1 gives a pending document one more start, then rolls back',
   );
   assert.match(second.statusFields().fleet?.reason ?? '', /\(2 starts\)/);
 });
+
+test('a clean stop while a document is pending is not a crash: the next start watches it again', async () => {
+  const { make, privateKey, clock, store } = setup();
+  const host = new MemoryHost();
+  host.healthy = false;
+  const ctl = make();
+  ctl.attach(host);
+  ctl.start();
+  host.handler!(doc(privateKey, 4, { windows: [] }));
+  await settle();
+  assert.equal(host.report?.state, 'pending');
+  ctl.stop(); // SIGTERM
+  assert.equal(store.read().pending?.stoppedCleanly, true);
+  const next = make();
+  assert.deepEqual(next.startConfig.windows, [], 'started on the pending document, not rolled back');
+  assert.equal(store.read().pending?.starts, 0, 'no death counted');
+  const host2 = new MemoryHost();
+  next.attach(host2);
+  next.start();
+  await settle();
+  clock.advance(200);
+  await settle();
+  assert.equal(host2.report?.state, 'applied');
+  assert.equal(host2.report?.version, 4);
+  next.stop();
+});
+
+test('SIGHUP while a document is pending reloads the new local file with the pending document over it', async () => {
+  const { make, privateKey, local } = setup();
+  const host = new MemoryHost();
+  host.healthy = false;
+  const ctl = make();
+  ctl.attach(host);
+  ctl.start();
+  host.handler!(doc(privateKey, 1, { watermark: { maxOutOfOrder: '2s' } }));
+  await settle();
+  const raw = {
+    agent: local.agent,
+    windows: [{ name: 'edited', type: 'tumbling', size: '1m' }],
+    fleet: { publicKeyFile: local.fleet!.publicKeyFile },
+  };
+  const edited = validateAgentConfig(raw);
+  assert.ok(edited.ok);
+  await ctl.localReloaded(raw, edited.config);
+  const last = host.reloads.at(-1)!;
+  assert.equal(last.watermark.maxOutOfOrder, 2000, 'the pending document stays');
+  assert.deepEqual(
+    last.windows.map((w) => w.name),
+    ['edited'],
+  );
+  ctl.stop();
+});

@@ -118,19 +118,28 @@ export class FleetController {
 
   stop(): void {
     this.stopped = true;
+    // A clean stop (SIGTERM, a service restart) while a document is pending is not a crash: the next
+    // start tries it again with a fresh deadline instead of counting a death against it.
+    if (this.state.pending && !this.state.pending.stoppedCleanly) {
+      this.state.pending = { ...this.state.pending, stoppedCleanly: true };
+      this.persist();
+    }
     if (this.healthTimer) this.clock.clearTimeout(this.healthTimer);
     this.healthTimer = null;
     this.healthDone?.(null);
   }
 
   /**
-   * SIGHUP: the local file changed; documents are merged over the new one from now on. Returns the
-   * configuration to reload (the new file with the last-known-good over it).
+   * SIGHUP: the local file changed; documents are merged over the new one from now on. Reloads the new
+   * file with the running document over it (the pending one while its health is watched, else the
+   * last-known-good), through the host, so it is serialised with the controller's own reloads.
    */
-  localReloaded(localRaw: Obj, localConfig: AgentConfig): AgentConfig {
+  async localReloaded(localRaw: Obj, localConfig: AgentConfig): Promise<void> {
     this.localRaw = localRaw;
     this.localConfig = localConfig;
-    return this.lastKnownGoodConfig();
+    const pending = this.state.pending;
+    const merged = pending ? validateAgentConfig(mergeConfig(localRaw, pending.config)) : null;
+    await this.host?.reload(merged?.ok ? merged.config : this.lastKnownGoodConfig());
   }
 
   // ---- start ---------------------------------------------------------------------------------
@@ -139,6 +148,20 @@ export class FleetController {
     const st = this.state;
     const pending = st.pending;
     if (pending) {
+      if (pending.stoppedCleanly) {
+        const merged = validateAgentConfig(mergeConfig(this.localRaw, pending.config));
+        if (merged.ok) {
+          const { stoppedCleanly: _, ...again } = pending;
+          st.pending = again;
+          this.persist();
+          this.resume = again;
+          this.log.info(
+            { version: pending.version },
+            'fleet: stopped while a configuration was pending; watching it again',
+          );
+          return merged.config;
+        }
+      }
       if (pending.starts >= this.o.fleet.crashRetries) {
         const tries = pending.starts + 1;
         this.finish(

@@ -27,7 +27,13 @@ const stateSchema = z.object({
   seen: z.number().int().min(0),
   lastKnownGood: appliedSchema.nullable(),
   /** Written before a reload starts; cleared when it is healthy or rolled back. */
-  pending: appliedSchema.extend({ starts: z.number().int().min(0) }).nullable(),
+  pending: appliedSchema
+    .extend({
+      starts: z.number().int().min(0),
+      /** The process was stopped cleanly (SIGTERM) while this was pending: not a death. */
+      stoppedCleanly: z.boolean().optional(),
+    })
+    .nullable(),
   report: fleetReportSchema.nullable(),
 });
 export type FleetState = z.infer<typeof stateSchema>;
