@@ -83,7 +83,7 @@ async function report(a: AgentProcess, version: number, state: string): Promise<
 
 test('pushed configuration: applied, wrong key and disallowed keys rejected, a broken source rolled back; readings counted exactly', {
   timeout: 300_000,
-}, async () => {
+}, async (t) => {
   const id = `fleet-a-${process.pid}`;
   const dir = tempDir();
   const { publicKeyFile, privateKey } = keys(dir);
@@ -182,6 +182,7 @@ test('pushed configuration: applied, wrong key and disallowed keys rejected, a b
   const rolledBack = await report(agent, 4, 'rolled_back');
   const tookMs = rolledBack.at - pending.at;
   assert.ok(tookMs >= deadlineMs && tookMs < deadlineMs + 30_000, `rolled back after ${tookMs} ms`);
+  t.diagnostic(`pending -> rolled_back: ${tookMs} ms (deadline ${deadlineMs} ms)`);
   assert.match(rolledBack.reason ?? '', /^unhealthy after 8000 ms: source missing (down|starting)/);
   assert.deepEqual(rolledBack.lastKnownGood, { version: 3, hash: configHash(good) });
   const st = await agent.status();
@@ -254,10 +255,14 @@ test('a crash loop on a pushed configuration ends on the old configuration', {
   // Start 1: takes version 1, dies on it. Start 2: tries it once more (crashRetries: 1), dies again.
   const first = await runUntilDeath(cfgPath, env);
   assert.equal(first.signal, 'SIGKILL', first.logs.slice(-2000));
-  assert.match(first.logs, /fleet: applying configuration/);
+  assert.match(first.logs, /fleet: applying configuration/, first.logs.slice(-2000));
   const second = await runUntilDeath(cfgPath, env);
   assert.equal(second.signal, 'SIGKILL', second.logs.slice(-2000));
-  assert.match(second.logs, /"windows":2,[^\n]*agent started/, 'the second start ran version 1');
+  assert.match(
+    second.logs,
+    /"windows":2,[^\n]*agent started/,
+    `the second start ran version 1: ${second.logs.slice(-2000)}`,
+  );
   const state = JSON.parse(readFileSync(join(dataDir, 'fleet-state.json'), 'utf8'));
   assert.equal(state.pending.version, 1);
   assert.equal(state.pending.starts, 1);
