@@ -236,6 +236,21 @@ async function status(opts: { url: string; json?: boolean; interval: number }): 
     severity: string;
     value: number;
   }[];
+  const fleet = body.fleet as
+    | {
+        version: number;
+        state: string;
+        rollout?: string;
+        reason?: string;
+        lastKnownGood?: { version: number };
+      }
+    | undefined;
+  if (fleet) {
+    // Issue 15: what the collector asked for, and what the agent runs.
+    lines.push(
+      `fleet        version ${fleet.version} ${fleet.state}${fleet.rollout ? ` (rollout ${fleet.rollout})` : ''}, running last-known-good ${fleet.lastKnownGood?.version ?? 0}${fleet.reason ? `: ${fleet.reason}` : ''}`,
+    );
+  }
   lines.push(`alerts       ${firing.length} firing`);
   for (const a of firing)
     lines.push(`  ${a.severity.padEnd(8)} ${a.rule} ${a.device}/${a.metric} value=${a.value}`);

@@ -295,5 +295,21 @@ test('a crash loop on a pushed configuration ends on the old configuration', {
   assert.match(back.fleet.reason, /^unhealthy after 5000 ms: uplink not connected/);
   assert.deepEqual(back.fleet.lastKnownGood, (await agent.status()).fleet.lastKnownGood);
   assert.equal(back.fleet.lastKnownGood.version, 2);
+  // The operator's view: `edgeflow-agent status`.
+  const cli = spawnTracked(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'status', '--url', agent.url, '--interval', '0'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  cli.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  const [code] = await once(cli, 'exit');
+  assert.equal(code, 0);
+  assert.match(
+    out,
+    /^fleet {8}version 3 rolled_back \(rollout test-3\), running last-known-good 2: unhealthy after 5000 ms: uplink not connected/m,
+  );
   assert.equal(await agent.stop('SIGTERM'), 0);
 });
