@@ -165,9 +165,11 @@ test('pushed configuration: applied, wrong key and disallowed keys rejected, a b
   const w2 = { name: 'w2', type: 'tumbling', size: '10s', aggregates: ['count'] };
   const good = { windows: [w1, w2], uplink: { batch: { maxItems: 7, maxDelay: '50ms' } } };
   const during = send(300);
+  const pushedAt = Date.now();
   await push(pub, id, signed(privateKey, id, 3, good));
   await during;
   const applied = await report(agent, 3, 'applied');
+  t.diagnostic(`publish -> applied (reload, uplink reconnected, healthy): ${applied.at - pushedAt} ms`);
   assert.equal(applied.hash, configHash(good));
   assert.deepEqual(applied.lastKnownGood, { version: 3, hash: configHash(good) });
   await waitFor('applied status published on the uplink', () =>
