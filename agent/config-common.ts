@@ -29,5 +29,5 @@ export interface ConfigFile {
   /** The key inside the entry, e.g. `passwordFile`. */
   key: string;
   path: string | undefined;
-  kind: 'secret' | 'ca' | 'cert' | 'key' | 'credentials';
+  kind: 'secret' | 'ca' | 'cert' | 'key' | 'credentials' | 'ed25519-public';
 }

@@ -3,7 +3,7 @@
 // is a directory or a certificate that is not PEM is one `yaml.path: problem` line and exit 2, not a stack
 // trace from deep inside a connect. `check-config --schema-only` skips this (a config written for
 // another machine, e.g. the samples in deploy/).
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { readCredentialFile } from '../shared/credentials.ts';
 import type { AgentConfig } from './config.ts';
@@ -33,6 +33,7 @@ export function checkConfigFiles(config: AgentConfig): string[] {
     check('uplink.cert', up.cert, 'cert');
     check('uplink.key', up.key, 'key');
   }
+  check('fleet.publicKeyFile', config.fleet?.publicKeyFile, 'ed25519-public');
   return problems;
 }
 
@@ -70,6 +71,13 @@ function fileProblem(file: string, kind: Kind): string | null {
       }
       return null;
     }
+    case 'ed25519-public':
+      try {
+        const k = createPublicKey(text);
+        return k.asymmetricKeyType === 'ed25519' ? null : `not an ed25519 key (${k.asymmetricKeyType})`;
+      } catch {
+        return 'not a PEM public key';
+      }
     case 'key':
       try {
         createPrivateKey(text);

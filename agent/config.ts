@@ -9,6 +9,7 @@ import { hostPort, name } from './config-common.ts';
 import { decoders } from './decoders/registry.ts';
 import { ruleKinds } from './rules/registry.ts';
 import { ruleSpecSchema } from './rules/schema.ts';
+import { fleetConfigSchema } from './fleet/config.ts';
 import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 import { type SourceConfig, sourceSchema, sources } from './sources/registry.ts';
 import { defaultUplink } from './uplink/registry.ts';
@@ -123,6 +124,8 @@ export const agentConfigSchema = builtFrom([sources, decoders, windowTypes, aggr
         .object({ listen: hostPort.default('127.0.0.1:9464') })
         .strict()
         .default({ listen: '127.0.0.1:9464' }),
+      // Issue 15: fleet control (agent/fleet/config.ts); absent = no downlink, local config only.
+      fleet: fleetConfigSchema.optional(),
     })
     .strict()
     .superRefine((cfg, ctx) => {

@@ -9,6 +9,7 @@ import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import type { AgentConfig } from './config.ts';
 import { checkConfigFiles } from './config-files.ts';
+import { readRawConfig } from './fleet/validate.ts';
 import { loadAgentConfig } from './load-config.ts';
 import { VERSION } from './version.ts';
 
@@ -52,7 +53,13 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
   const log = createLogger('edgeflow-agent', opts.logLevel);
   const { Agent } = await import('./runtime/agent.ts');
   const { startHttpServer } = await import('../shared/http.ts');
-  const agent = new Agent(res.config, { log, version: VERSION });
+  // Fleet control (issue 15, agent/fleet/): picks the configuration to start with (last-known-good,
+  // or the old one after a crash on a pushed one) and hooks the downlink before the first connect.
+  const fleet = res.config.fleet
+    ? (await import('./fleet/open.ts')).openFleet(configPath, res.config, log)
+    : null;
+  const agent = new Agent(fleet ? fleet.startConfig : res.config, { log, version: VERSION });
+  if (fleet) fleet.attach((await import('./fleet/agent-host.ts')).agentHost(agent, res.config.agent.id));
   try {
     await agent.start();
   } catch (err) {
@@ -97,12 +104,14 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
     process.exit(EXIT_FATAL);
   }
   log.info({ url: http.url }, 'http listening');
+  fleet?.start();
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    fleet?.stop();
     agent
       .stop()
       .then(() => http.close())
@@ -130,7 +139,10 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
       );
       return;
     }
-    agent.reload(next.config).catch((err: unknown) => log.error({ err }, 'reload failed'));
+    // With fleet control, the running document stays merged over the edited file (agent/fleet/).
+    (fleet ? fleet.localReloaded(readRawConfig(configPath), next.config) : agent.reload(next.config)).catch(
+      (err: unknown) => log.error({ err }, 'reload failed'),
+    );
   });
 }
 
@@ -224,6 +236,21 @@ async function status(opts: { url: string; json?: boolean; interval: number }): 
     severity: string;
     value: number;
   }[];
+  const fleet = body.fleet as
+    | {
+        version: number;
+        state: string;
+        rollout?: string;
+        reason?: string;
+        lastKnownGood?: { version: number };
+      }
+    | undefined;
+  if (fleet) {
+    // Issue 15: what the collector asked for, and what the agent runs.
+    lines.push(
+      `fleet        version ${fleet.version} ${fleet.state}${fleet.rollout ? ` (rollout ${fleet.rollout})` : ''}, running last-known-good ${fleet.lastKnownGood?.version ?? 0}${fleet.reason ? `: ${fleet.reason}` : ''}`,
+    );
+  }
   lines.push(`alerts       ${firing.length} firing`);
   for (const a of firing)
     lines.push(`  ${a.severity.padEnd(8)} ${a.rule} ${a.device}/${a.metric} value=${a.value}`);

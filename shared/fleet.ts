@@ -60,7 +60,7 @@ export const fleetReportSchema = z.object({
 });
 export type FleetReport = z.infer<typeof fleetReportSchema>;
 
-/** Labels an agent reports (`agent.labels` in its local config), used by fleet documents' selectors. */
+/** Labels an agent reports (`fleet.labels` in its local config, agent/fleet/config.ts), used by fleet documents' selectors. */
 export const labelsSchema = z.record(z.string().max(64), z.string().max(256));
 
 export function canonicalJson(value: unknown): string {

@@ -43,6 +43,7 @@ export async function captureUplink(
   });
   client.on('message', (topic, payload) => {
     const kind = topic.split('/')[3];
+    if (kind === 'down') return; // the collector's downlink (fleet documents, issue 15), not the agent's
     const text =
       payload[0] === 0x1f && payload[1] === 0x8b
         ? gunzipSync(payload).toString('utf8')

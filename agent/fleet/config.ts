@@ -1,0 +1,84 @@
+// The agent's local `fleet` block (issue 15, docs/fleet-agent.md): the pinned collector key, which
+// config keys a signed desired-state document may set, the health deadline, and the labels the agent
+// reports. The block itself is local only: no document can change it (NEVER_REMOTE below).
+import { z } from 'zod';
+import { labelsSchema } from '../../shared/fleet.ts';
+import { durationSchema } from '../../shared/units.ts';
+
+/**
+ * What a document may set when `fleet.allow` is not given: issue 15 capability 2, "sources, windows,
+ * rules, watermark, batch and buffer policy". Key paths are dotted YAML paths of the agent config.
+ */
+export const DEFAULT_ALLOW = ['sources', 'windows', 'rules', 'watermark', 'uplink.batch', 'buffer'] as const;
+
+/**
+ * Never settable remotely, whatever `fleet.allow` says: the identity and the data directory (they pick
+ * the outbox), the uplink's credentials and TLS (whoever sets them owns the agent), this block (the
+ * pinned key and the allow list would let a document widen its own powers), and the OTA `update` block
+ * except the wanted release (`update.version`, issue 16).
+ */
+export const NEVER_REMOTE = [
+  'agent',
+  'fleet',
+  'update',
+  'uplink.username',
+  'uplink.passwordFile',
+  'uplink.ca',
+  'uplink.cert',
+  'uplink.key',
+  'uplink.rejectUnauthorized',
+] as const;
+/** The exceptions carved out of NEVER_REMOTE. */
+export const REMOTE_EXCEPTIONS = ['update.version'] as const;
+
+/**
+ * Keys that name a secret or a TLS file, at any depth inside an allowed subtree (a source's
+ * `passwordFile`, `credentials`, `ca`...): a document may not point the agent at another file (it could
+ * make it read any file or trust another CA). It may repeat the local value of the same named item.
+ */
+export const SECRET_KEYS = new Set([
+  'username',
+  'password',
+  'passwordFile',
+  'credentials',
+  'ca',
+  'cert',
+  'key',
+]);
+
+const keyPath = z
+  .string()
+  .regex(/^[a-zA-Z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*)*$/, 'expected a dotted key path');
+
+/** Under (or equal to) a path that can never be set remotely. */
+export function isNeverRemote(path: string): boolean {
+  if ((REMOTE_EXCEPTIONS as readonly string[]).includes(path)) return false;
+  return NEVER_REMOTE.some((n) => path === n || path.startsWith(`${n}.`));
+}
+
+export const fleetConfigSchema = z
+  .object({
+    /** PEM (SPKI) ed25519 public key of the collector's fleet signing key: the only key accepted. */
+    publicKeyFile: z.string().min(1),
+    allow: z
+      .array(keyPath)
+      .default([...DEFAULT_ALLOW])
+      .superRefine((list, ctx) => {
+        list.forEach((p, i) => {
+          if (isNeverRemote(p))
+            ctx.addIssue({ code: 'custom', path: [i], message: `${p} can never be set remotely` });
+        });
+      }),
+    /** How long a pushed configuration has to become healthy (sources up, uplink connected). [60s] */
+    healthDeadline: durationSchema.pipe(z.number().min(1000, 'expected at least 1s')).default(60_000),
+    /**
+     * Restarts a pushed configuration gets when the process died while it was pending, before the
+     * agent gives up and starts on the last-known-good. [0: the first death rolls back]
+     */
+    crashRetries: z.number().int().min(0).max(10).default(0),
+    /** Reported in status (`labels`); the collector's group selectors match them. */
+    labels: labelsSchema.default({}),
+  })
+  .strict();
+
+export type FleetConfig = z.output<typeof fleetConfigSchema>;
