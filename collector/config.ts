@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { CLUSTER_DEFAULTS, clusterSchema } from './cluster/config.ts';
+import { fleetConfigSchema } from './fleet/config.ts';
 
 const hostPort = z
   .string()
@@ -241,6 +242,8 @@ export const collectorConfigSchema = z
       .strict()
       .default({ listen: '127.0.0.1:9465' }),
     cluster: clusterSchema.default(CLUSTER_DEFAULTS),
+    /** Extension (issue 15): fleet control, docs/fleet.md. Absent = off. */
+    fleet: fleetConfigSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
