@@ -63,7 +63,9 @@ class SimAgent {
       connectTimeout: 30_000,
     });
     this.client = client;
-    client.on('error', () => {}); // reconnects on its own; the test asserts outcomes
+    client.on('error', (err) => {
+      this.owner.lastError = `${this.id}: ${err.message}`;
+    }); // reconnects on its own; the test asserts outcomes
     client.on('message', (_topic, payload) => this.onDocument(payload));
     return new Promise((resolve, reject) => {
       client.once('connect', () => {
@@ -74,9 +76,13 @@ class SimAgent {
           resolve();
         });
       });
-      client.once('close', () => {
-        if (!client.connected) reject(new Error(`${this.id}: connection closed before CONNACK`));
-      });
+      // A refused or dropped CONNECT is retried by mqtt.js (reconnectPeriod); only an end() gives up.
+      client.once('end', () => reject(new Error(`${this.id}: ended before connecting`)));
+      const t = setTimeout(
+        () => reject(new Error(`${this.id}: not connected after 120 s (${this.owner.lastError ?? 'no error'})`)),
+        120_000,
+      );
+      client.once('connect', () => clearTimeout(t));
     });
   }
 
@@ -121,14 +127,14 @@ class SimAgent {
       });
       return;
     }
-    const sources = (doc.config.sources ?? []) as { name?: string; type?: string; port?: string }[];
-    const missing = sources.find((s) => s.type === 'serial' && s.port && !existsSync(s.port));
+    const sources = (doc.config.sources ?? []) as { name?: string; type?: string; path?: string }[];
+    const missing = sources.find((s) => s.type === 'serial' && s.path && !existsSync(s.path));
     if (missing) {
       c.rolledBack++;
       this.setReport({
         ...base,
         state: 'rolled_back',
-        reason: `source ${missing.name}: cannot open ${missing.port}`,
+        reason: `source ${missing.name}: cannot open ${missing.path}`,
       });
       return;
     }
@@ -174,6 +180,8 @@ export class SimFleetAgents {
   };
   readonly startedAt = Date.now();
   private readonly agents = new Map<string, SimAgent>();
+  /** The last client error (connection refused, CONNACK error), for a test's failure message. */
+  lastError: string | null = null;
 
   constructor(readonly opts: SimAgentsOptions) {
     for (const id of opts.ids) this.agents.set(id, new SimAgent(id, this));
