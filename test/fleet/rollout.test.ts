@@ -167,7 +167,7 @@ config:
   assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
   assert.ok(lines.length >= 1);
-  for (const l of lines) assert.match(l, /^groups\/\S+: windows\.0\.size: .+/, l);
+  for (const l of lines) assert.match(l, /^groups\/.+: windows\.0\.size: .+/, l);
   assert.match(r.stderr, /groups\/base\.yaml#all-sims \+ groups\/bad\.yaml#bad: windows\.0\.size: /);
   // The watcher refused it too, and says so on /fleet.
   await waitFor('problems on /fleet', async () => (await fleet()).problems.length > 0);
