@@ -79,7 +79,8 @@ class SimAgent {
       // A refused or dropped CONNECT is retried by mqtt.js (reconnectPeriod); only an end() gives up.
       client.once('end', () => reject(new Error(`${this.id}: ended before connecting`)));
       const t = setTimeout(
-        () => reject(new Error(`${this.id}: not connected after 120 s (${this.owner.lastError ?? 'no error'})`)),
+        () =>
+          reject(new Error(`${this.id}: not connected after 120 s (${this.owner.lastError ?? 'no error'})`)),
         120_000,
       );
       client.once('connect', () => clearTimeout(t));

@@ -105,6 +105,8 @@ export class FleetController {
   private store: FleetStore | null = null;
   private key: KeyObject | null = null;
   private readonly agents = new Map<string, AgentRecord>();
+  /** Open MQTT sessions per agent id. */
+  private readonly sessions = new Map<string, number>();
   private readonly rollouts = new Map<string, Rollout>();
   private version = 0;
   private current: string | null = null;
@@ -335,6 +337,18 @@ export class FleetController {
     this.lastProblems = [];
     if (opts.onlyIfDirChanged && r.dirHash === this.lastDirHash)
       return { ok: true, rollout: null, changed: [], unchanged: r.desired.size };
+    const cur = this.currentRollout();
+    if (
+      cur &&
+      cur.kind === 'apply' &&
+      cur.dirHash === r.dirHash &&
+      cur.state !== 'superseded' &&
+      cur.state !== 'complete'
+    ) {
+      // The same content again (`fleet apply` after the watcher did it): a halted rollout stays halted
+      // (resume or rollback decide), one in progress goes on; never a second rollout past the canary.
+      return { ok: true, rollout: cur, changed: [], unchanged: r.desired.size };
+    }
     this.lastDirHash = r.dirHash;
     const targets: Rollout['targets'] = {};
     let unchanged = 0;
@@ -411,7 +425,11 @@ export class FleetController {
     while (r.stagesSent < r.stages.length) {
       if (r.stagesSent > 0) {
         const prevStage = r.stages[r.stagesSent - 1]!;
-        if (!prevStage.every((id) => TERMINAL.has(this.reportFor(id, r) ?? ''))) return;
+        // Through when every canary agent that is online has reported, and at least one has: an agent
+        // offline for a week must not hold the fleet back (it converges later from the retained copy).
+        const done = (id: string) => TERMINAL.has(this.reportFor(id, r) ?? '');
+        if (!prevStage.some(done) || !prevStage.every((id) => done(id) || !this.agents.get(id)?.online))
+          return;
       }
       const stage = r.stages[r.stagesSent]!;
       r.stagesSent++;
@@ -567,6 +585,7 @@ export class FleetController {
   }
 
   onConnect(agent: string): void {
+    this.sessions.set(agent, (this.sessions.get(agent) ?? 0) + 1);
     const a = this.record(agent);
     a.online = true;
     a.lastConnect = this.deps.clock.now();
@@ -575,11 +594,21 @@ export class FleetController {
   }
 
   onDisconnect(agent: string): void {
+    // One agent id may hold more than one session (client ids differ): offline when the last one goes.
+    const n = (this.sessions.get(agent) ?? 1) - 1;
+    if (n > 0) this.sessions.set(agent, n);
+    else this.sessions.delete(agent);
     const a = this.agents.get(agent);
-    if (!a) return;
+    if (!a || n > 0) return;
     a.online = false;
     a.lastSeen = this.deps.clock.now();
     this.save(a);
+    // A canary agent that leaves no longer holds its stage (see advance).
+    const r = this.currentRollout();
+    if (r?.state === 'canary' && r.stages[0]?.includes(agent))
+      this.advance(r).catch((err: Error) =>
+        this.deps.log.error({ err: err.message }, 'fleet rollout advance failed'),
+      );
   }
 
   onStatus(st: Status): void {

@@ -287,7 +287,7 @@ test("ACL: an agent can neither subscribe to nor publish on another agent's down
       (g) => g[0]!.qos === 128,
       (e: Error) => /Subscribe error/.test(e.message),
     );
-    assert.ok(refused, 'subscription to another agent\'s downlink refused');
+    assert.ok(refused, "subscription to another agent's downlink refused");
     const own = await c.subscribeAsync('edgeflow/v1/sim-0001/down', { qos: 1 });
     assert.equal(own[0]!.qos, 1);
     const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
