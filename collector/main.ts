@@ -123,6 +123,24 @@ export function buildCli(): Command {
         process.exitCode = code;
       });
   }
+  fleet
+    .command('check')
+    .description(
+      'validate a fleet directory offline (no collector needed): exit 0, or 2 with one line per problem',
+    )
+    .option('-c, --config <file>', 'collector YAML configuration (fleet.dir, credentials, saved labels)')
+    .option('--dir <dir>', 'fleet directory (overrides fleet.dir)')
+    .option(
+      '--agents <ids>',
+      'comma-separated agent ids to check the merged configs of (besides the credentials)',
+    )
+    .action(async (opts: { config?: string; dir?: string; agents?: string }) => {
+      const { fleetCheck } = await import('./fleet/cli.ts');
+      process.exitCode = fleetCheck(opts, {
+        stdout: (s) => process.stdout.write(s),
+        stderr: (s) => process.stderr.write(s),
+      });
+    });
   program
     .command('check-config')
     .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')

@@ -3,8 +3,14 @@
 // (`http.listen`, `fleet.adminTokenFile`), or from --url / --token-file (another host, a port 0 test).
 // Exit codes: 0 done, 1 the collector refused or is unreachable, 2 the fleet directory does not
 // validate (one `path: problem` line per problem on stderr, nothing sent) or a bad command line.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfigFile, readSecretFile } from '../../shared/config-file.ts';
+import { readCredentialFile } from '../../shared/credentials.ts';
+import { openDatabase } from '../../shared/sqlite.ts';
 import { collectorConfigSchema } from '../config.ts';
+import { DEFAULT_ALLOWED_KEYS } from './config.ts';
+import { type AgentFacts, loadFleet } from './desired.ts';
 
 export interface FleetCliOptions {
   config?: string;
@@ -117,4 +123,60 @@ function render(cmd: string, body: Record<string, unknown>): string {
   if (cmd === 'apply' && !r)
     return `nothing to roll out (${String(body.unchanged)} agents already have their desired config)\n`;
   return r ? rolloutLine(r) : 'ok\n';
+}
+
+/**
+ * `fleet check`: validates a fleet directory without a running collector (CI on the fleet repository).
+ * Agents: the collector's credentials, with the labels its fleet.db last saw when it can be read.
+ */
+export function fleetCheck(opts: { config?: string; dir?: string; agents?: string }, out: Out): number {
+  let dir = opts.dir;
+  let allowed: readonly string[] = DEFAULT_ALLOWED_KEYS;
+  const facts = new Map<string, AgentFacts>();
+  if (opts.config) {
+    const res = loadConfigFile(opts.config, collectorConfigSchema);
+    if (!res.ok) {
+      for (const p of res.problems) out.stderr(`${p}\n`);
+      return 2;
+    }
+    dir ??= res.config.fleet?.dir;
+    allowed = res.config.fleet?.allowedKeys ?? allowed;
+    try {
+      for (const id of Object.keys(readCredentialFile(res.config.mqtt.credentials).agents))
+        facts.set(id, { id, labels: {} });
+    } catch {}
+    const dbPath = join(res.config.collector.dataDir, 'fleet.db');
+    if (existsSync(dbPath)) {
+      try {
+        const db = openDatabase(dbPath, { readonly: true, fileMustExist: true });
+        const rows = db.prepare('SELECT key, value FROM fleet_agents_v1').all() as {
+          key: string;
+          value: string;
+        }[];
+        for (const r of rows)
+          facts.set(r.key, {
+            id: r.key,
+            labels: (JSON.parse(r.value) as { labels?: Record<string, string> }).labels ?? {},
+          });
+        db.close();
+      } catch {}
+    }
+  }
+  for (const id of opts.agents?.split(',').filter(Boolean) ?? [])
+    if (!facts.has(id)) facts.set(id, { id, labels: {} });
+  if (!dir) {
+    out.stderr('fleet check: give --dir DIR or --config collector.yaml with a fleet: block\n');
+    return 2;
+  }
+  const r = loadFleet(dir, allowed, [...facts.values()]);
+  if (!r.ok) {
+    for (const p of r.problems) out.stderr(`${p}\n`);
+    return 2;
+  }
+  out.stdout(
+    facts.size === 0
+      ? `${dir}: documents ok (${r.docs}); no agents known, so no merged config was checked: give --config or --agents\n`
+      : `${dir}: ok (${r.docs} documents, ${r.desired.size} of ${facts.size} agents get a config)\n`,
+  );
+  return 0;
 }
