@@ -7,18 +7,60 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9466');
 
-/** Top-level agent config keys a fleet document may set unless `fleet.allowedKeys` says otherwise. */
+/**
+ * Agent config key paths (dotted) a fleet document may set unless `fleet.allowedKeys` says otherwise:
+ * the same default as the agent's own `fleet.allow` (issue 15: sources, windows, rules, watermark, batch
+ * and buffer policy). The agent enforces its list too; this one refuses early, before anything is sent.
+ */
 export const DEFAULT_ALLOWED_KEYS = [
   'sources',
   'windows',
   'rules',
   'watermark',
+  'uplink.batch',
   'buffer',
-  'checkpoint',
-  'limits',
 ] as const;
-/** Never settable from the collector, whatever allowedKeys says (identity, storage, credentials). */
-export const NEVER_REMOTE_KEYS = ['agent', 'http', 'uplink'] as const;
+/** Never settable from the collector, whatever allowedKeys says: identity, this block, listeners, credentials. */
+export const NEVER_REMOTE_KEYS = [
+  'agent',
+  'fleet',
+  'update',
+  'http',
+  'uplink.urls',
+  'uplink.username',
+  'uplink.passwordFile',
+  'uplink.ca',
+  'uplink.cert',
+  'uplink.key',
+  'uplink.rejectUnauthorized',
+] as const;
+
+const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
+export function isNeverRemote(path: string): boolean {
+  return NEVER_REMOTE_KEYS.some((n) => under(path, n));
+}
+
+/** The key paths of `config` outside `allowed` (or never settable), shallowest first. */
+export function disallowedPaths(config: Record<string, unknown>, allowed: readonly string[]): string[] {
+  const out: string[] = [];
+  const walk = (path: string, value: unknown) => {
+    const deeperRules = [...allowed, ...NEVER_REMOTE_KEYS].some((a) => a.startsWith(`${path}.`));
+    const isObj = typeof value === 'object' && value !== null && !Array.isArray(value);
+    if (isNeverRemote(path)) return void out.push(path);
+    if (
+      allowed.some((a) => under(path, a)) &&
+      !(isObj && NEVER_REMOTE_KEYS.some((n) => n.startsWith(`${path}.`)))
+    )
+      return;
+    if (isObj && deeperRules) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) walk(`${path}.${k}`, v);
+      return;
+    }
+    out.push(path);
+  };
+  for (const [k, v] of Object.entries(config)) walk(k, v);
+  return out;
+}
 
 const selectorSchema = z
   .object({
@@ -53,7 +95,12 @@ export const fleetConfigSchema = z
     autoApply: z.boolean().default(true),
     /** How long the directory must be quiet before it is re-read (editors write in several steps). */
     debounce: durationSchema.default(500),
-    allowedKeys: z.array(z.string()).default([...DEFAULT_ALLOWED_KEYS]),
+    /** Dotted agent config key paths documents may set (`uplink.batch` allows only that subtree). */
+    allowedKeys: z
+      .array(
+        z.string().regex(/^[a-zA-Z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*)*$/, 'expected a dotted key path'),
+      )
+      .default([...DEFAULT_ALLOWED_KEYS]),
     rollout: rolloutSchema.default({ canaryShare: 0.1, maxFailureShare: 0.2 }),
     /** Agents whose last status is older than this are shown offline (besides the MQTT session). */
     staleAfter: durationSchema.default(120_000),
@@ -68,7 +115,7 @@ export const fleetConfigSchema = z
   .strict()
   .superRefine((f, ctx) => {
     for (const [i, k] of f.allowedKeys.entries()) {
-      if ((NEVER_REMOTE_KEYS as readonly string[]).includes(k))
+      if (isNeverRemote(k))
         ctx.addIssue({
           code: 'custom',
           path: ['allowedKeys', i],

@@ -76,7 +76,7 @@ test('problems: one `file: path: problem` line each; identity and unlisted keys 
     'syntax.yaml': 'kind: group\nname: [unclosed\n',
     'shape.yaml': 'kind: group\nname: s\nmatch: { agents: 3 }\nconfig: {}\n',
     'keys.yaml':
-      'kind: group\nname: k\nmatch: { agents: ["*"] }\nconfig: { agent: { id: x }, uplink: {}, http: {} }\n',
+      'kind: group\nname: k\nmatch: { agents: ["*"] }\nconfig: { agent: { id: x }, uplink: { username: u, compress: gzip, batch: { maxItems: 10 } }, http: {}, checkpoint: {} }\n',
   });
   try {
     const r = loadFleet(d, DEFAULT_ALLOWED_KEYS, [{ id: 'gw-1', labels: {} }]);
@@ -90,7 +90,8 @@ test('problems: one `file: path: problem` line each; identity and unlisted keys 
       p.some((l) => /^shape\.yaml: match\.agents: /.test(l)),
       p.join('\n'),
     );
-    for (const k of ['agent', 'uplink', 'http'])
+    assert.ok(!p.some((l) => l.includes('config.uplink.batch')), 'uplink.batch is allowed by default');
+    for (const k of ['agent', 'uplink.username', 'uplink.compress', 'http', 'checkpoint'])
       assert.ok(
         p.some((l) => l.startsWith(`keys.yaml: config.${k}: not settable`)),
         k,
@@ -132,4 +133,25 @@ test('config: identity keys never allowed; a console beyond loopback needs a tok
   assert.equal(ok.console.enabled, false);
   assert.equal(ok.console.listen, '127.0.0.1:9466');
   assert.equal(ok.autoApply, true);
+});
+
+test('uplink.batch from a document is checked with the agent schema (the uplink address stays local)', () => {
+  const d = dir({
+    'b.yaml':
+      'kind: group\nname: b\nmatch: { agents: ["gw-*"] }\nconfig: { uplink: { batch: { maxItems: 100, maxDelay: 2s } } }\n',
+  });
+  try {
+    const r = loadFleet(d, DEFAULT_ALLOWED_KEYS, [{ id: 'gw-1', labels: {} }]);
+    assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
+    assert.deepEqual(r.desired.get('gw-1')!.config, { uplink: { batch: { maxItems: 100, maxDelay: '2s' } } });
+    writeFileSync(
+      join(d, 'b.yaml'),
+      'kind: group\nname: b\nmatch: { agents: ["gw-*"] }\nconfig: { uplink: { batch: { maxItems: 0 } } }\n',
+    );
+    const bad = loadFleet(d, DEFAULT_ALLOWED_KEYS, [{ id: 'gw-1', labels: {} }]);
+    assert.equal(bad.ok, false);
+    assert.match(bad.ok ? '' : bad.problems[0]!, /^b\.yaml#b: uplink\.batch\.maxItems: /);
+  } finally {
+    rmSync(d, { recursive: true });
+  }
 });

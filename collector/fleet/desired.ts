@@ -10,7 +10,7 @@ import { agentSchema } from '../../agent/load-config.ts';
 import { configHash } from '../../shared/fleet.ts';
 import { describeIssues } from '../../shared/model.ts';
 import { AGENT_ID_RE } from '../../shared/topics.ts';
-import { NEVER_REMOTE_KEYS, type Selector } from './config.ts';
+import { disallowedPaths, type Selector } from './config.ts';
 
 const selector = z
   .object({
@@ -151,12 +151,10 @@ export function readFleetDir(
       for (const p of describeIssues(res.error)) problems.push(`${file}: ${p}`);
       continue;
     }
-    for (const k of Object.keys(res.data.config)) {
-      if ((NEVER_REMOTE_KEYS as readonly string[]).includes(k) || !allowedKeys.includes(k))
-        problems.push(
-          `${file}: config.${k}: not settable from the collector (fleet.allowedKeys: ${allowedKeys.join(', ')})`,
-        );
-    }
+    for (const k of disallowedPaths(res.data.config, allowedKeys))
+      problems.push(
+        `${file}: config.${k}: not settable from the collector (fleet.allowedKeys: ${allowedKeys.join(', ')})`,
+      );
     docs.push({ ...res.data, file });
   }
   const seenAgents = new Map<string, string>();
@@ -196,7 +194,13 @@ export function desiredFor(
 
 /** The problems of one merged config, checked as the agent's check-config would (identity filled in). */
 export function checkAgentConfig(agentId: string, config: Record<string, unknown>): string[] {
-  const res = agentSchema.safeParse({ ...config, agent: { id: agentId, dataDir: '/var/lib/edgeflow' } });
+  // The agent's identity and its uplink address stay local: placeholders stand in for them.
+  const uplink = config.uplink as Record<string, unknown> | undefined;
+  const res = agentSchema.safeParse({
+    ...config,
+    agent: { id: agentId, dataDir: '/var/lib/edgeflow' },
+    ...(uplink ? { uplink: { urls: ['mqtt://collector.invalid:1883'], ...uplink } } : {}),
+  });
   return res.success ? [] : describeIssues(res.error);
 }
 
