@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_ALLOWED_KEYS } from './config.ts';
+import { parse } from 'yaml';
+import { DEFAULT_ALLOWED_KEYS, fleetConfigSchema } from './config.ts';
 import { loadFleet } from './desired.ts';
 
 test('the fleet documents in docs/fleet.md load and merge as described', () => {
@@ -31,4 +32,13 @@ test('the fleet documents in docs/fleet.md load and merge as described', () => {
   } finally {
     rmSync(d, { recursive: true });
   }
+});
+
+test('the fleet: block in docs/fleet.md is a valid collector config block', () => {
+  const md = readFileSync(join(import.meta.dirname, '../../docs/fleet.md'), 'utf8');
+  const block = /```yaml\n# collector\.yaml\n([\s\S]*?)```/.exec(md)?.[1];
+  assert.ok(block);
+  const res = fleetConfigSchema.safeParse((parse(block) as { fleet: unknown }).fleet);
+  assert.ok(res.success, res.success ? '' : JSON.stringify(res.error.issues));
+  assert.deepEqual(res.data.allowedKeys, [...DEFAULT_ALLOWED_KEYS]);
 });
