@@ -428,8 +428,11 @@ export class FleetController {
         // Through when every canary agent that is online has reported, and at least one has: an agent
         // offline for a week must not hold the fleet back (it converges later from the retained copy).
         const done = (id: string) => TERMINAL.has(this.reportFor(id, r) ?? '');
-        if (!prevStage.some(done) || !prevStage.every((id) => done(id) || !this.agents.get(id)?.online))
-          return;
+        // No canary stage (canaryShare 0, a rollback) has nothing to wait for.
+        const through =
+          prevStage.length === 0 ||
+          (prevStage.some(done) && prevStage.every((id) => done(id) || !this.agents.get(id)?.online));
+        if (!through) return;
       }
       const stage = r.stages[r.stagesSent]!;
       r.stagesSent++;
