@@ -67,7 +67,7 @@ ${v.rollout.haltReason ? `<p class="bad">${esc(v.rollout.haltReason)}</p>` : ''}
       (
         a,
       ) => `<tr data-agent="${esc(a.id)}"><td><a href="/agent?id=${encodeURIComponent(a.id)}">${esc(a.id)}</a></td>
-<td>${a.online ? '<span class="ok">online</span>' : `<span class="muted">offline</span>`} <span class="muted">${esc(ago(now, a.lastSeen))}</span></td>
+<td>${a.online ? (a.stale ? '<span class="bad">online, no status</span>' : '<span class="ok">online</span>') : `<span class="muted">offline</span>`} <span class="muted">${esc(ago(now, a.lastSeen))}</span></td>
 <td>${esc(a.agentVersion ?? '')}</td><td>${a.desired ? a.desired.version : '<span class="muted">local</span>'}</td>
 <td>${a.report ? a.report.version : ''}</td><td>${stateCell(a)}</td><td>${a.backlog ? a.backlog.items : ''}</td>
 <td>${a.firingAlerts ? `<span class="bad">${a.firingAlerts}</span>` : '0'}</td></tr>`,

@@ -708,7 +708,9 @@ export class FleetController {
         .sort((x, y) => (x.id < y.id ? -1 : 1))
         .map((a) => ({
           id: a.id,
-          online: a.online && (a.lastSeen === null || now - a.lastSeen < this.cfg.staleAfter || a.online),
+          online: a.online,
+          /** Online, but no status for fleet.staleAfter (a hung agent keeps its TCP session). */
+          stale: a.online && a.lastSeen !== null && now - a.lastSeen > this.cfg.staleAfter,
           lastSeen: a.lastSeen,
           labels: a.labels,
           agentVersion: a.agentVersion,
