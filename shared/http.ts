@@ -27,9 +27,10 @@ export async function startHttpServer(
     const byMethod = routes[`${req.method} ${path}`];
     const route = byMethod ?? routes[path];
     if (!route || (!byMethod && req.method !== 'GET' && req.method !== 'HEAD')) {
+      const known = route !== undefined || Object.keys(routes).some((k) => k.endsWith(` ${path}`));
       res
-        .writeHead(route ? 405 : 404, { 'content-type': 'text/plain' })
-        .end(route ? 'method not allowed\n' : 'not found\n');
+        .writeHead(known ? 405 : 404, { 'content-type': 'text/plain' })
+        .end(known ? 'method not allowed\n' : 'not found\n');
       return;
     }
     Promise.resolve()

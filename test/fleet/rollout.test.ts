@@ -260,7 +260,12 @@ test('after SIGKILL the collector keeps its fleet state; a document signed with 
     'rollout 4 halted',
     async () => {
       const v = await fleet();
-      return v.rollout?.version === 4 && v.rollout.state === 'halted' ? v : null;
+      // Halted, and every canary agent's refusal in (the halt comes with the first few).
+      return v.rollout?.version === 4 &&
+        v.rollout.state === 'halted' &&
+        v.rollout.progress.rejected === v.rollout.stages[0]!.agents
+        ? v
+        : null;
     },
     { timeoutMs: 60_000, progress: () => sims.counters.refusedSignature },
   );
@@ -271,6 +276,29 @@ test('after SIGKILL the collector keeps its fleet state; a document signed with 
   assert.equal(sims.appliedAt(1) + sims.appliedAt(3), N, 'nobody applied the foreign document');
   const m = await (await fetch(`${collector.http}/metrics`)).text();
   assert.match(m, /edgeflow_collector_fleet_reports_total\{state="rejected"\} [1-9]/);
+});
+
+test('admin routes need the token: 401 without or with a wrong one; /fleet stays readable', async () => {
+  const routes = [
+    ['POST', '/fleet/apply'],
+    ['POST', '/fleet/rollback'],
+    ['POST', '/fleet/resume'],
+    ['GET', '/fleet/diff'],
+    ['GET', '/fleet/agent?id=sim-0001'],
+  ] as const;
+  for (const [method, path] of routes) {
+    const none = await fetch(`${collector.http}${path}`, { method });
+    assert.equal(none.status, 401, `${method} ${path} without a token`);
+    const wrong = await fetch(`${collector.http}${path}`, {
+      method,
+      headers: { authorization: 'Bearer nope' },
+    });
+    assert.equal(wrong.status, 401, `${method} ${path} with a wrong token`);
+  }
+  const get = await fetch(`${collector.http}/fleet/apply`);
+  assert.equal(get.status, 405, 'apply is POST only');
+  const f = await fleet();
+  assert.equal(JSON.stringify(f).includes('"config"'), false, '/fleet carries no configs');
 });
 
 test("ACL: an agent can neither subscribe to nor publish on another agent's downlink", async () => {
