@@ -6,15 +6,9 @@
 
 import type { KeyObject } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Clock } from '../../shared/clock.ts';
-import {
-  configHash,
-  type FleetReport,
-  keyIdOf,
-  parsePrivateKey,
-  signDesiredState,
-} from '../../shared/fleet.ts';
+import { configHash, keyIdOf, parsePrivateKey, signDesiredState } from '../../shared/fleet.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Alert, Status } from '../../shared/model.ts';
 import { downlinkTopic } from '../../shared/topics.ts';
@@ -27,62 +21,11 @@ import {
   readFleetDir,
   selects,
 } from './desired.ts';
+import { createFleetMetrics } from './metrics.ts';
+import type { AgentRecord, Progress, Rollout } from './model.ts';
 import { FleetStore } from './store.ts';
 
-export interface SentDoc {
-  version: number;
-  hash: string;
-  rollout: string;
-  config: Record<string, unknown>;
-  from: string[];
-  /** The signed document as published (re-published byte for byte after a restart). */
-  payload: string;
-  sentAt: number;
-}
-
-export interface AgentRecord {
-  id: string;
-  labels: Record<string, string>;
-  online: boolean;
-  lastSeen: number | null;
-  lastConnect: number | null;
-  agentVersion: string | null;
-  backlog: { items: number; bytes: number; oldestTs: number | null } | null;
-  /** Firing alerts by rule/device/metric, from the agent's alert batches. */
-  firing: Record<
-    string,
-    { rule: string; device: string; metric: string; severity: string; since: number; message: string }
-  >;
-  /** The last document published to the agent, and the one before (the `rollback` target). */
-  desired: SentDoc | null;
-  previous: { version: number; hash: string; config: Record<string, unknown>; from: string[] } | null;
-  report: FleetReport | null;
-}
-
-export type RolloutState = 'canary' | 'rolling' | 'complete' | 'halted' | 'superseded';
-
-export interface Rollout {
-  id: string;
-  version: number;
-  kind: 'apply' | 'rollback';
-  createdAt: number;
-  state: RolloutState;
-  haltReason: string | null;
-  /** Agent ids per stage: [canary, rest]. The rest are published when the canary stage is through. */
-  stages: string[][];
-  /** Stages published so far. */
-  stagesSent: number;
-  /** Configs for the agents of this rollout (sent or waiting for their stage). */
-  targets: Record<string, { hash: string; config: Record<string, unknown>; from: string[] }>;
-  dirHash: string | null;
-}
-
-export type Progress = Record<
-  'applied' | 'rejected' | 'rolled_back' | 'pending' | 'sent' | 'waiting',
-  number
-> & {
-  targeted: number;
-};
+export type { AgentRecord, Progress, Rollout, RolloutState, SentDoc } from './model.ts';
 
 export interface FleetDeps {
   log: Logger;
@@ -114,75 +57,13 @@ export class FleetController {
   private lastProblems: string[] = [];
   private watcher: FSWatcher | null = null;
   private debounceTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly metrics;
+  private readonly metrics: ReturnType<typeof createFleetMetrics>;
 
   constructor(
     private readonly cfg: FleetConfig,
     private readonly deps: FleetDeps,
   ) {
-    const registers = [deps.registry];
-    const self = this;
-    this.metrics = {
-      published: new Counter({
-        name: 'edgeflow_collector_fleet_documents_published_total',
-        help: 'Signed desired-state documents published on agent downlinks',
-        registers,
-      }),
-      refused: new Counter({
-        name: 'edgeflow_collector_fleet_apply_refused_total',
-        help: 'Fleet directory loads refused (a document did not validate; nothing was sent)',
-        registers,
-      }),
-      reports: new Counter({
-        name: 'edgeflow_collector_fleet_reports_total',
-        help: 'Fleet reports received in agent status, by state (changes only)',
-        labelNames: ['state'],
-        registers,
-      }),
-      agents: new Gauge({
-        name: 'edgeflow_collector_fleet_agents',
-        help: 'Agents per reported fleet version and state (state "none": never reported)',
-        labelNames: ['version', 'state'],
-        registers,
-        collect() {
-          this.reset();
-          for (const a of self.agents.values()) {
-            const r = a.report;
-            this.inc({ version: String(r?.version ?? 0), state: r?.state ?? 'none' });
-          }
-        },
-      }),
-      rolloutVersion: new Gauge({
-        name: 'edgeflow_collector_fleet_rollout_version',
-        help: 'Version of the current rollout (0: none yet)',
-        registers,
-        collect() {
-          this.set(self.version);
-        },
-      }),
-      rolloutAgents: new Gauge({
-        name: 'edgeflow_collector_fleet_rollout_agents',
-        help: 'Agents of the current rollout by progress (applied, rejected, rolled_back, pending, sent, waiting)',
-        labelNames: ['state'],
-        registers,
-        collect() {
-          this.reset();
-          const r = self.currentRollout();
-          if (!r) return;
-          const p = self.progress(r);
-          for (const s of ['applied', 'rejected', 'rolled_back', 'pending', 'sent', 'waiting'] as const)
-            this.set({ state: s }, p[s]);
-        },
-      }),
-      halted: new Gauge({
-        name: 'edgeflow_collector_fleet_rollout_halted',
-        help: '1 while the current rollout is halted (resume or rollback by command)',
-        registers,
-        collect() {
-          this.set(self.currentRollout()?.state === 'halted' ? 1 : 0);
-        },
-      }),
-    };
+    this.metrics = createFleetMetrics(deps.registry, this);
   }
 
   /** Reads the key and the saved state (before the broker opens, so no report arrives before it). */
@@ -413,6 +294,13 @@ export class FleetController {
     if (canary.length >= ids.length) return [[], ids];
     const set = new Set(canary);
     return [canary, ids.filter((id) => !set.has(id))];
+  }
+
+  get agentRecords(): Iterable<AgentRecord> {
+    return this.agents.values();
+  }
+  get currentVersion(): number {
+    return this.version;
   }
 
   currentRollout(): Rollout | null {
