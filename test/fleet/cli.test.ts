@@ -2,11 +2,14 @@
 // without a collector; `fleet status` without a reachable collector says so (exit 1).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { CLI, freePort, ROOT } from './kit.ts';
+import { after, test } from 'node:test';
+import { killAll, spawnTracked, stopProcess } from '../helpers/processes.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { CLI, type FleetView, freePort, getJson, makeBed, ROOT, simIds, startCollector } from './kit.ts';
 
 function cli(args: string[]) {
   const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
@@ -55,4 +58,60 @@ test('fleet status: an unreachable collector is exit 1 with a clear line; no tar
   const none = cli(['fleet', 'apply']);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /give --config collector\.yaml or --url/);
+});
+
+after(() => killAll());
+
+test('edgeflow-sim fleet-agents: a process of simulated agents gets a rollout and reports its counters', async () => {
+  const n = 30;
+  const bed = await makeBed(simIds(n));
+  try {
+    const collector = await startCollector(bed.configPath);
+    const sim = spawnTracked(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'firmware-sim/main.ts'),
+        'fleet-agents',
+        '--url',
+        `mqtt://127.0.0.1:${bed.mqttPort}`,
+        '--public-key',
+        bed.publicKeyFile,
+        '--secret-file',
+        bed.secretFile,
+        '--count',
+        String(n),
+        '--labels',
+        'site=north',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    sim.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    await waitFor('sim ready', () => out.includes('"ready":true'), { timeoutMs: 60_000 });
+    writeFileSync(
+      join(bed.fleetDir, 'groups/north.yaml'),
+      'kind: group\nname: north\nmatch: { labels: { site: north } }\nconfig: { watermark: { maxOutOfOrder: 7s } }\n',
+    );
+    await waitFor(
+      'all applied',
+      async () => {
+        const f = await getJson<FleetView>(`${collector.http}/fleet`);
+        return f.rollout?.state === 'complete' && f.rollout.progress.applied === n;
+      },
+      { timeoutMs: 60_000 },
+    );
+    const exited = once(sim, 'exit');
+    sim.kill('SIGTERM');
+    await exited;
+    const report = JSON.parse(out.trim().split('\n').at(-1)!);
+    assert.equal(report.counters.applied, n);
+    assert.deepEqual(report.appliedVersions, { '1': n });
+    await stopProcess(collector.proc);
+  } finally {
+    rmSync(bed.dir, { recursive: true, force: true });
+  }
 });

@@ -39,6 +39,9 @@ export interface FleetBed {
   token: string;
   secret: string;
   publicKey: KeyObject;
+  /** The public key (SPKI PEM) and the agents' secret as files, for processes (edgeflow-sim fleet-agents, agents). */
+  publicKeyFile: string;
+  secretFile: string;
   otherKeyPem: string;
   configPath: string;
   mqttPort: number;
@@ -58,6 +61,10 @@ export async function makeBed(ids: readonly string[], extraFleetYaml = ''): Prom
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   // One secret for every simulated agent (each entry its own salt): the sims need no secrets file.
   const secret = 'sim-fleet-secret';
+  const secretFile = join(dir, 'agent-secret');
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const publicKeyFile = join(dir, 'signing.pub.pem');
+  writeFileSync(publicKeyFile, a.publicKey.export({ format: 'pem', type: 'spki' }));
   const file: CredentialFile = { version: 1, agents: {} };
   for (const id of ids) file.agents[id] = await hashSecret(secret, FAST_SCRYPT);
   const credentials = join(dir, 'agents.json');
@@ -87,6 +94,8 @@ ${extraFleetYaml}`,
     token,
     secret,
     publicKey: a.publicKey,
+    publicKeyFile,
+    secretFile,
     otherKeyPem: b.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     configPath,
     mqttPort,
