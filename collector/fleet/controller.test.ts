@@ -151,3 +151,48 @@ test('an offline canary agent does not hold the rollout once the online ones rep
     b.cleanup();
   }
 });
+
+test('rollout.canary selects the canary by labels; canaryShare 0 means no canary stage', async () => {
+  const b = bed(6, { canary: { labels: { ring: 'canary' } }, maxFailureShare: 0.5 });
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    for (const id of b.ids) {
+      fc.onConnect(id);
+      fc.onStatus({
+        agent: id,
+        version: 't',
+        startedAt: 0,
+        ts: Date.now(),
+        clockSynced: true,
+        outbox: { items: 0, bytes: 0, oldestTs: null },
+        sources: {},
+        counters: {},
+        labels: id === 'gw-04' ? { ring: 'canary' } : {},
+      });
+    }
+    b.write('60s');
+    await fc.apply();
+    assert.deepEqual(
+      b.sent.map((s) => s.agent),
+      ['gw-04'],
+    );
+    fc.stop();
+  } finally {
+    b.cleanup();
+  }
+  const b0 = bed(6, { canaryShare: 0 });
+  try {
+    const fc = b0.make();
+    fc.open();
+    await fc.start();
+    b0.write('60s');
+    const r = await fc.apply();
+    assert.ok(r.ok && r.rollout?.state === 'rolling');
+    assert.equal(b0.sent.length, 6, 'no canary: everyone at once');
+    fc.stop();
+  } finally {
+    b0.cleanup();
+  }
+});
