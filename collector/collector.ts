@@ -5,11 +5,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { type Clock, systemClock } from '../shared/clock.ts';
-import { CredentialStore } from '../shared/credentials.ts';
+import { readSecretFile } from '../shared/config-file.ts';
+import { CredentialStore, readCredentialFile } from '../shared/credentials.ts';
 import { startHttpServer } from '../shared/http.ts';
 import type { Logger } from '../shared/log.ts';
+import type { Alert, Status } from '../shared/model.ts';
 import { brokerOptionsFrom, EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
+import { FleetController } from './fleet/controller.ts';
+import { fleetRoutes } from './fleet/http.ts';
 import { collectorRoutes } from './http.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
 import { type CollectorMetrics, createCollectorMetrics } from './metrics.ts';
@@ -37,6 +41,8 @@ export interface CollectorDeps {
 export interface RunningCollector {
   mqtt: { url: string; port: number }[];
   http: string;
+  /** The fleet console's URL, when fleet.console.enabled. */
+  console?: string;
 }
 
 export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
@@ -60,6 +66,8 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
   let runners: SinkRunnerHandle[] = [];
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let pruneTimer: ReturnType<Clock['setInterval']> | null = null;
+  let fleet: FleetController | null = null;
+  let fleetConsole: { url: string; close(): Promise<void> } | null = null;
 
   function status() {
     return {
@@ -101,6 +109,9 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
       return runners;
     },
     status,
+    get fleet(): FleetController | null {
+      return fleet;
+    },
 
     async start(): Promise<RunningCollector> {
       mkdirSync(config.collector.dataDir, { recursive: true, mode: 0o700 }); // spool: owner-only (issue 12)
@@ -122,10 +133,42 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           'no agent credentials yet: every connection will be refused (run add-agent)',
         );
       }
-      const p = new IngestPipeline(spool, metrics, log, {
-        maxInflatedBytes: config.mqtt.maxBatchBytes,
-        maxItems: config.mqtt.maxBatchItems,
-      });
+      const fc = config.fleet;
+      if (fc) {
+        fleet = new FleetController(fc, {
+          log: log.child({ component: 'fleet' }),
+          clock,
+          registry,
+          dataDir: config.collector.dataDir,
+          publish: (topic, payload) => {
+            if (!broker) return Promise.reject(new Error('broker not started'));
+            return broker.publishRetained(topic, payload);
+          },
+          knownAgents: () => {
+            try {
+              return Object.keys(readCredentialFile(config.mqtt.credentials).agents);
+            } catch {
+              return [];
+            }
+          },
+        });
+      }
+      const fl = fleet;
+      fl?.open();
+      const p = new IngestPipeline(
+        spool,
+        metrics,
+        log,
+        { maxInflatedBytes: config.mqtt.maxBatchBytes, maxItems: config.mqtt.maxBatchItems },
+        fl
+          ? (entries) => {
+              for (const e of entries) {
+                if (e.kind === 'status') fl.onStatus(e.value as Status);
+                else if (e.kind === 'alerts' && e.value) fl.onAlert(e.agent, e.value as Alert);
+              }
+            }
+          : undefined,
+      );
       pipeline = p;
       const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };
       if (threaded) {
@@ -178,8 +221,16 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
         metrics,
         log: log.child({ component: 'broker' }),
         onPublish: (agent, kind, topic, payload) => p.accept(agent, kind, topic, payload),
+        ...(fl
+          ? {
+              onAgentConnect: (a: string) => fl.onConnect(a),
+              onAgentDisconnect: (a: string) => fl.onDisconnect(a),
+            }
+          : {}),
       });
       const mqtt = await broker.start();
+      await fl?.start();
+      const adminToken = () => (fc?.adminTokenFile ? readSecretFile(fc.adminTokenFile) : null);
       http = await startHttpServer(
         config.http.listen,
         collectorRoutes({
@@ -190,21 +241,36 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           },
           healthy: () => spool !== null && broker !== null,
           status,
+          extra: fl ? fleetRoutes(fl, adminToken) : {},
         }),
         log,
       );
+      if (fl && fc?.console.enabled) {
+        const { startConsole } = await import('./fleet/console.ts');
+        fleetConsole = await startConsole(
+          fc.console.listen,
+          fl,
+          adminToken,
+          log.child({ component: 'console' }),
+          clock,
+        );
+      }
       log.info(
         { mqtt: mqtt.map((m) => m.url), http: http.url, sinks: sinkNames, sinkThreads: threaded },
         'collector started',
       );
-      return { mqtt, http: http.url };
+      return { mqtt, http: http.url, ...(fleetConsole ? { console: fleetConsole.url } : {}) };
     },
 
     async stop(): Promise<void> {
       if (pruneTimer) clock.clearInterval(pruneTimer);
       pruneTimer = null;
+      await fleetConsole?.close();
+      fleetConsole = null;
       await http?.close();
       http = null;
+      fleet?.stop();
+      fleet = null;
       pipeline?.release();
       await broker?.close();
       broker = null;

@@ -6,6 +6,7 @@ import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { CLUSTER_DEFAULTS, clusterSchema } from './cluster/config.ts';
 import { hostPort } from './config-common.ts';
 import { sinkConfigShape } from './sinks/registry.ts';
+import { fleetConfigSchema } from './fleet/config.ts';
 
 /**
  * `tcp://host:port` or `tls://host:port` (also accepted: `mqtt://`, `mqtts://`); extension: MQTT over
@@ -148,6 +149,8 @@ export const collectorConfigSchema = z
       .strict()
       .default({ listen: '127.0.0.1:9465' }),
     cluster: clusterSchema.default(CLUSTER_DEFAULTS),
+    /** Extension (issue 15): fleet control, docs/fleet.md. Absent = off. */
+    fleet: fleetConfigSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

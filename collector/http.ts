@@ -9,6 +9,8 @@ export interface HttpSources {
   refresh(): void;
   healthy(): boolean;
   status(): unknown;
+  /** More routes on the same listener (fleet control, issue 15). */
+  extra?: Record<string, Route>;
 }
 
 export function collectorRoutes(src: HttpSources): Record<string, Route> {
@@ -22,5 +24,6 @@ export function collectorRoutes(src: HttpSources): Record<string, Route> {
         ? { type: 'text/plain', body: 'ok\n' }
         : { status: 503, type: 'text/plain', body: 'not ready\n' },
     '/status': () => ({ body: JSON.stringify(src.status()) }),
+    ...src.extra,
   };
 }

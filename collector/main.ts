@@ -95,6 +95,52 @@ export function buildCli(): Command {
       const { runForwarder } = await import('./cluster/cli.ts');
       await runForwarder(Object.freeze(res.config), opts, log, VERSION);
     });
+  // Issue 15: fleet control, a client of the running collector's fleet routes (collector/fleet/cli.ts).
+  const fleet = program
+    .command('fleet')
+    .description('fleet control: roll desired configuration out to agents (docs/fleet.md)');
+  const fleetActions = {
+    apply: 'validate the fleet directory and start a rollout of what changed (canary first)',
+    diff: 'show which agents an apply would change, and which keys',
+    status: 'the current rollout and agents per version and state',
+    rollback: 'send every agent of the current rollout the config it had before (a new version)',
+    resume: 'continue a halted rollout with its next stage',
+  } as const;
+  for (const [name, description] of Object.entries(fleetActions)) {
+    fleet
+      .command(name)
+      .description(description)
+      .option('-c, --config <file>', 'collector YAML configuration (http.listen, fleet.adminTokenFile)')
+      .option('--url <url>', 'collector HTTP address, e.g. http://127.0.0.1:9465 (overrides the config)')
+      .option('--token-file <file>', 'admin token file (overrides fleet.adminTokenFile)')
+      .option('--json', "print the collector's JSON answer")
+      .action(async (opts: { config?: string; url?: string; tokenFile?: string; json?: boolean }) => {
+        const { fleetCommand } = await import('./fleet/cli.ts');
+        const code = await fleetCommand(name as keyof typeof fleetActions, opts, {
+          stdout: (s) => process.stdout.write(s),
+          stderr: (s) => process.stderr.write(s),
+        });
+        process.exitCode = code;
+      });
+  }
+  fleet
+    .command('check')
+    .description(
+      'validate a fleet directory offline (no collector needed): exit 0, or 2 with one line per problem',
+    )
+    .option('-c, --config <file>', 'collector YAML configuration (fleet.dir, credentials, saved labels)')
+    .option('--dir <dir>', 'fleet directory (overrides fleet.dir)')
+    .option(
+      '--agents <ids>',
+      'comma-separated agent ids to check the merged configs of (besides the credentials)',
+    )
+    .action(async (opts: { config?: string; dir?: string; agents?: string }) => {
+      const { fleetCheck } = await import('./fleet/cli.ts');
+      process.exitCode = fleetCheck(opts, {
+        stdout: (s) => process.stdout.write(s),
+        stderr: (s) => process.stderr.write(s),
+      });
+    });
   program
     .command('check-config')
     .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')

@@ -160,4 +160,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Issue 15: `edgeflow-sim fleet-agents ...` runs the simulated fleet agents instead of sensors.
+if (process.argv[2] === 'fleet-agents') {
+  const { runFleetAgents } = await import('./fleet-agents-main.ts');
+  process.exitCode = await runFleetAgents(process.argv.slice(3));
+} else {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -150,6 +150,8 @@ ensure_packages() {
   command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
   command -v kcat >/dev/null || missing+=(kcat)
   command -v socat >/dev/null || missing+=(socat)
+  # The fleet console's browser test (test/fleet/console.test.ts) drives Debian's chromium via playwright-core.
+  command -v chromium >/dev/null || missing+=(chromium)
   # Validates deploy/compose/docker-compose.yml (test/deploy/compose.test.ts); needs no Docker engine.
   command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
   ((${#missing[@]} == 0)) && return 0

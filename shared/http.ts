@@ -23,11 +23,14 @@ export async function startHttpServer(
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    const route = routes[path];
-    if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    // A route keyed `POST /path` takes that method (the collector's fleet admin API); plain keys are GET/HEAD.
+    const byMethod = routes[`${req.method} ${path}`];
+    const route = byMethod ?? routes[path];
+    if (!route || (!byMethod && req.method !== 'GET' && req.method !== 'HEAD')) {
+      const known = route !== undefined || Object.keys(routes).some((k) => k.endsWith(` ${path}`));
       res
-        .writeHead(route ? 405 : 404, { 'content-type': 'text/plain' })
-        .end(route ? 'method not allowed\n' : 'not found\n');
+        .writeHead(known ? 405 : 404, { 'content-type': 'text/plain' })
+        .end(known ? 'method not allowed\n' : 'not found\n');
       return;
     }
     Promise.resolve()

@@ -70,6 +70,35 @@ test('status point carries outbox and clock fields', () => {
   ]);
   assert.match(
     line,
-    /^edgeflow_agent,agent=gw clock_synced=F,outbox_bytes=300i,outbox_items=3i,outbox_oldest_age_ms=6000i,readings_in=7,uptime_s=10i,version="0.1.0" 10000$/,
+    /^edgeflow_agent,agent=gw clock_synced=F,fleet_applied=0i,fleet_failed=0i,fleet_pending=0i,fleet_state="local",fleet_version=0i,outbox_bytes=300i,outbox_items=3i,outbox_oldest_age_ms=6000i,readings_in=7,uptime_s=10i,version="0.1.0" 10000$/,
   );
+});
+
+test('status point carries the fleet report (issue 15)', () => {
+  const line = toLineProtocol([
+    statusPoint({
+      agent: 'gw',
+      version: '0.1.0',
+      startedAt: 0,
+      ts: 10_000,
+      clockSynced: true,
+      outbox: { items: 0, bytes: 0, oldestTs: null },
+      sources: {},
+      counters: {},
+      fleet: {
+        version: 4,
+        hash: 'sha256:ab',
+        rollout: 'r4',
+        state: 'rolled_back',
+        reason: 'source line-a: cannot open',
+        at: 9000,
+      },
+    }),
+  ]);
+  assert.match(line, /fleet_failed=1i/);
+  assert.match(line, /fleet_state="rolled_back"/);
+  assert.match(line, /fleet_version=4i/);
+  assert.match(line, /fleet_rollout="r4"/);
+  assert.match(line, /fleet_reason="source line-a: cannot open"/);
+  assert.match(line, /fleet_applied=0i/);
 });

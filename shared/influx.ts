@@ -51,6 +51,20 @@ export function statusPoint(s: Status): Point {
     .stringField('version', s.version)
     .timestamp(s.ts);
   if (s.outbox.oldestTs !== null) p.intField('outbox_oldest_age_ms', Math.max(0, s.ts - s.outbox.oldestTs));
+  // Fleet control (issue 15): always written, so the "Rollout progress" panel sums to the agent count; an
+  // agent without a fleet report runs its local file only (version 0, state "local").
+  const f = s.fleet;
+  const state = f?.state ?? 'local';
+  p.intField('fleet_version', f?.version ?? 0)
+    .stringField('fleet_state', state)
+    .intField('fleet_applied', state === 'applied' ? 1 : 0)
+    .intField('fleet_pending', state === 'pending' ? 1 : 0)
+    .intField('fleet_failed', state === 'rejected' || state === 'rolled_back' ? 1 : 0);
+  if (f) {
+    p.stringField('fleet_hash', f.hash);
+    if (f.rollout) p.stringField('fleet_rollout', f.rollout);
+    if (f.reason) p.stringField('fleet_reason', f.reason);
+  }
   for (const [k, v] of Object.entries(s.counters)) {
     if (Number.isFinite(v)) p.floatField(k.replace(/[^a-zA-Z0-9_]/g, '_'), v);
   }

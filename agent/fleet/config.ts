@@ -9,7 +9,16 @@ import { durationSchema } from '../../shared/units.ts';
  * What a document may set when `fleet.allow` is not given: issue 15 capability 2, "sources, windows,
  * rules, watermark, batch and buffer policy". Key paths are dotted YAML paths of the agent config.
  */
-export const DEFAULT_ALLOW = ['sources', 'windows', 'rules', 'watermark', 'uplink.batch', 'buffer'] as const;
+export const DEFAULT_ALLOW = [
+  'sources',
+  'windows',
+  'rules',
+  'watermark',
+  'uplink.batch',
+  'buffer',
+  // the wanted agent release (issue 16): fleet documents roll updates out with the same canary and halt
+  'update.version',
+] as const;
 
 /**
  * Never settable remotely, whatever `fleet.allow` says: the identity and the data directory (they pick

@@ -70,6 +70,9 @@ export interface BrokerDeps {
   log: Logger;
   /** Called for every authorised uplink PUBLISH; the PUBACK is sent once the promise resolves. */
   onPublish: (agent: string, kind: UplinkKind, topic: string, payload: Buffer) => Promise<unknown>;
+  /** Fleet control (issue 15): an agent's session came up / went away (online, last seen). */
+  onAgentConnect?: (agent: string) => void;
+  onAgentDisconnect?: (agent: string) => void;
 }
 
 // MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
@@ -213,8 +216,16 @@ export class EdgeBroker {
       },
     });
     this.aedes = aedes;
-    aedes.on('clientReady', () => metrics.connectedAgents.set(aedes.connectedClients));
-    aedes.on('clientDisconnect', () => metrics.connectedAgents.set(aedes.connectedClients));
+    aedes.on('clientReady', (client) => {
+      metrics.connectedAgents.set(aedes.connectedClients);
+      const agent = this.agents.get(client);
+      if (agent) this.deps.onAgentConnect?.(agent);
+    });
+    aedes.on('clientDisconnect', (client) => {
+      metrics.connectedAgents.set(aedes.connectedClients);
+      const agent = this.agents.get(client);
+      if (agent) this.deps.onAgentDisconnect?.(agent);
+    });
     aedes.on('connectionError', (_client, err) => {
       this.reject('protocol', { err: err.message }, 'connection error before CONNECT');
     });
@@ -442,6 +453,21 @@ export class EdgeBroker {
       throw authError(BAD_USERNAME_OR_PASSWORD, 'bad username or password');
     }
     return username;
+  }
+
+  /**
+   * Publishes from the collector itself (client null: authorizePublish lets it through; no agent can
+   * publish on a downlink, parseUplinkTopic refuses `down`), retained at QoS 1 so an agent that is
+   * offline gets it when it subscribes again. Resolves once aedes has stored and forwarded it.
+   */
+  publishRetained(topic: string, payload: Buffer): Promise<void> {
+    const a = this.aedes;
+    if (!a) return Promise.reject(new Error('broker not started'));
+    return new Promise((resolve, reject) =>
+      a.publish({ cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
   }
 
   /** Open TCP/TLS connections, authenticated or not. */

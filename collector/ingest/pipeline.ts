@@ -30,6 +30,8 @@ export class IngestPipeline {
     private readonly metrics: CollectorMetrics,
     log: Logger,
     private readonly opts: { maxInflatedBytes: number; maxItems: number },
+    /** Sees every committed entry (fleet control follows statuses and alerts, issue 15). */
+    private readonly onCommitted?: (entries: readonly SpoolEntry[]) => void,
   ) {
     this.rl = new RateLimitedLog(log);
     spool.on('drain', () => this.wake());
@@ -61,6 +63,7 @@ export class IngestPipeline {
     const { stored, duplicates } = await this.commit(res.entries); // rejects (STORE_WRITE_FAILED): no PUBACK
     // Issue 19: authorised → committed, spool-full waits and the group commit included (PUBACK follows).
     this.metrics.deliveryStage.observe({ stage: 'spool_commit' }, (performance.now() - t0) / 1000);
+    this.onCommitted?.(res.entries);
     this.metrics.batches.inc({ kind });
     if (res.validItems > 0) this.metrics.items.inc({ kind }, res.validItems);
     if (duplicates > 0) this.metrics.dedupHits.inc(duplicates);

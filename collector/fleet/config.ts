@@ -1,0 +1,136 @@
+// The collector's `fleet:` config block (issue 15, docs/fleet.md). Absent = fleet control off: nothing is
+// published on any downlink and the admin routes answer 404.
+import { z } from 'zod';
+import { durationSchema } from '../../shared/units.ts';
+import { hostPort } from '../config-common.ts';
+
+/**
+ * Agent config key paths (dotted) a fleet document may set unless `fleet.allowedKeys` says otherwise:
+ * the same default as the agent's own `fleet.allow` (issue 15: sources, windows, rules, watermark, batch
+ * and buffer policy). The agent enforces its list too; this one refuses early, before anything is sent.
+ */
+export const DEFAULT_ALLOWED_KEYS = [
+  'sources',
+  'windows',
+  'rules',
+  'watermark',
+  'uplink.batch',
+  'buffer',
+  // the wanted agent release (issue 16): a group's document rolls an update out like any config change
+  'update.version',
+] as const;
+/** Never settable from the collector, whatever allowedKeys says: identity, this block, listeners, credentials. */
+export const NEVER_REMOTE_KEYS = [
+  'agent',
+  'fleet',
+  'update',
+  'http',
+  'uplink.urls',
+  'uplink.username',
+  'uplink.passwordFile',
+  'uplink.ca',
+  'uplink.cert',
+  'uplink.key',
+  'uplink.rejectUnauthorized',
+] as const;
+
+const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
+/** The exception carved out of NEVER_REMOTE_KEYS: the wanted release (issue 16), nothing else of `update`. */
+export const REMOTE_EXCEPTIONS = ['update.version'] as const;
+export function isNeverRemote(path: string): boolean {
+  if ((REMOTE_EXCEPTIONS as readonly string[]).includes(path)) return false;
+  return NEVER_REMOTE_KEYS.some((n) => under(path, n));
+}
+
+/** The key paths of `config` outside `allowed` (or never settable), shallowest first. */
+export function disallowedPaths(config: Record<string, unknown>, allowed: readonly string[]): string[] {
+  const out: string[] = [];
+  const walk = (path: string, value: unknown) => {
+    const deeperRules = [...allowed, ...NEVER_REMOTE_KEYS].some((a) => a.startsWith(`${path}.`));
+    const isObj = typeof value === 'object' && value !== null && !Array.isArray(value);
+    if (isNeverRemote(path)) return void out.push(path);
+    if (
+      allowed.some((a) => under(path, a)) &&
+      !(isObj && NEVER_REMOTE_KEYS.some((n) => n.startsWith(`${path}.`)))
+    )
+      return;
+    if (isObj && deeperRules) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) walk(`${path}.${k}`, v);
+      return;
+    }
+    out.push(path);
+  };
+  for (const [k, v] of Object.entries(config)) walk(k, v);
+  return out;
+}
+
+const selectorSchema = z
+  .object({
+    /** Agent id globs (`*`, `?`); any one matching selects the agent. */
+    agents: z.array(z.string().min(1)).optional(),
+    /** Reported labels that must all match (values may be globs). */
+    labels: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+export type Selector = z.output<typeof selectorSchema>;
+
+const rolloutSchema = z
+  .object({
+    /** Share of a rollout's agents that get it first (0 = no canary stage), rounded up to >= 1 agent. */
+    canaryShare: z.number().min(0).max(1).default(0.1),
+    /** Or: these agents form the canary stage (overrides canaryShare when it selects any). */
+    canary: selectorSchema.optional(),
+    /** Halt when more than this share of the agents sent the rollout reject or roll back. */
+    maxFailureShare: z.number().min(0).max(1).default(0.2),
+  })
+  .strict();
+
+export const fleetConfigSchema = z
+  .object({
+    /** Directory of fleet YAML documents (groups and per-agent overrides), watched. */
+    dir: z.string().min(1),
+    /** ed25519 private key (PKCS#8 PEM) that signs every desired-state document. */
+    signingKeyFile: z.string().min(1),
+    /** Bearer token (a file holding it) for the admin API (`fleet apply|rollback|resume`) and the console. */
+    adminTokenFile: z.string().min(1).optional(),
+    /** A valid change in `dir` starts a rollout by itself (false: only `fleet apply` does). */
+    autoApply: z.boolean().default(true),
+    /** How long the directory must be quiet before it is re-read (editors write in several steps). */
+    debounce: durationSchema.default(500),
+    /** Dotted agent config key paths documents may set (`uplink.batch` allows only that subtree). */
+    allowedKeys: z
+      .array(
+        z.string().regex(/^[a-zA-Z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*)*$/, 'expected a dotted key path'),
+      )
+      .default([...DEFAULT_ALLOWED_KEYS]),
+    rollout: rolloutSchema.default({ canaryShare: 0.1, maxFailureShare: 0.2 }),
+    /** Agents whose last status is older than this are shown offline (besides the MQTT session). */
+    staleAfter: durationSchema.default(120_000),
+    console: z
+      .object({
+        enabled: z.boolean().default(false),
+        listen: hostPort.default('127.0.0.1:9466'),
+      })
+      .strict()
+      .default({ enabled: false, listen: '127.0.0.1:9466' }),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    for (const [i, k] of f.allowedKeys.entries()) {
+      if (isNeverRemote(k))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['allowedKeys', i],
+          message: `"${k}" can never be set remotely (identity, listeners and credentials stay local)`,
+        });
+    }
+    const host = f.console.listen.slice(0, f.console.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+    if (f.console.enabled && !loopback && !f.adminTokenFile)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['console', 'listen'],
+        message: 'a console listening beyond 127.0.0.1 needs fleet.adminTokenFile (token login)',
+      });
+  });
+export type FleetConfig = z.output<typeof fleetConfigSchema>;

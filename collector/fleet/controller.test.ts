@@ -1,0 +1,198 @@
+// The rollout engine without a broker: `publish` records what would go on each downlink, reports are
+// fed as statuses. Stages, halt threshold, resume, rollback, persistence across a new controller.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Registry } from 'prom-client';
+import { systemClock } from '../../shared/clock.ts';
+import { type FleetReport, verifyDesiredState } from '../../shared/fleet.ts';
+import { nullLogger } from '../../shared/log.ts';
+import type { Status } from '../../shared/model.ts';
+import { fleetConfigSchema } from './config.ts';
+import { FleetController } from './controller.ts';
+
+function bed(n: number, rollout: Record<string, unknown>) {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeflow-fleetctl-'));
+  mkdirSync(join(dir, 'fleet'));
+  mkdirSync(join(dir, 'data'));
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  writeFileSync(join(dir, 'key.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  const cfg = fleetConfigSchema.parse({
+    dir: join(dir, 'fleet'),
+    signingKeyFile: join(dir, 'key.pem'),
+    autoApply: false,
+    rollout,
+  });
+  const ids = Array.from({ length: n }, (_, i) => `gw-${String(i).padStart(2, '0')}`);
+  const sent: { agent: string; version: number; config: Record<string, unknown> }[] = [];
+  const make = () =>
+    new FleetController(cfg, {
+      log: nullLogger(),
+      clock: systemClock,
+      registry: new Registry(),
+      dataDir: join(dir, 'data'),
+      knownAgents: () => ids,
+      publish: async (topic, payload) => {
+        const agent = topic.split('/')[2]!;
+        const v = verifyDesiredState(payload, agent, publicKey);
+        assert.ok(v.ok, 'every published document verifies with the pinned key');
+        sent.push({ agent, version: v.doc.version, config: v.doc.config });
+      },
+    });
+  const write = (windowSize: string) =>
+    writeFileSync(
+      join(dir, 'fleet/base.yaml'),
+      `kind: group\nname: base\nmatch: { agents: ["gw-*"] }\nconfig: { windows: [{ name: w, match: { metric: t }, type: tumbling, size: ${windowSize} }] }\n`,
+    );
+  return { dir, ids, sent, make, write, cleanup: () => rmSync(dir, { recursive: true }) };
+}
+
+function report(fc: FleetController, agent: string, version: number, state: FleetReport['state']) {
+  const st: Status = {
+    agent,
+    version: 't',
+    startedAt: 0,
+    ts: Date.now(),
+    clockSynced: true,
+    outbox: { items: 0, bytes: 0, oldestTs: null },
+    sources: {},
+    counters: {},
+    fleet: { version, hash: 'sha256:x', state, at: Date.now() },
+  };
+  fc.onStatus(st);
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('canary first, then the rest; halt over maxFailureShare; resume sends the rest; rollback returns the old config', async () => {
+  const b = bed(10, { canaryShare: 0.2, maxFailureShare: 0.4 });
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    for (const id of b.ids) fc.onConnect(id);
+    b.write('60s');
+    const r1 = await fc.apply();
+    assert.ok(r1.ok && r1.rollout);
+    assert.deepEqual(
+      b.sent.map((s) => s.agent),
+      ['gw-00', 'gw-01'],
+      'canary: 20% of 10, online, by id',
+    );
+    report(fc, 'gw-00', 1, 'applied');
+    await settle();
+    assert.equal(b.sent.length, 2, 'the rest waits for every online canary agent');
+    report(fc, 'gw-01', 1, 'applied');
+    await settle();
+    assert.equal(b.sent.length, 10);
+    for (const id of b.ids.slice(2)) report(fc, id, 1, 'applied');
+    await settle();
+    assert.equal(fc.currentRollout()!.state, 'complete');
+
+    b.sent.length = 0;
+    b.write('90s');
+    const r2 = await fc.apply();
+    assert.ok(r2.ok && r2.rollout?.version === 2);
+    report(fc, 'gw-00', 2, 'rolled_back');
+    await settle();
+    // 1 of 2 sent = 0.5 > 0.4: halted, nobody else gets version 2.
+    assert.equal(fc.currentRollout()!.state, 'halted');
+    report(fc, 'gw-01', 2, 'applied');
+    await settle();
+    assert.equal(b.sent.length, 2);
+    // The same content again does not start a new rollout past the halted canary.
+    const again = await fc.apply();
+    assert.ok(again.ok && again.rollout?.id === 'r2' && again.changed.length === 0);
+    assert.equal(b.sent.length, 2);
+
+    const res = await fc.resume();
+    assert.ok(res.ok);
+    assert.equal(b.sent.length, 10, 'resume published the rest');
+
+    b.sent.length = 0;
+    const rb = await fc.rollback();
+    assert.ok(rb.ok && rb.rollout?.kind === 'rollback' && rb.rollout.version === 3);
+    assert.equal(b.sent.length, 10, 'a rollback has no canary stage: all at once');
+    assert.ok(b.sent.every((s) => s.version === 3 && JSON.stringify(s.config).includes('"60s"')));
+    fc.stop();
+
+    // A new controller on the same data dir: versions and documents survive; all are re-published.
+    b.sent.length = 0;
+    const fc2 = b.make();
+    fc2.open();
+    await fc2.start();
+    assert.equal(fc2.view().version, 3);
+    assert.equal(b.sent.length, 10);
+    assert.ok(b.sent.every((s) => s.version === 3));
+    fc2.stop();
+  } finally {
+    b.cleanup();
+  }
+});
+
+test('an offline canary agent does not hold the rollout once the online ones reported', async () => {
+  const b = bed(10, { canaryShare: 0.2, maxFailureShare: 0.5 });
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    fc.onConnect('gw-05'); // only one online: canary = gw-05 and the first offline one (gw-00)
+    b.write('60s');
+    await fc.apply();
+    assert.deepEqual(b.sent.map((s) => s.agent).sort(), ['gw-00', 'gw-05']);
+    report(fc, 'gw-05', 1, 'applied');
+    await settle();
+    assert.equal(b.sent.length, 10);
+    fc.stop();
+  } finally {
+    b.cleanup();
+  }
+});
+
+test('rollout.canary selects the canary by labels; canaryShare 0 means no canary stage', async () => {
+  const b = bed(6, { canary: { labels: { ring: 'canary' } }, maxFailureShare: 0.5 });
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    for (const id of b.ids) {
+      fc.onConnect(id);
+      fc.onStatus({
+        agent: id,
+        version: 't',
+        startedAt: 0,
+        ts: Date.now(),
+        clockSynced: true,
+        outbox: { items: 0, bytes: 0, oldestTs: null },
+        sources: {},
+        counters: {},
+        labels: id === 'gw-04' ? { ring: 'canary' } : {},
+      });
+    }
+    b.write('60s');
+    await fc.apply();
+    assert.deepEqual(
+      b.sent.map((s) => s.agent),
+      ['gw-04'],
+    );
+    fc.stop();
+  } finally {
+    b.cleanup();
+  }
+  const b0 = bed(6, { canaryShare: 0 });
+  try {
+    const fc = b0.make();
+    fc.open();
+    await fc.start();
+    b0.write('60s');
+    const r = await fc.apply();
+    assert.ok(r.ok && r.rollout?.state === 'rolling');
+    assert.equal(b0.sent.length, 6, 'no canary: everyone at once');
+    fc.stop();
+  } finally {
+    b0.cleanup();
+  }
+});
