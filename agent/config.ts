@@ -6,6 +6,7 @@ import { AGGREGATES } from '../shared/model.ts';
 import { AGENT_ID_RE, AGENT_ID_RULE } from '../shared/topics.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
+import { updateSchema } from './update/config.ts';
 
 const nameRe = /^[a-zA-Z0-9._-]{1,64}$/;
 const name = z.string().regex(nameRe, 'expected 1-64 characters of [a-zA-Z0-9._-]');
@@ -230,6 +231,7 @@ export function agentConfigSchema(ruleSchema: z.ZodType) {
         .object({ listen: hostPort.default('127.0.0.1:9464') })
         .strict()
         .default({ listen: '127.0.0.1:9464' }),
+      update: updateSchema.optional(), // issue 16: over-the-air updates (agent/update/config.ts)
     })
     .strict()
     .superRefine((cfg, ctx) => {

@@ -52,7 +52,26 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
   const log = createLogger('edgeflow-agent', opts.logLevel);
   const { Agent } = await import('./runtime/agent.ts');
   const { startHttpServer } = await import('../shared/http.ts');
-  const agent = new Agent(res.config, { log, version: VERSION });
+  // Over-the-air updates (issue 16): finish an interrupted swap before anything opens the data dir.
+  let restartFor: (code: number, why: string) => void = (code) => process.exit(code);
+  const upd = res.config.update ? await import('./update/updater.ts') : null;
+  const updater =
+    upd && res.config.update
+      ? new upd.Updater(res.config.update, {
+          log: log.child({ component: 'update' }),
+          version: VERSION,
+          dataDir: res.config.agent.dataDir,
+          uplink: res.config.uplink,
+          health: (): { ok: boolean; missing: string[] } => upd.healthOf(agent.status(), res.config.uplink !== undefined),
+          restart: (code, why) => restartFor(code, why),
+        })
+      : null;
+  if (updater && !updater.boot()) return;
+  const agent = new Agent(res.config, {
+    log,
+    version: VERSION,
+    updateReport: updater ? () => updater.status() : undefined,
+  });
   try {
     await agent.start();
   } catch (err) {
@@ -99,17 +118,18 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
   log.info({ url: http.url }, 'http listening');
 
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    updater?.stop();
     agent
       .stop()
       .then(() => http.close())
       .then(
         () => {
           log.flush?.();
-          process.exit(0);
+          process.exit(code);
         },
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
@@ -117,6 +137,9 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
         },
       );
   };
+  // Exit 75 after a swap or a rollback: the service manager starts the binary now at update.binary.
+  restartFor = (code, why) => shutdown(`update: ${why}`, code);
+  updater?.start();
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
@@ -131,6 +154,7 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
       return;
     }
     agent.reload(next.config).catch((err: unknown) => log.error({ err }, 'reload failed'));
+    updater?.reload(next.config.update);
   });
 }
 

@@ -8,6 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.ts';
 import { CredentialStore } from '../shared/credentials.ts';
 import { startHttpServer } from '../shared/http.ts';
 import type { Logger } from '../shared/log.ts';
+import { artifactHandler } from './artifacts/serve.ts';
 import { brokerOptionsFrom, EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
 import { collectorRoutes } from './http.ts';
@@ -185,6 +186,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           status,
         }),
         log,
+        config.artifacts && artifactHandler({ dir: config.artifacts.dir, credentials, log }),
       );
       log.info(
         { mqtt: mqtt.map((m) => m.url), http: http.url, sinks: sinkNames, sinkThreads: threaded },

@@ -21,6 +21,7 @@ import { EdgeflowError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import type { Alert, LateEvent, Reading, Status, Summary } from '../../shared/model.ts';
+import type { UpdateReport } from '../../shared/release.ts';
 import type { AgentConfig } from '../config.ts';
 import { type Decoder, FrameError } from '../decoders/decoder.ts';
 import { createDecoder } from '../decoders/index.ts';
@@ -46,6 +47,8 @@ export interface AgentDeps {
   outbox?: Outbox;
   /** Overrides source construction (in-process tests with fake sources); default: createSource. */
   sourceFactory?: (cfg: AgentConfig['sources'][number], agentId: string, ctx: SourceContext) => Source;
+  /** Issue 16: the updater's report for the status (agent/update/updater.ts). */
+  updateReport?: () => UpdateReport;
 }
 
 type SourceEntry = { source: Source; decoder: Decoder; device: string | undefined; redeliverable: boolean };
@@ -163,7 +166,10 @@ export class Agent {
     this.version = deps.version;
     if (deps.outbox) this.outbox = deps.outbox;
     this.sourceFactory = deps.sourceFactory ?? createSource;
+    this.updateReport = deps.updateReport;
   }
+  /** Issue 16: the updater's report, `update` in the status (agent/update/updater.ts). */
+  private readonly updateReport?: () => UpdateReport;
   private readonly version: string;
 
   async start(): Promise<void> {
@@ -752,6 +758,7 @@ export class Agent {
         outboxRejected: ob.rejected,
         outboxWriteErrors: ob.writeErrors,
       },
+      update: this.updateReport?.(),
     };
   }
 
