@@ -62,7 +62,8 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
           version: VERSION,
           dataDir: res.config.agent.dataDir,
           uplink: res.config.uplink,
-          health: (): { ok: boolean; missing: string[] } => upd.healthOf(agent.status(), res.config.uplink !== undefined),
+          health: (): { ok: boolean; missing: string[] } =>
+            upd.healthOf(agent.status(), res.config.uplink !== undefined),
           restart: (code, why) => restartFor(code, why),
         })
       : null;

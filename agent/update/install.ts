@@ -129,9 +129,22 @@ export function writeDiskState(p: SwapPaths, s: DiskState): void {
   fsyncDir(p.state);
 }
 
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
+  }
+}
+
 /** B.prev := B, atomically (a link under a temp name, then rename over the old fallback). */
 function linkPrev(p: SwapPaths): void {
   rmSync(p.prevTmp, { force: true });
+  // Already a link to B (a crash after this step): rename() between two links of one file does nothing
+  // and would leave the temp name behind.
+  if (sameFile(p.binary, p.prev)) return;
   linkSync(p.binary, p.prevTmp);
   renameSync(p.prevTmp, p.prev);
   fsyncDir(p.prev);
