@@ -155,7 +155,9 @@ export async function downloadRelease(o: DownloadOptions): Promise<DownloadResul
     const started = performance.now();
     let got = 0;
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const whole of res.body as unknown as AsyncIterable<Uint8Array>) {
+        const room = o.budgetBytes - progress.used;
+        const chunk = whole.length > room ? whole.subarray(0, Math.max(0, room)) : whole;
         writeSync(fd, chunk);
         got += chunk.length;
         have += chunk.length;
@@ -173,6 +175,8 @@ export async function downloadRelease(o: DownloadOptions): Promise<DownloadResul
           if (ahead > 5) await delay(ahead, undefined, { signal: o.signal });
         }
         if (have > m.size) break;
+        // A whole-file answer (the file changed on the server) is not allowed past the budget either.
+        if (progress.used >= o.budgetBytes && have < m.size) break;
       }
       fsyncSync(fd);
     } catch (err) {

@@ -130,7 +130,9 @@ function serveFile(
     return;
   }
   const size = st.size;
-  const etag = `"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
+  // Nanosecond mtime: a file rewritten in place within the same millisecond still changes validator.
+  const big = statSync(file, { bigint: true });
+  const etag = `"${size.toString(16)}-${big.mtimeNs.toString(16)}-${big.ino.toString(16)}"`;
   const headers: Record<string, string> = {
     'content-type': file.endsWith('.json') ? 'application/json' : 'application/octet-stream',
     'accept-ranges': 'bytes',
