@@ -121,6 +121,9 @@ export class Updater {
       return false;
     }
     this.fromDisk(r.state);
+    // The deadline runs from the process start, not from a successful agent start: a new binary whose
+    // agent never finishes starting must be rolled back too.
+    if (r.action === 'trial') this.startTrial(r.state);
     return true;
   }
 
@@ -133,9 +136,16 @@ export class Updater {
 
   /** After the agent started: a trial watches health; otherwise compare versions. */
   start(): void {
-    const s = this.paths ? readDiskState(this.paths) : null;
-    if (s?.phase === 'trial' && s.to === this.deps.version) this.startTrial(s);
-    else this.check();
+    if (!this.trial) this.check();
+  }
+
+  /** The agent's health, or not healthy while it is not there yet. */
+  private health(): { ok: boolean; missing: string[] } {
+    try {
+      return this.deps.health();
+    } catch {
+      return { ok: false, missing: ['agent not started'] };
+    }
   }
 
   reload(cfg: UpdateConfig | undefined): void {
@@ -169,7 +179,7 @@ export class Updater {
       this.trial = null;
     };
     const poll = setInterval(() => {
-      if (!this.deps.health().ok || !this.paths) return;
+      if (!this.health().ok || !this.paths) return;
       finish();
       commit(this.paths, this.now);
       this.set('committed');
@@ -178,7 +188,7 @@ export class Updater {
     const timer = setTimeout(() => {
       if (!this.paths) return;
       finish();
-      const h = this.deps.health();
+      const h = this.health();
       const reason = `not healthy within ${Math.round(this.cfg.healthDeadline / 1000)}s: ${h.missing.join(', ')}`;
       rollback(this.paths, reason, this.now);
       this.set('rolled_back', reason);
