@@ -54,19 +54,21 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
   const { startHttpServer } = await import('../shared/http.ts');
   // Over-the-air updates (issue 16): finish an interrupted swap before anything opens the data dir.
   let restartFor: (code: number, why: string) => void = (code) => process.exit(code);
-  const upd = res.config.update ? await import('./update/updater.ts') : null;
-  const updater =
-    upd && res.config.update
-      ? new upd.Updater(res.config.update, {
-          log: log.child({ component: 'update' }),
-          version: VERSION,
-          dataDir: res.config.agent.dataDir,
-          uplink: res.config.uplink,
-          health: (): { ok: boolean; missing: string[] } =>
-            upd.healthOf(agent.status(), res.config.uplink !== undefined),
-          restart: (code, why) => restartFor(code, why),
-        })
-      : null;
+  const upd = await import('./update/updater.ts');
+  const updateConfig =
+    res.config.update ??
+    (upd.defaultBinary() ? (await import('./update/config.ts')).localOnlyUpdateConfig() : undefined);
+  const updater = updateConfig
+    ? new upd.Updater(updateConfig, {
+        log: log.child({ component: 'update' }),
+        version: VERSION,
+        dataDir: res.config.agent.dataDir,
+        uplink: res.config.uplink,
+        health: (): { ok: boolean; missing: string[] } =>
+          upd.healthOf(agent.status(), res.config.uplink !== undefined),
+        restart: (code, why) => restartFor(code, why),
+      })
+    : null;
   if (updater && !updater.boot()) return;
   const agent = new Agent(res.config, {
     log,
@@ -334,6 +336,24 @@ export function buildCli(): Command {
         process.exit(EXIT_CONFIG);
       }
     });
+  program
+    .command('install-release')
+    .description(
+      'install a signed release from files: verify the manifest against the public key and the executable beside it, keep the current one as fallback, swap (docs/updates.md)',
+    )
+    .requiredOption('--manifest <file>', 'the release manifest (<executable>.manifest.json)')
+    .requiredOption('--public-key <file>', 'the release public key (PEM)')
+    .option('--binary <file>', 'the installed executable to replace (default: this executable)')
+    .addOption(logLevelOption())
+    .action(async (opts: { manifest: string; publicKey: string; binary?: string }) => {
+      const { installRelease } = await import('./update/cli.ts');
+      const r = await installRelease({ ...opts, running: VERSION });
+      if (!r.ok) {
+        process.stderr.write(`${r.problem}\n`);
+        process.exit(EXIT_CONFIG);
+      }
+      process.stdout.write(`${r.message}\n`);
+    });
   return program;
 }
 
@@ -353,9 +373,9 @@ if (unknown !== null) {
   );
   process.exit(EXIT_CONFIG);
 }
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// No top-level await: another entry can import this module (test/update/unhealthy-entry.ts builds a
+// release that way), and esbuild cannot bundle a non-entry module with top-level await as CommonJS.
+program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
   throw err;
-}
+});

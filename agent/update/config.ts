@@ -37,3 +37,17 @@ export const updateSchema = z
   })
   .strict();
 export type UpdateConfig = z.output<typeof updateSchema>;
+
+/**
+ * Without `update:` a single-executable agent still finishes an interrupted swap and confirms (or rolls
+ * back) a release installed by hand (`edgeflow-agent install-release`); it downloads nothing.
+ */
+export function localOnlyUpdateConfig(): UpdateConfig {
+  return {
+    publicKeyFile: '',
+    url: '',
+    budgetBytes: UPDATE_DEFAULTS.budgetBytes,
+    healthDeadline: UPDATE_DEFAULTS.healthDeadline,
+    retryInterval: UPDATE_DEFAULTS.retryInterval,
+  };
+}

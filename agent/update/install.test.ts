@@ -36,8 +36,9 @@ function setup(): { dir: string; binary: string; artifact: string } {
   writeFileSync(binary, `#!/bin/sh\necho A\nexit 0\n${pad}`);
   chmodSync(binary, 0o755);
   const artifact = join(dir, 'artifact');
+  // A download is a plain 0644 file: the swap must make it executable.
   writeFileSync(artifact, `#!/bin/sh\necho B\nexit 0\n${pad}`);
-  chmodSync(artifact, 0o755);
+  chmodSync(artifact, 0o644);
   return { dir, binary, artifact };
 }
 

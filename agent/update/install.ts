@@ -18,6 +18,7 @@
 // trial starts; a trial that does not confirm health within the deadline, or that starts more than
 // MAX_TRIAL_STARTS times without confirming, is rolled back: rename(B.prev, B).
 import {
+  chmodSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -130,6 +131,14 @@ export function writeDiskState(p: SwapPaths, s: DiskState): void {
   fsyncDir(p.state);
 }
 
+function modeOf(file: string): number {
+  try {
+    return (statSync(file).mode & 0o7777) | 0o500;
+  } catch {
+    return 0o755;
+  }
+}
+
 function sameFile(a: string, b: string): boolean {
   try {
     const x = statSync(a);
@@ -168,6 +177,8 @@ export function install(p: SwapPaths, artifact: string, o: InstallOptions): void
   // copy: the artifact may be on another file system (dataDir); B.new must be on B's for the rename.
   rmSync(p.nextTmp, { force: true });
   copyFileSync(artifact, p.nextTmp);
+  // The download is a plain file (0644): give it the running executable's mode, or 0755.
+  chmodSync(p.nextTmp, modeOf(p.binary));
   fsyncPath(p.nextTmp);
   renameSync(p.nextTmp, p.next);
   fsyncDir(p.next);

@@ -82,10 +82,17 @@ class Service {
         }
       }
     });
+    // A start that fails (not executable, missing) is a failed start for systemd too: restart.
+    p.once('error', (err) => {
+      this.logs.push(`spawn failed: ${err.message}`);
+      this.exits.push(`spawn: ${(err as NodeJS.ErrnoException).code}`);
+      if (this.proc === p) this.proc = null;
+      if (!this.stopping && this.starts < 50) setImmediate(() => this.start());
+    });
     p.once('exit', (code, signal) => {
       this.exits.push(code ?? signal);
       if (this.proc === p) this.proc = null;
-      if (!this.stopping) this.start(); // Restart=always (RestartSec is 2 s on a device; none here)
+      if (!this.stopping && this.starts < 50) this.start(); // Restart=always (RestartSec is 2 s on a device; none here)
     });
   }
 
