@@ -8,6 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.ts';
 import { CredentialStore } from '../shared/credentials.ts';
 import { startHttpServer } from '../shared/http.ts';
 import type { Logger } from '../shared/log.ts';
+import { AgentUpdateMetrics } from './artifacts/report.ts';
 import { artifactHandler } from './artifacts/serve.ts';
 import { brokerOptionsFrom, EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
@@ -40,6 +41,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
   const clock = deps.clock ?? systemClock;
   const registry = deps.registry ?? new Registry();
   const metrics: CollectorMetrics = createCollectorMetrics(registry);
+  const updateMetrics = new AgentUpdateMetrics(registry); // issue 16
   // Sinks from the config run each on its own thread (collector.sinkThreads, sinks/sink-thread.ts);
   // injected sinks and sinkThreads: false run on this one.
   const threaded = !deps.sinks && config.collector.sinkThreads;
@@ -122,6 +124,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
       const p = new IngestPipeline(spool, metrics, log, {
         maxInflatedBytes: config.mqtt.maxBatchBytes,
         maxItems: config.mqtt.maxBatchItems,
+        onStatus: (agent, st) => updateMetrics.observe(agent, st),
       });
       pipeline = p;
       const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };

@@ -51,6 +51,11 @@ export function statusPoint(s: Status): Point {
     .stringField('version', s.version)
     .timestamp(s.ts);
   if (s.outbox.oldestTs !== null) p.intField('outbox_oldest_age_ms', Math.max(0, s.ts - s.outbox.oldestTs));
+  // Issue 16: over-the-air update state (shared/release.ts updateReportSchema).
+  if (s.update) {
+    p.stringField('update_state', s.update.state).stringField('update_wanted', s.update.wanted ?? '');
+    if (s.update.reason) p.stringField('update_reason', s.update.reason);
+  }
   for (const [k, v] of Object.entries(s.counters)) {
     if (Number.isFinite(v)) p.floatField(k.replace(/[^a-zA-Z0-9_]/g, '_'), v);
   }

@@ -5,6 +5,7 @@
 // no PUBACK, stops after its in-flight window and keeps buffering in its outbox (back-pressure).
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
+import type { Status } from '../../shared/model.ts';
 import type { UplinkKind } from '../../shared/topics.ts';
 import type { CollectorMetrics } from '../metrics.ts';
 import type { Spool, SpoolEntry } from '../spool/spool.ts';
@@ -29,7 +30,12 @@ export class IngestPipeline {
     private readonly spool: Spool,
     private readonly metrics: CollectorMetrics,
     log: Logger,
-    private readonly opts: { maxInflatedBytes: number; maxItems: number },
+    private readonly opts: {
+      maxInflatedBytes: number;
+      maxItems: number;
+      /** Each valid status, after it is stored (issue 16: update state on /metrics). */
+      onStatus?: (agent: string, status: Status) => void;
+    },
   ) {
     this.rl = new RateLimitedLog(log);
     spool.on('drain', () => this.wake());
@@ -65,6 +71,8 @@ export class IngestPipeline {
     if (res.validItems > 0) this.metrics.items.inc({ kind }, res.validItems);
     if (duplicates > 0) this.metrics.dedupHits.inc(duplicates);
     if (res.countersDropped > 0) this.metrics.statusCountersDropped.inc(res.countersDropped);
+    if (this.opts.onStatus)
+      for (const e of res.entries) if (e.kind === 'status') this.opts.onStatus(agent, e.value as Status);
     for (const d of res.deadLetters) {
       this.metrics.deadLetters.inc({ reason: d.reason });
       this.rl.warn(
