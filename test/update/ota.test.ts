@@ -304,7 +304,7 @@ artifacts: { dir: "${releases}" }
     // B → C: C never becomes healthy; its own updater rolls back at the deadline, B comes back.
     setWanted(V.c);
     svc.reload();
-    await statusWhere('C on trial', (s) => s.version === V.c || false, 240_000).catch(() => null);
+    // (C's own updater wrote the reason below: only a trial deadline produces it.)
     const back = await statusWhere(
       'rolled back to B',
       (s) => s.version === V.b && s.update?.state === 'rolled_back',
@@ -314,7 +314,6 @@ artifacts: { dir: "${releases}" }
       back.update.reason,
       /not healthy within 40s: .*(uplink not connected|source floor not open|agent not started)/,
     );
-    assert.ok(svc.logs.some((l) => l.includes(`"version":"${V.c}"`) || l.includes(V.c)));
 
     // Tampered artifact and wrong-key manifest: refused, nothing swapped, B keeps running (same process).
     const pidB = svc.proc?.pid;
