@@ -230,7 +230,7 @@ export function rollback(p: SwapPaths, reason: string, now: () => number = Date.
 
 export function commit(p: SwapPaths, now: () => number = Date.now): DiskState | null {
   const s = readDiskState(p);
-  if (!s || s.phase !== 'trial') return s;
+  if (s?.phase !== 'trial') return s;
   const next: DiskState = { ...s, phase: 'committed', boots: 0, starts: 0, reason: undefined, at: now() };
   writeDiskState(p, next);
   return next;

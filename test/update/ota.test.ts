@@ -96,11 +96,11 @@ class Service {
     });
   }
 
-  async status(): Promise<Record<string, any> | null> {
+  async status(): Promise<AgentStatus | null> {
     if (!this.url) return null;
     try {
       const r = await fetch(`${this.url}/status`, { signal: AbortSignal.timeout(3000) });
-      return r.ok ? ((await r.json()) as Record<string, any>) : null;
+      return r.ok ? ((await r.json()) as AgentStatus) : null;
     } catch {
       return null;
     }
@@ -122,6 +122,13 @@ class Service {
     p.kill('SIGTERM');
     await exited;
   }
+}
+
+/** The parts of the agent's /status this test reads. */
+interface AgentStatus {
+  version: string;
+  sources?: Record<string, { state?: string }>;
+  update?: { running: string; wanted?: string; state: string; reason?: string; bytes?: number };
 }
 
 let builds: Record<'a' | 'b' | 'c', Built>;
@@ -247,7 +254,7 @@ artifacts: { dir: "${releases}" }
   setWanted();
   const svc = new Service(installed, configFile);
   svc.start();
-  const statusWhere = (what: string, pred: (s: Record<string, any>) => boolean, timeoutMs = 240_000) =>
+  const statusWhere = (what: string, pred: (s: AgentStatus) => boolean, timeoutMs = 240_000) =>
     waitFor(
       what,
       async () => {
@@ -291,12 +298,12 @@ artifacts: { dir: "${releases}" }
     svc.kill9();
     const b = await statusWhere('B committed', (s) => s.version === V.b && s.update?.state === 'committed');
     assert.notEqual(svc.proc?.pid, pidA);
-    assert.equal(b.update.running, V.b);
+    assert.equal(b.update?.running, V.b);
     assert.ok(svc.exits.includes(75), `the updater exits 75 for the restart: ${JSON.stringify(svc.exits)}`);
     const progress = JSON.parse(readFileSync(join(dir, 'agent-data/update', V.b, 'progress.json'), 'utf8'));
     assert.ok(
-      progress.used < builds.b.manifest.size + mid.update.bytes / 2,
-      `resumed, not restarted: ${progress.used} bytes for ${builds.b.manifest.size} (killed at ${mid.update.bytes})`,
+      progress.used < builds.b.manifest.size + (mid.update?.bytes ?? 0) / 2,
+      `resumed, not restarted: ${progress.used} bytes for ${builds.b.manifest.size} (killed at ${mid.update?.bytes ?? 0})`,
     );
     assert.equal(readFileSync(installed).length, builds.b.manifest.size);
     assert.equal(readFileSync(`${installed}.prev`).length, builds.a.manifest.size);
@@ -309,9 +316,9 @@ artifacts: { dir: "${releases}" }
       'rolled back to B',
       (s) => s.version === V.b && s.update?.state === 'rolled_back',
     );
-    assert.equal(back.update.wanted, V.c);
+    assert.equal(back.update?.wanted, V.c);
     assert.match(
-      back.update.reason,
+      back.update?.reason ?? '',
       /not healthy within 40s: .*(uplink not connected|source floor not open|agent not started)/,
     );
 
@@ -323,14 +330,14 @@ artifacts: { dir: "${releases}" }
       'tampered refused',
       (s) => s.update?.state === 'refused' && s.update?.wanted === V.tampered,
     );
-    assert.match(t.update.reason, /artifact refused: sha256 mismatch/);
+    assert.match(t.update?.reason ?? '', /artifact refused: sha256 mismatch/);
     setWanted(V.wrongKey);
     svc.reload();
     const w = await statusWhere(
       'wrong key refused',
       (s) => s.update?.state === 'refused' && s.update?.wanted === V.wrongKey,
     );
-    assert.match(w.update.reason, /manifest signed by unknown key/);
+    assert.match(w.update?.reason ?? '', /manifest signed by unknown key/);
     assert.equal(svc.proc?.pid, pidB);
     assert.equal(w.version, V.b);
     assert.equal(readFileSync(installed).length, builds.b.manifest.size);
