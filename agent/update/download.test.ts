@@ -182,3 +182,16 @@ test('a manifest signed by another key, or altered after signing, is refused bef
   const altered = await downloadRelease(opts('1.6.0'));
   assert.deepEqual(altered, { ok: false, refused: true, reason: 'manifest signature invalid' });
 });
+
+test('killed between download and verification: the complete .part is verified, not fetched again', async () => {
+  await publish('1.7.0', content);
+  const dir = join(work, 'update/1.7.0');
+  mkdirSync(dir, { recursive: true });
+  // What a SIGKILL right after the last byte leaves: the whole file under its .part name, no budget record.
+  writeFileSync(join(dir, `${releaseBinaryName('x64')}.part`), content);
+  const res = await downloadRelease(opts('1.7.0'));
+  assert.ok(res.ok, JSON.stringify(res));
+  assert.deepEqual(readFileSync(res.file), content);
+  const used = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')).used;
+  assert.ok(used < 4096, `only the manifest was fetched, ${used} bytes`);
+});

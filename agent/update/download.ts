@@ -188,6 +188,7 @@ export async function downloadRelease(o: DownloadOptions): Promise<DownloadResul
     }
   }
 
+  writeProgress(progressFile, progress);
   // 3. Verify against the signed manifest; only then give the file its final name.
   const bad = await checkArtifact(part, m);
   if (bad !== null) {

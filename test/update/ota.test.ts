@@ -4,7 +4,8 @@
 // MQTT (the test bed's Mosquitto) counted exactly in Kafka across every update:
 //
 //   A runs → update.version = B (SIGHUP): download (SIGKILLed mid-download: resumes), verify, swap,
-//   exit 75, B's trial → committed → update.version = C: C's trial never healthy → rolled back to B,
+//   exit 75, B's trial → committed → update.version = C: C SIGKILLed during its first start (trial),
+//   started again by the service manager, never healthy → rolled back to B,
 //   reported `rolled_back` → a tampered artifact and a manifest signed by another key: refused, B keeps
 //   running (same process) → Σ summary counts in Kafka = readings published.
 //
@@ -311,12 +312,16 @@ artifacts: { dir: "${releases}" }
     // B → C: C never becomes healthy; its own updater rolls back at the deadline, B comes back.
     setWanted(V.c);
     svc.reload();
+    // kill -9 during C's first start (its trial): the guard counts the start, C comes up on trial again.
+    await statusWhere('C on trial', (s) => s.version === V.c && s.update?.state === 'trial');
+    svc.kill9();
     // (C's own updater wrote the reason below: only a trial deadline produces it.)
     const back = await statusWhere(
       'rolled back to B',
       (s) => s.version === V.b && s.update?.state === 'rolled_back',
     );
     assert.equal(back.update?.wanted, V.c);
+    assert.equal(svc.exits.filter((e) => e === 'SIGKILL').length, 2, JSON.stringify(svc.exits));
     assert.match(
       back.update?.reason ?? '',
       /not healthy within 40s: .*(uplink not connected|source floor not open|agent not started)/,
