@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -145,7 +145,7 @@ before(() => {
 
 test('A → B committed, C rolled back to B, tampered and wrong-key refused, readings exact', {
   skip: SKIP,
-  timeout: 900_000,
+  timeout: 600_000,
 }, async () => {
   const env = services();
   const dir = tempDir('edgeflow-ota-');
@@ -369,5 +369,7 @@ artifacts: { dir: "${releases}" }
     await publisher.catch(() => {});
     await svc.stop();
     await collector.kill('SIGTERM');
+    // ~1 GB of executables (releases, downloads, installed copies).
+    rmSync(dir, { recursive: true, force: true });
   }
 });
