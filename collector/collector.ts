@@ -189,7 +189,13 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           status,
         }),
         log,
-        config.artifacts && artifactHandler({ dir: config.artifacts.dir, credentials, log }),
+        config.artifacts &&
+          artifactHandler({
+            dir: config.artifacts.dir,
+            credentials,
+            authLimits: brokerOptionsFrom(config.mqtt).authLimits,
+            log,
+          }),
       );
       log.info(
         { mqtt: mqtt.map((m) => m.url), http: http.url, sinks: sinkNames, sinkThreads: threaded },

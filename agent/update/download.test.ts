@@ -82,6 +82,19 @@ test('releases need the agent credentials; paths cannot leave the releases direc
   const r416 = await fetch(url, { headers: { ...good, range: `bytes=${SIZE}-` } });
   assert.equal(r416.status, 416);
   await r416.body?.cancel();
+  // Wrong passwords count against the broker's limits (mqtt.authLimits: 5 per agent per window): then
+  // refused without a password check; the agent's own (verified, cached) secret still gets in.
+  const statuses: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const r = await fetch(url, { headers: { authorization: bad } });
+    await r.body?.cancel();
+    statuses.push(r.status);
+  }
+  // (the right password above cleared the earlier failure, as in the broker)
+  assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
+  const head = await fetch(url, { method: 'HEAD', headers: good });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), String(SIZE));
   for (const p of ['/releases/../agents.json', '/releases/%2e%2e/agents.json', '/releases/1.0.0/.hidden']) {
     const r = await fetch(`${h.http}${p}`, { headers: good });
     assert.equal(r.status, 404, p);

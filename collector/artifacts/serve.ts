@@ -13,6 +13,7 @@
 import { createReadStream, mkdirSync, realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
+import { AuthLimits, type AuthLimitsOptions } from '../../shared/auth-limits.ts';
 import type { CredentialStore } from '../../shared/credentials.ts';
 import type { Logger } from '../../shared/log.ts';
 
@@ -21,7 +22,13 @@ const SEGMENT_RE = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$/;
 
 export interface ArtifactServerOptions {
   dir: string;
-  credentials: Pick<CredentialStore, 'verify'>;
+  credentials: Pick<CredentialStore, 'verify' | 'verifyCached' | 'has'>;
+  /**
+   * The same limits on password checks as the broker's (`mqtt.authLimits`, shared/auth-limits.ts): a
+   * wrong password costs one scrypt, so HTTP must not be a way around them. Own counters (the broker's
+   * are per listener too).
+   */
+  authLimits: AuthLimitsOptions;
   log: Logger;
   /** Called once per answered request (for metrics): status and bytes sent. */
   onServed?: (status: number, bytes: number) => void;
@@ -61,6 +68,24 @@ function basicAuth(req: IncomingMessage): { user: string; pass: string } | null 
 export function artifactHandler(opts: ArtifactServerOptions) {
   mkdirSync(opts.dir, { recursive: true });
   const root = realpathSync(opts.dir);
+  const limits = new AuthLimits(opts.authLimits);
+  /** true: let in; 'throttled' / 'busy': refused without checking; false: wrong. */
+  const authenticate = async (
+    user: string,
+    pass: string,
+    address: string,
+  ): Promise<boolean | 'throttled' | 'busy'> => {
+    // A secret verified before costs no scrypt and is not subject to the limits (as in the broker).
+    if (opts.credentials.verifyCached(user, pass)) return true;
+    if (limits.reserve(user, address) !== 'ok') return 'throttled';
+    let ok: boolean | null = false;
+    try {
+      if (opts.credentials.has(user)) ok = await limits.run(() => opts.credentials.verify(user, pass));
+    } finally {
+      limits.settle(user, address, ok);
+    }
+    return ok === null ? 'busy' : ok;
+  };
   const answer = (
     res: ServerResponse,
     status: number,
@@ -86,8 +111,14 @@ export function artifactHandler(opts: ArtifactServerOptions) {
       unauthorized();
       return true;
     }
-    opts.credentials.verify(creds.user, creds.pass).then(
+    authenticate(creds.user, creds.pass, req.socket.remoteAddress ?? 'unknown').then(
       (ok) => {
+        if (ok === 'throttled' || ok === 'busy') {
+          answer(res, ok === 'busy' ? 503 : 429, 'too many password checks; try later\n', {
+            'retry-after': '60',
+          });
+          return;
+        }
         if (!ok) {
           opts.log.warn({ agent: creds.user.slice(0, 64) }, 'release download refused: bad credentials');
           unauthorized();
