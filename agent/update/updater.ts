@@ -99,7 +99,8 @@ export class Updater {
       running: this.deps.version,
       wanted: this.cfg.version,
       state,
-      ...(reason ? { reason } : {}),
+      // The collector refuses a status whose update.reason is over 1024 characters (shared/release.ts).
+      ...(reason ? { reason: reason.slice(0, 1000) } : {}),
       ...extra,
       at: this.now(),
     };
@@ -189,7 +190,7 @@ export class Updater {
       if (!this.paths) return;
       finish();
       const h = this.health();
-      const reason = `not healthy within ${Math.round(this.cfg.healthDeadline / 1000)}s: ${h.missing.join(', ')}`;
+      const reason = `not healthy within ${Number((this.cfg.healthDeadline / 1000).toFixed(1))}s: ${h.missing.join(', ')}`;
       rollback(this.paths, reason, this.now);
       this.set('rolled_back', reason);
       log.error({ from: s.from, to: s.to, reason }, 'update: rolled back');
