@@ -15,6 +15,7 @@ import { type SourceConfig, sourceSchema, sources } from './sources/registry.ts'
 import { defaultUplink } from './uplink/registry.ts';
 import { aggregates, windowTypes } from './windows/registry.ts';
 import { WINDOW_SHAPE_KEYS } from './windows/window.ts';
+import { updateSchema } from './update/config.ts';
 
 const glob = z.string().min(1);
 /** limits.minEventTime: a UTC date (`2000-01-01`, ISO 8601 with a zone) or epoch milliseconds. */
@@ -126,6 +127,7 @@ export const agentConfigSchema = builtFrom([sources, decoders, windowTypes, aggr
         .default({ listen: '127.0.0.1:9464' }),
       // Issue 15: fleet control (agent/fleet/config.ts); absent = no downlink, local config only.
       fleet: fleetConfigSchema.optional(),
+      update: updateSchema.optional(), // issue 16: over-the-air updates (agent/update/config.ts)
     })
     .strict()
     .superRefine((cfg, ctx) => {

@@ -58,8 +58,43 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
   const fleet = res.config.fleet
     ? (await import('./fleet/open.ts')).openFleet(configPath, res.config, log)
     : null;
-  const agent = new Agent(fleet ? fleet.startConfig : res.config, { log, version: VERSION });
-  if (fleet) fleet.attach((await import('./fleet/agent-host.ts')).agentHost(agent, res.config.agent.id));
+  const startConfig = fleet ? fleet.startConfig : res.config;
+  // Over-the-air updates (issue 16): finish an interrupted swap before the agent opens the data dir. The
+  // wanted release comes from the effective config, so a fleet document's `update.version` counts.
+  let restartFor: (code: number, why: string) => void = (code) => process.exit(code);
+  const upd = await import('./update/updater.ts');
+  const updateConfig =
+    startConfig.update ??
+    (upd.defaultBinary() ? (await import('./update/config.ts')).localOnlyUpdateConfig() : undefined);
+  const updater = updateConfig
+    ? new upd.Updater(updateConfig, {
+        log: log.child({ component: 'update' }),
+        version: VERSION,
+        dataDir: res.config.agent.dataDir,
+        uplink: startConfig.uplink,
+        health: (): { ok: boolean; missing: string[] } =>
+          upd.healthOf(agent.status(), startConfig.uplink !== undefined),
+        restart: (code, why) => restartFor(code, why),
+      })
+    : null;
+  if (updater && !updater.boot()) return;
+  const agent = new Agent(startConfig, {
+    log,
+    version: VERSION,
+    updateReport: updater ? () => updater.status() : undefined,
+  });
+  if (fleet) {
+    const host = (await import('./fleet/agent-host.ts')).agentHost(agent, res.config.agent.id);
+    // Every config fleet control applies (a document, a rollback, a SIGHUP merged with the document)
+    // goes to the updater too: a document may carry the wanted release (`update.version`, issue 16).
+    fleet.attach({
+      ...host,
+      reload: async (cfg) => {
+        await host.reload(cfg);
+        updater?.reload(cfg.update);
+      },
+    });
+  }
   try {
     await agent.start();
   } catch (err) {
@@ -107,18 +142,19 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
   fleet?.start();
 
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     fleet?.stop();
+    updater?.stop();
     agent
       .stop()
       .then(() => http.close())
       .then(
         () => {
           log.flush?.();
-          process.exit(0);
+          process.exit(code);
         },
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
@@ -126,6 +162,9 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
         },
       );
   };
+  // Exit 75 after a swap or a rollback: the service manager starts the binary now at update.binary.
+  restartFor = (code, why) => shutdown(`update: ${why}`, code);
+  updater?.start();
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
@@ -139,10 +178,16 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
       );
       return;
     }
-    // With fleet control, the running document stays merged over the edited file (agent/fleet/).
-    (fleet ? fleet.localReloaded(readRawConfig(configPath), next.config) : agent.reload(next.config)).catch(
-      (err: unknown) => log.error({ err }, 'reload failed'),
-    );
+    // With fleet control, the running document stays merged over the edited file (agent/fleet/), and the
+    // updater hears of the result through the fleet host above.
+    if (fleet)
+      fleet
+        .localReloaded(readRawConfig(configPath), next.config)
+        .catch((err: unknown) => log.error({ err }, 'reload failed'));
+    else {
+      agent.reload(next.config).catch((err: unknown) => log.error({ err }, 'reload failed'));
+      updater?.reload(next.config.update);
+    }
   });
 }
 
@@ -336,6 +381,24 @@ export function buildCli(): Command {
         process.exit(EXIT_CONFIG);
       }
     });
+  program
+    .command('install-release')
+    .description(
+      'install a signed release from files: verify the manifest against the public key and the executable beside it, keep the current one as fallback, swap (docs/updates.md)',
+    )
+    .requiredOption('--manifest <file>', 'the release manifest (<executable>.manifest.json)')
+    .requiredOption('--public-key <file>', 'the release public key (PEM)')
+    .option('--binary <file>', 'the installed executable to replace (default: this executable)')
+    .addOption(logLevelOption())
+    .action(async (opts: { manifest: string; publicKey: string; binary?: string }) => {
+      const { installRelease } = await import('./update/cli.ts');
+      const r = await installRelease({ ...opts, running: VERSION });
+      if (!r.ok) {
+        process.stderr.write(`${r.problem}\n`);
+        process.exit(EXIT_CONFIG);
+      }
+      process.stdout.write(`${r.message}\n`);
+    });
   return program;
 }
 
@@ -355,9 +418,9 @@ if (unknown !== null) {
   );
   process.exit(EXIT_CONFIG);
 }
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// No top-level await: another entry can import this module (test/update/unhealthy-entry.ts builds a
+// release that way), and esbuild cannot bundle a non-entry module with top-level await as CommonJS.
+program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
   throw err;
-}
+});

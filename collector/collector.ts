@@ -10,6 +10,8 @@ import { CredentialStore, readCredentialFile } from '../shared/credentials.ts';
 import { startHttpServer } from '../shared/http.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Alert, Status } from '../shared/model.ts';
+import { AgentUpdateMetrics } from './artifacts/report.ts';
+import { artifactHandler } from './artifacts/serve.ts';
 import { brokerOptionsFrom, EdgeBroker } from './broker/broker.ts';
 import type { CollectorConfig } from './config.ts';
 import { FleetController } from './fleet/controller.ts';
@@ -50,6 +52,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
   const clock = deps.clock ?? systemClock;
   const registry = deps.registry ?? new Registry();
   const metrics: CollectorMetrics = createCollectorMetrics(registry);
+  const updateMetrics = new AgentUpdateMetrics(registry); // issue 16
   // Sinks from the config run each on its own thread (collector.sinkThreads, sinks/sink-thread.ts);
   // injected sinks and sinkThreads: false run on this one.
   const threaded = !deps.sinks && config.collector.sinkThreads;
@@ -160,14 +163,16 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
         metrics,
         log,
         { maxInflatedBytes: config.mqtt.maxBatchBytes, maxItems: config.mqtt.maxBatchItems },
-        fl
-          ? (entries) => {
-              for (const e of entries) {
-                if (e.kind === 'status') fl.onStatus(e.value as Status);
-                else if (e.kind === 'alerts' && e.value) fl.onAlert(e.agent, e.value as Alert);
-              }
-            }
-          : undefined,
+        // Committed statuses feed the update report (issue 16) and, with fleet control, the fleet state
+        // (issue 15) with the agents' alerts.
+        (entries) => {
+          for (const e of entries) {
+            if (e.kind === 'status') {
+              updateMetrics.observe(e.agent, e.value as Status);
+              fl?.onStatus(e.value as Status);
+            } else if (fl && e.kind === 'alerts' && e.value) fl.onAlert(e.agent, e.value as Alert);
+          }
+        },
       );
       pipeline = p;
       const runnerOpts = { ...DEFAULT_RUNNER_OPTIONS, ...deps.runner };
@@ -244,6 +249,13 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           extra: fl ? fleetRoutes(fl, adminToken) : {},
         }),
         log,
+        config.artifacts &&
+          artifactHandler({
+            dir: config.artifacts.dir,
+            credentials,
+            authLimits: brokerOptionsFrom(config.mqtt).authLimits,
+            log,
+          }),
       );
       if (fl && fc?.console.enabled) {
         const { startConsole } = await import('./fleet/console.ts');

@@ -1,8 +1,10 @@
 // Collector configuration (SPEC.md section 2b). Validated once at start against this schema, every
 // problem reported as `yaml.path: message` (check-config, exit 2), then frozen. Objects are `.strict()`
 // so a misspelt key is an error instead of a silently ignored setting.
+
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
+import { artifactsSchema } from './artifacts/config.ts';
 import { CLUSTER_DEFAULTS, clusterSchema } from './cluster/config.ts';
 import { hostPort } from './config-common.ts';
 import { sinkConfigShape } from './sinks/registry.ts';
@@ -151,6 +153,7 @@ export const collectorConfigSchema = z
     cluster: clusterSchema.default(CLUSTER_DEFAULTS),
     /** Extension (issue 15): fleet control, docs/fleet.md. Absent = off. */
     fleet: fleetConfigSchema.optional(),
+    artifacts: artifactsSchema.optional(), // issue 16: releases served to agents (collector/artifacts)
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -8,8 +8,13 @@ cfg=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 
 id edgeflow >/dev/null 2>&1 || useradd --system --home-dir /var/lib/edgeflow --shell /usr/sbin/nologin --groups dialout edgeflow
-install -m 0755 "$bin" /usr/local/bin/edgeflow-agent.new
-mv -f /usr/local/bin/edgeflow-agent.new /usr/local/bin/edgeflow-agent
+# The executable in a directory the service user may write (over-the-air updates swap it there,
+# docs/updates.md); the command on PATH is a symlink. The update guard is root's, outside it.
+install -d -m 0755 -o edgeflow -g edgeflow /usr/local/lib/edgeflow
+install -m 0755 -o edgeflow -g edgeflow "$bin" /usr/local/lib/edgeflow/edgeflow-agent.new
+mv -f /usr/local/lib/edgeflow/edgeflow-agent.new /usr/local/lib/edgeflow/edgeflow-agent
+ln -sfn /usr/local/lib/edgeflow/edgeflow-agent /usr/local/bin/edgeflow-agent
+install -D -m 0755 "$here/systemd/edgeflow-agent-update-guard" /usr/local/libexec/edgeflow-agent-update-guard
 install -d -m 0750 -o root -g edgeflow /etc/edgeflow
 if [ -n "$cfg" ]; then
   install -m 0640 -o root -g edgeflow "$cfg" /etc/edgeflow/agent.yaml

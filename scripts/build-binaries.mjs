@@ -4,7 +4,11 @@ import { spawnSync } from 'node:child_process';
 // and 18): dist/edgeflow-{agent,collector}-linux-{x64,arm64}
 //
 //   npm run build:binaries [-- --product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR]
-//                             [--verify] [--no-strip]
+//                             [--verify] [--no-strip] [--release-version V] [--sign-key FILE]
+//
+// --release-version sets the version the executable reports (default: package.json's); --sign-key signs
+// each built agent executable for over-the-air updates (issue 16): <binary>.manifest.json beside it,
+// written by scripts/sign-release.ts. The key file stays wherever the release manager keeps it.
 //
 // How (docs/design/binaries.md has the why):
 //  1. Node 24 runtime: the official builds published on npm as node-linux-<arch>, the version pinned in
@@ -247,7 +251,7 @@ async function tlaWrapper(entry) {
   return `${head.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
 }
 
-async function bundle(entry, outfile) {
+async function bundle(entry, outfile, releaseVersion) {
   const options = {
     entryPoints: [entry],
     bundle: true,
@@ -274,9 +278,7 @@ async function bundle(entry, outfile) {
     // import.meta does not exist in CommonJS: point it at the executable (there are no source files).
     define: {
       // agent/version.ts reads it; the development fallback is used under tsx.
-      __EDGEFLOW_VERSION__: JSON.stringify(
-        JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version,
-      ),
+      __EDGEFLOW_VERSION__: JSON.stringify(releaseVersion ?? packageVersion()),
       'import.meta.url': '__edgeflow_import_meta_url',
       'import.meta.filename': '__edgeflow_import_meta_filename',
       'import.meta.dirname': '__edgeflow_import_meta_dirname',
@@ -309,6 +311,29 @@ async function bundle(entry, outfile) {
     await esbuild.build({ ...options, plugins: [wrapPlugin, ...options.plugins] });
   }
   return outfile;
+}
+
+function packageVersion() {
+  return JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+}
+
+/** Writes <binary>.manifest.json for an agent executable (scripts/sign-release.ts, under the pinned Node). */
+function signRelease(hostNode, binary, releaseVersion, keyFile) {
+  run(
+    hostNode,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'scripts/sign-release.ts'),
+      'sign',
+      '--key',
+      resolve(keyFile),
+      '--release-version',
+      releaseVersion,
+      binary,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
 }
 
 function fingerprint(parts) {
@@ -453,12 +478,16 @@ export async function buildBinaries(opts = {}) {
   const results = [];
   for (const product of products) {
     const entry = resolve(ROOT, (product === 'agent' && entryOverride) || PRODUCTS[product].entry);
-    const bundleFile = await bundle(entry, join(work, `${product}.cjs`));
+    const bundleFile = await bundle(entry, join(work, `${product}.cjs`), opts.releaseVersion);
     log(`bundled ${relative(ROOT, entry)} -> ${(statSync(bundleFile).size / 1024).toFixed(0)} KiB`);
     // Worker-thread entries: bundled alone, run from their asset by shared/ts-worker.ts.
     const workerAssets = {};
     for (const w of PRODUCTS[product].workers) {
-      const file = await bundle(resolve(ROOT, w), join(work, `${product}-${basename(w, '.ts')}.cjs`));
+      const file = await bundle(
+        resolve(ROOT, w),
+        join(work, `${product}-${basename(w, '.ts')}.cjs`),
+        opts.releaseVersion,
+      );
       workerAssets[`worker/${basename(w, '.ts')}.cjs`] = file;
     }
     for (const arch of arches) {
@@ -495,6 +524,10 @@ export async function buildBinaries(opts = {}) {
       results.push({ ...r, entry: relative(ROOT, entry) });
     }
   }
+  if (opts.signKey) {
+    for (const r of results.filter((x) => x.product === 'agent'))
+      signRelease(hostNode, join(ROOT, r.file), opts.releaseVersion ?? packageVersion(), opts.signKey);
+  }
   if (opts.verify) {
     for (const r of results) {
       if (r.arch !== hostArch()) ensureQemu(r.arch);
@@ -529,12 +562,14 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       // Replaces the products' built-in execArgv (measuring V8 flags: bench/footprint.ts).
       'exec-argv': { type: 'string' },
       'code-cache': { type: 'boolean' },
+      'release-version': { type: 'string' },
+      'sign-key': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache] [--release-version V] [--sign-key FILE]\n',
     );
     process.exit(0);
   }
@@ -548,6 +583,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     strip: !values['no-strip'],
     execArgv: values['exec-argv']?.split(' ').filter(Boolean),
     codeCache: values['code-cache'],
+    releaseVersion: values['release-version'],
+    signKey: values['sign-key'],
   }).catch((err) => {
     log(`FAILED: ${err.stack ?? err}`);
     process.exit(1);

@@ -154,6 +154,9 @@ ensure_packages() {
   command -v chromium >/dev/null || missing+=(chromium)
   # Validates deploy/compose/docker-compose.yml (test/deploy/compose.test.ts); needs no Docker engine.
   command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+  # Runs the arm64 executables under qemu-user (test/binaries, test/update/arm64.test.ts: issue 16).
+  command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)
+  [[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || missing+=(libc6-arm64-cross libstdc++6-arm64-cross)
   ((${#missing[@]} == 0)) && return 0
   local sudo=()
   if [[ $(id -u) != 0 ]]; then

@@ -16,12 +16,20 @@ export function parseHostPort(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
+/**
+ * A handler that streams its own answer (the collector's release downloads, issue 16): called before the
+ * route table; returns false when the path is not its own.
+ */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
 export async function startHttpServer(
   listen: string,
   routes: Record<string, Route>,
   log: Logger,
+  raw?: RawHandler,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (raw?.(req, res)) return;
     const path = (req.url ?? '/').split('?')[0]!;
     // A route keyed `POST /path` takes that method (the collector's fleet admin API); plain keys are GET/HEAD.
     const byMethod = routes[`${req.method} ${path}`];

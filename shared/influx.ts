@@ -65,6 +65,11 @@ export function statusPoint(s: Status): Point {
     if (f.rollout) p.stringField('fleet_rollout', f.rollout);
     if (f.reason) p.stringField('fleet_reason', f.reason);
   }
+  // Issue 16: over-the-air update state (shared/release.ts updateReportSchema).
+  if (s.update) {
+    p.stringField('update_state', s.update.state).stringField('update_wanted', s.update.wanted ?? '');
+    if (s.update.reason) p.stringField('update_reason', s.update.reason);
+  }
   for (const [k, v] of Object.entries(s.counters)) {
     if (Number.isFinite(v)) p.floatField(k.replace(/[^a-zA-Z0-9_]/g, '_'), v);
   }

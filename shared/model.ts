@@ -2,6 +2,7 @@
 // every item it receives against these schemas; the agent builds items that satisfy them.
 import { z } from 'zod';
 import { fleetReportSchema, labelsSchema } from './fleet.ts';
+import { updateReportSchema } from './release.ts';
 import { AGENT_ID_RE } from './topics.ts';
 
 /** One decoded sensor reading inside the agent. `ts` is event time in epoch ms. */
@@ -113,6 +114,8 @@ export const statusSchema = z.object({
   /** Fleet control (issue 15, shared/fleet.ts): labels from the agent's local config, and its report. */
   labels: labelsSchema.optional(),
   fleet: fleetReportSchema.optional(),
+  /** Over-the-air updates (issue 16, shared/release.ts): running/wanted version and the update state. */
+  update: updateReportSchema.optional(),
 });
 export type Status = z.infer<typeof statusSchema>;
 

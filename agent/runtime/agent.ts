@@ -18,6 +18,7 @@ import type { Registry } from 'prom-client';
 import { type Clock, systemClock, type Timer } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
+import type { UpdateReport } from '../../shared/release.ts';
 import type { AgentConfig } from '../config.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import { createSource } from '../sources/index.ts';
@@ -58,6 +59,8 @@ export interface AgentDeps {
   outbox?: Outbox;
   /** Overrides source construction (in-process tests with fake sources); default: createSource. */
   sourceFactory?: SourceFactory;
+  /** Issue 16: the updater's report for the status (agent/update/updater.ts). */
+  updateReport?: () => UpdateReport;
 }
 
 /** What a reload did: applied (and what it restarted), or refused with the reason (nothing changed). */
@@ -144,6 +147,7 @@ export class Agent {
         return self.running;
       },
       statusFields: null,
+      updateReport: deps.updateReport,
     };
   }
 

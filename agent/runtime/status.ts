@@ -5,6 +5,7 @@
 import { memoryUsage } from 'node:process';
 import type { Clock } from '../../shared/clock.ts';
 import type { Status } from '../../shared/model.ts';
+import type { UpdateReport } from '../../shared/release.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Backpressure } from './backpressure.ts';
 import type { Checkpointer } from './checkpoint.ts';
@@ -35,6 +36,8 @@ export interface RuntimeParts {
   readonly running: boolean;
   /** Fields other parts of the agent add to the status (fleet control: `labels`, `fleet`; issue 15). */
   statusFields: (() => StatusFields) | null;
+  /** Issue 16: the updater's report, `update` in the status (agent/update/updater.ts). */
+  updateReport: (() => UpdateReport) | undefined;
 }
 
 /** The optional status fields of SPEC extensions that parts outside the runtime fill in. */
@@ -117,6 +120,7 @@ export function wireStatus(p: RuntimeParts): Status {
       outboxWriteErrors: ob.writeErrors,
     },
     ...p.statusFields?.(),
+    ...(p.updateReport ? { update: p.updateReport() } : {}),
   };
 }
 
