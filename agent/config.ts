@@ -7,15 +7,15 @@ import { AGENT_ID_RE, AGENT_ID_RULE } from '../shared/topics.ts';
 import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { hostPort, name } from './config-common.ts';
 import { decoders } from './decoders/registry.ts';
+import { fleetConfigSchema } from './fleet/config.ts';
 import { ruleKinds } from './rules/registry.ts';
 import { ruleSpecSchema } from './rules/schema.ts';
-import { fleetConfigSchema } from './fleet/config.ts';
 import { DEFAULT_MIN_EVENT_TIME_MS } from './runtime/clock-guard.ts';
 import { type SourceConfig, sourceSchema, sources } from './sources/registry.ts';
+import { updateSchema } from './update/config.ts';
 import { defaultUplink } from './uplink/registry.ts';
 import { aggregates, windowTypes } from './windows/registry.ts';
 import { WINDOW_SHAPE_KEYS } from './windows/window.ts';
-import { updateSchema } from './update/config.ts';
 
 const glob = z.string().min(1);
 /** limits.minEventTime: a UTC date (`2000-01-01`, ISO 8601 with a zone) or epoch milliseconds. */

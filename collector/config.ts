@@ -7,8 +7,8 @@ import { durationSchema, sizeSchema } from '../shared/units.ts';
 import { artifactsSchema } from './artifacts/config.ts';
 import { CLUSTER_DEFAULTS, clusterSchema } from './cluster/config.ts';
 import { hostPort } from './config-common.ts';
-import { sinkConfigShape } from './sinks/registry.ts';
 import { fleetConfigSchema } from './fleet/config.ts';
+import { sinkConfigShape } from './sinks/registry.ts';
 
 /**
  * `tcp://host:port` or `tls://host:port` (also accepted: `mqtt://`, `mqtts://`); extension: MQTT over

@@ -12,8 +12,8 @@ import { lateEventId, summaryId } from '../../shared/ids.ts';
 import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import type { AggregateName, LateEvent, Reading, Summary } from '../../shared/model.ts';
 import { Accumulator, type AccumulatorJSON, needsSketch } from './aggregates.ts';
-import { windowTypes } from './registry.ts';
 import { HoppingAssigner } from './hopping.ts';
+import { windowTypes } from './registry.ts';
 import { overlaps } from './session.ts';
 import { TumblingAssigner } from './tumbling.ts';
 import { DeviceWatermark, type WatermarkJSON } from './watermark.ts';
@@ -232,10 +232,15 @@ export class WindowEngine {
     private readonly out: WindowEngineOutput,
   ) {
     this.specs = specs.map(compile);
-    this.matchCache = new MatchCache(this.specs, (s) => s.match, MATCH_CACHE_MAX, (specs, _device, metric) => ({
-      specs,
-      keyNames: specs.map((s) => `${s.spec.name}\0${metric}`),
-    }));
+    this.matchCache = new MatchCache(
+      this.specs,
+      (s) => s.match,
+      MATCH_CACHE_MAX,
+      (specs, _device, metric) => ({
+        specs,
+        keyNames: specs.map((s) => `${s.spec.name}\0${metric}`),
+      }),
+    );
     for (const c of this.specs) this.specsByName.set(c.spec.name, c);
     this.maxKeys = opts.maxKeys ?? DEFAULT_MAX_KEYS;
     this.maxOpenWindows = opts.maxOpenWindows ?? DEFAULT_MAX_OPEN_WINDOWS;
