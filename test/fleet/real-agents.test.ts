@@ -144,17 +144,18 @@ before(async () => {
   // Readings into the three real agents all along, QoS 1, counted when Mosquitto acknowledged them.
   pub = await mqtt.connectAsync(env.mosquitto.url, { clientId: `${run}-pub` });
   publisher = (async () => {
-    const base = Date.now();
     for (let i = 0; publishing; i++) {
+      // Wall-clock event times (the agent refuses readings far in the future), ~100 loops a second: a
+      // steady load generator, not a synchronisation.
+      const ts = Date.now();
       const acks = REAL.map((id) =>
-        pub.publishAsync(
-          `${prefixOf(id)}/dev${i % 4}/temperature`,
-          JSON.stringify({ value: i, ts: base + i * 20 }),
-          { qos: 1 },
-        ),
+        pub.publishAsync(`${prefixOf(id)}/dev${i % 4}/temperature`, JSON.stringify({ value: i, ts }), {
+          qos: 1,
+        }),
       );
       await Promise.all(acks);
       sent += REAL.length;
+      await new Promise((r) => setTimeout(r, 10));
     }
   })();
 });
@@ -256,14 +257,16 @@ test('every reading published is counted exactly once in Kafka through both reco
 }, async () => {
   publishing = false;
   await publisher;
+  let last = 0;
   const counted = (recs: KafkaRec[]) => recs.filter((r) => r.value?.window?.name === COUNTED.name);
   const acct = await waitFor(
     `Σ count of ${COUNTED.name} in Kafka = ${sent}`,
     async () => {
       const a = accountSummaries(counted(await readTopic(services().kafka.brokers, topics.summaries)));
+      last = a.sum;
       return a.sum >= sent ? a : null;
     },
-    { timeoutMs: 180_000 },
+    { timeoutMs: 180_000, progress: () => last },
   );
   assert.equal(acct.sum, sent, `Kafka has ${acct.sum} readings of ${sent} published`);
   assert.equal(acct.conflicting, 0);
