@@ -118,7 +118,16 @@ class SimAgent {
       return;
     }
     const base = { version: doc.version, hash: doc.hash, rollout: doc.rollout, at: now };
-    const parsed = agentSchema.safeParse({ ...doc.config, agent: { id: this.id, dataDir: '/sim' } });
+    // A real agent merges the document over its local file; the sim has none, so the keys a document
+    // never carries (its release key and URL, issue 16) get placeholders.
+    const update = doc.config.update as Record<string, unknown> | undefined;
+    const parsed = agentSchema.safeParse({
+      ...doc.config,
+      agent: { id: this.id, dataDir: '/sim' },
+      ...(update
+        ? { update: { publicKeyFile: '/sim/release.pub', url: 'http://sim.invalid', ...update } }
+        : {}),
+    });
     if (!parsed.success) {
       c.rejected++;
       this.setReport({

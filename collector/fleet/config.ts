@@ -46,9 +46,11 @@ export function isNeverRemote(path: string): boolean {
 export function disallowedPaths(config: Record<string, unknown>, allowed: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (path: string, value: unknown) => {
-    const deeperRules = [...allowed, ...NEVER_REMOTE_KEYS].some((a) => a.startsWith(`${path}.`));
+    const deeperRules = [...allowed, ...NEVER_REMOTE_KEYS, ...REMOTE_EXCEPTIONS].some((a) => a.startsWith(`${path}.`));
     const isObj = typeof value === 'object' && value !== null && !Array.isArray(value);
-    if (isNeverRemote(path)) return void out.push(path);
+    // `update` is never remote but `update.version` is (issue 16): walk into it to reach the exception.
+    const exceptionBelow = isObj && REMOTE_EXCEPTIONS.some((e) => e.startsWith(`${path}.`));
+    if (isNeverRemote(path) && !exceptionBelow) return void out.push(path);
     if (
       allowed.some((a) => under(path, a)) &&
       !(isObj && NEVER_REMOTE_KEYS.some((n) => n.startsWith(`${path}.`)))

@@ -196,3 +196,69 @@ test('rollout.canary selects the canary by labels; canaryShare 0 means no canary
     b0.cleanup();
   }
 });
+
+function status(agent: string, version: number, agentVersion: string, update?: Status['update']): Status {
+  return {
+    agent,
+    version: agentVersion,
+    startedAt: 0,
+    ts: Date.now(),
+    clockSynced: true,
+    outbox: { items: 0, bytes: 0, oldestTs: null },
+    sources: {},
+    counters: {},
+    fleet: { version, hash: 'sha256:x', state: 'applied', at: Date.now() },
+    ...(update ? { update } : {}),
+  };
+}
+
+test('a document carrying update.version is through only when the agent runs that release; a rolled-back release halts the canary', async () => {
+  const b = bed(4, { canaryShare: 0.5, maxFailureShare: 0.4 });
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    for (const id of b.ids) fc.onConnect(id);
+    writeFileSync(
+      join(b.dir, 'fleet/base.yaml'),
+      'kind: group\nname: base\nmatch: { agents: ["gw-*"] }\nconfig: { update: { version: 2.0.0 } }\n',
+    );
+    const r1 = await fc.apply();
+    assert.ok(r1.ok && r1.rollout, JSON.stringify(r1));
+    assert.deepEqual(
+      b.sent.map((s) => s.config),
+      [{ update: { version: '2.0.0' } }, { update: { version: '2.0.0' } }],
+    );
+    // Config applied, still on the old release: pending, the rest waits.
+    fc.onStatus(
+      status('gw-00', 1, '1.0.0', { running: '1.0.0', wanted: '2.0.0', state: 'downloading', at: 1 }),
+    );
+    fc.onStatus(status('gw-01', 1, '1.0.0', { running: '1.0.0', wanted: '2.0.0', state: 'trial', at: 1 }));
+    await settle();
+    assert.equal(fc.progress(fc.currentRollout()!).pending, 2);
+    assert.equal(b.sent.length, 2);
+    // One canary agent runs 2.0.0, the other rolled the release back: 1 of 2 failed > 0.4, halted.
+    fc.onStatus(status('gw-00', 1, '2.0.0', { running: '2.0.0', state: 'committed', at: 2 }));
+    fc.onStatus(
+      status('gw-01', 1, '1.0.0', {
+        running: '1.0.0',
+        wanted: '2.0.0',
+        state: 'rolled_back',
+        reason: 'not healthy within 120000 ms: uplink',
+        at: 2,
+      }),
+    );
+    await settle();
+    const r = fc.currentRollout()!;
+    assert.equal(r.state, 'halted');
+    const p = fc.progress(r);
+    assert.equal(p.applied, 1);
+    assert.equal(p.rolled_back, 1);
+    assert.equal(b.sent.length, 2, 'the rest never got the release');
+    const view = fc.view().agents.find((a) => a.id === 'gw-01')!;
+    assert.equal(view.update?.state, 'rolled_back');
+    fc.stop();
+  } finally {
+    b.cleanup();
+  }
+});

@@ -42,6 +42,14 @@ export type ApplyResult =
   | { ok: true; rollout: Rollout | null; changed: string[]; unchanged: number }
   | { ok: false; problems: string[] };
 
+/** The wanted agent release a fleet config carries (`update.version`, issue 16), if any. */
+function updateVersionOf(config: Record<string, unknown> | undefined): string | undefined {
+  const u = config?.update;
+  if (u === null || typeof u !== 'object') return undefined;
+  const v = (u as { version?: unknown }).version;
+  return typeof v === 'string' ? v : undefined;
+}
+
 const TERMINAL = new Set(['applied', 'rejected', 'rolled_back']);
 
 export class FleetController {
@@ -389,8 +397,22 @@ export class FleetController {
     if (!rep) return undefined;
     // An agent that stays on or returns to an older config reports that version with its reason;
     // rejected/rolled_back name the document they refused (rep.version = the refused version).
-    if (rep.version === r.version) return rep.state;
-    return undefined;
+    if (rep.version !== r.version) return undefined;
+    // A document that carries the wanted agent release (issue 16) is through only when the agent runs
+    // that release: applying the config starts the download, the swap and the trial; a release the agent
+    // refused or rolled back counts as a failure of this rollout (canary and halt, as for configuration).
+    const wanted = updateVersionOf(r.targets[id]?.config);
+    if (rep.state !== 'applied' || wanted === undefined) return rep.state;
+    const a = this.agents.get(id)!;
+    if (a.agentVersion === wanted) return 'applied';
+    const up = a.update;
+    if (
+      up &&
+      up.wanted === wanted &&
+      (up.state === 'rolled_back' || up.state === 'refused' || up.state === 'failed')
+    )
+      return 'rolled_back';
+    return 'pending';
   }
 
   progress(r: Rollout): Progress {
@@ -502,10 +524,23 @@ export class FleetController {
       );
   }
 
+  /** A report on the current rollout changed: halt it, or go on with its next stage. */
+  private reconsider(version: number): void {
+    const r = this.currentRollout();
+    if (r && version === r.version && !this.checkHalt(r)) {
+      this.advance(r).catch((err: Error) =>
+        this.deps.log.error({ err: err.message }, 'fleet rollout advance failed'),
+      );
+    }
+  }
+
   onStatus(st: Status): void {
     const a = this.record(st.agent);
     a.lastSeen = this.deps.clock.now();
     a.agentVersion = st.version;
+    const updateChanged =
+      st.update !== undefined && JSON.stringify(st.update) !== JSON.stringify(a.update ?? null);
+    if (st.update !== undefined) a.update = st.update;
     a.backlog = { items: st.outbox.items, bytes: st.outbox.bytes, oldestTs: st.outbox.oldestTs };
     const labelsChanged = st.labels && JSON.stringify(st.labels) !== JSON.stringify(a.labels);
     if (st.labels) a.labels = st.labels;
@@ -521,13 +556,8 @@ export class FleetController {
           { agent: a.id, version: rep.version, state: rep.state, reason: rep.reason },
           'agent refused a fleet document',
         );
-      const r = this.currentRollout();
-      if (r && rep.version === r.version && !this.checkHalt(r)) {
-        this.advance(r).catch((err: Error) =>
-          this.deps.log.error({ err: err.message }, 'fleet rollout advance failed'),
-        );
-      }
-    }
+      this.reconsider(rep.version);
+    } else if (rep && updateChanged) this.reconsider(rep.version);
     this.save(a);
     if (labelsChanged) this.joinLate(a);
   }
@@ -602,6 +632,7 @@ export class FleetController {
           lastSeen: a.lastSeen,
           labels: a.labels,
           agentVersion: a.agentVersion,
+          update: a.update ?? null,
           desired: a.desired
             ? { version: a.desired.version, hash: a.desired.hash, rollout: a.desired.rollout }
             : null,

@@ -194,12 +194,19 @@ export function desiredFor(
 
 /** The problems of one merged config, checked as the agent's check-config would (identity filled in). */
 export function checkAgentConfig(agentId: string, config: Record<string, unknown>): string[] {
-  // The agent's identity and its uplink address stay local: placeholders stand in for them.
+  // The agent's identity, its uplink address and its release key and URL stay local: placeholders stand
+  // in for them (a document carries at most `update.version`, issue 16).
   const uplink = config.uplink as Record<string, unknown> | undefined;
+  const update = config.update as Record<string, unknown> | undefined;
   const res = agentSchema.safeParse({
     ...config,
     agent: { id: agentId, dataDir: '/var/lib/edgeflow' },
     ...(uplink ? { uplink: { urls: ['mqtt://collector.invalid:1883'], ...uplink } } : {}),
+    ...(update
+      ? {
+          update: { publicKeyFile: '/etc/edgeflow/release.pub', url: 'https://collector.invalid', ...update },
+        }
+      : {}),
   });
   return res.success ? [] : describeIssues(res.error);
 }

@@ -1,6 +1,7 @@
 // The collector's fleet state (issue 15): what it last sent each agent, what each agent reported, and
 // the rollouts. Plain JSON-able records: FleetStore keeps them as rows, /fleet and the console show them.
 import type { FleetReport } from '../../shared/fleet.ts';
+import type { UpdateReport } from '../../shared/release.ts';
 
 export interface SentDoc {
   version: number;
@@ -30,6 +31,8 @@ export interface AgentRecord {
   desired: SentDoc | null;
   previous: { version: number; hash: string; config: Record<string, unknown>; from: string[] } | null;
   report: FleetReport | null;
+  /** The agent's over-the-air update report (issue 16), from its status; absent before the first. */
+  update?: UpdateReport | null;
 }
 
 export type RolloutState = 'canary' | 'rolling' | 'complete' | 'halted' | 'superseded';
