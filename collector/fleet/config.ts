@@ -46,7 +46,9 @@ export function isNeverRemote(path: string): boolean {
 export function disallowedPaths(config: Record<string, unknown>, allowed: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (path: string, value: unknown) => {
-    const deeperRules = [...allowed, ...NEVER_REMOTE_KEYS, ...REMOTE_EXCEPTIONS].some((a) => a.startsWith(`${path}.`));
+    const deeperRules = [...allowed, ...NEVER_REMOTE_KEYS, ...REMOTE_EXCEPTIONS].some((a) =>
+      a.startsWith(`${path}.`),
+    );
     const isObj = typeof value === 'object' && value !== null && !Array.isArray(value);
     // `update` is never remote but `update.version` is (issue 16): walk into it to reach the exception.
     const exceptionBelow = isObj && REMOTE_EXCEPTIONS.some((e) => e.startsWith(`${path}.`));

@@ -68,7 +68,7 @@ ${v.rollout.haltReason ? `<p class="bad">${esc(v.rollout.haltReason)}</p>` : ''}
         a,
       ) => `<tr data-agent="${esc(a.id)}"><td><a href="/agent?id=${encodeURIComponent(a.id)}">${esc(a.id)}</a></td>
 <td>${a.online ? (a.stale ? '<span class="bad">online, no status</span>' : '<span class="ok">online</span>') : `<span class="muted">offline</span>`} <span class="muted">${esc(ago(now, a.lastSeen))}</span></td>
-<td>${esc(a.agentVersion ?? '')}</td><td>${a.desired ? a.desired.version : '<span class="muted">local</span>'}</td>
+<td>${esc(a.agentVersion ?? '')}${a.update?.wanted && a.update.wanted !== a.agentVersion ? ` <span class="muted">→ ${esc(a.update.wanted)} (${esc(a.update.state)})</span>` : ''}</td><td>${a.desired ? a.desired.version : '<span class="muted">local</span>'}</td>
 <td>${a.report ? a.report.version : ''}</td><td>${stateCell(a)}</td><td>${a.backlog ? a.backlog.items : ''}</td>
 <td>${a.firingAlerts ? `<span class="bad">${a.firingAlerts}</span>` : '0'}</td></tr>`,
     )
@@ -90,6 +90,7 @@ function detail(fleet: FleetController, id: string, now: number): string | null 
     `<table id="detail"><tbody>
 <tr><th>connection</th><td>${a.online ? 'online' : 'offline'}, last seen ${esc(ago(now, a.lastSeen))}</td></tr>
 <tr><th>agent version</th><td>${esc(a.agentVersion ?? 'unknown')}</td></tr>
+<tr><th>update</th><td>${a.update ? `${esc(a.update.state)}${a.update.wanted ? ` (wanted ${esc(a.update.wanted)})` : ''}${a.update.reason ? `: ${esc(a.update.reason)}` : ''}` : '<span class="muted">none reported</span>'}</td></tr>
 <tr><th>labels</th><td>${
       Object.entries(a.labels)
         .map(([k, v]) => `${esc(k)}=${esc(v)}`)
