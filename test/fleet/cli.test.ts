@@ -34,7 +34,7 @@ test('fleet check: ok, or exit 2 with one `where: path: problem` line per proble
     const bad = cli(['fleet', 'check', '--dir', d, '--agents', 'gw-1,gw-2']);
     assert.equal(bad.code, 2);
     assert.deepEqual(bad.stderr.trim().split('\n'), [
-      'groups/x.yaml: config.agent: not settable from the collector (fleet.allowedKeys: sources, windows, rules, watermark, uplink.batch, buffer)',
+      'groups/x.yaml: config.agent: not settable from the collector (fleet.allowedKeys: sources, windows, rules, watermark, uplink.batch, buffer, update.version)',
     ]);
     writeFileSync(
       join(d, 'groups/x.yaml'),
