@@ -40,6 +40,25 @@ export const desiredStateSchema = z.object({
 export type DesiredState = z.infer<typeof desiredStateSchema>;
 export type UnsignedDesiredState = Omit<DesiredState, 'sig' | 'keyId'>;
 
+/**
+ * The agent config key paths (dotted) a fleet document may set unless the agent's `fleet.allow` (and the
+ * collector's `fleet.allowedKeys`) say otherwise: issue 15 capability 2, "sources, windows, rules,
+ * watermark, batch and buffer policy", and the wanted agent release (issue 16), so a rollout carries an
+ * update with the same canary and halt. One list for both ends: the collector refuses early what the
+ * agent would refuse.
+ */
+export const DEFAULT_REMOTE_KEYS = [
+  'sources',
+  'windows',
+  'rules',
+  'watermark',
+  'uplink.batch',
+  'buffer',
+  'update.version',
+] as const;
+/** Carved out of `update`, which is otherwise never remote (its key and URL pick the code that runs). */
+export const REMOTE_EXCEPTIONS = ['update.version'] as const;
+
 export const FLEET_STATES = ['pending', 'applied', 'rejected', 'rolled_back'] as const;
 export type FleetState = (typeof FLEET_STATES)[number];
 

@@ -2,23 +2,11 @@
 // config keys a signed desired-state document may set, the health deadline, and the labels the agent
 // reports. The block itself is local only: no document can change it (NEVER_REMOTE below).
 import { z } from 'zod';
-import { labelsSchema } from '../../shared/fleet.ts';
+import { DEFAULT_REMOTE_KEYS, labelsSchema, REMOTE_EXCEPTIONS } from '../../shared/fleet.ts';
 import { durationSchema } from '../../shared/units.ts';
 
-/**
- * What a document may set when `fleet.allow` is not given: issue 15 capability 2, "sources, windows,
- * rules, watermark, batch and buffer policy". Key paths are dotted YAML paths of the agent config.
- */
-export const DEFAULT_ALLOW = [
-  'sources',
-  'windows',
-  'rules',
-  'watermark',
-  'uplink.batch',
-  'buffer',
-  // the wanted agent release (issue 16): fleet documents roll updates out with the same canary and halt
-  'update.version',
-] as const;
+/** What a document may set when `fleet.allow` is not given (shared with the collector, shared/fleet.ts). */
+export const DEFAULT_ALLOW = DEFAULT_REMOTE_KEYS;
 
 /**
  * Never settable remotely, whatever `fleet.allow` says: the identity and the data directory (they pick
@@ -37,8 +25,7 @@ export const NEVER_REMOTE = [
   'uplink.key',
   'uplink.rejectUnauthorized',
 ] as const;
-/** The exceptions carved out of NEVER_REMOTE. */
-export const REMOTE_EXCEPTIONS = ['update.version'] as const;
+export { REMOTE_EXCEPTIONS };
 
 /**
  * Keys that name a secret or a TLS file, at any depth inside an allowed subtree (a source's

@@ -1,24 +1,12 @@
 // The collector's `fleet:` config block (issue 15, docs/fleet.md). Absent = fleet control off: nothing is
 // published on any downlink and the admin routes answer 404.
 import { z } from 'zod';
+import { DEFAULT_REMOTE_KEYS, REMOTE_EXCEPTIONS } from '../../shared/fleet.ts';
 import { durationSchema } from '../../shared/units.ts';
 import { hostPort } from '../config-common.ts';
 
-/**
- * Agent config key paths (dotted) a fleet document may set unless `fleet.allowedKeys` says otherwise:
- * the same default as the agent's own `fleet.allow` (issue 15: sources, windows, rules, watermark, batch
- * and buffer policy). The agent enforces its list too; this one refuses early, before anything is sent.
- */
-export const DEFAULT_ALLOWED_KEYS = [
-  'sources',
-  'windows',
-  'rules',
-  'watermark',
-  'uplink.batch',
-  'buffer',
-  // the wanted agent release (issue 16): a group's document rolls an update out like any config change
-  'update.version',
-] as const;
+/** What documents may set unless `fleet.allowedKeys` says otherwise: the agent's own default (shared/fleet.ts). */
+export const DEFAULT_ALLOWED_KEYS = DEFAULT_REMOTE_KEYS;
 /** Never settable from the collector, whatever allowedKeys says: identity, this block, listeners, credentials. */
 export const NEVER_REMOTE_KEYS = [
   'agent',
@@ -35,8 +23,6 @@ export const NEVER_REMOTE_KEYS = [
 ] as const;
 
 const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
-/** The exception carved out of NEVER_REMOTE_KEYS: the wanted release (issue 16), nothing else of `update`. */
-export const REMOTE_EXCEPTIONS = ['update.version'] as const;
 export function isNeverRemote(path: string): boolean {
   if ((REMOTE_EXCEPTIONS as readonly string[]).includes(path)) return false;
   return NEVER_REMOTE_KEYS.some((n) => under(path, n));

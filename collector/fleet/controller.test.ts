@@ -50,10 +50,16 @@ function bed(n: number, rollout: Record<string, unknown>) {
   return { dir, ids, sent, make, write, cleanup: () => rmSync(dir, { recursive: true }) };
 }
 
-function report(fc: FleetController, agent: string, version: number, state: FleetReport['state']) {
-  const st: Status = {
+function status(
+  agent: string,
+  version: number,
+  state: FleetReport['state'],
+  agentVersion = 't',
+  update?: Status['update'],
+): Status {
+  return {
     agent,
-    version: 't',
+    version: agentVersion,
     startedAt: 0,
     ts: Date.now(),
     clockSynced: true,
@@ -61,8 +67,12 @@ function report(fc: FleetController, agent: string, version: number, state: Flee
     sources: {},
     counters: {},
     fleet: { version, hash: 'sha256:x', state, at: Date.now() },
+    ...(update ? { update } : {}),
   };
-  fc.onStatus(st);
+}
+
+function report(fc: FleetController, agent: string, version: number, state: FleetReport['state']) {
+  fc.onStatus(status(agent, version, state));
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -197,21 +207,6 @@ test('rollout.canary selects the canary by labels; canaryShare 0 means no canary
   }
 });
 
-function status(agent: string, version: number, agentVersion: string, update?: Status['update']): Status {
-  return {
-    agent,
-    version: agentVersion,
-    startedAt: 0,
-    ts: Date.now(),
-    clockSynced: true,
-    outbox: { items: 0, bytes: 0, oldestTs: null },
-    sources: {},
-    counters: {},
-    fleet: { version, hash: 'sha256:x', state: 'applied', at: Date.now() },
-    ...(update ? { update } : {}),
-  };
-}
-
 test('a document carrying update.version is through only when the agent runs that release; a rolled-back release halts the canary', async () => {
   const b = bed(4, { canaryShare: 0.5, maxFailureShare: 0.4 });
   try {
@@ -231,16 +226,23 @@ test('a document carrying update.version is through only when the agent runs tha
     );
     // Config applied, still on the old release: pending, the rest waits.
     fc.onStatus(
-      status('gw-00', 1, '1.0.0', { running: '1.0.0', wanted: '2.0.0', state: 'downloading', at: 1 }),
+      status('gw-00', 1, 'applied', '1.0.0', {
+        running: '1.0.0',
+        wanted: '2.0.0',
+        state: 'downloading',
+        at: 1,
+      }),
     );
-    fc.onStatus(status('gw-01', 1, '1.0.0', { running: '1.0.0', wanted: '2.0.0', state: 'trial', at: 1 }));
+    fc.onStatus(
+      status('gw-01', 1, 'applied', '1.0.0', { running: '1.0.0', wanted: '2.0.0', state: 'trial', at: 1 }),
+    );
     await settle();
     assert.equal(fc.progress(fc.currentRollout()!).pending, 2);
     assert.equal(b.sent.length, 2);
     // One canary agent runs 2.0.0, the other rolled the release back: 1 of 2 failed > 0.4, halted.
-    fc.onStatus(status('gw-00', 1, '2.0.0', { running: '2.0.0', state: 'committed', at: 2 }));
+    fc.onStatus(status('gw-00', 1, 'applied', '2.0.0', { running: '2.0.0', state: 'committed', at: 2 }));
     fc.onStatus(
-      status('gw-01', 1, '1.0.0', {
+      status('gw-01', 1, 'applied', '1.0.0', {
         running: '1.0.0',
         wanted: '2.0.0',
         state: 'rolled_back',
