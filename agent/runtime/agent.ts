@@ -22,7 +22,6 @@ import type { UpdateReport } from '../../shared/release.ts';
 import type { AgentConfig } from '../config.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import { createSource } from '../sources/index.ts';
-import { uplinkOptionsFrom } from '../uplink/from-config.ts';
 import { type DownlinkHandler, MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { Backpressure } from './backpressure.ts';
 import { Checkpointer } from './checkpoint.ts';
@@ -115,7 +114,8 @@ export class Agent {
     });
     this.uplink = new UplinkSlot(
       (up) =>
-        new MqttUplink(uplinkOptionsFrom(config.agent.id, up), this.outbox, {
+        // the config's `uplink:` keys are the runner's options (as mqtt.descriptor.ts create(): one mapping)
+        new MqttUplink({ ...up, agentId: config.agent.id }, this.outbox, {
           log: this.log.child({ component: 'uplink' }),
           clock: this.clock,
           getStatus: () => this.wireStatus(),
