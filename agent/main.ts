@@ -72,8 +72,7 @@ async function run(opts: { config?: string; logLevel: string }, cmd: Command): P
         version: VERSION,
         dataDir: res.config.agent.dataDir,
         uplink: startConfig.uplink,
-        health: (): { ok: boolean; missing: string[] } =>
-          upd.healthOf(agent.status(), startConfig.uplink !== undefined),
+        health: (): { ok: boolean; missing: string[] } => upd.healthOf(agent.health()),
         restart: (code, why) => restartFor(code, why),
       })
     : null;

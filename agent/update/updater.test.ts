@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { nullLogger } from '../../shared/log.ts';
+import type { AgentHealth } from '../runtime/status.ts';
 import { type UpdateConfig, updateSchema } from './config.ts';
 import { EXIT_RESTART_FOR_UPDATE, install, readDiskState, swapPaths } from './install.ts';
 import { healthOf, Updater } from './updater.ts';
@@ -46,7 +47,7 @@ function updater(cfg: UpdateConfig, version: string, dir: string, health: () => 
     log: nullLogger(),
     version,
     dataDir: join(dir, 'data'),
-    health: () => healthOf(health() ? okStatus : downStatus, true),
+    health: () => healthOf(health() ? okHealth : downHealth),
     restart: (code) => {
       restarts.push(code);
       restarted();
@@ -56,13 +57,21 @@ function updater(cfg: UpdateConfig, version: string, dir: string, health: () => 
   return { u, restarts, restartedP };
 }
 
-const okStatus = {
-  sources: { floor: { state: 'up' } },
-  uplink: { connected: true },
-  counters: { checkpoints: 1 },
-  checkpointFailing: 0,
+const running = { running: true, sourcesTotal: 1, clockSynced: true, checkpointFailing: 0 };
+const okHealth: AgentHealth = {
+  ...running,
+  sourcesOpen: 1,
+  sources: [{ name: 'floor', type: 'mqtt', open: true }],
+  uplinkConnected: true,
+  lastCheckpointAt: 1,
 };
-const downStatus = { sources: { floor: { state: 'down' } }, uplink: { connected: false }, counters: {} };
+const downHealth: AgentHealth = {
+  ...running,
+  sourcesOpen: 0,
+  sources: [{ name: 'floor', type: 'mqtt', open: false }],
+  uplinkConnected: false,
+  lastCheckpointAt: null,
+};
 
 test('healthy within the deadline: committed, the new binary stays', async () => {
   const { dir, binary, cfg } = installed();

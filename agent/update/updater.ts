@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { parsePublicKey } from '../../shared/fleet.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ReleaseArch, UpdateReport, UpdateState } from '../../shared/release.ts';
+import type { AgentHealth } from '../runtime/status.ts';
 import type { UpdateConfig } from './config.ts';
 import { downloadRelease } from './download.ts';
 import {
@@ -22,27 +23,16 @@ import {
   swapPaths,
 } from './install.ts';
 
-/** What the health check needs of the agent's /status (agent/runtime/agent.ts status()). */
-export interface HealthView {
-  sources?: Record<string, unknown>;
-  uplink?: { connected?: boolean } | null;
-  counters?: Record<string, number>;
-  checkpointFailing?: number;
-}
-
 /**
  * Healthy = every source open, the uplink connected (when configured) and a checkpoint cycle completed
- * without failing. `missing` says what is not there yet (the rollback reason).
+ * without failing. `missing` says what is not there yet (the rollback reason). Reads the runtime's
+ * health view (agent/runtime/status.ts): plain fields, no engine walk, cheap to poll during a trial.
  */
-export function healthOf(st: HealthView, hasUplink: boolean): { ok: boolean; missing: string[] } {
+export function healthOf(h: AgentHealth): { ok: boolean; missing: string[] } {
   const missing: string[] = [];
-  for (const [name, s] of Object.entries(st.sources ?? {})) {
-    if ((s as { state?: string }).state !== 'up') missing.push(`source ${name} not open`);
-  }
-  if (hasUplink && !st.uplink?.connected) missing.push('uplink not connected');
-  const c = st.counters ?? {};
-  if ((c.checkpoints ?? 0) + (c.checkpointsSkipped ?? 0) < 1 || (st.checkpointFailing ?? 0) > 0)
-    missing.push('no checkpoint written');
+  for (const s of h.sources) if (!s.open) missing.push(`source ${s.name} not open`);
+  if (h.uplinkConnected === false) missing.push('uplink not connected');
+  if (h.lastCheckpointAt === null || h.checkpointFailing > 0) missing.push('no checkpoint written');
   return { ok: missing.length === 0, missing };
 }
 
