@@ -168,6 +168,46 @@ export async function victoriaSummary(
   return { sum, points, samples };
 }
 
+export interface KafkaTopics {
+  summaries: string;
+  alerts: string;
+  status: string;
+  late: string;
+  deadletter: string;
+}
+
+/** One run's own topics (`<prefix>.summaries`, ...): tests sharing the test bed's Kafka never meet. */
+export function kafkaTopics(prefix: string): KafkaTopics {
+  return {
+    summaries: `${prefix}.summaries`,
+    alerts: `${prefix}.alerts`,
+    status: `${prefix}.status`,
+    late: `${prefix}.late`,
+    deadletter: `${prefix}.deadletter`,
+  };
+}
+
+/** The collector's `kafka:` block for those topics (created by the collector at start). */
+export function kafkaYaml(brokers: readonly string[], t: KafkaTopics): string {
+  return `kafka:
+  brokers: [${brokers.map((b) => `"${b}"`).join(', ')}]
+  topics: { summaries: "${t.summaries}", alerts: "${t.alerts}", status: "${t.status}", late: "${t.late}", deadletter: "${t.deadletter}" }
+`;
+}
+
+/** A counting window: every reading of every device in 1 s windows; late ones join as later revisions. */
+export const COUNTING_WINDOW = {
+  name: 't1s',
+  match: { device: '*', metric: '*' },
+  type: 'tumbling',
+  size: '1s',
+  aggregates: ['count'],
+  // readings that wait in Mosquitto while the agent restarts arrive late: a long allowedLateness keeps
+  // them in their window (a later revision of the summary), so Σ count over latest revisions is exact
+  allowedLateness: '10m',
+  lateEvents: 'forward',
+};
+
 // ---- Kafka ------------------------------------------------------------------------------------
 
 export interface KafkaRec {

@@ -15,7 +15,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { SimFleetAgents } from '../../firmware-sim/fleet-agents.ts';
-import { accountSummaries, type KafkaRec, readTopic, safeId } from '../e2e/kit.ts';
+import {
+  accountSummaries,
+  COUNTING_WINDOW,
+  type KafkaRec,
+  kafkaTopics,
+  kafkaYaml,
+  readTopic,
+  safeId,
+} from '../e2e/kit.ts';
 import { type AgentProcess, startAgent, writeConfig } from '../helpers/agent-process.ts';
 import { killAll } from '../helpers/processes.ts';
 import { services } from '../helpers/services.ts';
@@ -37,25 +45,9 @@ const REAL = ['real-a', 'real-b', 'real-sea'];
 const sims = simIds(N_SIMS);
 const ALL = N_SIMS + REAL.length;
 const run = safeId('fleetreal');
-const topics = {
-  summaries: `${run}.summaries`,
-  alerts: `${run}.alerts`,
-  status: `${run}.status`,
-  late: `${run}.late`,
-  deadletter: `${run}.deadletter`,
-};
-// The window every config keeps unchanged (its state survives the reloads) and that the count is taken on.
-const COUNTED = {
-  name: 't1s',
-  match: { device: '*', metric: '*' },
-  type: 'tumbling',
-  size: '1s',
-  aggregates: ['count'],
-  // readings that wait in Mosquitto while a source restarts arrive late: they join their window as a
-  // later revision, so Σ count over latest revisions is exact
-  allowedLateness: '10m',
-  lateEvents: 'forward',
-};
+const topics = kafkaTopics(run);
+// COUNTING_WINDOW is kept unchanged by every config pushed here (its state survives the reloads) and the
+// count is taken on it.
 
 let bed: FleetBed;
 let collector: CollectorProc;
@@ -73,13 +65,7 @@ before(async () => {
   if (SKIP_SEA) console.log(`# real-agents: third agent under tsx, not the executable (${SKIP_SEA})`);
   const sea = SKIP_SEA ? null : buildRelease('A', '9.1.0-ota.a');
   const env = services();
-  bed = await makeBed(
-    [...REAL, ...sims],
-    `kafka:
-  brokers: [${env.kafka.brokers.map((b) => `"${b}"`).join(', ')}]
-  topics: { summaries: "${topics.summaries}", alerts: "${topics.alerts}", status: "${topics.status}", late: "${topics.late}", deadletter: "${topics.deadletter}" }
-`,
-  );
+  bed = await makeBed([...REAL, ...sims], kafkaYaml(env.kafka.brokers, topics));
   // The real agents are the canary stage (a selector instead of the kit's 5% share).
   const yaml = readFileSync(bed.configPath, 'utf8');
   writeFileSync(
@@ -114,7 +100,7 @@ before(async () => {
           },
         ],
         watermark: { maxOutOfOrder: '500ms', idleTimeout: '1s' },
-        windows: [COUNTED],
+        windows: [COUNTING_WINDOW],
         uplink: {
           urls: [`mqtt://127.0.0.1:${bed.mqttPort}`],
           username: id,
@@ -181,7 +167,7 @@ name: all
 match: { agents: ["*"] }
 config:
   windows:
-    - ${JSON.stringify(COUNTED)}
+    - ${JSON.stringify(COUNTING_WINDOW)}
     - { name: t5s, match: { device: "*", metric: "*" }, type: tumbling, size: 5s, aggregates: [count, mean] }
 `,
   );
@@ -258,9 +244,9 @@ test('every reading published is counted exactly once in Kafka through both reco
   publishing = false;
   await publisher;
   let last = 0;
-  const counted = (recs: KafkaRec[]) => recs.filter((r) => r.value?.window?.name === COUNTED.name);
+  const counted = (recs: KafkaRec[]) => recs.filter((r) => r.value?.window?.name === COUNTING_WINDOW.name);
   const acct = await waitFor(
-    `Σ count of ${COUNTED.name} in Kafka = ${sent}`,
+    `Σ count of ${COUNTING_WINDOW.name} in Kafka = ${sent}`,
     async () => {
       const a = accountSummaries(counted(await readTopic(services().kafka.brokers, topics.summaries)));
       last = a.sum;

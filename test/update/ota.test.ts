@@ -24,7 +24,17 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
 import { signBinary } from '../../scripts/sign-release.ts';
 import { releaseBinaryName } from '../../shared/release.ts';
-import { accountSummaries, addAgentCli, readTopic, safeId, startCollector, writeText } from '../e2e/kit.ts';
+import {
+  accountSummaries,
+  addAgentCli,
+  COUNTING_WINDOW,
+  kafkaTopics,
+  kafkaYaml,
+  readTopic,
+  safeId,
+  startCollector,
+  writeText,
+} from '../e2e/kit.ts';
 import { tempDir } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/mosquitto.ts';
 import { killAll, killGroup, spawnTracked } from '../helpers/processes.ts';
@@ -150,13 +160,7 @@ test('A → B committed, C rolled back to B, tampered and wrong-key refused, rea
   const env = services();
   const dir = tempDir('edgeflow-ota-');
   const agentId = safeId('ota');
-  const topics = {
-    summaries: `${agentId}.summaries`,
-    alerts: `${agentId}.alerts`,
-    status: `${agentId}.status`,
-    late: `${agentId}.late`,
-    deadletter: `${agentId}.deadletter`,
-  };
+  const topics = kafkaTopics(agentId);
 
   // Releases the collector serves: B, C, a tampered copy of B, B signed by another key.
   const releases = join(dir, 'releases');
@@ -191,10 +195,7 @@ test('A → B committed, C rolled back to B, tampered and wrong-key refused, rea
     `collector: { id: ota, dataDir: "${join(dir, 'collector-data')}" }
 mqtt: { listen: ["tcp://127.0.0.1:${mqttPort}"], credentials: "${credentials}" }
 http: { listen: "127.0.0.1:0" }
-kafka:
-  brokers: [${env.kafka.brokers.map((b) => `"${b}"`).join(', ')}]
-  topics: { summaries: "${topics.summaries}", alerts: "${topics.alerts}", status: "${topics.status}", late: "${topics.late}", deadletter: "${topics.deadletter}" }
-artifacts: { dir: "${releases}" }
+${kafkaYaml(env.kafka.brokers, topics)}artifacts: { dir: "${releases}" }
 `,
   );
   const collector = await startCollector(collectorYaml, join(dir, 'collector.log'));
@@ -217,20 +218,8 @@ artifacts: { dir: "${releases}" }
         format: 'json',
       },
     ],
-    // Readings that wait in Mosquitto while the agent restarts arrive late: a long allowedLateness keeps
-    // them in their window (a later revision of the summary), so Σ count is exact.
     watermark: { maxOutOfOrder: '500ms', idleTimeout: '1s' },
-    windows: [
-      {
-        name: 't1s',
-        match: { device: '*', metric: '*' },
-        type: 'tumbling',
-        size: '1s',
-        aggregates: ['count'],
-        allowedLateness: '10m',
-        lateEvents: 'forward',
-      },
-    ],
+    windows: [COUNTING_WINDOW],
     uplink: {
       urls: [`mqtt://127.0.0.1:${mqttPort}`],
       username: agentId,
