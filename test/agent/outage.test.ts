@@ -257,11 +257,27 @@ for (const onFull of ['drop-oldest-summaries', 'reject-new'] as const) {
       }
       // Reconnect: every queued alert arrives, the outbox drains.
       await upstream.restart();
-      await waitFor(
-        `${alertsQueued} alerts upstream`,
-        () => cap.captured.alerts.size >= alertsQueued || undefined,
-        { timeoutMs: 60_000, progress: () => cap.captured.alerts.size },
-      );
+      // Both ends back on the restarted broker first, so a failure says which side did not return; the
+      // message carries what each side saw (one CI run got no alert at all within 60 s, not reproduced).
+      try {
+        await waitFor('capture reconnected', () => cap.client.connected, { timeoutMs: 60_000 });
+        await waitFor(
+          'agent uplink reconnected',
+          async () => (await agent.status()).uplink?.connected === true,
+          { timeoutMs: 90_000 }, // the reconnect backoff is at most 30 s
+        );
+        await waitFor(
+          `${alertsQueued} alerts upstream`,
+          () => cap.captured.alerts.size >= alertsQueued || undefined,
+          { timeoutMs: 60_000, progress: () => cap.captured.alerts.size },
+        );
+      } catch (e) {
+        const uplink = JSON.stringify((await agent.status()).uplink);
+        throw new Error(
+          `${(e as Error).message}; capture connected ${cap.client.connected}, batches ${cap.captured.batches}; ` +
+            `agent uplink ${uplink}; agent log:\n${agent.logs.slice(-15).join('\n')}`,
+        );
+      }
       await waitFor('outbox empty', async () => (await agent.status()).outbox.items === 0, {
         timeoutMs: 60_000,
         progress: async () => (await agent.status()).outbox.items,
