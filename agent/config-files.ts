@@ -34,6 +34,12 @@ export function checkConfigFiles(config: AgentConfig): string[] {
     check('uplink.key', up.key, 'key');
   }
   check('fleet.publicKeyFile', config.fleet?.publicKeyFile, 'ed25519-public');
+  const upd = config.update;
+  if (upd) {
+    check('update.publicKeyFile', upd.publicKeyFile, 'ed25519-public');
+    check('update.passwordFile', upd.passwordFile, 'secret');
+    check('update.ca', upd.ca, 'ca');
+  }
   return problems;
 }
 

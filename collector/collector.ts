@@ -256,6 +256,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
             authLimits: brokerOptionsFrom(config.mqtt).authLimits,
             log,
           }),
+        config.http.tls,
       );
       if (fl && fc?.console.enabled) {
         const { startConsole } = await import('./fleet/console.ts');
@@ -265,6 +266,7 @@ export function buildCollector(config: CollectorConfig, deps: CollectorDeps) {
           adminToken,
           log.child({ component: 'console' }),
           clock,
+          config.http.tls,
         );
       }
       log.info(

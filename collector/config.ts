@@ -147,7 +147,17 @@ export const collectorConfigSchema = z
       dedupMaxRows: 5_000_000,
     }),
     http: z
-      .object({ listen: hostPort.default('127.0.0.1:9465') })
+      .object({
+        listen: hostPort.default('127.0.0.1:9465'),
+        /**
+         * Extension (issue 16): serve this listener (/metrics, /status, /fleet, /releases) and the fleet
+         * console over HTTPS with this certificate and key (PEM files; the ones of mqtt.tls do).
+         */
+        tls: z
+          .object({ cert: z.string().min(1), key: z.string().min(1) })
+          .strict()
+          .optional(),
+      })
       .strict()
       .default({ listen: '127.0.0.1:9465' }),
     cluster: clusterSchema.default(CLUSTER_DEFAULTS),

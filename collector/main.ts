@@ -113,6 +113,10 @@ export function buildCli(): Command {
       .option('-c, --config <file>', 'collector YAML configuration (http.listen, fleet.adminTokenFile)')
       .option('--url <url>', 'collector HTTP address, e.g. http://127.0.0.1:9465 (overrides the config)')
       .option('--token-file <file>', 'admin token file (overrides fleet.adminTokenFile)')
+      .option(
+        '--ca <file>',
+        "CA (PEM) of the collector's HTTPS certificate (http.tls); default: the system's",
+      )
       .option('--json', "print the collector's JSON answer")
       .action(async (opts: { config?: string; url?: string; tokenFile?: string; json?: boolean }) => {
         const { fleetCommand } = await import('./fleet/cli.ts');

@@ -1,8 +1,11 @@
 // A tiny HTTP server for /metrics, /healthz and /status (agent and collector). node:http is enough:
-// three read-only routes do not justify a framework in a single-executable agent.
+// three read-only routes do not justify a framework in a single-executable agent. With `tls` the same
+// routes are served over HTTPS (the collector's `http.tls`: releases and fleet state leave the host).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.ts';
+import { type ServerTlsFiles, serverTlsOptions } from './tls.ts';
 
 export type Route = (
   req: IncomingMessage,
@@ -27,8 +30,9 @@ export async function startHttpServer(
   routes: Record<string, Route>,
   log: Logger,
   raw?: RawHandler,
+  tls?: ServerTlsFiles,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (raw?.(req, res)) return;
     const path = (req.url ?? '/').split('?')[0]!;
     // A route keyed `POST /path` takes that method (the collector's fleet admin API); plain keys are GET/HEAD.
@@ -50,7 +54,8 @@ export async function startHttpServer(
           res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n');
         },
       );
-  });
+  };
+  const server: Server = tls ? createHttpsServer(serverTlsOptions(tls), handler) : createServer(handler);
   server.keepAliveTimeout = 5000;
   const { host, port } = parseHostPort(listen);
   await new Promise<void>((resolve, reject) => {
@@ -61,7 +66,7 @@ export async function startHttpServer(
     });
   });
   const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   return {
     server,
     url,

@@ -16,6 +16,11 @@ export const updateSchema = z
     publicKeyFile: z.string().min(1),
     /** The collector's HTTP(S) base URL; releases are under /releases/. */
     url: z.string().regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL'),
+    /**
+     * CA (PEM file) that signs the collector's HTTPS certificate (its `http.tls`). Default: `uplink.ca`
+     * (one fleet CA for both), else the system's CAs.
+     */
+    ca: z.string().min(1).optional(),
     /** The release this agent should run (fleet desired state may set it); absent: stay. */
     version: z.string().regex(RELEASE_VERSION_RE, 'expected a release version such as 1.4.0').optional(),
     /** Bytes the agent may download for one wanted version, retries and resumes included. */

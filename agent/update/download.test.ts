@@ -11,6 +11,7 @@ import { parseRange } from '../../collector/artifacts/serve.ts';
 import { type Harness, startHarness } from '../../collector/test-support/harness.ts';
 import { signBinary } from '../../scripts/sign-release.ts';
 import { releaseBinaryName } from '../../shared/release.ts';
+import { makeTestCerts } from '../../test/helpers/certs.ts';
 import { type DownloadOptions, downloadRelease } from './download.ts';
 
 const SIZE = 3 * 1024 * 1024 + 17;
@@ -207,4 +208,32 @@ test('killed between download and verification: the complete .part is verified, 
   assert.deepEqual(readFileSync(res.file), content);
   const used = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')).used;
   assert.ok(used < 4096, `only the manifest was fetched, ${used} bytes`);
+});
+
+test('over HTTPS (collector `http.tls`): downloaded when the CA is pinned; refused by a client with another CA or none', async () => {
+  const certs = makeTestCerts(mkdtempSync(join(work, 'certs-')), { key: 'ec', otherCa: true });
+  const tls = await startHarness({
+    agents: ['gw-1'],
+    httpExtra: `tls: { cert: ${certs.p('server.pem')}, key: ${certs.p('server.key')} }`,
+    yaml: `artifacts: { dir: ${releases} }`,
+  });
+  try {
+    assert.match(tls.http, /^https:\/\/127\.0\.0\.1:\d+$/);
+    await publish('4.0.0', content);
+    const o = (ca: Buffer | undefined, dir: string) =>
+      opts('4.0.0', { url: tls.http, password: tls.secrets['gw-1'], ca, dir: join(work, dir) });
+    const wrong = await downloadRelease(o(readFileSync(certs.p('other-ca.pem')), 'update-other-ca'));
+    assert.equal(wrong.ok, false);
+    assert.ok(!wrong.ok && !wrong.refused, 'a TLS failure is retried later, not a refused release');
+    assert.match(!wrong.ok ? wrong.reason : '', /certificate/);
+    const none = await downloadRelease(o(undefined, 'update-no-ca')); // the system CAs do not know ours
+    assert.equal(none.ok, false);
+    const got = await downloadRelease(o(readFileSync(certs.p('ca.pem')), 'update-https'));
+    assert.ok(got.ok, got.ok ? '' : got.reason);
+    assert.deepEqual(readFileSync(got.file), content);
+    // The listener speaks only TLS: plain HTTP on its port gets no answer.
+    await assert.rejects(fetch(tls.http.replace('https:', 'http:') + '/healthz'));
+  } finally {
+    await tls.stop();
+  }
 });

@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { httpRequest, readBody } from '../../shared/http-client.ts';
 import {
   checkArtifact,
   type ReleaseArch,
@@ -36,6 +37,8 @@ export interface DownloadOptions {
   username?: string;
   password?: string;
   publicKey: KeyObject;
+  /** PEM of the CA that signs the collector's HTTPS certificate; absent: the system's CAs. */
+  ca?: Buffer;
   /** `<dataDir>/update`. */
   dir: string;
   budgetBytes: number;
@@ -71,6 +74,8 @@ function writeProgress(file: string, p: Progress): void {
 }
 
 const FSYNC_EVERY = 4 * 1024 * 1024;
+/** A signed manifest is a few hundred bytes; more is not a manifest. */
+const MANIFEST_MAX_BYTES = 64 * 1024;
 
 export async function downloadRelease(o: DownloadOptions): Promise<DownloadResult> {
   const versionDir = join(o.dir, o.version);
@@ -83,13 +88,22 @@ export async function downloadRelease(o: DownloadOptions): Promise<DownloadResul
   const base = o.url.replace(/\/+$/, '');
   const manifestUrl = `${base}/releases/${releaseManifestPath(o.version, o.arch)}`;
 
+  const get = (url: string, h: Record<string, string>) =>
+    httpRequest(url, { headers: h, ca: o.ca, signal: o.signal });
+
   // 1. The manifest: fetched every time (small), verified before anything else.
-  const mres = await fetch(manifestUrl, { headers, signal: o.signal });
-  if (!mres.ok) {
-    await mres.body?.cancel();
-    return { ok: false, refused: false, reason: `manifest: HTTP ${mres.status} from ${manifestUrl}` };
+  let mbytes: Buffer;
+  try {
+    const mres = await get(manifestUrl, headers);
+    if (mres.statusCode !== 200) {
+      mres.resume();
+      return { ok: false, refused: false, reason: `manifest: HTTP ${mres.statusCode} from ${manifestUrl}` };
+    }
+    mbytes = await readBody(mres, MANIFEST_MAX_BYTES);
+  } catch (err) {
+    if (o.signal?.aborted) throw err;
+    return { ok: false, refused: false, reason: `manifest: ${(err as Error).message} (${manifestUrl})` };
   }
-  const mbytes = Buffer.from(await mres.arrayBuffer());
   progress.used += mbytes.length;
   const verified = verifyReleaseManifest(mbytes, o.publicKey);
   if (!verified.ok) return { ok: false, refused: true, reason: verified.reason };
@@ -134,20 +148,22 @@ export async function downloadRelease(o: DownloadOptions): Promise<DownloadResul
     } else if (m.size > o.budgetBytes - progress.used) {
       h.range = `bytes=0-${o.budgetBytes - progress.used - 1}`;
     }
-    const res = await fetch(
-      `${base}/releases/${encodeURIComponent(m.version)}/${encodeURIComponent(m.file)}`,
-      {
-        headers: h,
-        signal: o.signal,
-      },
-    );
-    if (res.status !== 200 && res.status !== 206) {
-      await res.body?.cancel();
+    let res: Awaited<ReturnType<typeof get>>;
+    try {
+      res = await get(`${base}/releases/${encodeURIComponent(m.version)}/${encodeURIComponent(m.file)}`, h);
+    } catch (err) {
+      if (o.signal?.aborted) throw err;
       writeProgress(progressFile, progress);
-      return { ok: false, refused: false, reason: `artifact: HTTP ${res.status}` };
+      return { ok: false, refused: false, reason: `artifact: ${(err as Error).message}` };
     }
-    const etag = res.headers.get('etag') ?? undefined;
-    if (res.status === 200) have = 0; // whole file: start over
+    if (res.statusCode !== 200 && res.statusCode !== 206) {
+      res.resume();
+      writeProgress(progressFile, progress);
+      return { ok: false, refused: false, reason: `artifact: HTTP ${res.statusCode}` };
+    }
+    const etagHeader = res.headers.etag;
+    const etag = typeof etagHeader === 'string' ? etagHeader : undefined;
+    if (res.statusCode === 200) have = 0; // whole file: start over
     progress.etag = etag;
     writeProgress(progressFile, progress);
     const fd = openSync(part, have === 0 ? 'w' : 'a');
@@ -155,7 +171,7 @@ export async function downloadRelease(o: DownloadOptions): Promise<DownloadResul
     const started = performance.now();
     let got = 0;
     try {
-      for await (const whole of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const whole of res as AsyncIterable<Buffer>) {
         const room = o.budgetBytes - progress.used;
         const chunk = whole.length > room ? whole.subarray(0, Math.max(0, room)) : whole;
         writeSync(fd, chunk);

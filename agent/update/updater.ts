@@ -41,7 +41,7 @@ export interface UpdaterDeps {
   /** The running agent's version. */
   version: string;
   dataDir: string;
-  uplink?: { username?: string; passwordFile?: string };
+  uplink?: { username?: string; passwordFile?: string; ca?: string };
   health: () => { ok: boolean; missing: string[] };
   /** Stop the agent cleanly and exit with this code (75: restart into the swapped binary). */
   restart: (code: number, why: string) => void;
@@ -229,6 +229,8 @@ export class Updater {
       const username = c.username ?? this.deps.uplink?.username;
       const pwFile = c.passwordFile ?? this.deps.uplink?.passwordFile;
       const password = pwFile ? readFileSync(pwFile, 'utf8').trim() : undefined;
+      const caFile = c.ca ?? this.deps.uplink?.ca;
+      const ca = caFile && c.url.startsWith('https:') ? readFileSync(caFile) : undefined;
       this.set('downloading', undefined, { bytes: 0 });
       log.info({ wanted, running: this.deps.version }, 'update: downloading');
       const res = await downloadRelease({
@@ -238,6 +240,7 @@ export class Updater {
         username,
         password,
         publicKey,
+        ca,
         dir: this.dir(),
         budgetBytes: c.budgetBytes,
         bandwidth: c.bandwidth,

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { FakeClock } from '../../shared/clock.ts';
 import { batchEnvelopeSchema, type Status, statusSchema } from '../../shared/model.ts';
+import { makeTestCerts } from '../../test/helpers/certs.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { MemoryOutbox } from '../outbox/memory.ts';
 import { item } from '../outbox/outbox.conformance.ts';
@@ -350,53 +351,7 @@ describe('MqttUplink', () => {
   it('TLS with a CA file and username/password from a file; a wrong CA or password never connects', async () => {
     const dir = join(tmp, 'tls');
     execFileSync('mkdir', ['-p', dir]);
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    ssl(
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=edgeflow-test-ca',
-    );
-    ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'server.pem',
-      '-days',
-      '1',
-      '-extfile',
-      'san.ext',
-    );
-    ssl(
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      'other.key',
-      '-out',
-      'other-ca.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=someone-else',
-    );
+    makeTestCerts(dir, { key: 'ec', otherCa: true });
     writeFileSync(join(dir, 'secret'), 's3cret-pw\n');
     writeFileSync(join(dir, 'wrong'), 'nope\n');
 

@@ -22,6 +22,7 @@ import type { CredentialStore } from '../../shared/credentials.ts';
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
 import { PacketSizeGuard } from '../../shared/mqtt-packet-guard.ts';
+import { serverTlsOptions } from '../../shared/tls.ts';
 import { AGENT_ID_RE, downlinkTopic, parseUplinkTopic, type UplinkKind } from '../../shared/topics.ts';
 import type { CollectorConfig, ListenUrl } from '../config.ts';
 import type { CollectorMetrics, RejectReason } from '../metrics.ts';
@@ -84,19 +85,6 @@ const NOT_AUTHORIZED = 5;
 export function redactUsername(username: string): string {
   return `sha256:${createHash('sha256').update(username).digest('hex').slice(0, 12)}`;
 }
-
-/** TLS 1.3 suites, then TLS 1.2 ECDHE AEAD suites (no RSA key exchange, no DHE, no CBC). */
-export const FORWARD_SECRET_CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
 
 /** The agent id a verified client certificate names (its CN), if it is a valid id. */
 function certAgentId(socket: Partial<TLSSocket>): string | undefined {
@@ -307,15 +295,11 @@ export class EdgeBroker {
     const t = this.opts.tls;
     if (!t) throw new Error('a TLS listener needs mqtt.tls'); // config.ts refuses this earlier
     return {
-      cert: readFileSync(t.cert),
-      key: readFileSync(t.key),
+      ...serverTlsOptions(t),
       ca: t.ca ? readFileSync(t.ca) : undefined,
       requestCert: t.requireClientCert,
       rejectUnauthorized: t.requireClientCert,
       handshakeTimeout: this.opts.connectTimeoutMs,
-      minVersion: 'TLSv1.2' as const,
-      ciphers: FORWARD_SECRET_CIPHERS,
-      honorCipherOrder: true,
     };
   }
 

@@ -2,72 +2,26 @@
 // Certificates are made with openssl in a temp dir (a throwaway CA, a server cert for 127.0.0.1, and
 // client certs for gw-1 and gw-2).
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
+import { makeTestCerts } from '../../test/helpers/certs.ts';
 import { batch, summary } from '../test-support/fixtures.ts';
 import { type Harness, startHarness } from '../test-support/harness.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgeflow-tls-'));
 const p = (f: string) => join(dir, f);
 
-function ssl(...args: string[]) {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
 function makeCerts() {
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    p('ca.key'),
-    '-out',
-    p('ca.pem'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=edgeflow-test-ca',
-  );
-  writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  const leaf = (name: string, cn: string, ext?: string) => {
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      p(`${name}.key`),
-      '-out',
-      p(`${name}.csr`),
-      '-subj',
-      `/CN=${cn}`,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      p(`${name}.csr`),
-      '-CA',
-      p('ca.pem'),
-      '-CAkey',
-      p('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      p(`${name}.pem`),
-      '-days',
-      '1',
-      ...(ext ? ['-extfile', ext] : []),
-    );
-  };
-  leaf('server', 'localhost', p('server.ext'));
-  leaf('gw1', 'gw-1');
-  leaf('gw2', 'gw-2');
+  makeTestCerts(dir, {
+    clients: [
+      { file: 'gw1', cn: 'gw-1' },
+      { file: 'gw2', cn: 'gw-2' },
+    ],
+  });
 }
 
 let h: Harness;

@@ -3,10 +3,12 @@
 // (`http.listen`, `fleet.adminTokenFile`), or from --url / --token-file (another host, a port 0 test).
 // Exit codes: 0 done, 1 the collector refused or is unreachable, 2 the fleet directory does not
 // validate (one `path: problem` line per problem on stderr, nothing sent) or a bad command line.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import { loadConfigFile, readSecretFile } from '../../shared/config-file.ts';
 import { readCredentialFile } from '../../shared/credentials.ts';
+import { httpRequest, readBody } from '../../shared/http-client.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { collectorConfigSchema } from '../config.ts';
 import { DEFAULT_ALLOWED_KEYS } from './config.ts';
@@ -16,6 +18,8 @@ export interface FleetCliOptions {
   config?: string;
   url?: string;
   tokenFile?: string;
+  /** CA (PEM file) that signs the collector's HTTPS certificate (`http.tls`); default: the system's. */
+  ca?: string;
   json?: boolean;
 }
 
@@ -30,7 +34,8 @@ function target(opts: FleetCliOptions): { url: string; token: string | null } | 
     const listen = res.config.http.listen;
     const i = listen.lastIndexOf(':');
     const host = listen.slice(0, i) || '127.0.0.1';
-    url ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host}:${listen.slice(i + 1)}`;
+    const scheme = res.config.http.tls ? 'https' : 'http';
+    url ??= `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host}:${listen.slice(i + 1)}`;
     tokenFile ??= res.config.fleet?.adminTokenFile;
   }
   if (!url) return { problems: ['fleet: give --config collector.yaml or --url http://host:port'] };
@@ -49,24 +54,33 @@ export async function fleetCommand(
   }
   const path = cmd === 'status' ? '/fleet' : cmd === 'diff' ? '/fleet/diff' : `/fleet/${cmd}`;
   const method = cmd === 'status' || cmd === 'diff' ? 'GET' : 'POST';
-  let res: Response;
+  let status: number;
+  let text: string;
   try {
-    res = await fetch(`${t.url}${path}`, {
+    const res = await httpRequest(`${t.url}${path}`, {
       method,
       headers: t.token ? { authorization: `Bearer ${t.token}` } : {},
+      ca: opts.ca ? readFileSync(opts.ca) : undefined,
       signal: AbortSignal.timeout(60_000),
     });
+    status = res.statusCode ?? 0;
+    text = (await readBody(res, 64 * 1024 * 1024)).toString('utf8');
   } catch (e) {
     out.stderr(`fleet ${cmd}: cannot reach the collector at ${t.url} (${(e as Error).message})\n`);
     return 1;
   }
-  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (res.status === 422 && Array.isArray(body.problems)) {
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // not JSON (a proxy's error page): the status says enough
+  }
+  if (status === 422 && Array.isArray(body.problems)) {
     for (const p of body.problems) out.stderr(`${p}\n`);
     return 2;
   }
-  if (!res.ok) {
-    out.stderr(`fleet ${cmd}: ${res.status} ${String(body.error ?? res.statusText)}\n`);
+  if (status < 200 || status > 299) {
+    out.stderr(`fleet ${cmd}: ${status} ${String(body.error ?? STATUS_CODES[status] ?? '')}\n`);
     return 1;
   }
   if (opts.json) {

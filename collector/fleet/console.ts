@@ -5,10 +5,12 @@
 // refuses a console beyond loopback without one.
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../shared/clock.ts';
 import { parseHostPort } from '../../shared/http.ts';
 import type { Logger } from '../../shared/log.ts';
+import { type ServerTlsFiles, serverTlsOptions } from '../../shared/tls.ts';
 import type { AgentRecord, FleetController } from './controller.ts';
 import { tokenMatches } from './http.ts';
 
@@ -130,6 +132,7 @@ export async function startConsole(
   token: () => string | null,
   log: Logger,
   clock: Clock,
+  tls?: ServerTlsFiles,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const cookieFor = (t: string) => createHmac('sha256', t).update('edgeflow-console-v1').digest('hex');
   const loggedIn = (req: IncomingMessage) => {
@@ -150,7 +153,7 @@ export async function startConsole(
       })
       .end(html);
   };
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://console');
     (async () => {
       if (url.pathname === '/login') {
@@ -160,7 +163,8 @@ export async function startConsole(
           if (t && tokenMatches(t, body.get('token') ?? undefined)) {
             return send(res, 303, '', {
               location: '/',
-              'set-cookie': `${COOKIE}=${cookieFor(t)}; HttpOnly; SameSite=Strict; Path=/`,
+              // Secure over HTTPS: the browser never sends the session cookie in the clear.
+              'set-cookie': `${COOKIE}=${cookieFor(t)}; HttpOnly; SameSite=Strict; Path=/${tls ? '; Secure' : ''}`,
             });
           }
           return send(res, 401, loginPage(true));
@@ -182,14 +186,15 @@ export async function startConsole(
       log.warn({ err: err.message }, 'console request failed');
       if (!res.headersSent) send(res, 500, page('Error', '', false));
     });
-  });
+  };
+  const server = tls ? createHttpsServer(serverTlsOptions(tls), handler) : createServer(handler);
   const { host, port } = parseHostPort(listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   log.info({ url }, 'fleet console up');
   return {
     url,

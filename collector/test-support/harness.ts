@@ -65,6 +65,8 @@ export async function startHarness(
     yaml?: string;
     /** Extra or overriding keys of the `mqtt:` mapping, as YAML flow entries. */
     mqttExtra?: string;
+    /** Extra keys of the `http:` mapping (e.g. `tls: {...}`), as YAML flow entries. */
+    httpExtra?: string;
     sinks?: MemorySink[];
     runner?: Record<string, number>;
     /** Where the collector logs (default: nowhere). */
@@ -78,7 +80,7 @@ export async function startHarness(
     secrets[a] = (await addAgent(credentials, a, FAST_SCRYPT)).secret;
   const text = `collector: { id: test, dataDir: ${join(dir, 'data')} }
 mqtt: { credentials: ${credentials}, ${opts.mqttExtra?.includes('connectTimeout') ? '' : 'connectTimeout: 2s, '}${opts.mqttExtra ?? 'listen: [tcp://127.0.0.1:0]'}${opts.mqttExtra?.includes('maxPacketSize') ? '' : ', maxPacketSize: 64KB'} }
-http: { listen: 127.0.0.1:0 }
+http: { listen: 127.0.0.1:0${opts.httpExtra ? `, ${opts.httpExtra}` : ''} }
 ${opts.yaml ?? ''}`;
   const cfg = parseConfigText(text, collectorConfigSchema);
   if (!cfg.ok) throw new Error(cfg.problems.join('\n'));

@@ -3,13 +3,24 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { makeTestCerts } from '../helpers/certs.ts';
 import { killAll, spawnTracked, stopProcess } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { CLI, type FleetView, freePort, getJson, makeBed, ROOT, simIds, startCollector } from './kit.ts';
+import {
+  CLI,
+  type FleetView,
+  fleetCli,
+  freePort,
+  getJson,
+  makeBed,
+  ROOT,
+  simIds,
+  startCollector,
+} from './kit.ts';
 
 function cli(args: string[]) {
   const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
@@ -61,6 +72,34 @@ test('fleet status: an unreachable collector is exit 1 with a clear line; no tar
 });
 
 after(() => killAll());
+
+test('collector `http.tls`: fleet status over HTTPS with --ca; without the CA the CLI says it cannot reach it (exit 1)', async () => {
+  const bed = await makeBed(simIds(2));
+  const certs = makeTestCerts(mkdtempSync(join(bed.dir, 'certs-')), { key: 'ec' });
+  const yaml = readFileSync(bed.configPath, 'utf8');
+  const withTls = yaml.replace(
+    /^http: \{ listen: ([^ ]+) \}$/m,
+    `http: { listen: $1, tls: { cert: ${certs.p('server.pem')}, key: ${certs.p('server.key')} } }`,
+  );
+  assert.notEqual(withTls, yaml, 'the bed has an http: line to extend');
+  writeFileSync(bed.configPath, withTls);
+  try {
+    const collector = await startCollector(bed.configPath);
+    assert.match(collector.http, /^https:\/\//);
+    const ok = await fleetCli(['status', '--config', bed.configPath, '--ca', certs.p('ca.pem')]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /agents/i);
+    const untrusted = await fleetCli(['status', '--config', bed.configPath]);
+    assert.equal(untrusted.code, 1);
+    assert.match(
+      untrusted.stderr,
+      /^fleet status: cannot reach the collector at https:\/\/127\.0\.0\.1:\d+ \(.*certificate/,
+    );
+    await stopProcess(collector.proc);
+  } finally {
+    rmSync(bed.dir, { recursive: true, force: true });
+  }
+});
 
 test('edgeflow-sim fleet-agents: a process of simulated agents gets a rollout and reports its counters', async () => {
   const n = 30;
