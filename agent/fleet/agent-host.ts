@@ -10,20 +10,15 @@ export function agentHost(agent: Agent, agentId: string): FleetHost {
       const r = await agent.reload(config);
       if (!r.applied) throw new Error(`reload refused: ${r.reason}`);
     },
+    // The runtime's health view (plain fields), not the whole /status built per poll.
     health: () => {
-      const st = agent.status() as {
-        sources: Record<string, { state: string; lastError?: string }>;
-        uplink: { connected: boolean; lastError: string | null } | null;
-      };
+      const h = agent.health();
       return {
-        sources: Object.entries(st.sources).map(([name, s]) => ({
-          name,
-          state: s.state,
-          lastError: s.lastError,
-        })),
-        uplink: st.uplink
-          ? { configured: true, connected: st.uplink.connected, lastError: st.uplink.lastError }
-          : { configured: false, connected: false },
+        sources: h.sources.map((s) => ({ name: s.name, state: s.state, lastError: s.lastError })),
+        uplink:
+          h.uplinkConnected === null
+            ? { configured: false, connected: false }
+            : { configured: true, connected: h.uplinkConnected, lastError: h.uplinkLastError },
       };
     },
     onDownlink: (handler) => {

@@ -53,10 +53,12 @@ export interface AgentHealth {
   /** Sources whose state is 'up' (connected / port open), and how many there are. */
   sourcesOpen: number;
   sourcesTotal: number;
-  /** Per source: its name, type and whether it is open. */
-  sources: { name: string; type: string; open: boolean }[];
+  /** Per source: its name, type, state, whether it is open, and its last error (why it is not). */
+  sources: { name: string; type: string; state: string; open: boolean; lastError?: string }[];
   /** null when no uplink is configured. */
   uplinkConnected: boolean | null;
+  /** The uplink's last connection or publish error; null when none or no uplink. */
+  uplinkLastError: string | null;
   /** Wall time (epoch ms) of the last successful checkpoint (written, or nothing to write); null before the first. */
   lastCheckpointAt: number | null;
   /** Checkpoints failed in a row (0 = healthy disk). */
@@ -67,15 +69,23 @@ export interface AgentHealth {
 export function health(p: RuntimeParts): AgentHealth {
   const sources = p.sources.entries.map(({ source }) => {
     const st = source.status();
-    return { name: st.name, type: st.type, open: st.state === 'up' };
+    return {
+      name: st.name,
+      type: st.type,
+      state: st.state,
+      open: st.state === 'up',
+      ...(st.lastError !== undefined ? { lastError: st.lastError } : {}),
+    };
   });
+  const up = p.uplink.state();
   const cp = p.checkpointer.view();
   return {
     running: p.running,
     sourcesOpen: sources.filter((s) => s.open).length,
     sourcesTotal: sources.length,
     sources,
-    uplinkConnected: p.uplink.state()?.connected ?? null,
+    uplinkConnected: up?.connected ?? null,
+    uplinkLastError: up?.lastError ?? null,
     lastCheckpointAt: cp.lastCommitAt,
     checkpointFailing: cp.failing,
     clockSynced: p.clockGuard.synced(),
@@ -89,6 +99,7 @@ export function notStartedHealth(clockGuard: ClockGuard): AgentHealth {
     sourcesTotal: 0,
     sources: [],
     uplinkConnected: null,
+    uplinkLastError: null,
     lastCheckpointAt: null,
     checkpointFailing: 0,
     clockSynced: clockGuard.synced(),

@@ -61,15 +61,17 @@ const running = { running: true, sourcesTotal: 1, clockSynced: true, checkpointF
 const okHealth: AgentHealth = {
   ...running,
   sourcesOpen: 1,
-  sources: [{ name: 'floor', type: 'mqtt', open: true }],
+  sources: [{ name: 'floor', type: 'mqtt', state: 'up', open: true }],
   uplinkConnected: true,
+  uplinkLastError: null,
   lastCheckpointAt: 1,
 };
 const downHealth: AgentHealth = {
   ...running,
   sourcesOpen: 0,
-  sources: [{ name: 'floor', type: 'mqtt', open: false }],
+  sources: [{ name: 'floor', type: 'mqtt', state: 'down', open: false }],
   uplinkConnected: false,
+  uplinkLastError: 'connect ECONNREFUSED 127.0.0.1:1',
   lastCheckpointAt: null,
 };
 
