@@ -3,6 +3,7 @@
 // back with the missing parts as the reason and asks for a restart (exit 75); the previous binary then
 // reports `rolled_back` for that version and does not try it again.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,4 +120,53 @@ test('not healthy by the deadline: rolled back with the reason, exit 75; A then 
   assert.match(a.u.status().reason ?? '', /not healthy within/);
   a.u.stop();
   assert.deepEqual(a.restarts, []);
+});
+
+test('a new binary that hangs its event loop in trial is SIGKILLed by the watchdog thread; the third such start rolls back', async () => {
+  const { dir, binary, cfg } = installed();
+  // The process a service manager would start: boots the updater (trial), then blocks its main thread.
+  const child = `
+    import { nullLogger } from ${JSON.stringify(join(import.meta.dirname, '../../shared/log.ts'))};
+    import { Updater } from ${JSON.stringify(join(import.meta.dirname, 'updater.ts'))};
+    const u = new Updater(${JSON.stringify(cfg)}, {
+      log: nullLogger(), version: 'B', dataDir: ${JSON.stringify(join(dir, 'data'))},
+      health: () => ({ ok: false, missing: ['hung'] }),
+      restart: (code) => process.exit(code),
+    });
+    if (u.boot()) {
+      process.stdout.write('trial\\n');
+      for (;;) {} // hung: no timer of the main thread runs again
+    }`;
+  const start = () =>
+    new Promise<{ code: number | null; signal: string | null; out: string; ms: number }>((resolve) => {
+      const t0 = performance.now();
+      const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      p.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+      });
+      // Without a watchdog the child would hang for good: ended here so the assertion below fails instead.
+      const stuck = setTimeout(() => p.kill('SIGTERM'), 120_000);
+      p.once('exit', (code, signal) => {
+        clearTimeout(stuck);
+        resolve({ code, signal, out, ms: performance.now() - t0 });
+      });
+    });
+  for (const n of [1, 2]) {
+    const r = await start();
+    assert.equal(r.signal, 'SIGKILL', `start ${n}: ${JSON.stringify(r)}`);
+    assert.equal(r.out, 'trial\n');
+    const s = readDiskState(swapPaths(binary))!;
+    assert.equal(s.phase, 'trial');
+    assert.equal(s.starts, n);
+  }
+  const third = await start(); // the service manager's third start: rolled back, restart into A
+  assert.equal(third.code, EXIT_RESTART_FOR_UPDATE);
+  assert.equal(third.out, '');
+  const s = readDiskState(swapPaths(binary))!;
+  assert.equal(s.phase, 'rolled_back');
+  assert.match(s.reason ?? '', /B started 2 times without confirming health/);
+  assert.equal(readFileSync(binary, 'utf8'), '#!/bin/sh\necho A\n');
 });

@@ -22,6 +22,7 @@ import {
   type SwapPaths,
   swapPaths,
 } from './install.ts';
+import { TrialWatchdog, watchdogGrace } from './trial-watchdog.ts';
 
 /**
  * Healthy = every source open, the uplink connected (when configured) and a checkpoint cycle completed
@@ -64,7 +65,7 @@ export class Updater {
   private readonly now: () => number;
   private readonly paths: SwapPaths | null;
   private report: UpdateReport;
-  private trial: { timer: NodeJS.Timeout; poll: NodeJS.Timeout } | null = null;
+  private trial: { timer: NodeJS.Timeout; poll: NodeJS.Timeout; watchdog: TrialWatchdog } | null = null;
   private retry: NodeJS.Timeout | null = null;
   private busy: Promise<void> | null = null;
   private abort = new AbortController();
@@ -153,6 +154,7 @@ export class Updater {
     if (this.trial) {
       clearTimeout(this.trial.timer);
       clearInterval(this.trial.poll);
+      this.trial.watchdog.settle(); // a stop ends this process; the next start counts the trial again
       this.trial = null;
     }
     if (this.retry) clearTimeout(this.retry);
@@ -163,22 +165,34 @@ export class Updater {
     const log = this.deps.log;
     this.set('trial');
     log.info({ from: s.from, to: s.to, deadlineMs: this.cfg.healthDeadline }, 'update: trial start');
-    const finish = () => {
-      if (!this.trial) return;
+    /** Ends the trial here; false when the watchdog thread got there first (the process is being killed). */
+    const finish = (): boolean => {
+      if (!this.trial) return false;
       clearTimeout(this.trial.timer);
       clearInterval(this.trial.poll);
+      const won = this.trial.watchdog.settle();
       this.trial = null;
+      return won;
     };
+    // A hung main thread cannot run the timer below; this thread kills the process then (trial-watchdog.ts).
+    const watchdog = new TrialWatchdog(
+      this.cfg.healthDeadline + watchdogGrace(this.cfg.healthDeadline),
+      (err) =>
+        log.warn(
+          { err: err.message },
+          'update: trial watchdog thread failed; only the main thread keeps the deadline',
+        ),
+    );
     const poll = setInterval(() => {
       if (!this.health().ok || !this.paths) return;
-      finish();
+      if (!finish()) return;
       commit(this.paths, this.now);
       this.set('committed');
       log.info({ from: s.from, version: s.to }, 'update: healthy, committed');
     }, this.deps.healthPollMs ?? 500);
     const timer = setTimeout(() => {
       if (!this.paths) return;
-      finish();
+      if (!finish()) return;
       const h = this.health();
       const reason = `not healthy within ${Number((this.cfg.healthDeadline / 1000).toFixed(1))}s: ${h.missing.join(', ')}`;
       rollback(this.paths, reason, this.now);
@@ -186,7 +200,7 @@ export class Updater {
       log.error({ from: s.from, to: s.to, reason }, 'update: rolled back');
       this.deps.restart(EXIT_RESTART_FOR_UPDATE, 'rolled back');
     }, this.cfg.healthDeadline);
-    this.trial = { timer, poll };
+    this.trial = { timer, poll, watchdog };
   }
 
   /** Wanted ≠ running: download, verify, install, restart. One at a time. */
