@@ -4,8 +4,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfigFile } from '../shared/config-file.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
+import type { ReleaseArch } from '../shared/release.ts';
 import { AGENT_ID_RULE } from '../shared/topics.ts';
 import { collectorConfigSchema } from './config.ts';
+import type { FleetCliOptions } from './fleet/cli.ts';
 import { serve } from './serve.ts';
 import { VERSION } from './version.ts';
 
@@ -118,7 +120,7 @@ export function buildCli(): Command {
         "CA (PEM) of the collector's HTTPS certificate (http.tls); default: the system's",
       )
       .option('--json', "print the collector's JSON answer")
-      .action(async (opts: { config?: string; url?: string; tokenFile?: string; json?: boolean }) => {
+      .action(async (opts: FleetCliOptions) => {
         const { fleetCommand } = await import('./fleet/cli.ts');
         const code = await fleetCommand(name as keyof typeof fleetActions, opts, {
           stdout: (s) => process.stdout.write(s),
@@ -145,6 +147,36 @@ export function buildCli(): Command {
         stderr: (s) => process.stderr.write(s),
       });
     });
+  // Issue 16: release signing for over-the-air agent updates (docs/updates.md), as the build's --sign-key.
+  fleet
+    .command('keygen')
+    .description(
+      'write a release key pair: DIR/release.key (private, 0600; keep offline) and DIR/release.pub',
+    )
+    .requiredOption('--out <dir>', 'directory for the key pair (release.key is never overwritten)')
+    .action(async (opts: { out: string }) => {
+      const { writeReleaseKeyPair } = await import('./artifacts/sign.ts');
+      const k = oneLineErrors('fleet keygen', () => writeReleaseKeyPair(opts.out));
+      process.stdout.write(
+        `${k.privateFile} (private, keep offline)\n${k.publicFile} (pin on agents: update.publicKeyFile), key id ${k.keyId}\n`,
+      );
+    });
+  fleet
+    .command('sign')
+    .description(
+      'sign agent executables: writes <binary>.manifest.json beside each (version, arch, size, sha256)',
+    )
+    .requiredOption('--key <file>', 'the release private key (PEM)')
+    .requiredOption('--release-version <version>', 'the version agents will ask for (update.version)')
+    .option('--arch <arch>', 'x64 or arm64 (default: from the ELF header)')
+    .argument('<binary...>', 'agent executables')
+    .action(async (binaries: string[], opts: { key: string; releaseVersion: string; arch?: ReleaseArch }) => {
+      const { signBinaries } = await import('./artifacts/sign.ts');
+      const lines = await oneLineErrors('fleet sign', () =>
+        signBinaries(opts.key, opts.releaseVersion, binaries, opts.arch),
+      );
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
   program
     .command('check-config')
     .description('validate a configuration: exit 0 if valid, else exit 2 with one line per problem')
@@ -156,6 +188,27 @@ export function buildCli(): Command {
       process.stdout.write(`${opts.config}: ok\n`);
     });
   return program;
+}
+
+/** Bad input to a local command (a file that is not an executable, a key that exists): one line, exit 2. */
+function oneLineErrors<T>(what: string, f: () => T): T {
+  const fail = (err: unknown): never => {
+    const e = err as NodeJS.ErrnoException;
+    const msg =
+      e.code === 'EEXIST'
+        ? `${e.path} exists; not overwritten`
+        : e.code && e.path
+          ? `${e.path}: ${e.code}`
+          : e.message;
+    process.stderr.write(`${what}: ${msg}\n`);
+    process.exit(EXIT_CONFIG);
+  };
+  try {
+    const r = f();
+    return (r instanceof Promise ? r.catch(fail) : r) as T;
+  } catch (err) {
+    return fail(err);
+  }
 }
 
 const program = buildCli();

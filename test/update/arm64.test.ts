@@ -12,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readDiskState, swapPaths } from '../../agent/update/install.ts';
-import { signBinary } from '../../scripts/sign-release.ts';
+import { signBinary } from '../../collector/artifacts/sign.ts';
 import { tempDir } from '../helpers/agent-process.ts';
 import { type Built, buildRelease, ROOT, testKeys } from './builds.ts';
 

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
-import { signBinary } from '../../scripts/sign-release.ts';
+import { signBinary } from '../../collector/artifacts/sign.ts';
 import { releaseBinaryName } from '../../shared/release.ts';
 import {
   accountSummaries,
