@@ -14,6 +14,7 @@ import { type Clock, systemClock } from '../../shared/clock.ts';
 import { type DesiredState, type FleetReport, verifyDesiredState } from '../../shared/fleet.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AgentConfig } from '../config.ts';
+import { type Watchdog, watchdogGrace } from '../runtime/hang-watchdog.ts';
 import { disallowedKeys, mergeConfig } from './allow.ts';
 import type { FleetConfig } from './config.ts';
 import type { FleetHealth, FleetHost, FleetStatusFields } from './host.ts';
@@ -39,11 +40,17 @@ export interface FleetControllerOptions {
   log: Logger;
   clock?: Clock;
   /**
-   * TEST ONLY (EDGEFLOW_TEST_FLEET_CRASH_VERSION, agent/fleet/open.ts): called with the version about to
+   * TEST ONLY (EDGEFLOW_TEST_FLEET_CRASH_VERSION / _HANG_VERSION, agent/fleet/open.ts): called with the version about to
    * run, after its pending marker is durable; the test hook kills the process there. No configuration
    * crashes the agent for real, so the crash-loop path is tested through it.
    */
   beforeRun?: (version: number) => void;
+  /**
+   * Arms a watchdog for `ms` while a pushed configuration is pending (agent/runtime/hang-watchdog.ts): a
+   * configuration that hangs the event loop cannot run the deadline timer, so the process is killed and
+   * the next start counts it as a crash. Production wiring (open.ts) only: tests on a fake clock have none.
+   */
+  watchdog?: (ms: number) => Watchdog;
 }
 
 export class FleetController {
@@ -66,6 +73,8 @@ export class FleetController {
   private lastDigest = '';
   private healthTimer: object | null = null;
   private healthDone: ((h: FleetHealth | null) => void) | null = null;
+  /** Armed while a document is pending (from before its reload, or from the start of a resumed one). */
+  private dog: Watchdog | null = null;
 
   constructor(o: FleetControllerOptions) {
     this.o = o;
@@ -127,6 +136,7 @@ export class FleetController {
     if (this.healthTimer) this.clock.clearTimeout(this.healthTimer);
     this.healthTimer = null;
     this.healthDone?.(null);
+    this.disarm();
   }
 
   /**
@@ -155,6 +165,7 @@ export class FleetController {
           st.pending = again;
           this.persist();
           this.resume = again;
+          this.arm(); // from the process start: a hang while starting on it counts too
           this.log.info(
             { version: pending.version },
             'fleet: stopped while a configuration was pending; watching it again',
@@ -176,6 +187,7 @@ export class FleetController {
           st.pending = { ...pending, starts: pending.starts + 1 };
           this.persist();
           this.resume = pending;
+          this.arm();
           this.log.warn(
             { version: pending.version, starts: pending.starts + 1 },
             'fleet: the agent stopped while a configuration was pending; trying it again',
@@ -263,6 +275,7 @@ export class FleetController {
     st.pending = { ...entry, starts: 0 };
     this.report({ ...about(doc), state: 'pending' });
     this.log.info({ version: doc.version, rollout: doc.rollout }, 'fleet: applying configuration');
+    this.arm();
     try {
       await this.host!.reload(merged.config);
     } catch (err) {
@@ -314,9 +327,22 @@ export class FleetController {
   // ---- state ---------------------------------------------------------------------------------
 
   private finish(entry: AppliedDoc, state: 'applied' | 'rolled_back', reason?: string): void {
+    if (!this.disarm()) return; // the watchdog fired: the process is being killed, pending stays on disk
     this.state.pending = null;
     this.state.seen = Math.max(this.state.seen, entry.version);
     this.report({ version: entry.version, hash: entry.hash, rollout: entry.rollout, state, reason });
+  }
+
+  private arm(): void {
+    const deadline = this.o.fleet.healthDeadline;
+    this.dog ??= this.o.watchdog?.(deadline + watchdogGrace(deadline)) ?? null;
+  }
+
+  /** False when the watchdog already fired (see finish). */
+  private disarm(): boolean {
+    const dog = this.dog;
+    this.dog = null;
+    return dog ? dog.settle() : true;
   }
 
   /** Every transition: persisted with the rest of the state, then published at once. */

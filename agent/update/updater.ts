@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { parsePublicKey } from '../../shared/fleet.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ReleaseArch, UpdateReport, UpdateState } from '../../shared/release.ts';
+import { HangWatchdog, watchdogGrace } from '../runtime/hang-watchdog.ts';
 import type { AgentHealth } from '../runtime/status.ts';
 import type { UpdateConfig } from './config.ts';
 import { downloadRelease } from './download.ts';
@@ -22,7 +23,6 @@ import {
   type SwapPaths,
   swapPaths,
 } from './install.ts';
-import { TrialWatchdog, watchdogGrace } from './trial-watchdog.ts';
 
 /**
  * Healthy = every source open, the uplink connected (when configured) and a checkpoint cycle completed
@@ -65,7 +65,7 @@ export class Updater {
   private readonly now: () => number;
   private readonly paths: SwapPaths | null;
   private report: UpdateReport;
-  private trial: { timer: NodeJS.Timeout; poll: NodeJS.Timeout; watchdog: TrialWatchdog } | null = null;
+  private trial: { timer: NodeJS.Timeout; poll: NodeJS.Timeout; watchdog: HangWatchdog } | null = null;
   private retry: NodeJS.Timeout | null = null;
   private busy: Promise<void> | null = null;
   private abort = new AbortController();
@@ -174,8 +174,8 @@ export class Updater {
       this.trial = null;
       return won;
     };
-    // A hung main thread cannot run the timer below; this thread kills the process then (trial-watchdog.ts).
-    const watchdog = new TrialWatchdog(
+    // A hung main thread cannot run the timer below; this thread kills the process then (runtime/hang-watchdog.ts).
+    const watchdog = new HangWatchdog(
       this.cfg.healthDeadline + watchdogGrace(this.cfg.healthDeadline),
       (err) =>
         log.warn(

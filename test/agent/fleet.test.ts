@@ -20,6 +20,7 @@ import { captureUplink } from '../helpers/uplink-capture.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const CRASH_ENV = 'EDGEFLOW_TEST_FLEET_CRASH_VERSION';
+const HANG_ENV = 'EDGEFLOW_TEST_FLEET_HANG_VERSION';
 const agents: AgentProcess[] = [];
 const clients: MqttClient[] = [];
 const retained: string[] = [];
@@ -232,6 +233,40 @@ async function runUntilDeath(configPath: string, env: NodeJS.ProcessEnv) {
   const [code, signal] = (await once(proc, 'exit')) as [number | null, NodeJS.Signals | null];
   return { code, signal, logs };
 }
+
+test('a pushed configuration that hangs the event loop: the watchdog thread kills the agent, the next start is on the old one', {
+  timeout: 300_000,
+}, async () => {
+  const id = `fleet-h-${process.pid}`;
+  const dir = tempDir();
+  const { publicKeyFile, privateKey } = keys(dir);
+  const w1 = { name: 'w1', type: 'tumbling', size: '10s' };
+  const cfgPath = writeConfig(dir, {
+    agent: { id, dataDir: join(dir, 'data') },
+    windows: [w1],
+    uplink: { urls: [services().mosquitto.url] },
+    http: { listen: '127.0.0.1:0' },
+    fleet: { publicKeyFile, healthDeadline: '2s', allow: ['windows'] },
+  });
+  const env = { [HANG_ENV]: '1' };
+  const pub = await publisher();
+  await push(pub, id, signed(privateKey, id, 1, { windows: [w1, { name: 'w2', type: 'count', count: 3 }] }));
+
+  // Its deadline timer cannot run: only the watchdog (2 s + 5 s grace) ends it, as SIGKILL.
+  const hung = await runUntilDeath(cfgPath, env);
+  assert.equal(hung.signal, 'SIGKILL', hung.logs.slice(-2000));
+  assert.match(hung.logs, /hanging on purpose/, hung.logs.slice(-2000));
+
+  // What the service manager's restart finds: the old configuration, version 1 reported rolled back.
+  const agent = await startAgent(cfgPath, { env });
+  agents.push(agent);
+  assert.ok(agent.logs.some((l) => l.includes('"windows":1,') && l.includes('agent started')));
+  const f = (await agent.status()).fleet;
+  assert.equal(f.state, 'rolled_back');
+  assert.equal(f.version, 1);
+  assert.match(f.reason, /^crashed: the agent stopped while version 1 was pending \(1 start\)/);
+  assert.equal(await agent.stop('SIGTERM'), 0);
+});
 
 test('a crash loop on a pushed configuration ends on the old configuration', {
   timeout: 300_000,

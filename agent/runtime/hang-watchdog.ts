@@ -1,13 +1,15 @@
-// The trial's deadline enforced from a second thread (issue 16). updater.ts rolls a new binary back when
-// it is not healthy within update.healthDeadline, with a timer on the main event loop; a binary that
-// hangs that loop (a busy loop, a synchronous wait) would never fire it and stay in trial, answering
-// nothing, forever. This thread sleeps in Atomics.wait until the deadline plus a grace period; if the
-// main thread has not settled the trial by then (committed or rolled back), it SIGKILLs the process.
-// The service manager restarts it and the start is counted like a crash (install.ts recover(), the
-// systemd guard): after MAX_TRIAL_STARTS such starts the previous binary is put back.
+// A deadline kept from a second thread, for the two moments the agent bets on something new: an update's
+// trial (agent/update/updater.ts, issue 16) and a pushed configuration waiting to prove healthy
+// (agent/fleet/controller.ts, issue 15). Both roll back with a timer on the main event loop when health
+// does not come within the deadline; a new binary or configuration that hangs that loop (a busy loop, a
+// synchronous wait) would never fire it and leave the gateway alive but deaf, forever. This thread
+// sleeps in Atomics.wait until the deadline plus a grace period; if the main thread has not settled by
+// then, it SIGKILLs the process. The service manager restarts it and the death counts like a crash:
+// the update guard / install.ts recover() put the previous binary back after MAX_TRIAL_STARTS, the fleet
+// controller starts on the last-known-good after `fleet.crashRetries`.
 //
 // The worker is inline source (eval), not a module file: the single executable has no file to point
-// at. It exists only during a trial (a few MB for at most the deadline), not in normal operation.
+// at. It exists only while something is on trial (a few MB for at most the deadline).
 import { Worker } from 'node:worker_threads';
 
 const WATCHDOG_SOURCE = `
@@ -21,7 +23,7 @@ if (Atomics.wait(state, 0, 0, workerData.ms) === 'timed-out' && Atomics.compareE
 const OPEN = 0;
 const SETTLED = 1;
 
-export class TrialWatchdog {
+export class HangWatchdog {
   private readonly state = new Int32Array(new SharedArrayBuffer(4));
   private worker: Worker | null;
 
@@ -40,8 +42,8 @@ export class TrialWatchdog {
   }
 
   /**
-   * The main thread decides the trial (commit or roll back). False when the watchdog already fired: the
-   * process is being killed and the caller must not act on the trial.
+   * The main thread decided (commit or roll back, or a clean stop). False when the watchdog already fired:
+   * the process is being killed and the caller must not record a decision.
    */
   settle(): boolean {
     const won = Atomics.compareExchange(this.state, 0, OPEN, SETTLED) === OPEN;
@@ -56,3 +58,6 @@ export class TrialWatchdog {
 export function watchdogGrace(healthDeadlineMs: number): number {
   return Math.max(5_000, Math.round(healthDeadlineMs * 0.25));
 }
+
+/** What the fleet controller and the updater hold: settle() as above. */
+export type Watchdog = Pick<HangWatchdog, 'settle'>;
