@@ -72,6 +72,11 @@ const rolloutSchema = z
     canary: selectorSchema.optional(),
     /** Halt when more than this share of the agents sent the rollout reject or roll back. */
     maxFailureShare: z.number().min(0).max(1).default(0.2),
+    /**
+     * A canary agent that goes offline after its stage was sent (restarting into a new release, a
+     * reconnect) still holds the stage this long before the rollout goes on without its report.
+     */
+    offlineGrace: durationSchema.default(300_000),
   })
   .strict();
 
@@ -93,7 +98,7 @@ export const fleetConfigSchema = z
         z.string().regex(/^[a-zA-Z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*)*$/, 'expected a dotted key path'),
       )
       .default([...DEFAULT_ALLOWED_KEYS]),
-    rollout: rolloutSchema.default({ canaryShare: 0.1, maxFailureShare: 0.2 }),
+    rollout: rolloutSchema.default({ canaryShare: 0.1, maxFailureShare: 0.2, offlineGrace: 300_000 }),
     /** Agents whose last status is older than this are shown offline (besides the MQTT session). */
     staleAfter: durationSchema.default(120_000),
     console: z

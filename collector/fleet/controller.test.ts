@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import { systemClock } from '../../shared/clock.ts';
+import { type Clock, FakeClock, systemClock } from '../../shared/clock.ts';
 import { type FleetReport, verifyDesiredState } from '../../shared/fleet.ts';
 import { nullLogger } from '../../shared/log.ts';
 import type { Status } from '../../shared/model.ts';
 import { fleetConfigSchema } from './config.ts';
 import { FleetController } from './controller.ts';
 
-function bed(n: number, rollout: Record<string, unknown>) {
+function bed(n: number, rollout: Record<string, unknown>, clock: Clock = systemClock) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeflow-fleetctl-'));
   mkdirSync(join(dir, 'fleet'));
   mkdirSync(join(dir, 'data'));
@@ -31,7 +31,7 @@ function bed(n: number, rollout: Record<string, unknown>) {
   const make = () =>
     new FleetController(cfg, {
       log: nullLogger(),
-      clock: systemClock,
+      clock,
       registry: new Registry(),
       dataDir: join(dir, 'data'),
       knownAgents: () => ids,
@@ -154,6 +154,60 @@ test('an offline canary agent does not hold the rollout once the online ones rep
     await fc.apply();
     assert.deepEqual(b.sent.map((s) => s.agent).sort(), ['gw-00', 'gw-05']);
     report(fc, 'gw-05', 1, 'applied');
+    await settle();
+    assert.equal(b.sent.length, 10);
+    fc.stop();
+  } finally {
+    b.cleanup();
+  }
+});
+
+test('a canary agent that goes offline after its stage was sent (restarting into a release) holds it for offlineGrace', async () => {
+  const clock = new FakeClock(Date.now());
+  const b = bed(10, { canaryShare: 0.2, maxFailureShare: 0.5, offlineGrace: '2m' }, clock);
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    for (const id of b.ids) fc.onConnect(id);
+    b.write('60s');
+    await fc.apply();
+    const canary = b.sent.map((s) => s.agent);
+    assert.equal(canary.length, 2);
+    clock.advance(1000);
+    fc.onDisconnect(canary[1]!); // got the document, now restarting
+    report(fc, canary[0]!, 1, 'applied');
+    await settle();
+    assert.equal(b.sent.length, 2, 'held by the restarting canary agent');
+    clock.advance(60_000);
+    await settle();
+    assert.equal(b.sent.length, 2, 'still within its grace');
+    clock.advance(61_000); // grace over: the rollout goes on without its report
+    await settle();
+    assert.equal(b.sent.length, 10);
+    fc.stop();
+  } finally {
+    b.cleanup();
+  }
+});
+
+test('a canary agent that comes back within its grace and reports lets the rollout go on at once', async () => {
+  const clock = new FakeClock(Date.now());
+  const b = bed(10, { canaryShare: 0.2, maxFailureShare: 0.5, offlineGrace: '2m' }, clock);
+  try {
+    const fc = b.make();
+    fc.open();
+    await fc.start();
+    for (const id of b.ids) fc.onConnect(id);
+    b.write('60s');
+    await fc.apply();
+    const canary = b.sent.map((s) => s.agent);
+    clock.advance(1000);
+    fc.onDisconnect(canary[1]!);
+    report(fc, canary[0]!, 1, 'applied');
+    clock.advance(5000);
+    fc.onConnect(canary[1]!);
+    report(fc, canary[1]!, 1, 'applied');
     await settle();
     assert.equal(b.sent.length, 10);
     fc.stop();

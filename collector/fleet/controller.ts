@@ -7,7 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import type { Registry } from 'prom-client';
-import type { Clock } from '../../shared/clock.ts';
+import type { Clock, Timer } from '../../shared/clock.ts';
 import { configHash, keyIdOf, parsePrivateKey, signDesiredState } from '../../shared/fleet.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Alert, Status } from '../../shared/model.ts';
@@ -65,6 +65,7 @@ export class FleetController {
   private lastProblems: string[] = [];
   private watcher: FSWatcher | null = null;
   private debounceTimer: ReturnType<typeof setTimeout> | null = null;
+  private recheckTimer: Timer | null = null;
   private readonly metrics: ReturnType<typeof createFleetMetrics>;
 
   constructor(
@@ -126,6 +127,8 @@ export class FleetController {
     this.watcher = null;
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     this.debounceTimer = null;
+    if (this.recheckTimer) this.deps.clock.clearTimeout(this.recheckTimer);
+    this.recheckTimer = null;
     this.store?.close();
     this.store = null;
   }
@@ -321,17 +324,31 @@ export class FleetController {
     while (r.stagesSent < r.stages.length) {
       if (r.stagesSent > 0) {
         const prevStage = r.stages[r.stagesSent - 1]!;
-        // Through when every canary agent that is online has reported, and at least one has: an agent
-        // offline for a week must not hold the fleet back (it converges later from the retained copy).
+        // Through when every canary agent that holds the stage has reported, and at least one has. An
+        // agent online holds it; so does one that went offline after the stage was sent, for
+        // rollout.offlineGrace (it is likely restarting into the release it was sent). One offline before
+        // that (for a week, say) does not hold the fleet back: it converges later from the retained copy.
         const done = (id: string) => TERMINAL.has(this.reportFor(id, r) ?? '');
+        const now = this.deps.clock.now();
+        const graceEnds = (id: string): number | null => {
+          const a = this.agents.get(id);
+          if (!a || a.online || a.lastSeen === null || r.stageSentAt === undefined) return null;
+          return a.lastSeen >= r.stageSentAt ? a.lastSeen + this.cfg.rollout.offlineGrace : null;
+        };
+        const holds = (id: string) => this.agents.get(id)?.online || (graceEnds(id) ?? 0) > now;
         // No canary stage (canaryShare 0, a rollback) has nothing to wait for.
-        const through =
-          prevStage.length === 0 ||
-          (prevStage.some(done) && prevStage.every((id) => done(id) || !this.agents.get(id)?.online));
-        if (!through) return;
+        const waiting = prevStage.filter((id) => !done(id) && holds(id));
+        const through = prevStage.length === 0 || (prevStage.some(done) && waiting.length === 0);
+        if (!through) {
+          // Agents held only by their grace: look again when the first grace ends.
+          const ends = waiting.map(graceEnds).filter((t): t is number => t !== null);
+          if (ends.length > 0) this.recheckAt(r, Math.min(...ends));
+          return;
+        }
       }
       const stage = r.stages[r.stagesSent]!;
       r.stagesSent++;
+      r.stageSentAt = this.deps.clock.now();
       if (r.stagesSent > 1 || stage.length > 0) r.state = r.stagesSent >= 2 ? 'rolling' : 'canary';
       this.saveRollout(r);
       await this.publishStage(r, stage);
@@ -522,6 +539,21 @@ export class FleetController {
       this.advance(r).catch((err: Error) =>
         this.deps.log.error({ err: err.message }, 'fleet rollout advance failed'),
       );
+  }
+
+  /** One pending re-check of the current rollout (an offline canary agent's grace ending). */
+  private recheckAt(r: Rollout, at: number): void {
+    if (this.recheckTimer) this.deps.clock.clearTimeout(this.recheckTimer);
+    this.recheckTimer = this.deps.clock.setTimeout(
+      () => {
+        this.recheckTimer = null;
+        if (this.currentRollout() !== r) return;
+        this.advance(r).catch((err: Error) =>
+          this.deps.log.error({ err: err.message }, 'fleet rollout advance failed'),
+        );
+      },
+      Math.max(0, at - this.deps.clock.now()) + 1,
+    );
   }
 
   /** A report on the current rollout changed: halt it, or go on with its next stage. */

@@ -48,6 +48,8 @@ export interface Rollout {
   stages: string[][];
   /** Stages published so far. */
   stagesSent: number;
+  /** When (epoch ms) the last stage was published: canary agents offline since then hold it (offlineGrace). */
+  stageSentAt?: number;
   /** Configs for the agents of this rollout (sent or waiting for their stage). */
   targets: Record<string, { hash: string; config: Record<string, unknown>; from: string[] }>;
   dirHash: string | null;
