@@ -123,8 +123,9 @@ test('health: sources open, uplink (none configured), last checkpoint time, runn
   assert.equal(h.running, true);
   assert.equal(h.sourcesOpen, 1);
   assert.equal(h.sourcesTotal, 1);
-  assert.deepEqual(h.sources, [{ name: 'mq', type: 'mqtt', open: true }]);
+  assert.deepEqual(h.sources, [{ name: 'mq', type: 'mqtt', state: 'up', open: true }]);
   assert.equal(h.uplinkConnected, null);
+  assert.equal(h.uplinkLastError, null);
   assert.equal(h.lastCheckpointAt, null, 'no checkpoint yet');
   assert.equal(h.clockSynced, true);
   sources[0]!.send({ device: 'd1', metric: 't', value: 1, ts: clock.now() }, clock.now());
@@ -134,6 +135,7 @@ test('health: sources open, uplink (none configured), last checkpoint time, runn
   assert.equal(h.checkpointFailing, 0);
   sources[0]!.state = 'down';
   assert.equal(agent.health().sourcesOpen, 0);
+  assert.equal(agent.health().sources[0]!.state, 'down');
   // Fleet control adds its fields to the status (wire and /status).
   assert.equal(agent.wireStatus().labels, undefined);
   agent.setStatusFields(() => ({ labels: { site: 'plant-3' } }));
