@@ -23,7 +23,7 @@ import { type BenchResult, isMain, memory, percentiles, printResult, stopwatch }
 const DEVICES = 100;
 const SAMPLE_EVERY = 32; // per-frame latency measured on every 32nd frame
 
-const WINDOWS: WindowSpec[] = [
+export const WINDOWS: WindowSpec[] = [
   {
     name: 'all-10s',
     type: 'tumbling',
@@ -54,7 +54,7 @@ const WINDOWS: WindowSpec[] = [
   },
 ];
 
-const RULES = [
+export const RULES = [
   { name: 'overheat', kind: 'threshold', match: { metric: 'temperature' }, when: 'value > 80', for: '30s' },
   { name: 'vib-z', kind: 'zscore', match: { metric: 'vibration' }, window: 60, threshold: 4 },
   { name: 'current-spike', kind: 'spike', match: { metric: 'current' }, window: 30 },
@@ -153,10 +153,10 @@ export function pipelineCase(
       metric: c.metric,
       arrivalTs: c.arrivalTs,
     });
-    for (const r of rs) {
-      windows.ingest(r);
-      rules.onReading(r);
-    }
+    // As agent/runtime/ingress.ts: one monotonic instant per frame, rules first, their score beside the
+    // reading into the windows (issue 14: the bench fed windows then rules, without the score).
+    const mono = systemClock.monotonic();
+    for (const r of rs) windows.ingest(r, rules.onReading(r, mono), mono);
     if (sample) lat.push((performance.now() - t0) * 1000);
   }
   windows.tick();

@@ -142,9 +142,10 @@ export class RuleEngine {
 
   /**
    * A reading. Returns the highest anomaly score the matching statistical rules gave it (issue 11;
-   * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it.
+   * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it. `mono`: the
+   * monotonic instant when the caller already read it for the frame (issue 14: one clock read per frame).
    */
-  onReading(r: Reading): number | undefined {
+  onReading(r: Reading, mono?: number): number | undefined {
     const route = this.readingRules(r.device, r.metric);
     const list = route.entries;
     if (list.length === 0) return undefined;
@@ -154,7 +155,7 @@ export class RuleEngine {
     }
     const env: Env = { value: r.value, ts: r.ts, device: r.device, metric: r.metric };
     const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
-    const mono = this.opts.clock.monotonic();
+    const now = mono ?? this.opts.clock.monotonic();
     let score: number | undefined;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
@@ -167,7 +168,7 @@ export class RuleEngine {
         route.states[i] = st;
       }
       try {
-        const s = e.rule.onEvent(st, ev, mono);
+        const s = e.rule.onEvent(st, ev, now);
         if (s !== undefined && (score === undefined || s > score)) score = s;
       } catch {
         this.evalErrors++;

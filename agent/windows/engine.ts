@@ -275,8 +275,13 @@ export class WindowEngine {
     this.maxOpenWindows = opts.maxOpenWindows ?? DEFAULT_MAX_OPEN_WINDOWS;
   }
 
-  /** Routes one reading to every matching window spec. Never throws on bad input: it is counted. */
-  ingest(reading: Reading): void {
+  /**
+   * Routes one reading to every matching window spec. Never throws on bad input: it is counted.
+   * `score`: the rules' anomaly score of the reading (issue 11), given apart so the caller need not copy
+   * the reading to add it (issue 14); `now`: the monotonic instant when the caller already read it for
+   * the frame (one clock read per frame for the windows and the rules, issue 14).
+   */
+  ingest(reading: Reading, score: number | undefined = reading.score, now?: number): void {
     const match = this.matching(reading.device, reading.metric);
     const matching = match.specs;
     if (matching.length === 0) return;
@@ -287,7 +292,7 @@ export class WindowEngine {
     // Whole milliseconds: window bounds and LateEvent.ts are integers on the wire (shared/model.ts), and a
     // SenML `t` in fractional seconds would otherwise leak sub-millisecond starts into session/count ids.
     const r = Number.isInteger(reading.ts) ? reading : { ...reading, ts: Math.floor(reading.ts) };
-    const now = this.opts.clock.monotonic();
+    const mono = now ?? this.opts.clock.monotonic();
     const seq = this.arrival++;
     let dev = match.dev;
     let created = false;
@@ -301,7 +306,7 @@ export class WindowEngine {
         dev = {
           device: r.device,
           live: true,
-          wm: new DeviceWatermark(now),
+          wm: new DeviceWatermark(mono),
           keys: new Map(),
           nextDue: Number.POSITIVE_INFINITY,
           lateSeq: 0,
@@ -314,14 +319,14 @@ export class WindowEngine {
     }
     // Lateness is judged against the watermark before this reading moves it (as Flink does).
     const wmBefore = dev.wm.wm;
-    for (let i = 0; i < matching.length; i++) this.route(dev, match, i, r, seq, wmBefore);
+    for (let i = 0; i < matching.length; i++) this.route(dev, match, i, r, score, seq, wmBefore);
     if (created && dev.keys.size === 0) {
       // Every spec refused the reading (max_keys): keep no state for it, so the bound holds.
       this.forgetDevice(dev);
       this.keyless.delete(r.device);
       return;
     }
-    dev.wm.observe(r.ts, now, this.opts.maxOutOfOrder);
+    dev.wm.observe(r.ts, mono, this.opts.maxOutOfOrder);
     if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
     this.flush();
   }
@@ -535,7 +540,15 @@ export class WindowEngine {
     this.counters.droppedByReason[reason]++;
   }
 
-  private route(dev: DeviceState, match: Match, i: number, r: Reading, seq: number, wm: number): void {
+  private route(
+    dev: DeviceState,
+    match: Match,
+    i: number,
+    r: Reading,
+    score: number | undefined,
+    seq: number,
+    wm: number,
+  ): void {
     const spec = match.specs[i]!;
     const allowed = spec.allowedLateness;
     switch (spec.type) {
@@ -544,7 +557,7 @@ export class WindowEngine {
         // arithmetic as HoppingAssigner with slide = size.
         const size = spec.size;
         const start = Math.floor(r.ts / size) * size;
-        this.routeOne(dev, match, i, r, seq, wm, start, start + size);
+        this.routeOne(dev, match, i, r, score, seq, wm, start, start + size);
         return;
       }
       case 'hopping': {
@@ -580,7 +593,7 @@ export class WindowEngine {
             w = nw;
             key.wins.set(start, w);
           }
-          this.addTo(dev, w, r, seq, w.rev >= 0);
+          this.addTo(dev, w, r, score, seq, w.rev >= 0);
         }
         if (refused) {
           this.drop('max_open_windows');
@@ -590,7 +603,7 @@ export class WindowEngine {
       }
       case 'session': {
         const a = spec.assigner as TimeAssigner;
-        this.routeSession(dev, match, i, a.assign(r.ts)[0]!, r, seq, wm);
+        this.routeSession(dev, match, i, a.assign(r.ts)[0]!, r, score, seq, wm);
         return;
       }
       case 'count': {
@@ -607,7 +620,7 @@ export class WindowEngine {
             return;
           }
         }
-        key.cnt.acc.add(r.value, r.ts, seq, r.score);
+        key.cnt.acc.add(r.value, r.ts, seq, score);
         if (key.cnt.acc.n >= (spec.assigner as CountAssigner).count) this.emitCount(dev, key);
         return;
       }
@@ -622,6 +635,7 @@ export class WindowEngine {
     match: Match,
     i: number,
     r: Reading,
+    score: number | undefined,
     seq: number,
     wm: number,
     start: number,
@@ -652,7 +666,7 @@ export class WindowEngine {
       }
       key.last = w;
     }
-    this.addTo(dev, w, r, seq, w.rev >= 0);
+    this.addTo(dev, w, r, score, seq, w.rev >= 0);
   }
 
   private routeSession(
@@ -661,6 +675,7 @@ export class WindowEngine {
     i: number,
     proto: { start: number; end: number },
     r: Reading,
+    score: number | undefined,
     seq: number,
     wm: number,
   ): void {
@@ -713,12 +728,19 @@ export class WindowEngine {
     }
     target.end = Math.max(target.end, proto.end);
     key.wins.set(target.start, target);
-    this.addTo(dev, target, r, seq, afterEmission);
+    this.addTo(dev, target, r, score, seq, afterEmission);
   }
 
   /** `afterEmission`: the reading arrives after the window's first emission; it counts in `late`. */
-  private addTo(dev: DeviceState, w: Win, r: Reading, seq: number, afterEmission: boolean): void {
-    w.acc.add(r.value, r.ts, seq, r.score);
+  private addTo(
+    dev: DeviceState,
+    w: Win,
+    r: Reading,
+    score: number | undefined,
+    seq: number,
+    afterEmission: boolean,
+  ): void {
+    w.acc.add(r.value, r.ts, seq, score);
     w.dirty = true;
     if (afterEmission) w.late++;
     if (w.end < dev.nextDue) dev.nextDue = w.end;
