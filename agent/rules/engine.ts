@@ -211,13 +211,13 @@ export class RuleEngine {
       const w = st.win;
       if (w && w.start === s.window.start && w.end === s.window.end) {
         if (s.rev <= w.rev) continue; // the same revision again (re-sent): already applied
-        st.det = structuredClone(w.before);
+        st.det = copyState(w.before);
         w.rev = s.rev;
       } else if (w && s.window.end <= w.end) {
         this.staleSummaries++;
         continue;
       } else {
-        st.win = { start: s.window.start, end: s.window.end, rev: s.rev, before: structuredClone(st.det) };
+        st.win = { start: s.window.start, end: s.window.end, rev: s.rev, before: copyState(st.det) };
       }
       const raw = base[e.rule.spec.field ?? 'mean'];
       const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
@@ -421,6 +421,29 @@ function sameShape(t: unknown, v: unknown): boolean {
   const tk = Object.keys(t as object);
   if (tk.length !== Object.keys(v).length) return false;
   return tk.every((k) => Object.hasOwn(v, k) && sameShape((t as Record<string, unknown>)[k], v[k]));
+}
+
+/**
+ * A deep copy of detector state, which is plain JSON data by contract (rule.ts Detector): objects with
+ * fixed keys, arrays, numbers, null. Twice per window summary a window rule applies; structuredClone
+ * costs ~1 µs even for the empty state of a threshold rule (issue 14).
+ */
+function copyState<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = copyState(v[i]);
+    return out as T;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = copyState((v as Record<string, unknown>)[k]);
+    // A key named __proto__ stays a key (as structuredClone keeps it), not a prototype change.
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+    else out[k] = x;
+  }
+  return out as T;
 }
 
 function isObj(x: unknown): x is Record<string, unknown> {
