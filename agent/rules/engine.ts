@@ -146,6 +146,8 @@ export class RuleEngine {
    * monotonic instant when the caller already read it for the frame (issue 14: one clock read per frame).
    */
   onReading(r: Reading, mono?: number): number | undefined {
+    // A configuration without reading rules (windows only, or rules on windows) pays no routing.
+    if (this.readingEntries.length === 0) return undefined;
     const route = this.readingRules(r.device, r.metric);
     const list = route.entries;
     if (list.length === 0) return undefined;
