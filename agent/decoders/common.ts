@@ -105,8 +105,15 @@ export function parseTimestamp(v: unknown): number {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
+// Names already found valid: validity depends on the string alone, and a gateway sees the same few
+// devices and metrics over and over, so a known one costs a set lookup instead of a regex, a trim and
+// the length checks (issue 14: 5 % of decode + one window). Bounded: cleared when full.
+const KNOWN_NAMES_MAX = 10_000;
+const knownNames = new Set<string>();
+
 /** Validates a device or metric name taken from a frame or a topic. */
 export function checkName(v: unknown, what: 'device' | 'metric' | 'unit'): string {
+  if (typeof v === 'string' && knownNames.has(v)) return v;
   if (v === undefined || v === null || v === '')
     fail(what === 'device' ? 'no_device' : 'no_metric', `no ${what}`);
   let s: string;
@@ -118,5 +125,9 @@ export function checkName(v: unknown, what: 'device' | 'metric' | 'unit'): strin
   if (s.length > MAX_NAME_LENGTH) fail('bad_name', `${what} longer than ${MAX_NAME_LENGTH}`);
   if (CONTROL_RE.test(s)) fail('bad_name', `${what} contains control characters`);
   if (s === '__proto__') fail('bad_name', `${what} is a reserved name`);
+  if (typeof v === 'string') {
+    if (knownNames.size >= KNOWN_NAMES_MAX) knownNames.clear();
+    knownNames.add(s);
+  }
   return s;
 }

@@ -142,9 +142,12 @@ export class RuleEngine {
 
   /**
    * A reading. Returns the highest anomaly score the matching statistical rules gave it (issue 11;
-   * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it.
+   * the runtime hands it to the windows for `anomaly_max`), undefined when none scored it. `mono`: the
+   * monotonic instant when the caller already read it for the frame (issue 14: one clock read per frame).
    */
-  onReading(r: Reading): number | undefined {
+  onReading(r: Reading, mono?: number): number | undefined {
+    // A configuration without reading rules (windows only, or rules on windows) pays no routing.
+    if (this.readingEntries.length === 0) return undefined;
     const route = this.readingRules(r.device, r.metric);
     const list = route.entries;
     if (list.length === 0) return undefined;
@@ -154,7 +157,7 @@ export class RuleEngine {
     }
     const env: Env = { value: r.value, ts: r.ts, device: r.device, metric: r.metric };
     const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
-    const mono = this.opts.clock.monotonic();
+    const now = mono ?? this.opts.clock.monotonic();
     let score: number | undefined;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
@@ -167,7 +170,7 @@ export class RuleEngine {
         route.states[i] = st;
       }
       try {
-        const s = e.rule.onEvent(st, ev, mono);
+        const s = e.rule.onEvent(st, ev, now);
         if (s !== undefined && (score === undefined || s > score)) score = s;
       } catch {
         this.evalErrors++;
@@ -210,13 +213,13 @@ export class RuleEngine {
       const w = st.win;
       if (w && w.start === s.window.start && w.end === s.window.end) {
         if (s.rev <= w.rev) continue; // the same revision again (re-sent): already applied
-        st.det = structuredClone(w.before);
+        st.det = copyState(w.before);
         w.rev = s.rev;
       } else if (w && s.window.end <= w.end) {
         this.staleSummaries++;
         continue;
       } else {
-        st.win = { start: s.window.start, end: s.window.end, rev: s.rev, before: structuredClone(st.det) };
+        st.win = { start: s.window.start, end: s.window.end, rev: s.rev, before: copyState(st.det) };
       }
       const raw = base[e.rule.spec.field ?? 'mean'];
       const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
@@ -420,6 +423,29 @@ function sameShape(t: unknown, v: unknown): boolean {
   const tk = Object.keys(t as object);
   if (tk.length !== Object.keys(v).length) return false;
   return tk.every((k) => Object.hasOwn(v, k) && sameShape((t as Record<string, unknown>)[k], v[k]));
+}
+
+/**
+ * A deep copy of detector state, which is plain JSON data by contract (rule.ts Detector): objects with
+ * fixed keys, arrays, numbers, null. Twice per window summary a window rule applies; structuredClone
+ * costs ~1 µs even for the empty state of a threshold rule (issue 14).
+ */
+function copyState<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = copyState(v[i]);
+    return out as T;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = copyState((v as Record<string, unknown>)[k]);
+    // A key named __proto__ stays a key (as structuredClone keeps it), not a prototype change.
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+    else out[k] = x;
+  }
+  return out as T;
 }
 
 function isObj(x: unknown): x is Record<string, unknown> {

@@ -33,13 +33,20 @@ function lowerBound(a: readonly number[], x: number): number {
   return lo;
 }
 
+// Shifted in place rather than with splice, which returns a new array (of the removed values) per call:
+// spike inserts and removes once per reading (issue 14).
 export function sortedInsert(a: number[], x: number): void {
-  a.splice(lowerBound(a, x), 0, x);
+  const at = lowerBound(a, x);
+  a.push(x);
+  for (let j = a.length - 1; j > at; j--) a[j] = a[j - 1]!;
+  a[at] = x;
 }
 
 export function sortedRemove(a: number[], x: number): void {
   const i = lowerBound(a, x);
-  if (a[i] === x) a.splice(i, 1);
+  if (a[i] !== x) return;
+  for (let j = i; j < a.length - 1; j++) a[j] = a[j + 1]!;
+  a.pop();
 }
 
 export function medianOfSorted(a: readonly number[]): number {

@@ -14,7 +14,14 @@ import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
 import { madOfSorted, medianOfSorted, sortedInsert, sortedRemove } from './ring.ts';
-import { type Built, conditionAt, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
+import {
+  type Built,
+  conditionAt,
+  formatValue,
+  kindSchema,
+  type RuleKindDescriptor,
+  type Verdict,
+} from './rule.ts';
 import {
   COOLDOWN_MS,
   quantumAfter,
@@ -52,6 +59,21 @@ interface State {
 
 /** Readings a span stands for when a count is needed (warm-up, adaptAfter): a duration means 30. */
 const countOf = (span: Span): number => ('count' in span ? span.count : 30);
+
+/** Detail formatted only when read, from a class made once (as zscore.ts's ZscoreVerdict, issue 14). */
+class SpikeVerdict implements Verdict {
+  constructor(
+    readonly active: boolean,
+    readonly value: number,
+    readonly score: number,
+    private readonly robust: number,
+    private readonly median: number,
+    private readonly threshold: number,
+  ) {}
+  get detail(): string {
+    return `score=${formatValue(this.robust)} vs median ${formatValue(this.median)}, threshold ${this.threshold}`;
+  }
+}
 
 export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
   const warmup = Math.min(spec.warmup ?? countOf(spec.window), countOf(spec.window));
@@ -95,13 +117,7 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
           admit(s, ev.ts, x);
           s.outliers = [];
         }
-        return {
-          active,
-          value: x,
-          score,
-          detail: () =>
-            `score=${formatValue(robust)} vs median ${formatValue(med)}, threshold ${spec.threshold}`,
-        };
+        return new SpikeVerdict(active, x, score, robust, med, spec.threshold);
       },
     },
   };

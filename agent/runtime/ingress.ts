@@ -81,8 +81,10 @@ export class Ingress implements EngineOutputs {
       return;
     }
     const refused: Refused = { count: 0 };
+    // One monotonic instant for the frame's readings, read once for the windows and the rules (issue 14).
+    const mono = this.d.clock.monotonic();
     for (const r of readings) {
-      if (this.accept(src, r, refused) && !entry.redeliverable) checkpointer.addAtRisk(src);
+      if (this.accept(src, r, refused, mono) && !entry.redeliverable) checkpointer.addAtRisk(src);
     }
     this.countRefused(src, frame, refused);
     if (checkpointer.pendingFrames >= this.d.maxPendingFrames()) this.d.overPending();
@@ -123,7 +125,7 @@ export class Ingress implements EngineOutputs {
   }
 
   /** Returns true when the reading went into the windows and rules; a refusal is noted in `refused`. */
-  private accept(src: string, r: Reading, refused: Refused): boolean {
+  private accept(src: string, r: Reading, refused: Refused, mono: number): boolean {
     const { clockGuard, counters, checkpointer } = this.d;
     if (r.arrivalTime && !clockGuard.synced()) {
       // No trustworthy wall clock yet: keep the reading with its monotonic arrival time and stamp it
@@ -152,8 +154,8 @@ export class Ingress implements EngineOutputs {
     checkpointer.markDirty();
     // Rules first: the windows carry the reading's score as `anomaly_max` (issue 11).
     const { rules, windows } = this.d.engines;
-    const score = rules.onReading(r);
-    windows.ingest(score === undefined ? r : { ...r, score });
+    // The score goes beside the reading, not into a copy of it (issue 14: a copy per scored reading).
+    windows.ingest(r, rules.onReading(r, mono), mono);
     return true;
   }
 
@@ -170,6 +172,7 @@ export class Ingress implements EngineOutputs {
         h.source,
         { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true },
         refused,
+        mono,
       );
       this.countRefused(h.source, { payload: Buffer.alloc(0), receivedAt: now }, refused);
     }

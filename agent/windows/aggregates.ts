@@ -205,13 +205,18 @@ export class Accumulator {
   quantile(q: number): number | null {
     if (this.n === 0) return null;
     if (this.vals !== null) {
-      // Sorted in place: the order of the held values means nothing else.
+      // Sorted in place: the order of the held values means nothing else. Insertion sort: at most
+      // EXACT_MAX values, often nearly in order, already sorted for the second quantile of an emission;
+      // no comparator call per comparison as in Array#sort (issue 14: the sort was 4 % of the pipeline).
       const xs = this.vals;
       for (let i = 1; i < xs.length; i++) {
-        if (xs[i - 1]! > xs[i]!) {
-          xs.sort((a, b) => a - b);
-          break;
+        const x = xs[i]!;
+        let j = i - 1;
+        while (j >= 0 && xs[j]! > x) {
+          xs[j + 1] = xs[j]!;
+          j--;
         }
+        xs[j + 1] = x;
       }
       return xs[Math.floor(q * (xs.length - 1))]!;
     }

@@ -17,7 +17,7 @@ import { windowTypes } from './registry.ts';
 import { overlaps } from './session.ts';
 import { TumblingAssigner } from './tumbling.ts';
 import { DeviceWatermark, type WatermarkJSON } from './watermark.ts';
-import type { WindowAssigner, WindowSpec } from './window.ts';
+import type { CountAssigner, TimeAssigner, WindowAssigner, WindowSpec, WindowType } from './window.ts';
 
 export interface WindowEngineOptions {
   agentId: string;
@@ -75,10 +75,25 @@ interface Match {
   specs: CompiledSpec[];
   /** `specName \0 metric`, built once per cache entry: no string concatenation per reading (issue 14) */
   keyNames: string[];
+  /**
+   * The device's state and each spec's key state, as last resolved: a reading of a known key takes no
+   * map lookup beyond the cache's own two (issue 14). Trusted only while `live` (a removed key or
+   * forgotten device is never written to again).
+   */
+  dev: DeviceState | null;
+  keys: (KeyState | null)[];
 }
 
 interface CompiledSpec {
   spec: WindowSpec;
+  /** The spec's fields the hot path reads, copied into one object shape: the specs of different window
+   * types are objects of different shapes, which made every read of them polymorphic (issue 14). */
+  name: string;
+  allowedLateness: number;
+  type: WindowType;
+  /** tumbling: size; hopping: size and slide; 0 otherwise */
+  size: number;
+  slide: number;
   assigner: WindowAssigner;
   aggregates: ReadonlySet<AggregateName>;
   sketch: boolean;
@@ -101,6 +116,10 @@ interface Win {
 
 interface KeyState {
   spec: CompiledSpec;
+  /** false once removed from its device (Match.keys may still point at it) */
+  live: boolean;
+  /** the window the key's last reading went to (tumbling): most readings go to the same one */
+  last: Win | null;
   device: string;
   metric: string;
   /** `name \0 device \0 metric`: the emission tie-break and a stable identity */
@@ -115,6 +134,8 @@ interface KeyState {
 
 interface DeviceState {
   device: string;
+  /** false once forgotten (Match.dev may still point at it) */
+  live: boolean;
   wm: DeviceWatermark;
   /** by `specName \0 metric` */
   keys: Map<string, KeyState>;
@@ -184,9 +205,15 @@ export function specHash(s: WindowSpec): string {
 }
 
 function compile(s: WindowSpec): CompiledSpec {
+  const assigner = windowTypes.get(s.type).assigner(s);
   return {
     spec: s,
-    assigner: windowTypes.get(s.type).assigner(s),
+    name: s.name,
+    allowedLateness: s.allowedLateness,
+    type: s.type,
+    size: assigner instanceof TumblingAssigner || assigner instanceof HoppingAssigner ? assigner.size : 0,
+    slide: assigner instanceof HoppingAssigner ? assigner.slide : 0,
+    assigner,
     aggregates: new Set(s.aggregates),
     sketch: needsSketch(s.aggregates),
     match: compileMatch(s.match),
@@ -239,6 +266,8 @@ export class WindowEngine {
       (specs, _device, metric) => ({
         specs,
         keyNames: specs.map((s) => `${s.spec.name}\0${metric}`),
+        dev: null,
+        keys: specs.map(() => null),
       }),
     );
     for (const c of this.specs) this.specsByName.set(c.spec.name, c);
@@ -246,8 +275,13 @@ export class WindowEngine {
     this.maxOpenWindows = opts.maxOpenWindows ?? DEFAULT_MAX_OPEN_WINDOWS;
   }
 
-  /** Routes one reading to every matching window spec. Never throws on bad input: it is counted. */
-  ingest(reading: Reading): void {
+  /**
+   * Routes one reading to every matching window spec. Never throws on bad input: it is counted.
+   * `score`: the rules' anomaly score of the reading (issue 11), given apart so the caller need not copy
+   * the reading to add it (issue 14); `now`: the monotonic instant when the caller already read it for
+   * the frame (one clock read per frame for the windows and the rules, issue 14).
+   */
+  ingest(reading: Reading, score: number | undefined = reading.score, now?: number): void {
     const match = this.matching(reading.device, reading.metric);
     const matching = match.specs;
     if (matching.length === 0) return;
@@ -258,36 +292,41 @@ export class WindowEngine {
     // Whole milliseconds: window bounds and LateEvent.ts are integers on the wire (shared/model.ts), and a
     // SenML `t` in fractional seconds would otherwise leak sub-millisecond starts into session/count ids.
     const r = Number.isInteger(reading.ts) ? reading : { ...reading, ts: Math.floor(reading.ts) };
-    const now = this.opts.clock.monotonic();
+    const mono = now ?? this.opts.clock.monotonic();
     const seq = this.arrival++;
-    let dev = this.devices.get(r.device);
-    const created = dev === undefined;
-    if (dev === undefined) {
-      if (this.devices.size >= this.maxKeys && !this.evictKeylessDevice()) {
-        this.counters.droppedByReason.max_keys += matching.length;
-        return;
+    let dev = match.dev;
+    let created = false;
+    if (dev === null || !dev.live) {
+      dev = this.devices.get(r.device) ?? null;
+      if (dev === null) {
+        if (this.devices.size >= this.maxKeys && !this.evictKeylessDevice()) {
+          this.counters.droppedByReason.max_keys += matching.length;
+          return;
+        }
+        dev = {
+          device: r.device,
+          live: true,
+          wm: new DeviceWatermark(mono),
+          keys: new Map(),
+          nextDue: Number.POSITIVE_INFINITY,
+          lateSeq: 0,
+          countSeqs: {},
+        };
+        this.devices.set(r.device, dev);
+        created = true;
       }
-      dev = {
-        device: r.device,
-        wm: new DeviceWatermark(now),
-        keys: new Map(),
-        nextDue: Number.POSITIVE_INFINITY,
-        lateSeq: 0,
-        countSeqs: {},
-      };
-      this.devices.set(r.device, dev);
+      match.dev = dev;
     }
     // Lateness is judged against the watermark before this reading moves it (as Flink does).
     const wmBefore = dev.wm.wm;
-    for (let i = 0; i < matching.length; i++)
-      this.route(dev, matching[i]!, match.keyNames[i]!, r, seq, wmBefore);
+    for (let i = 0; i < matching.length; i++) this.route(dev, match, i, r, score, seq, wmBefore);
     if (created && dev.keys.size === 0) {
       // Every spec refused the reading (max_keys): keep no state for it, so the bound holds.
-      this.devices.delete(r.device);
+      this.forgetDevice(dev);
       this.keyless.delete(r.device);
       return;
     }
-    dev.wm.observe(r.ts, now, this.opts.maxOutOfOrder);
+    dev.wm.observe(r.ts, mono, this.opts.maxOutOfOrder);
     if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
     this.flush();
   }
@@ -305,7 +344,7 @@ export class WindowEngine {
       for (const [k, key] of dev.keys) {
         if (key.cnt !== null) this.emitCount(dev, key);
         // An idle count key holds nothing more; forget it (its sequence lives on in dev.countSeqs).
-        if (key.spec.assigner.kind === 'count') this.removeKey(dev, k);
+        if (key.spec.type === 'count') this.removeKey(dev, k);
       }
     }
     this.flush();
@@ -391,6 +430,7 @@ export class WindowEngine {
     for (const d of snap.devices) {
       const dev: DeviceState = {
         device: d.device,
+        live: true,
         wm: DeviceWatermark.fromJSON(d.wm, now),
         keys: new Map(),
         // Sweep at the next chance: allowedLateness may have shrunk, making some windows purgeable.
@@ -427,6 +467,8 @@ export class WindowEngine {
   private newKey(spec: CompiledSpec, device: string, metric: string): KeyState {
     return {
       spec,
+      live: true,
+      last: null,
       device,
       metric,
       sortKey: `${spec.spec.name}\0${device}\0${metric}`,
@@ -435,21 +477,20 @@ export class WindowEngine {
     };
   }
 
-  /** `k` is `specName \0 metric` (Match.keyNames). */
-  private key(
-    dev: DeviceState,
-    spec: CompiledSpec,
-    k: string,
-    metric: string,
-    unit?: string,
-  ): KeyState | null {
-    let key = dev.keys.get(k);
-    if (key === undefined) {
-      if (this.keyCount >= this.maxKeys) return null;
-      key = this.newKey(spec, dev.device, metric);
-      if (dev.keys.size === 0) this.keyless.delete(dev.device);
-      dev.keys.set(k, key);
-      this.keyCount++;
+  /** The key of `match.specs[i]` for a reading of `dev` (created if new), remembered in the match. */
+  private key(dev: DeviceState, match: Match, i: number, metric: string, unit?: string): KeyState | null {
+    let key: KeyState | null = match.keys[i] ?? null;
+    if (key === null || !key.live) {
+      const k = match.keyNames[i]!;
+      key = dev.keys.get(k) ?? null;
+      if (key === null) {
+        if (this.keyCount >= this.maxKeys) return null;
+        key = this.newKey(match.specs[i]!, dev.device, metric);
+        if (dev.keys.size === 0) this.keyless.delete(dev.device);
+        dev.keys.set(k, key);
+        this.keyCount++;
+      }
+      match.keys[i] = key;
     }
     if (unit !== undefined) key.unit = unit;
     return key;
@@ -467,7 +508,10 @@ export class WindowEngine {
   }
 
   private removeKey(dev: DeviceState, k: string): void {
-    if (!dev.keys.delete(k)) return;
+    const key = dev.keys.get(k);
+    if (key === undefined) return;
+    dev.keys.delete(k);
+    key.live = false;
     this.keyCount--;
     if (dev.keys.size === 0) this.keyless.set(dev.device, dev);
   }
@@ -478,13 +522,18 @@ export class WindowEngine {
    * id); under pressure the one that has been keyless longest goes first.
    */
   private evictKeylessDevice(): boolean {
-    for (const [id] of this.keyless) {
+    for (const [id, dev] of this.keyless) {
       this.keyless.delete(id);
-      this.devices.delete(id);
+      this.forgetDevice(dev);
       this.counters.evictedDevices++;
       return true;
     }
     return false;
+  }
+
+  private forgetDevice(dev: DeviceState): void {
+    this.devices.delete(dev.device);
+    dev.live = false;
   }
 
   private drop(reason: DropReason): void {
@@ -493,138 +542,154 @@ export class WindowEngine {
 
   private route(
     dev: DeviceState,
-    spec: CompiledSpec,
-    keyName: string,
+    match: Match,
+    i: number,
     r: Reading,
+    score: number | undefined,
     seq: number,
     wm: number,
   ): void {
-    const allowed = spec.spec.allowedLateness;
-    const a = spec.assigner;
-    if (a instanceof TumblingAssigner) {
-      // The common case computed in place: one window, no range array per reading (issue 14). Same
-      // arithmetic as HoppingAssigner with slide = size.
-      const start = Math.floor(r.ts / a.size) * a.size;
-      this.routeOne(dev, spec, keyName, r, seq, wm, start, start + a.size);
-      return;
-    }
-    if (a instanceof HoppingAssigner) {
-      // The windows holding ts are [start, start + size) for start = last, last - slide, ... > ts - size
-      // (HoppingAssigner.assign), walked here from the earliest without a range array (issue 14).
-      const { size, slide } = a;
-      const last = Math.floor(r.ts / slide) * slide;
-      // Cheap early exit before creating a key: even the last window holding ts is past its lateness.
-      if (wm >= last + size + allowed) {
-        this.tooLate(dev, spec, r);
+    const spec = match.specs[i]!;
+    const allowed = spec.allowedLateness;
+    switch (spec.type) {
+      case 'tumbling': {
+        // The common case computed in place: one window, no range array per reading (issue 14). Same
+        // arithmetic as HoppingAssigner with slide = size.
+        const size = spec.size;
+        const start = Math.floor(r.ts / size) * size;
+        this.routeOne(dev, match, i, r, score, seq, wm, start, start + size);
         return;
       }
-      let first = last;
-      while (first - slide > r.ts - size) first -= slide;
-      const key = this.key(dev, spec, keyName, r.metric, r.unit);
-      if (key === null) {
-        this.drop('max_keys');
-        return;
-      }
-      let refused = false;
-      for (let start = first; start <= last; start += slide) {
-        const end = start + size;
-        // Earlier hopping windows may already be purged while later ones still accept: the reading
-        // counts in those still open (the oracle test applies the same per-window rule).
-        if (wm >= end + allowed) continue;
-        let w = key.wins.get(start);
-        if (w === undefined) {
-          const nw = this.newWin(start, end, spec);
-          if (nw === null) {
-            refused = true;
-            continue;
-          }
-          w = nw;
-          key.wins.set(start, w);
+      case 'hopping': {
+        // The windows holding ts are [start, start + size) for start = last, last - slide, ... > ts - size
+        // (HoppingAssigner.assign), walked here from the earliest without a range array (issue 14).
+        const { size, slide } = spec;
+        const last = Math.floor(r.ts / slide) * slide;
+        // Cheap early exit before creating a key: even the last window holding ts is past its lateness.
+        if (wm >= last + size + allowed) {
+          this.tooLate(dev, spec, r);
+          return;
         }
-        this.addTo(dev, w, r, seq, w.rev >= 0);
-      }
-      if (refused) {
-        this.drop('max_open_windows');
-        this.removeIfEmpty(dev, key);
-      }
-      return;
-    }
-    if (a.kind === 'time') {
-      // Tumbling and hopping are handled above; a time assigner that reaches here merges (session).
-      if (!a.merging) throw new TypeError(`window ${spec.spec.name}: no route for ${a.type} windows`);
-      this.routeSession(dev, spec, keyName, a.assign(r.ts)[0]!, r, seq, wm);
-      return;
-    }
-    const key = this.key(dev, spec, keyName, r.metric, r.unit);
-    if (key === null) {
-      this.drop('max_keys');
-      return;
-    }
-    if (key.cnt === null) {
-      key.cnt = this.newWin(r.ts, r.ts, spec);
-      if (key.cnt === null) {
-        this.drop('max_open_windows');
-        this.removeIfEmpty(dev, key);
+        let first = last;
+        while (first - slide > r.ts - size) first -= slide;
+        const key = this.key(dev, match, i, r.metric, r.unit);
+        if (key === null) {
+          this.drop('max_keys');
+          return;
+        }
+        let refused = false;
+        for (let start = first; start <= last; start += slide) {
+          const end = start + size;
+          // Earlier hopping windows may already be purged while later ones still accept: the reading
+          // counts in those still open (the oracle test applies the same per-window rule).
+          if (wm >= end + allowed) continue;
+          let w = key.wins.get(start);
+          if (w === undefined) {
+            const nw = this.newWin(start, end, spec);
+            if (nw === null) {
+              refused = true;
+              continue;
+            }
+            w = nw;
+            key.wins.set(start, w);
+          }
+          this.addTo(dev, w, r, score, seq, w.rev >= 0);
+        }
+        if (refused) {
+          this.drop('max_open_windows');
+          this.removeIfEmpty(dev, key);
+        }
         return;
       }
+      case 'session': {
+        const a = spec.assigner as TimeAssigner;
+        this.routeSession(dev, match, i, a.assign(r.ts)[0]!, r, score, seq, wm);
+        return;
+      }
+      case 'count': {
+        const key = this.key(dev, match, i, r.metric, r.unit);
+        if (key === null) {
+          this.drop('max_keys');
+          return;
+        }
+        if (key.cnt === null) {
+          key.cnt = this.newWin(r.ts, r.ts, spec);
+          if (key.cnt === null) {
+            this.drop('max_open_windows');
+            this.removeIfEmpty(dev, key);
+            return;
+          }
+        }
+        key.cnt.acc.add(r.value, r.ts, seq, score);
+        if (key.cnt.acc.n >= (spec.assigner as CountAssigner).count) this.emitCount(dev, key);
+        return;
+      }
+      default:
+        throw new TypeError(`window ${spec.name}: no route for ${spec.type} windows`);
     }
-    key.cnt.acc.add(r.value, r.ts, seq, r.score);
-    if (key.cnt.acc.n >= a.count) this.emitCount(dev, key);
   }
 
   /** A reading that belongs to exactly one time window `[start, end)` (tumbling). */
   private routeOne(
     dev: DeviceState,
-    spec: CompiledSpec,
-    keyName: string,
+    match: Match,
+    i: number,
     r: Reading,
+    score: number | undefined,
     seq: number,
     wm: number,
     start: number,
     end: number,
   ): void {
-    if (wm >= end + spec.spec.allowedLateness) {
+    const spec = match.specs[i]!;
+    if (wm >= end + spec.allowedLateness) {
       this.tooLate(dev, spec, r);
       return;
     }
-    const key = this.key(dev, spec, keyName, r.metric, r.unit);
+    const key = this.key(dev, match, i, r.metric, r.unit);
     if (key === null) {
       this.drop('max_keys');
       return;
     }
-    let w = key.wins.get(start);
-    if (w === undefined) {
-      const nw = this.newWin(start, end, spec);
-      if (nw === null) {
-        this.drop('max_open_windows');
-        this.removeIfEmpty(dev, key);
-        return;
+    // Most readings of a key go to the window its previous reading went to: no map lookup then.
+    let w = key.last;
+    if (w === null || w.start !== start) {
+      w = key.wins.get(start) ?? null;
+      if (w === null) {
+        w = this.newWin(start, end, spec);
+        if (w === null) {
+          this.drop('max_open_windows');
+          this.removeIfEmpty(dev, key);
+          return;
+        }
+        key.wins.set(start, w);
       }
-      w = nw;
-      key.wins.set(start, w);
+      key.last = w;
     }
-    this.addTo(dev, w, r, seq, w.rev >= 0);
+    this.addTo(dev, w, r, score, seq, w.rev >= 0);
   }
 
   private routeSession(
     dev: DeviceState,
-    spec: CompiledSpec,
-    keyName: string,
+    match: Match,
+    i: number,
     proto: { start: number; end: number },
     r: Reading,
+    score: number | undefined,
     seq: number,
     wm: number,
   ): void {
-    const existing = dev.keys.get(keyName);
+    const spec = match.specs[i]!;
+    const existing = dev.keys.get(match.keyNames[i]!);
     const hits: Win[] = [];
     if (existing !== undefined) for (const w of existing.wins.values()) if (overlaps(w, proto)) hits.push(w);
     // With no open session to join, the proto-session alone decides lateness. An open session it joins
     // is by construction not yet purged (wm < its end + allowedLateness), so joining is never late.
-    if (hits.length === 0 && wm >= proto.end + spec.spec.allowedLateness) {
+    if (hits.length === 0 && wm >= proto.end + spec.allowedLateness) {
       this.tooLate(dev, spec, r);
       return;
     }
-    const key = existing ?? this.key(dev, spec, keyName, r.metric, r.unit);
+    const key = existing ?? this.key(dev, match, i, r.metric, r.unit);
     if (existing && r.unit !== undefined) existing.unit = r.unit;
     if (key === null) {
       this.drop('max_keys');
@@ -663,12 +728,19 @@ export class WindowEngine {
     }
     target.end = Math.max(target.end, proto.end);
     key.wins.set(target.start, target);
-    this.addTo(dev, target, r, seq, afterEmission);
+    this.addTo(dev, target, r, score, seq, afterEmission);
   }
 
   /** `afterEmission`: the reading arrives after the window's first emission; it counts in `late`. */
-  private addTo(dev: DeviceState, w: Win, r: Reading, seq: number, afterEmission: boolean): void {
-    w.acc.add(r.value, r.ts, seq, r.score);
+  private addTo(
+    dev: DeviceState,
+    w: Win,
+    r: Reading,
+    score: number | undefined,
+    seq: number,
+    afterEmission: boolean,
+  ): void {
+    w.acc.add(r.value, r.ts, seq, score);
     w.dirty = true;
     if (afterEmission) w.late++;
     if (w.end < dev.nextDue) dev.nextDue = w.end;
@@ -702,7 +774,7 @@ export class WindowEngine {
     const wm = dev.wm.wm;
     let next = Number.POSITIVE_INFINITY;
     for (const [k, key] of dev.keys) {
-      const allowed = key.spec.spec.allowedLateness;
+      const allowed = key.spec.allowedLateness;
       for (const w of key.wins.values()) {
         if (w.end > wm) {
           if (w.end < next) next = w.end;
@@ -711,11 +783,11 @@ export class WindowEngine {
         if (w.dirty) this.emit(key, w);
         if (w.end + allowed <= wm) {
           key.wins.delete(w.start);
+          if (key.last === w) key.last = null;
           this.openWindows--;
         } else if (w.end + allowed < next) next = w.end + allowed;
       }
-      if (key.wins.size === 0 && key.cnt === null && key.spec.assigner.kind === 'time')
-        this.removeKey(dev, k);
+      if (key.wins.size === 0 && key.cnt === null && key.spec.type !== 'count') this.removeKey(dev, k);
     }
     dev.nextDue = next;
   }
@@ -758,7 +830,7 @@ export class WindowEngine {
       rev: w.rev,
       device: key.device,
       metric: key.metric,
-      window: { name, type: key.spec.spec.type, start, end },
+      window: { name, type: key.spec.type, start, end },
       ...w.acc.result(key.spec.aggregates),
       late: w.late,
       tags: key.unit === undefined ? {} : { unit: key.unit },
