@@ -1,0 +1,132 @@
+// Incremental window checkpoints (issue 14): whatever happened between two checkpoints (readings,
+// late data, idle advancement, count windows closing on idle, devices evicted under maxKeys, failed
+// writes, an engine rebuilt), the rows in the outbox read back as exactly the engine's full snapshot at
+// the last successful write. The full snapshot is the oracle: it is what a checkpoint held before.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { FakeClock } from '../../shared/clock.ts';
+import { MemoryOutbox } from '../outbox/memory.ts';
+import { WindowEngine, type WindowEngineOptions } from '../windows/engine.ts';
+import type { WindowSpec } from '../windows/window.ts';
+import { WINDOW_PART_PREFIX, WindowCheckpointParts } from './checkpoint-parts.ts';
+
+const SPECS: WindowSpec[] = [
+  {
+    name: 't2s',
+    type: 'tumbling',
+    size: 2_000,
+    aggregates: ['count', 'sum', 'first', 'p95'],
+    allowedLateness: 1_000,
+    match: {},
+    lateEvents: 'forward',
+  },
+  {
+    name: 'c3',
+    type: 'count',
+    count: 3,
+    aggregates: ['count', 'max'],
+    allowedLateness: 0,
+    match: {},
+    lateEvents: 'drop',
+  },
+];
+
+type Op =
+  | { k: 'reading'; device: number; dt: number; value: number }
+  | { k: 'advance'; ms: number }
+  | { k: 'checkpoint'; fails: boolean }
+  | { k: 'rebuild' };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      k: fc.constant('reading' as const),
+      device: fc.integer({ min: 0, max: 7 }),
+      dt: fc.integer({ min: -3_000, max: 500 }),
+      value: fc.integer({ min: -50, max: 50 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 4_000 }) }),
+  },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('checkpoint' as const), fails: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'rebuild' as const }) },
+);
+
+test('incremental window checkpoint rows read back as the full snapshot of the last successful write', () => {
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 120 }), (ops) => {
+      const clock = new FakeClock(Date.UTC(2026, 11, 7));
+      const opts: WindowEngineOptions = {
+        agentId: 'gw',
+        maxOutOfOrder: 500,
+        idleTimeout: 3_000,
+        maxKeys: 5,
+        clock,
+      };
+      const out = { summary: () => {}, late: () => {} };
+      let engine = new WindowEngine(SPECS, opts, out);
+      const outbox = new MemoryOutbox();
+      const parts = new WindowCheckpointParts(clock);
+      let expected: string | undefined;
+      for (const o of ops) {
+        if (o.k === 'reading')
+          engine.ingest({ device: `d${o.device}`, metric: 'm', value: o.value, ts: clock.now() + o.dt });
+        else if (o.k === 'advance') {
+          clock.advance(o.ms);
+          engine.tick();
+        } else if (o.k === 'rebuild') {
+          // A reload: the same state in a new engine object, which must be written in full.
+          engine = WindowEngine.restore(JSON.parse(JSON.stringify(engine.snapshot())), SPECS, opts, out);
+        } else {
+          const entries = parts.entries(engine);
+          if (o.fails) continue; // the transaction rolled back: nothing stored, nothing marked written
+          outbox.append([], new Map(entries));
+          parts.written();
+          expected = JSON.stringify(engine.snapshot());
+        }
+        // At any time after a successful write (also later, once more time passed: the silence of rows
+        // left alone is extended by the time since they were written), the rows read back as the
+        // snapshot taken at that write, with the silences the restore clock implies.
+        if (expected !== undefined) {
+          const readClock = new FakeClock(clock.now());
+          readClock.advance(clock.monotonic());
+          const got = new WindowCheckpointParts(readClock).read(outbox) as { devices: { device: string }[] };
+          const want = JSON.parse(expected) as { devices: { device: string }[] };
+          const byName = (a: { device: string }, b: { device: string }) => (a.device < b.device ? -1 : 1);
+          got.devices.sort(byName);
+          want.devices.sort(byName);
+          assert.deepEqual(got, want);
+          assert.equal(outbox.readCheckpoints(WINDOW_PART_PREFIX).length, want.devices.length);
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('rows of devices an unreadable or removed state left behind are deleted by the first write', () => {
+  const clock = new FakeClock(Date.UTC(2026, 11, 7));
+  const outbox = new MemoryOutbox();
+  outbox.append(
+    [],
+    new Map([
+      ['windows', '{not json'],
+      [`${WINDOW_PART_PREFIX}gone`, '{"at":0,"d":{}}'],
+    ]),
+  );
+  const parts = new WindowCheckpointParts(clock);
+  assert.throws(() => parts.read(outbox), SyntaxError);
+  const opts: WindowEngineOptions = { agentId: 'gw', maxOutOfOrder: 0, idleTimeout: 3_000, clock };
+  const engine = new WindowEngine(SPECS, opts, { summary: () => {}, late: () => {} });
+  engine.ingest({ device: 'kept', metric: 'm', value: 1, ts: clock.now() });
+  outbox.append([], new Map(parts.entries(engine)));
+  parts.written();
+  assert.deepEqual(
+    outbox.readCheckpoints(WINDOW_PART_PREFIX).map(([k]) => k),
+    [`${WINDOW_PART_PREFIX}kept`],
+  );
+});
