@@ -25,7 +25,7 @@ import { createSource } from '../sources/index.ts';
 import { type DownlinkHandler, MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { Backpressure } from './backpressure.ts';
 import { Checkpointer } from './checkpoint.ts';
-import { WINDOW_PART_PREFIX, WindowCheckpointParts } from './checkpoint-parts.ts';
+import { engineCheckpoints, isPart } from './checkpoint-parts.ts';
 import { BUILD_DATE_MS, ClockGuard } from './clock-guard.ts';
 import { ClockHold } from './clock-hold.ts';
 import { AgentCounters } from './counters.ts';
@@ -85,8 +85,8 @@ export class Agent {
   private config: AgentConfig;
   private outbox!: Outbox;
   private checkpointer!: Checkpointer;
-  /** The window state's rows in the checkpoint (incremental, issue 14). */
-  private readonly windowParts: WindowCheckpointParts;
+  /** The engines' rows in the checkpoint (incremental, issue 14). */
+  private readonly parted: ReturnType<typeof engineCheckpoints>;
   /** One object for the agent's life (ingress and status hold it); reload replaces its fields. */
   private readonly engines = {} as Engines;
   private ingress!: Ingress;
@@ -107,7 +107,7 @@ export class Agent {
     this.clockGuard = new ClockGuard(this.clock, BUILD_DATE_MS, config.limits.minEventTime);
     this.processing = new ProcessingClock(this.clock);
     this.hold = new ClockHold(this.clock);
-    this.windowParts = new WindowCheckpointParts(this.clock);
+    this.parted = engineCheckpoints(this.clock);
     this.backpressure = new Backpressure(this.processing, this.counters, this.log);
     this.startedAt = this.clock.now();
     if (deps.outbox) this.outbox = deps.outbox;
@@ -166,12 +166,15 @@ export class Agent {
       deliveryStage: this.metrics.deliveryStage,
       settings: () => ({ ...this.config.checkpoint, maxPendingFrames: this.config.limits.maxPendingFrames }),
       state: () => [
-        ...this.windowParts.entries(this.engines.windows),
-        ['rules', JSON.stringify(this.engines.rules.snapshot())],
+        ...this.parted.windows.entries(this.engines.windows),
+        ...this.parted.rules.entries(this.engines.rules),
         ['held', this.hold.toCheckpoint()],
       ],
-      stateWritten: () => this.windowParts.written(),
-      compress: (key) => !key.startsWith(WINDOW_PART_PREFIX),
+      stateWritten: () => {
+        this.parted.windows.written();
+        this.parted.rules.written();
+      },
+      isPart,
       onCommitted: () => this.backpressure.resume(this.sources.entries),
       onWritten: (committed) => this.uplink.notify(committed),
       onFailed: (pending) => {
@@ -193,8 +196,8 @@ export class Agent {
     const corrupt = (key: string) => (err: unknown) => this.stateReset(key, err);
     this.hold.restore(this.checkpointer.read('held', corrupt('held')));
     const snap = {
-      windows: this.readWindows(corrupt('windows')),
-      rules: this.checkpointer.read('rules', corrupt('rules')),
+      windows: this.readParted('windows', corrupt('windows')),
+      rules: this.readParted('rules', corrupt('rules')),
     };
     this.rebuildEngines(snap);
     foldEngineCounters(this.parts, true);
@@ -223,10 +226,10 @@ export class Agent {
     );
   }
 
-  /** The window snapshot of the last checkpoint (header + device rows); undefined when none or unreadable. */
-  private readWindows(onCorrupt: (err: unknown) => void): unknown {
+  /** An engine's snapshot of the last checkpoint (header + rows); undefined when none or unreadable. */
+  private readParted(engine: 'windows' | 'rules', onCorrupt: (err: unknown) => void): unknown {
     try {
-      return this.windowParts.read(this.outbox);
+      return this.parted[engine].read(this.outbox);
     } catch (err) {
       onCorrupt(err);
       return undefined;

@@ -1,15 +1,25 @@
 // Incremental window checkpoints (issue 14): whatever happened between two checkpoints (readings,
 // late data, idle advancement, count windows closing on idle, devices evicted under maxKeys, failed
-// writes, an engine rebuilt), the rows in the outbox read back as exactly the engine's full snapshot at
-// the last successful write. The full snapshot is the oracle: it is what a checkpoint held before.
+// writes, an engine rebuilt; for rules: pending `for`, firing, window revisions, missing's timers), the
+// rows in the outbox read back as exactly the engine's full snapshot at the last successful write. The
+// full snapshot is the oracle: it is what a checkpoint held before.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { FakeClock } from '../../shared/clock.ts';
+import type { Summary } from '../../shared/model.ts';
 import { MemoryOutbox } from '../outbox/memory.ts';
+import { RuleEngine, type RuleSnapshot, type RuleSpec } from '../rules/engine.ts';
 import { WindowEngine, type WindowEngineOptions } from '../windows/engine.ts';
 import type { WindowSpec } from '../windows/window.ts';
-import { WINDOW_PART_PREFIX, WindowCheckpointParts } from './checkpoint-parts.ts';
+import {
+  LineClock,
+  PartedCheckpoint,
+  RULE_PART_PREFIX,
+  ruleLayout,
+  WINDOW_PART_PREFIX,
+  windowLayout,
+} from './checkpoint-parts.ts';
 
 const SPECS: WindowSpec[] = [
   {
@@ -31,6 +41,13 @@ const SPECS: WindowSpec[] = [
     lateEvents: 'drop',
   },
 ];
+
+const RULES = [
+  { name: 'hot', kind: 'threshold', match: {}, when: 'value > 30', for: '2s' },
+  { name: 'z', kind: 'zscore', match: {}, window: 5, threshold: 2 },
+  { name: 'gone', kind: 'missing', match: {}, after: '3s' },
+  { name: 'win', kind: 'threshold', on: { window: 't2s' }, match: {}, when: 'count > 2' },
+] as unknown as RuleSpec[];
 
 type Op =
   | { k: 'reading'; device: number; dt: number; value: number }
@@ -67,26 +84,39 @@ test('incremental window checkpoint rows read back as the full snapshot of the l
         maxKeys: 5,
         clock,
       };
-      const out = { summary: () => {}, late: () => {} };
-      let engine = new WindowEngine(SPECS, opts, out);
+      const ruleOpts = { agentId: 'gw', clock };
+      let rules = new RuleEngine(RULES, ruleOpts, { alert: () => {} });
+      const wout = { summary: (s: Summary) => rules.onSummary(s), late: () => {} };
+      let engine = new WindowEngine(SPECS, opts, wout);
       const outbox = new MemoryOutbox();
-      const parts = new WindowCheckpointParts(clock);
+      const line = new LineClock(clock);
+      const parts = new PartedCheckpoint(windowLayout, line);
+      const ruleParts = new PartedCheckpoint(ruleLayout, line);
+      let expectedRules: string | undefined;
       let expected: string | undefined;
       for (const o of ops) {
-        if (o.k === 'reading')
-          engine.ingest({ device: `d${o.device}`, metric: 'm', value: o.value, ts: clock.now() + o.dt });
-        else if (o.k === 'advance') {
+        if (o.k === 'reading') {
+          const r = { device: `d${o.device}`, metric: 'm', value: o.value, ts: clock.now() + o.dt };
+          rules.onReading(r);
+          engine.ingest(r);
+        } else if (o.k === 'advance') {
           clock.advance(o.ms);
           engine.tick();
+          rules.tick();
         } else if (o.k === 'rebuild') {
           // A reload: the same state in a new engine object, which must be written in full.
-          engine = WindowEngine.restore(JSON.parse(JSON.stringify(engine.snapshot())), SPECS, opts, out);
+          engine = WindowEngine.restore(JSON.parse(JSON.stringify(engine.snapshot())), SPECS, opts, wout);
+          rules = RuleEngine.restore(JSON.parse(JSON.stringify(rules.snapshot())), RULES, ruleOpts, {
+            alert: () => {},
+          });
         } else {
-          const entries = parts.entries(engine);
+          const entries = [...parts.entries(engine), ...ruleParts.entries(rules)];
           if (o.fails) continue; // the transaction rolled back: nothing stored, nothing marked written
           outbox.append([], new Map(entries));
           parts.written();
+          ruleParts.written();
           expected = JSON.stringify(engine.snapshot());
+          expectedRules = JSON.stringify(rules.snapshot());
         }
         // At any time after a successful write (also later, once more time passed: the silence of rows
         // left alone is extended by the time since they were written), the rows read back as the
@@ -94,13 +124,25 @@ test('incremental window checkpoint rows read back as the full snapshot of the l
         if (expected !== undefined) {
           const readClock = new FakeClock(clock.now());
           readClock.advance(clock.monotonic());
-          const got = new WindowCheckpointParts(readClock).read(outbox) as { devices: { device: string }[] };
+          const readLine = new LineClock(readClock);
+          const got = new PartedCheckpoint(windowLayout, readLine).read(outbox) as {
+            devices: { device: string }[];
+          };
           const want = JSON.parse(expected) as { devices: { device: string }[] };
           const byName = (a: { device: string }, b: { device: string }) => (a.device < b.device ? -1 : 1);
           got.devices.sort(byName);
           want.devices.sort(byName);
           assert.deepEqual(got, want);
           assert.equal(outbox.readCheckpoints(WINDOW_PART_PREFIX).length, want.devices.length);
+          const gotRules = new PartedCheckpoint(ruleLayout, readLine).read(outbox) as RuleSnapshot;
+          const wantRules = JSON.parse(expectedRules!) as RuleSnapshot;
+          for (const r of [...gotRules.rules, ...wantRules.rules])
+            r.keys.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+          assert.deepEqual(gotRules, wantRules);
+          assert.equal(
+            outbox.readCheckpoints(RULE_PART_PREFIX).length,
+            wantRules.rules.reduce((n, r) => n + r.keys.length, 0),
+          );
         }
       }
     }),
@@ -118,7 +160,7 @@ test('rows of devices an unreadable or removed state left behind are deleted by 
       [`${WINDOW_PART_PREFIX}gone`, '{"at":0,"d":{}}'],
     ]),
   );
-  const parts = new WindowCheckpointParts(clock);
+  const parts = new PartedCheckpoint(windowLayout, new LineClock(clock));
   assert.throws(() => parts.read(outbox), SyntaxError);
   const opts: WindowEngineOptions = { agentId: 'gw', maxOutOfOrder: 0, idleTimeout: 3_000, clock };
   const engine = new WindowEngine(SPECS, opts, { summary: () => {}, late: () => {} });

@@ -10,7 +10,7 @@ import { agentSchema } from '../../agent/load-config.ts';
 import { MemoryOutbox } from '../../agent/outbox/memory.ts';
 import { Agent } from '../../agent/runtime/agent.ts';
 import { decodeCheckpointValue, encodeCheckpointValue } from '../../agent/runtime/checkpoint-codec.ts';
-import { WINDOW_PART_PREFIX, WindowCheckpointParts } from '../../agent/runtime/checkpoint-parts.ts';
+import { engineCheckpoints, WINDOW_PART_PREFIX } from '../../agent/runtime/checkpoint-parts.ts';
 import { BUILD_DATE_MS } from '../../agent/runtime/clock-guard.ts';
 import type { RawFrame, Source, SourceHooks, SourceStatus } from '../../agent/sources/source.ts';
 import { MqttUplink } from '../../agent/uplink/mqtt-uplink.ts';
@@ -325,7 +325,7 @@ test('uplink reconnect backoff runs on the monotonic clock: wall-clock steps (+1
   }
 });
 
-test('checkpointed window state: a header row plus a row per device (issue 14), restoring to the same run as the single row (deflated or plain JSON) older agents wrote', async () => {
+test('checkpointed engine state: header rows plus a row per device and per rule key (issue 14), restoring to the same run as the single rows (deflated or plain JSON) older agents wrote', async () => {
   const t0 = Date.UTC(2026, 10, 22);
   const clock = new FakeClock(t0);
   const { agent, outbox, serial } = await build(clock);
@@ -341,14 +341,13 @@ test('checkpointed window state: a header row plus a row per device (issue 14), 
   assert.equal(rows.length, 40, 'one row per device');
   const header = JSON.parse(decodeCheckpointValue(outbox.readCheckpoint('windows')!));
   assert.deepEqual(header.devices, [], 'the header holds no devices');
-  const rulesStored = outbox.readCheckpoint('rules')!;
-  assert.ok(rulesStored.startsWith('z1:'), 'large state is deflated');
   await agent.stop(0);
-  // The whole window state of the final checkpoint as one snapshot: what an agent before issue 14
-  // stored under `windows`.
-  const full = JSON.stringify(new WindowCheckpointParts(clock).read(outbox));
+  // The whole state of the final checkpoint as one snapshot per engine: what an agent before issue 14
+  // stored under `windows` and `rules`.
+  const parted = engineCheckpoints(clock);
+  const full = JSON.stringify(parted.windows.read(outbox));
   assert.equal(JSON.parse(full).devices.length, 40);
-  const rulesFinal = outbox.readCheckpoint('rules')!;
+  const rulesFull = JSON.stringify(parted.rules.read(outbox));
 
   const run = async (entries: [string, string][]) => {
     const ob = new MemoryOutbox();
@@ -364,11 +363,11 @@ test('checkpointed window state: a header row plus a row per device (issue 14), 
   const fromParts = await run(outbox.readCheckpoints(''));
   const fromCompressed = await run([
     ['windows', encodeCheckpointValue(full)],
-    ['rules', rulesFinal],
+    ['rules', encodeCheckpointValue(rulesFull)],
   ]);
   const fromPlain = await run([
     ['windows', full],
-    ['rules', decodeCheckpointValue(rulesFinal)],
+    ['rules', rulesFull],
   ]);
   assert.ok(fromParts.length > 0);
   assert.deepEqual(fromParts, fromPlain);
