@@ -25,7 +25,7 @@ import { createSource } from '../sources/index.ts';
 import { type DownlinkHandler, MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { Backpressure } from './backpressure.ts';
 import { Checkpointer } from './checkpoint.ts';
-import { engineCheckpoints, isPart } from './checkpoint-parts.ts';
+import { engineCheckpoints } from './checkpoint-parts.ts';
 import { BUILD_DATE_MS, ClockGuard } from './clock-guard.ts';
 import { ClockHold } from './clock-hold.ts';
 import { AgentCounters } from './counters.ts';
@@ -174,7 +174,6 @@ export class Agent {
         this.parted.windows.written();
         this.parted.rules.written();
       },
-      isPart,
       onCommitted: () => this.backpressure.resume(this.sources.entries),
       onWritten: (committed) => this.uplink.notify(committed),
       onFailed: (pending) => {

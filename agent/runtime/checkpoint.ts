@@ -59,13 +59,6 @@ export interface CheckpointDeps {
   state: () => [string, string | null][];
   /** The entries of the last state() call are committed (not called when the write failed). */
   stateWritten?: () => void;
-  /**
-   * Rows of an incremental checkpoint (checkpoint-parts.ts) [none]: written as they are, neither
-   * compared with lastSaved (they are known to have changed) nor deflated: a few KB each, thousands a
-   * second at 10,000 keys, and a zlib stream per call (deflateRawSync) cost more malloc'ed memory than
-   * the rows themselves (issue 14: 10k-keys RSS 316 MiB plain vs 431 deflated, one run each).
-   */
-  isPart?: (key: string) => boolean;
   /** After a successful (or unnecessary) checkpoint, once the frames are acknowledged. */
   onCommitted: () => void;
   /** After items were written: the seqs they got (the uplink ships them now). */
@@ -250,10 +243,9 @@ export class Checkpointer {
     const state = new Map<string, string | null>();
     const digests = new Map<string, string>();
     const asked = this.dirty || this.pendingItems.length > 0;
-    const isPart = this.d.isPart ?? (() => false);
     if (asked) {
       for (const [k, v] of this.d.state()) {
-        if (v === null || isPart(k)) {
+        if (v === null) {
           state.set(k, v);
           continue;
         }
@@ -273,7 +265,7 @@ export class Checkpointer {
     }
     // `state` holds the JSON (compared with lastSaved); the outbox gets the stored form (deflated when large).
     const stored = new Map<string, string | null>();
-    for (const [k, v] of state) stored.set(k, v === null || isPart(k) ? v : encodeCheckpointValue(v));
+    for (const [k, v] of state) stored.set(k, v === null ? null : encodeCheckpointValue(v));
     if (this.pendingItems.length === 0 && state.size === 0) {
       // Nothing to persist: frames that changed no state (bad frames, duplicates) can be acknowledged.
       counters.checkpoints.inc({ result: 'skipped' });
