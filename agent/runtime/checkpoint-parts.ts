@@ -152,7 +152,10 @@ export class PartedCheckpoint<E extends object, H extends object, P> {
   private place(id: string): void {
     const b = fnv1a(id) & (this.buckets - 1);
     let ids = this.members.get(b);
-    if (ids === undefined) this.members.set(b, (ids = new Set()));
+    if (ids === undefined) {
+      ids = new Set();
+      this.members.set(b, ids);
+    }
     if (!ids.has(id)) {
       ids.add(id);
       this.parts++;
