@@ -479,7 +479,7 @@ export async function benchFootprint(): Promise<BenchResult> {
 
     // 200k burst at QoS 1.
     if (CASES.includes('burst')) {
-      const a = await startAgent(broker.url, 'fpburst', WINDOWS_IDLE, RULES_IDLE, { nativeDir });
+      const a = await startAgent(broker.url, 'fpburst', WINDOWS_IDLE, RULES_IDLE, probed);
       const pub = await mqtt.connectAsync(broker.url, { clientId: `fp-burst-${process.pid}` });
       try {
         await untilHealthy(a);
@@ -494,6 +494,14 @@ export async function benchFootprint(): Promise<BenchResult> {
           pub.publish(`fpburst/d${i % 1000}/${METRICS[(i >> 10) % 4]}`, String(i % 97), { qos: 1 });
           if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
         }
+        // What the agent holds while it works through the burst (issue 14: where the peak goes): the probe
+        // and /status as soon as everything is published.
+        const during = await breakdown(a);
+        const st = (await (await fetch(`${a.url}/status`)).json()) as Record<string, unknown>;
+        const held = ['pendingFrames', 'pendingAcks', 'pendingItems', 'outbox'].map(
+          (k) => `${k} ${JSON.stringify(st[k])}`,
+        );
+        notes.push(...describe('burst (all published)', during), `burst (all published) ${held.join(', ')}`);
         await waitFor(async () => (await readingsIn(a)) >= BURST, 120_000, 'the burst', 50);
         const seconds = (performance.now() - t0) / 1000;
         clearInterval(timer);
