@@ -13,6 +13,8 @@
 //     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading
 //   - burst: 200,000 readings at QoS 1 from 1,000 devices, published as fast as the broker takes them
 //     (idle config); peak RSS sampled every 50 ms until all 200,000 are counted in
+//   - state (issue 14): bytes of window + rule state per key and what a checkpoint writes, in-process
+//     (bench/footprint-state.ts as a child with --expose-gc), for the 10k-keys config
 //   - where the MiB go (idle): /proc smaps by mapping (executable file pages, anonymous, malloc,
 //     libraries, addons) and, through a preloaded probe (NODE_OPTIONS=--require, SIGUSR2),
 //     process.memoryUsage(), v8.getHeapSpaceStatistics() and v8.getHeapCodeStatistics()
@@ -33,8 +35,10 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = process.env.EDGEFLOW_BENCH_FOOTPRINT_BIN ?? join(ROOT, 'dist/edgeflow-agent-linux-x64');
 const SECONDS = Number(process.env.EDGEFLOW_BENCH_FOOTPRINT_SECONDS ?? 30);
 const STARTS = 5;
-/** Which cases to run: bare,start,breakdown,keys,burst [all]; for iterating on one. */
-const CASES = (process.env.EDGEFLOW_BENCH_FOOTPRINT_CASES ?? 'bare,start,breakdown,keys,burst').split(',');
+/** Which cases to run: bare,start,breakdown,keys,burst,state [all]; for iterating on one. */
+const CASES = (process.env.EDGEFLOW_BENCH_FOOTPRINT_CASES ?? 'bare,start,breakdown,keys,burst,state').split(
+  ',',
+);
 const BURST = 200_000;
 const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 
@@ -119,7 +123,7 @@ const RULES_IDLE = [
   { name: 'overheat', kind: 'threshold', match: { metric: 'temperature' }, when: 'value > 80' },
 ];
 // bench/pipeline.ts's WINDOWS and RULES, in config syntax.
-const WINDOWS_PIPELINE = [
+export const WINDOWS_PIPELINE = [
   {
     name: 'all-10s',
     type: 'tumbling',
@@ -144,7 +148,7 @@ const WINDOWS_PIPELINE = [
     match: { metric: 'vibration' },
   },
 ];
-const RULES_PIPELINE = [
+export const RULES_PIPELINE = [
   { name: 'overheat', kind: 'threshold', match: { metric: 'temperature' }, when: 'value > 80', for: '30s' },
   { name: 'vib-z', kind: 'zscore', match: { metric: 'vibration' }, window: 60, threshold: 4 },
   { name: 'current-spike', kind: 'spike', match: { metric: 'current' }, window: 30 },
@@ -156,7 +160,7 @@ const RULES_PIPELINE = [
     when: 'p95 > 75',
   },
 ];
-const METRICS = ['temperature', 'vibration', 'current', 'humidity'];
+export const METRICS = ['temperature', 'vibration', 'current', 'humidity'];
 
 interface Agent {
   proc: ChildProcess;
@@ -475,7 +479,7 @@ export async function benchFootprint(): Promise<BenchResult> {
 
     // 200k burst at QoS 1.
     if (CASES.includes('burst')) {
-      const a = await startAgent(broker.url, 'fpburst', WINDOWS_IDLE, RULES_IDLE, { nativeDir });
+      const a = await startAgent(broker.url, 'fpburst', WINDOWS_IDLE, RULES_IDLE, probed);
       const pub = await mqtt.connectAsync(broker.url, { clientId: `fp-burst-${process.pid}` });
       try {
         await untilHealthy(a);
@@ -490,6 +494,14 @@ export async function benchFootprint(): Promise<BenchResult> {
           pub.publish(`fpburst/d${i % 1000}/${METRICS[(i >> 10) % 4]}`, String(i % 97), { qos: 1 });
           if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
         }
+        // What the agent holds while it works through the burst (issue 14: where the peak goes): the probe
+        // and /status as soon as everything is published.
+        const during = await breakdown(a);
+        const st = (await (await fetch(`${a.url}/status`)).json()) as Record<string, unknown>;
+        const held = ['pendingFrames', 'pendingAcks', 'pendingItems', 'outbox'].map(
+          (k) => `${k} ${JSON.stringify(st[k])}`,
+        );
+        notes.push(...describe('burst (all published)', during), `burst (all published) ${held.join(', ')}`);
         await waitFor(async () => (await readingsIn(a)) >= BURST, 120_000, 'the burst', 50);
         const seconds = (performance.now() - t0) / 1000;
         clearInterval(timer);
@@ -506,6 +518,24 @@ export async function benchFootprint(): Promise<BenchResult> {
         await pub.endAsync();
         await a.stop();
       }
+    }
+    if (CASES.includes('state')) {
+      const child = spawnSync(
+        process.execPath,
+        ['--expose-gc', '--import', 'tsx', join(ROOT, 'bench/footprint-state.ts')],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+      if (child.status !== 0) throw new Error(`footprint-state failed: ${child.stderr}`);
+      const st = JSON.parse(child.stdout.trim().split('\n').pop() as string);
+      rows.push({
+        case: `state in-process, ${st.keys} keys × ${st.seconds} s (${st.windows} windows): ${st.bytesPerKey} B/key`,
+        'state heap MiB': st.stateMiB,
+        load1: load1(),
+      });
+      notes.push(
+        `state: V8 heap used ${st.stateMiB} MiB after GC; checkpoint rows ${JSON.stringify(st.checkpointNext)} one second later (all keys changed); one full snapshot would be ${st.fullSnapshotJsonMiB} MiB of JSON`,
+      );
+      result.state = st;
     }
   } finally {
     await broker.stop();

@@ -3,6 +3,7 @@
 import type { EdgeflowError } from '../../shared/errors.ts';
 import type {
   AppendResult,
+  CheckpointEntries,
   OnFull,
   Outbox,
   OutboxItem,
@@ -43,7 +44,7 @@ export class MemoryOutbox implements Outbox {
     this.onFull = opts.onFull ?? DEFAULT_ON_FULL;
   }
 
-  append(items: readonly OutboxItem[], checkpoint?: ReadonlyMap<string, string>): AppendResult {
+  append(items: readonly OutboxItem[], checkpoint?: CheckpointEntries): AppendResult {
     const encoded = items.map(encodeItem);
     if (this.failWrites) {
       this.writeErrors++;
@@ -74,7 +75,11 @@ export class MemoryOutbox implements Outbox {
       appended++;
     });
     this.rejected += plan.rejected;
-    if (checkpoint) for (const [k, v] of checkpoint) this.checkpoints.set(k, v);
+    if (checkpoint)
+      for (const [k, v] of checkpoint) {
+        if (v === null) this.checkpoints.delete(k);
+        else this.checkpoints.set(k, v);
+      }
     return { appended, dropped, rejected: plan.rejected, lastSeq: this.lastSeq };
   }
 
@@ -98,6 +103,12 @@ export class MemoryOutbox implements Outbox {
 
   readCheckpoint(key: string): string | undefined {
     return this.checkpoints.get(key);
+  }
+
+  readCheckpoints(prefix: string): [string, string][] {
+    const out: [string, string][] = [];
+    for (const [k, v] of this.checkpoints) if (k.startsWith(prefix)) out.push([k, v]);
+    return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   stats(): OutboxStats {

@@ -209,6 +209,30 @@ export function outboxConformance(name: string, makeOutbox: MakeOutbox): void {
     );
 
     it(
+      'checkpoint entries: null deletes one; readCheckpoints lists a prefix in key order (issue 14)',
+      withOutbox(undefined, (o) => {
+        o.append(
+          [],
+          new Map([
+            ['windows', 'head'],
+            ['windows/d/b_%', 'B'],
+            ['windows/d/a', 'A'],
+            ['windows/dx', 'other'],
+            ['rules', 'r'],
+          ]),
+        );
+        assert.deepEqual(o.readCheckpoints('windows/d/'), [
+          ['windows/d/a', 'A'],
+          ['windows/d/b_%', 'B'],
+        ]);
+        o.append([item('summaries', 1)], new Map([['windows/d/a', null]]));
+        assert.deepEqual(o.readCheckpoints('windows/d/'), [['windows/d/b_%', 'B']]);
+        assert.equal(o.readCheckpoint('windows/d/a'), undefined);
+        assert.equal(o.readCheckpoint('windows'), 'head');
+      }),
+    );
+
+    it(
       'a body that is not JSON-serialisable is a programming error: thrown, nothing stored',
       withOutbox(undefined, (o) => {
         assert.throws(

@@ -56,6 +56,9 @@ export interface AppendResult {
   error?: EdgeflowError;
 }
 
+/** Checkpoint entries written with an append: key → value, or null to delete the key. */
+export type CheckpointEntries = ReadonlyMap<string, string | null>;
+
 export type OnFull = 'drop-oldest-summaries' | 'reject-new';
 
 /** Size policy shared by every implementation (the conformance suite checks it). */
@@ -69,13 +72,16 @@ export interface Outbox {
   /**
    * Appends items and (optionally) saves checkpoint entries in the same transaction, so window/rule
    * state and the summaries it emitted are durable together (issue 4: no loss, no double count).
+   * A `null` value deletes the entry (the incremental checkpoint's parts of a device that is gone).
    */
-  append(items: readonly OutboxItem[], checkpoint?: ReadonlyMap<string, string>): AppendResult;
+  append(items: readonly OutboxItem[], checkpoint?: CheckpointEntries): AppendResult;
   /** Oldest items of one kind not yet handed out; `afterSeq` skips items already in flight. */
   peek(kind: OutboxKind, limit: number, afterSeq?: number): StoredItem[];
   /** Deletes acknowledged items. */
   ack(seqs: readonly number[]): void;
   readCheckpoint(key: string): string | undefined;
+  /** Every checkpoint entry whose key starts with `prefix`, in key order. */
+  readCheckpoints(prefix: string): [key: string, value: string][];
   stats(): OutboxStats;
   close(): void;
 }

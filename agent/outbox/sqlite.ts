@@ -19,6 +19,7 @@ import { type Logger, nullLogger } from '../../shared/log.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
 import type {
   AppendResult,
+  CheckpointEntries,
   OnFull,
   Outbox,
   OutboxItem,
@@ -137,8 +138,10 @@ export class SqliteOutbox implements Outbox {
   private readonly deleteRareUpToStmt: Database.Statement;
   private readonly putCheckpointStmt: Database.Statement;
   private readonly getCheckpointStmt: Database.Statement;
+  private readonly deleteCheckpointStmt: Database.Statement;
+  private readonly prefixCheckpointStmt: Database.Statement;
   private readonly putMetaStmt: Database.Statement;
-  private readonly appendTx: (items: EncodedItem[], checkpoint?: ReadonlyMap<string, string>) => AppendResult;
+  private readonly appendTx: (items: EncodedItem[], checkpoint?: CheckpointEntries) => AppendResult;
   private readonly ackTx: (seqs: readonly number[]) => void;
 
   // In-memory mirrors of the table, recomputed at open (one scan, which also reads every page of the table
@@ -208,16 +211,21 @@ export class SqliteOutbox implements Outbox {
       'INSERT INTO checkpoint_v1 (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     );
     this.getCheckpointStmt = db.prepare('SELECT value FROM checkpoint_v1 WHERE key = ?').pluck(true);
+    this.deleteCheckpointStmt = db.prepare('DELETE FROM checkpoint_v1 WHERE key = ?');
+    // substr, not LIKE: keys may hold % and _ (device names).
+    this.prefixCheckpointStmt = db
+      .prepare('SELECT key, value FROM checkpoint_v1 WHERE substr(key, 1, length(@p)) = @p ORDER BY key')
+      .raw(true);
     this.putMetaStmt = db.prepare(
       'INSERT INTO meta_v1 (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     );
-    this.appendTx = db.transaction((items: EncodedItem[], checkpoint?: ReadonlyMap<string, string>) =>
+    this.appendTx = db.transaction((items: EncodedItem[], checkpoint?: CheckpointEntries) =>
       this.appendInTx(items, checkpoint),
     );
     this.ackTx = db.transaction((seqs: readonly number[]) => this.ackInTx(seqs));
   }
 
-  append(items: readonly OutboxItem[], checkpoint?: ReadonlyMap<string, string>): AppendResult {
+  append(items: readonly OutboxItem[], checkpoint?: CheckpointEntries): AppendResult {
     this.assertOpen();
     const encoded = items.map(encodeItem); // TypeError on a non-serialisable body: a bug, thrown
     // Snapshot what the transaction mutates, so a rollback leaves the mirrors untouched.
@@ -288,6 +296,11 @@ export class SqliteOutbox implements Outbox {
   readCheckpoint(key: string): string | undefined {
     this.assertOpen();
     return this.getCheckpointStmt.get(key) as string | undefined;
+  }
+
+  readCheckpoints(prefix: string): [string, string][] {
+    this.assertOpen();
+    return this.prefixCheckpointStmt.all({ p: prefix }) as [string, string][];
   }
 
   stats(): OutboxStats {
@@ -400,7 +413,7 @@ export class SqliteOutbox implements Outbox {
     this.writeErrorsPersisted = this.writeErrors;
   }
 
-  private appendInTx(items: EncodedItem[], checkpoint?: ReadonlyMap<string, string>): AppendResult {
+  private appendInTx(items: EncodedItem[], checkpoint?: CheckpointEntries): AppendResult {
     const plan = planAppend(items, this.bytesByKind, this.maxBytes, this.onFull);
     let dropped = 0;
     for (const kind of ['summaries', 'late'] as const) {
@@ -417,7 +430,11 @@ export class SqliteOutbox implements Outbox {
       this.bytesByKind[it.kind] += it.bytes;
       appended++;
     }
-    if (checkpoint) for (const [k, v] of checkpoint) this.putCheckpointStmt.run(k, v);
+    if (checkpoint)
+      for (const [k, v] of checkpoint) {
+        if (v === null) this.deleteCheckpointStmt.run(k);
+        else this.putCheckpointStmt.run(k, v);
+      }
     if (appended > 0) this.putMetaStmt.run('lastSeq', this.lastSeq);
     if (dropped > 0) {
       this.putMetaStmt.run('dropped.summaries', this.dropped.summaries);

@@ -78,6 +78,9 @@ export class RuleEngine {
   private keysDropped = 0;
   private staleSummaries = 0;
   private readonly maxKeys: number;
+  /** keys whose state may have changed since the last takeChanged(), with their rule: the incremental
+   * checkpoint writes only these (issue 14, agent/runtime/checkpoint-parts.ts) */
+  private changed = new Map<KeyState, Entry>();
 
   constructor(
     specs: RuleSpec[],
@@ -169,6 +172,7 @@ export class RuleEngine {
         st = got;
         route.states[i] = st;
       }
+      this.changed.set(st, e);
       try {
         const s = e.rule.onEvent(st, ev, now);
         if (s !== undefined && (score === undefined || s > score)) score = s;
@@ -221,6 +225,7 @@ export class RuleEngine {
       } else {
         st.win = { start: s.window.start, end: s.window.end, rev: s.rev, before: copyState(st.det) };
       }
+      this.changed.set(st, e);
       const raw = base[e.rule.spec.field ?? 'mean'];
       const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
       const ev: RuleEvent = {
@@ -274,32 +279,53 @@ export class RuleEngine {
    */
   snapshot(): RuleSnapshot {
     const mono = this.opts.clock.monotonic();
+    const snap = this.snapshotHeader();
+    this.entries.forEach((e, i) => {
+      for (const st of e.rule.keys.values()) snap.rules[i]!.keys.push(keyToJSON(e, st, mono));
+    });
+    return snap;
+  }
+
+  /**
+   * The snapshot in parts (incremental checkpoints, issue 14): `snapshotHeader()` (every rule, no keys)
+   * plus `snapshotKey()` per key; `restore()` takes the header with the keys put back. takeChanged()
+   * names the keys whose state may differ from the last time it was called; keys of kinds that
+   * checkpoint monotonic time as time left (`save`, e.g. missing) or change on tick() are always named,
+   * so what is stored of them is never older than the last checkpoint.
+   */
+  snapshotHeader(): RuleSnapshot {
     return {
       v: SNAPSHOT_VERSION,
-      rules: this.entries.map((e) => {
-        const d = e.rule.detector;
-        const save = (s: unknown) => (d.save ? d.save(s, mono) : structuredClone(s));
-        return {
-          name: e.rule.spec.name,
-          fp: e.fp,
-          keys: [...e.rule.keys.values()].map((st) => ({
-            device: st.device,
-            metric: st.metric,
-            det: save(st.det),
-            pendingSince: st.pendingSince,
-            firing: st.firing,
-            episodeStart: st.episodeStart,
-            quietUntil: st.quietUntil,
-            win: st.win && {
-              start: st.win.start,
-              end: st.win.end,
-              rev: st.win.rev,
-              before: save(st.win.before),
-            },
-          })),
-        };
-      }),
+      rules: this.entries.map((e) => ({ name: e.rule.spec.name, fp: e.fp, keys: [] })),
     };
+  }
+
+  snapshotKey(
+    rule: string,
+    device: string,
+    metric: string,
+  ): RuleSnapshot['rules'][number]['keys'][number] | undefined {
+    const e = this.entries.find((x) => x.rule.spec.name === rule);
+    const st = e?.rule.keys.get(Rule.keyOf(device, metric));
+    return e === undefined || st === undefined ? undefined : keyToJSON(e, st, this.opts.clock.monotonic());
+  }
+
+  /** Every key as [rule, device, metric]. */
+  *keyNames(): Generator<[rule: string, device: string, metric: string]> {
+    for (const e of this.entries)
+      for (const st of e.rule.keys.values()) yield [e.rule.spec.name, st.device, st.metric];
+  }
+
+  takeChanged(): [rule: string, device: string, metric: string][] {
+    const out: [string, string, string][] = [];
+    for (const [st, e] of this.changed) out.push([e.rule.spec.name, st.device, st.metric]);
+    this.changed = new Map();
+    for (const e of this.entries) {
+      const d = e.rule.detector;
+      if (d.save === undefined && d.tick === undefined) continue;
+      for (const st of e.rule.keys.values()) out.push([e.rule.spec.name, st.device, st.metric]);
+    }
+    return out;
   }
 
   /**
@@ -406,6 +432,26 @@ export interface RuleSnapshot {
       win: { start: number; end: number; rev: number; before: unknown } | null;
     }[];
   }[];
+}
+
+function keyToJSON(e: Entry, st: KeyState, mono: number): RuleSnapshot['rules'][number]['keys'][number] {
+  const d = e.rule.detector;
+  const save = (s: unknown) => (d.save ? d.save(s, mono) : structuredClone(s));
+  return {
+    device: st.device,
+    metric: st.metric,
+    det: save(st.det),
+    pendingSince: st.pendingSince,
+    firing: st.firing,
+    episodeStart: st.episodeStart,
+    quietUntil: st.quietUntil,
+    win: st.win && {
+      start: st.win.start,
+      end: st.win.end,
+      rev: st.win.rev,
+      before: save(st.win.before),
+    },
+  };
 }
 
 /**

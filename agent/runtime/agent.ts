@@ -25,6 +25,7 @@ import { createSource } from '../sources/index.ts';
 import { type DownlinkHandler, MqttUplink } from '../uplink/mqtt-uplink.ts';
 import { Backpressure } from './backpressure.ts';
 import { Checkpointer } from './checkpoint.ts';
+import { engineCheckpoints } from './checkpoint-parts.ts';
 import { BUILD_DATE_MS, ClockGuard } from './clock-guard.ts';
 import { ClockHold } from './clock-hold.ts';
 import { AgentCounters } from './counters.ts';
@@ -84,6 +85,8 @@ export class Agent {
   private config: AgentConfig;
   private outbox!: Outbox;
   private checkpointer!: Checkpointer;
+  /** The engines' rows in the checkpoint (incremental, issue 14). */
+  private readonly parted: ReturnType<typeof engineCheckpoints>;
   /** One object for the agent's life (ingress and status hold it); reload replaces its fields. */
   private readonly engines = {} as Engines;
   private ingress!: Ingress;
@@ -104,6 +107,7 @@ export class Agent {
     this.clockGuard = new ClockGuard(this.clock, BUILD_DATE_MS, config.limits.minEventTime);
     this.processing = new ProcessingClock(this.clock);
     this.hold = new ClockHold(this.clock);
+    this.parted = engineCheckpoints(this.clock);
     this.backpressure = new Backpressure(this.processing, this.counters, this.log);
     this.startedAt = this.clock.now();
     if (deps.outbox) this.outbox = deps.outbox;
@@ -162,10 +166,14 @@ export class Agent {
       deliveryStage: this.metrics.deliveryStage,
       settings: () => ({ ...this.config.checkpoint, maxPendingFrames: this.config.limits.maxPendingFrames }),
       state: () => [
-        ['windows', JSON.stringify(this.engines.windows.snapshot())],
-        ['rules', JSON.stringify(this.engines.rules.snapshot())],
+        ...this.parted.windows.entries(this.engines.windows),
+        ...this.parted.rules.entries(this.engines.rules),
         ['held', this.hold.toCheckpoint()],
       ],
+      stateWritten: () => {
+        this.parted.windows.written();
+        this.parted.rules.written();
+      },
       onCommitted: () => this.backpressure.resume(this.sources.entries),
       onWritten: (committed) => this.uplink.notify(committed),
       onFailed: (pending) => {
@@ -187,8 +195,8 @@ export class Agent {
     const corrupt = (key: string) => (err: unknown) => this.stateReset(key, err);
     this.hold.restore(this.checkpointer.read('held', corrupt('held')));
     const snap = {
-      windows: this.checkpointer.read('windows', corrupt('windows')),
-      rules: this.checkpointer.read('rules', corrupt('rules')),
+      windows: this.readParted('windows', corrupt('windows')),
+      rules: this.readParted('rules', corrupt('rules')),
     };
     this.rebuildEngines(snap);
     foldEngineCounters(this.parts, true);
@@ -215,6 +223,16 @@ export class Agent {
       { err, key, code: 'STORE_CORRUPT' },
       `checkpointed ${key} state is unreadable; starting it fresh (its open windows/alert state are lost)`,
     );
+  }
+
+  /** An engine's snapshot of the last checkpoint (header + rows); undefined when none or unreadable. */
+  private readParted(engine: 'windows' | 'rules', onCorrupt: (err: unknown) => void): unknown {
+    try {
+      return this.parted[engine].read(this.outbox);
+    } catch (err) {
+      onCorrupt(err);
+      return undefined;
+    }
   }
 
   private rebuildEngines(snap: EngineSnapshot): void {

@@ -8,6 +8,7 @@
 //
 // When: soon after an item is emitted (group commit, at most once per `checkpoint.minInterval`, issue
 // 19), otherwise every `checkpoint.interval` (the runtime's tick asks `due()`).
+import { createHash } from 'node:crypto';
 import type { Histogram } from 'prom-client';
 import type { Clock, Timer } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -51,8 +52,13 @@ export interface CheckpointDeps {
   deliveryStage: Histogram<'stage'>;
   /** The current settings (a reload may change them). */
   settings: () => CheckpointSettings;
-  /** The state entries to persist, as JSON: windows, rules, held. Called only when something changed. */
-  state: () => [string, string][];
+  /**
+   * The state entries to persist, as JSON (null: delete the entry): windows (header and changed device
+   * rows, checkpoint-parts.ts), rules, held. Called only when something changed.
+   */
+  state: () => [string, string | null][];
+  /** The entries of the last state() call are committed (not called when the write failed). */
+  stateWritten?: () => void;
   /** After a successful (or unnecessary) checkpoint, once the frames are acknowledged. */
   onCommitted: () => void;
   /** After items were written: the seqs they got (the uplink ships them now). */
@@ -69,7 +75,11 @@ export class Checkpointer {
   private readonly atRisk = new Map<string, number>();
   /** Something worth a checkpoint happened (a reading changed state, held readings changed). */
   private dirty = false;
-  /** Checkpoint values as last written, to write only the entries that changed. */
+  /**
+   * Digests of the checkpoint values as last written, to write only the entries that changed. Digests,
+   * not the values: at 10,000 keys the rule state alone is 12 MiB of JSON, kept for nothing but this
+   * comparison (issue 14).
+   */
   private readonly lastSaved = new Map<string, string>();
   private pendingItems: OutboxItem[] = [];
   /** Monotonic time each pending item was emitted (same order as pendingItems): the checkpoint stage. */
@@ -109,7 +119,7 @@ export class Checkpointer {
     try {
       // Plain JSON (any agent version) or deflated (`z1:`, checkpoint-codec.ts).
       const raw = decodeCheckpointValue(stored);
-      this.lastSaved.set(key, raw);
+      this.lastSaved.set(key, digest(raw));
       return JSON.parse(raw);
     } catch (err) {
       onCorrupt(err);
@@ -230,11 +240,21 @@ export class Checkpointer {
   checkpoint(): boolean {
     const { outbox, clock, counters } = this.d;
     this.lastCheckpointMono = clock.monotonic();
-    const state = new Map<string, string>();
-    if (this.dirty || this.pendingItems.length > 0) {
-      for (const [k, v] of this.d.state())
-        if (this.lastSaved.get(k) !== v && !(k === 'held' && v === '[]' && !this.lastSaved.has(k)))
+    const state = new Map<string, string | null>();
+    const digests = new Map<string, string>();
+    const asked = this.dirty || this.pendingItems.length > 0;
+    if (asked) {
+      for (const [k, v] of this.d.state()) {
+        if (v === null) {
           state.set(k, v);
+          continue;
+        }
+        const dg = digest(v);
+        if (this.lastSaved.get(k) !== dg && !(k === 'held' && v === '[]' && !this.lastSaved.has(k))) {
+          state.set(k, v);
+          digests.set(k, dg);
+        }
+      }
     }
     if (state.size > 0 || this.pendingItems.length > 0) {
       // With the state, the keys of the frames this checkpoint acknowledges (and the previous one's, whose
@@ -244,11 +264,12 @@ export class Checkpointer {
       }
     }
     // `state` holds the JSON (compared with lastSaved); the outbox gets the stored form (deflated when large).
-    const stored = new Map<string, string>();
-    for (const [k, v] of state) stored.set(k, encodeCheckpointValue(v));
+    const stored = new Map<string, string | null>();
+    for (const [k, v] of state) stored.set(k, v === null ? null : encodeCheckpointValue(v));
     if (this.pendingItems.length === 0 && state.size === 0) {
       // Nothing to persist: frames that changed no state (bad frames, duplicates) can be acknowledged.
       counters.checkpoints.inc({ result: 'skipped' });
+      if (asked) this.d.stateWritten?.();
       this.committed();
       return true;
     }
@@ -284,7 +305,12 @@ export class Checkpointer {
     if (this.failures > 0) this.d.log.info({ failures: this.failures }, 'checkpoint succeeded again');
     this.failures = 0;
     counters.checkpoints.inc({ result: 'ok' });
-    for (const [k, v] of state) this.lastSaved.set(k, v);
+    for (const k of state.keys()) {
+      const dg = digests.get(k);
+      if (dg === undefined) this.lastSaved.delete(k);
+      else this.lastSaved.set(k, dg);
+    }
+    if (asked) this.d.stateWritten?.();
     const committedAt = clock.monotonic();
     for (const t of this.pendingEmittedAt)
       this.d.deliveryStage.observe({ stage: 'checkpoint' }, (committedAt - t) / 1000);
@@ -326,4 +352,9 @@ export class Checkpointer {
       lastCommitAt: this.lastCommitAt,
     };
   }
+}
+
+/** What lastSaved keeps of a value: short ones themselves, long ones a SHA-1 (~1 GB/s; not a security use). */
+function digest(v: string): string {
+  return v.length <= 64 ? `=${v}` : `#${createHash('sha1').update(v).digest('base64')}`;
 }

@@ -173,7 +173,7 @@ interface KeyJSON {
   unit?: string;
 }
 
-interface DeviceJSON {
+export interface DeviceJSON {
   device: string;
   wm: WatermarkJSON;
   lateSeq: number;
@@ -181,7 +181,7 @@ interface DeviceJSON {
   keys: KeyJSON[];
 }
 
-interface SnapshotJSON {
+export interface SnapshotJSON {
   v: typeof SNAPSHOT_VERSION;
   arrival: number;
   devices: DeviceJSON[];
@@ -252,6 +252,9 @@ export class WindowEngine {
   private arrival = 0;
   /** emissions collected during one ingest/tick, released sorted by (end, key, start) */
   private pending: Emission[] = [];
+  /** devices whose state may have changed (or that were evicted) since the last takeChanged(): the
+   * incremental checkpoint writes only these (issue 14, agent/runtime/checkpoint-parts.ts) */
+  private changed = new Set<string>();
 
   constructor(
     specs: readonly WindowSpec[],
@@ -326,6 +329,7 @@ export class WindowEngine {
       this.keyless.delete(r.device);
       return;
     }
+    this.changed.add(r.device);
     dev.wm.observe(r.ts, mono, this.opts.maxOutOfOrder);
     if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
     this.flush();
@@ -339,6 +343,7 @@ export class WindowEngine {
       // Idle advancement exists to close windows: a device without any has nothing to advance. Its
       // watermark is kept (not advanced) so data later than what was already emitted stays late.
       if (dev.keys.size === 0 || !dev.wm.isIdle(now, idleTimeout)) continue;
+      this.changed.add(dev.device);
       dev.wm.advanceIdle(now, idleTimeout, maxOutOfOrder);
       if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
       for (const [k, key] of dev.keys) {
@@ -371,34 +376,39 @@ export class WindowEngine {
   /** The full state as plain JSON (checkpoints, SIGHUP reload). */
   snapshot(): unknown {
     const now = this.opts.clock.monotonic();
-    const devices: DeviceJSON[] = [];
-    for (const dev of this.devices.values()) {
-      const keys: KeyJSON[] = [];
-      for (const key of dev.keys.values()) {
-        keys.push({
-          spec: key.spec.spec.name,
-          hash: key.spec.hash,
-          metric: key.metric,
-          wins: [...key.wins.values()].map(winToJSON),
-          cnt: key.cnt === null ? null : winToJSON(key.cnt),
-          ...(key.unit === undefined ? {} : { unit: key.unit }),
-        });
-      }
-      devices.push({
-        device: dev.device,
-        wm: dev.wm.toJSON(now),
-        lateSeq: dev.lateSeq,
-        countSeqs: { ...dev.countSeqs },
-        keys,
-      });
-    }
-    const snap: SnapshotJSON = {
+    const snap = this.snapshotHeader();
+    for (const dev of this.devices.values()) snap.devices.push(deviceToJSON(dev, now));
+    return snap;
+  }
+
+  /**
+   * The snapshot in parts (incremental checkpoints, issue 14): `snapshotHeader()` (everything but the
+   * devices, `devices` empty) plus `snapshotDevice(d)` per device; `restore()` takes the header with the
+   * devices put back into `devices`. takeChanged() names the devices whose part may differ from the last
+   * time it was called (a device no longer there: snapshotDevice returns undefined).
+   */
+  snapshotHeader(): SnapshotJSON {
+    return {
       v: SNAPSHOT_VERSION,
       arrival: this.arrival,
-      devices,
+      devices: [],
       counters: structuredClone(this.counters),
     };
-    return snap;
+  }
+
+  snapshotDevice(device: string): DeviceJSON | undefined {
+    const dev = this.devices.get(device);
+    return dev === undefined ? undefined : deviceToJSON(dev, this.opts.clock.monotonic());
+  }
+
+  deviceNames(): IterableIterator<string> {
+    return this.devices.keys();
+  }
+
+  takeChanged(): Set<string> {
+    const c = this.changed;
+    this.changed = new Set();
+    return c;
   }
 
   /**
@@ -525,6 +535,7 @@ export class WindowEngine {
     for (const [id, dev] of this.keyless) {
       this.keyless.delete(id);
       this.forgetDevice(dev);
+      this.changed.add(id);
       this.counters.evictedDevices++;
       return true;
     }
@@ -848,6 +859,27 @@ export class WindowEngine {
     );
     for (const e of batch) this.out.summary(e.summary);
   }
+}
+
+function deviceToJSON(dev: DeviceState, now: number): DeviceJSON {
+  const keys: KeyJSON[] = [];
+  for (const key of dev.keys.values()) {
+    keys.push({
+      spec: key.spec.spec.name,
+      hash: key.spec.hash,
+      metric: key.metric,
+      wins: [...key.wins.values()].map(winToJSON),
+      cnt: key.cnt === null ? null : winToJSON(key.cnt),
+      ...(key.unit === undefined ? {} : { unit: key.unit }),
+    });
+  }
+  return {
+    device: dev.device,
+    wm: dev.wm.toJSON(now),
+    lateSeq: dev.lateSeq,
+    countSeqs: { ...dev.countSeqs },
+    keys,
+  };
 }
 
 function winToJSON(w: Win): WinJSON {

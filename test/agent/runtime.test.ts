@@ -9,7 +9,8 @@ import type { AgentConfig } from '../../agent/config.ts';
 import { agentSchema } from '../../agent/load-config.ts';
 import { MemoryOutbox } from '../../agent/outbox/memory.ts';
 import { Agent } from '../../agent/runtime/agent.ts';
-import { decodeCheckpointValue } from '../../agent/runtime/checkpoint-codec.ts';
+import { decodeCheckpointValue, encodeCheckpointValue } from '../../agent/runtime/checkpoint-codec.ts';
+import { engineCheckpoints, WINDOW_PART_PREFIX } from '../../agent/runtime/checkpoint-parts.ts';
 import { BUILD_DATE_MS } from '../../agent/runtime/clock-guard.ts';
 import type { RawFrame, Source, SourceHooks, SourceStatus } from '../../agent/sources/source.ts';
 import { MqttUplink } from '../../agent/uplink/mqtt-uplink.ts';
@@ -324,7 +325,7 @@ test('uplink reconnect backoff runs on the monotonic clock: wall-clock steps (+1
   }
 });
 
-test('checkpointed state is stored deflated (z1:) and both it and an older plain-JSON checkpoint restore to the same run', async () => {
+test('checkpointed engine state: header rows plus bucket rows of devices and of rule keys (issue 14), restoring to the same run as the single rows (deflated or plain JSON) older agents wrote', async () => {
   const t0 = Date.UTC(2026, 10, 22);
   const clock = new FakeClock(t0);
   const { agent, outbox, serial } = await build(clock);
@@ -336,22 +337,25 @@ test('checkpointed state is stored deflated (z1:) and both it and an older plain
     }
   };
   feed(serial, clock, 0, 25); // 2.5 s: windows open for 40 keys at the last checkpoint
-  const stored = outbox.readCheckpoint('windows')!;
-  assert.ok(stored.startsWith('z1:'), 'large window state is deflated');
-  const json = decodeCheckpointValue(stored);
-  assert.ok(stored.length < json.length, `${stored.length} < ${json.length}`);
+  const rows = outbox.readCheckpoints(WINDOW_PART_PREFIX);
+  assert.equal(rows.length, 2, '40 devices in 2 bucket rows');
+  assert.ok(
+    rows.every(([, v]) => v.startsWith('z1:')),
+    'bucket rows are deflated',
+  );
+  const header = JSON.parse(decodeCheckpointValue(outbox.readCheckpoint('windows')!));
+  assert.deepEqual(header.devices, [], 'the header holds no devices');
   await agent.stop(0);
+  // The whole state of the final checkpoint as one snapshot per engine: what an agent before issue 14
+  // stored under `windows` and `rules`.
+  const parted = engineCheckpoints(clock);
+  const full = JSON.stringify(parted.windows.read(outbox));
+  assert.equal(JSON.parse(full).devices.length, 40);
+  const rulesFull = JSON.stringify(parted.rules.read(outbox));
 
-  // The same state as an older agent wrote it (plain JSON text) and as this one did.
-  const run = async (windowsValue: string) => {
+  const run = async (entries: [string, string][]) => {
     const ob = new MemoryOutbox();
-    ob.append(
-      [],
-      new Map([
-        ['windows', windowsValue],
-        ['rules', decodeCheckpointValue(outbox.readCheckpoint('rules')!)],
-      ]),
-    );
+    ob.append([], new Map(entries));
     const c = new FakeClock(clock.now());
     const b = await build(c, config(), ob);
     assert.equal(st(b.agent).counters.stateResets, 0);
@@ -360,9 +364,17 @@ test('checkpointed state is stored deflated (z1:) and both it and an older plain
     await b.agent.stop(0);
     return summaries(ob);
   };
-  const fromCompressed = await run(stored);
-  const fromPlain = await run(json);
-  assert.ok(fromCompressed.length > 0);
+  const fromParts = await run(outbox.readCheckpoints(''));
+  const fromCompressed = await run([
+    ['windows', encodeCheckpointValue(full)],
+    ['rules', encodeCheckpointValue(rulesFull)],
+  ]);
+  const fromPlain = await run([
+    ['windows', full],
+    ['rules', rulesFull],
+  ]);
+  assert.ok(fromParts.length > 0);
+  assert.deepEqual(fromParts, fromPlain);
   assert.deepEqual(fromCompressed, fromPlain);
 });
 
