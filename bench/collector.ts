@@ -17,6 +17,8 @@
 // EDGEFLOW_BENCH_PUBLISHERS (4), EDGEFLOW_BENCH_INFLIGHT (4 batches per publisher), EDGEFLOW_BENCH_REPEAT
 // (2: every case that often, best run reported),
 // EDGEFLOW_BENCH_CPU_PROF=dir (collector runs with --cpu-prof into dir, a profile per thread),
+// EDGEFLOW_BENCH_NODE_ARGS='--flag ...' (more node/V8 flags for the collector process, e.g. --trace-gc;
+// its stdout goes to collector.out in its directory, kept with EDGEFLOW_BENCH_KEEP=1),
 // EDGEFLOW_BENCH_E2E_ONLY=1 (only the collector runs, one JSON line each: for trying changes),
 // EDGEFLOW_BENCH_KAFKAJS=0 (skip the kafkajs cases).
 import mqtt, { type MqttClient } from 'mqtt';
@@ -105,7 +107,10 @@ async function collectorCase(total: number, publishers: number, inFlight: number
   const { proc, secrets } = await startCollectorProcess({
     agents,
     targets,
-    nodeArgs: cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [],
+    nodeArgs: [
+      ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []),
+      ...(process.env.EDGEFLOW_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
     kafkaClient: client,
   });
   const clients: { agent: string; client: MqttClient; batches: Buffer[] }[] = [];
@@ -126,6 +131,7 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     }
     const items = per * publishers;
     const cpu0 = proc.cpuSeconds();
+    const threads0 = proc.threadCpuSeconds();
     const sw = stopwatch();
     const start = performance.now();
     let rssMax = proc.rssMiB();
@@ -150,6 +156,13 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     const t = sw.stop();
     const seconds = Math.max(done.kafka!, done.influx!);
     const cpu = proc.cpuSeconds() - cpu0;
+    // CPU µs per item by thread (threads that ended before the end, e.g. short-lived pool threads, are
+    // in `cpu` but not here).
+    const threadUs: Record<string, number> = {};
+    for (const [name, s] of Object.entries(proc.threadCpuSeconds())) {
+      const us = ((s - (threads0[name] ?? 0)) / items) * 1e6;
+      if (us >= 0.05) threadUs[name] = +us.toFixed(1);
+    }
     const errors = await proc.metric('edgeflow_collector_sink_errors_total');
     const dead = await proc.metric('edgeflow_collector_deadletters_total');
     const p = percentiles(lat);
@@ -177,6 +190,7 @@ async function collectorCase(total: number, publishers: number, inFlight: number
         collectorCpuSeconds: +cpu.toFixed(2),
         collectorCpuCoresUsed: +(cpu / seconds).toFixed(2),
         collectorPeakRssMiB: proc.peakRssMiB(),
+        cpuUsPerItemByThread: threadUs,
         sinkErrors: errors,
         deadLetters: dead,
         pubackLatencyMs: p,
