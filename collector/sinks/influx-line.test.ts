@@ -3,27 +3,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { summaryPoint } from '../../shared/influx.ts';
 import type { Summary } from '../../shared/model.ts';
+import { summary } from '../test-support/fixtures.ts';
 import { summaryLine } from './influx-line.ts';
 
-const base: Summary = {
-  id: 'abcdefgh12',
-  rev: 2,
-  device: 'press-7',
-  metric: 'temperature',
-  window: { name: 'all-10s', type: 'tumbling', start: 1_700_000_000_000, end: 1_700_000_010_000 },
-  count: 10,
-  min: 20.1,
-  max: 22.9,
-  mean: 21.4,
-  sum: 214,
-  stddev: 0.61,
-  first: 20.3,
-  last: 22.1,
-  p50: 21.4,
-  p95: 22.6,
-  late: 0,
-  tags: {},
-};
+const base = summary('gw-1', 'press-7', 1_700_000_000_000, 2) as Summary;
 
 const same = (agent: string, s: Summary) =>
   assert.equal(summaryLine(agent, s), summaryPoint(agent, s).toLineProtocol());
