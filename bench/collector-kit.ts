@@ -5,7 +5,7 @@
 // batches as the agent's uplink sends them (SPEC.md section 3).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -95,6 +95,11 @@ export interface CollectorProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** CPU seconds (user+sys) the collector process has used so far, from /proc. */
   cpuSeconds(): number;
+  /**
+   * CPU seconds per thread name (/proc/<pid>/task/<tid>/stat; the main thread is `node`, worker threads
+   * are named by Node, libuv's pool `libuv-worker`, V8's `V8 DefaultWorke`), summed over threads of one name.
+   */
+  threadCpuSeconds(): Record<string, number>;
   rssMiB(): number;
   /** Peak RSS (VmHWM) so far. */
   peakRssMiB(): number;
@@ -149,6 +154,7 @@ ${sinks}
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: root },
   );
   child.stderr!.pipe(createWriteStream(join(dir, 'collector.log')));
+  child.stdout!.pipe(createWriteStream(join(dir, 'collector.out')));
   const lines = createInterface({ input: child.stdout! });
   const ready = await new Promise<{ mqtt: { port: number }[]; http: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`collector not ready in 30 s; log in ${dir}`)), 30_000);
@@ -185,6 +191,19 @@ ${sinks}
     cpuSeconds() {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    },
+    threadCpuSeconds() {
+      const out: Record<string, number> = {};
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+          const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+          const name = tid === String(pid) ? 'main' : comm;
+          out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+        } catch {} // a thread that ended meanwhile
+      }
+      return out;
     },
     rssMiB: () => procStatus(pid, 'VmRSS'),
     peakRssMiB: () => procStatus(pid, 'VmHWM'),

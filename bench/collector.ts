@@ -9,7 +9,9 @@
 // line-protocol writer, each alone and both at once (the collector feeds both at once): both on the
 // bench's one thread, and each on a worker thread of its own, the parallelism the collector's sink
 // threads have (collector.sinkThreads). The threaded one, with the collector's default Kafka client
-// (@platformatic/kafka), is the ceiling the target is checked against (issue 18).
+// (@platformatic/kafka), is the ceiling the target is checked against (issue 18). It runs right before
+// and right after every collector run, and each round's ratio is also given against the mean of those
+// two brackets: on this shared machine the load moves within a minute, more than the code does.
 // Before/after (issue 18): the collector runs once with `kafka.client: kafkajs` (before) and once with
 // the default client (after) in every round, and both raw Kafka clients are measured side by side.
 //
@@ -17,6 +19,8 @@
 // EDGEFLOW_BENCH_PUBLISHERS (4), EDGEFLOW_BENCH_INFLIGHT (4 batches per publisher), EDGEFLOW_BENCH_REPEAT
 // (2: every case that often, best run reported),
 // EDGEFLOW_BENCH_CPU_PROF=dir (collector runs with --cpu-prof into dir, a profile per thread),
+// EDGEFLOW_BENCH_NODE_ARGS='--flag ...' (more node/V8 flags for the collector process, e.g. --trace-gc;
+// its stdout goes to collector.out in its directory, kept with EDGEFLOW_BENCH_KEEP=1),
 // EDGEFLOW_BENCH_E2E_ONLY=1 (only the collector runs, one JSON line each: for trying changes),
 // EDGEFLOW_BENCH_KAFKAJS=0 (skip the kafkajs cases).
 import mqtt, { type MqttClient } from 'mqtt';
@@ -105,7 +109,10 @@ async function collectorCase(total: number, publishers: number, inFlight: number
   const { proc, secrets } = await startCollectorProcess({
     agents,
     targets,
-    nodeArgs: cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [],
+    nodeArgs: [
+      ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []),
+      ...(process.env.EDGEFLOW_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
     kafkaClient: client,
   });
   const clients: { agent: string; client: MqttClient; batches: Buffer[] }[] = [];
@@ -126,6 +133,7 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     }
     const items = per * publishers;
     const cpu0 = proc.cpuSeconds();
+    const threads0 = proc.threadCpuSeconds();
     const sw = stopwatch();
     const start = performance.now();
     let rssMax = proc.rssMiB();
@@ -150,6 +158,13 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     const t = sw.stop();
     const seconds = Math.max(done.kafka!, done.influx!);
     const cpu = proc.cpuSeconds() - cpu0;
+    // CPU µs per item by thread (threads that ended before the end, e.g. short-lived pool threads, are
+    // in `cpu` but not here).
+    const threadUs: Record<string, number> = {};
+    for (const [name, s] of Object.entries(proc.threadCpuSeconds())) {
+      const us = ((s - (threads0[name] ?? 0)) / items) * 1e6;
+      if (us >= 0.05) threadUs[name] = +us.toFixed(1);
+    }
     const errors = await proc.metric('edgeflow_collector_sink_errors_total');
     const dead = await proc.metric('edgeflow_collector_deadletters_total');
     const p = percentiles(lat);
@@ -177,6 +192,7 @@ async function collectorCase(total: number, publishers: number, inFlight: number
         collectorCpuSeconds: +cpu.toFixed(2),
         collectorCpuCoresUsed: +(cpu / seconds).toFixed(2),
         collectorPeakRssMiB: proc.peakRssMiB(),
+        cpuUsPerItemByThread: threadUs,
         sinkErrors: errors,
         deadLetters: dead,
         pubackLatencyMs: p,
@@ -264,16 +280,70 @@ export async function benchCollector(): Promise<BenchResult> {
     influx: Row[];
     both: Row[];
     bothThreads: Row[];
-  } = { e2e: [], e2eKafkaJs: [], kafka: [], kafkaJs: [], influx: [], both: [], bothThreads: [] };
+    bracketed: {
+      collector: number;
+      ceilingBefore: number;
+      ceilingAfter: number;
+      ratio: number;
+      collectorCpuUsPerItem: number;
+      ceilingCpuUsPerItem: number;
+      load1: number[];
+    }[];
+  } = {
+    e2e: [],
+    e2eKafkaJs: [],
+    kafka: [],
+    kafkaJs: [],
+    influx: [],
+    both: [],
+    bothThreads: [],
+    bracketed: [],
+  };
   const targets = await makeTargets('raw');
   const topic = targets.topics.summaries;
   let recs: RawRecords = [];
   try {
+    const e2eOnly = !!process.env.EDGEFLOW_BENCH_E2E_ONLY;
+    const items = Math.ceil(total / publishers / BATCH) * BATCH * publishers;
+    const threadedCeiling = async (): Promise<Row> => {
+      const m = rssPeak();
+      const th = await rawBothThreaded(topic, targets.db, items, 'platformatic');
+      const row: Row = {
+        case: 'raw ceiling: both raw writers at once, a thread each (as the sink threads; @platformatic/kafka)',
+        items,
+        seconds: +th.t.seconds.toFixed(2),
+        itemsPerSec: Math.round(items / th.t.seconds),
+        itemsPerCpuSec: Math.round(items / th.t.cpuSeconds),
+        cpuUsPerItem: +((th.t.cpuSeconds / items) * 1e6).toFixed(1),
+        rssMiB: m.stop(),
+        load1: th.t.load1,
+        note: `kafka ${th.kafka.t.seconds.toFixed(2)} s, influx ${th.influx.t.seconds.toFixed(2)} s; CPU of all threads`,
+      };
+      runs.bothThreads.push(row);
+      return row;
+    };
     for (let r = 0; r < repeat; r++) {
+      // The threaded ceiling right before and right after the collector: the load of this shared
+      // machine moves within a minute (load 8 → 14 between two cases), so each round's ratio is taken
+      // against the mean of its two brackets as well as the best-of-all figures below.
+      const before = e2eOnly ? null : await threadedCeiling();
       const e = await collectorCase(total, publishers, inFlight, 'platformatic');
       runs.e2e.push(e);
+      if (before) {
+        const after = await threadedCeiling();
+        const mean = (before.itemsPerSec + after.itemsPerSec) / 2;
+        runs.bracketed.push({
+          collector: e.row.itemsPerSec,
+          ceilingBefore: before.itemsPerSec,
+          ceilingAfter: after.itemsPerSec,
+          ratio: +(e.row.itemsPerSec / mean).toFixed(3),
+          collectorCpuUsPerItem: e.row.cpuUsPerItem ?? 0,
+          ceilingCpuUsPerItem: +(((before.cpuUsPerItem ?? 0) + (after.cpuUsPerItem ?? 0)) / 2).toFixed(1),
+          load1: [before.load1, e.row.load1, after.load1],
+        });
+      }
       if (withKafkaJs) runs.e2eKafkaJs.push(await collectorCase(total, publishers, inFlight, 'kafkajs'));
-      if (process.env.EDGEFLOW_BENCH_E2E_ONLY) {
+      if (e2eOnly) {
         for (const x of [e, ...runs.e2eKafkaJs.slice(-1)])
           console.log(JSON.stringify({ case: x.row.case, e2e: x.row.itemsPerSec, ...x.ingest }));
         continue;
@@ -312,19 +382,6 @@ export async function benchCollector(): Promise<BenchResult> {
         load1: both.load1,
         note: `kafka ${k2.t.seconds.toFixed(2)} s, influx ${i2.t.seconds.toFixed(2)} s`,
       });
-      m = rssPeak();
-      const th = await rawBothThreaded(topic, targets.db, recs.length, 'platformatic');
-      runs.bothThreads.push({
-        case: 'raw ceiling: both raw writers at once, a thread each (as the sink threads; @platformatic/kafka)',
-        items: recs.length,
-        seconds: +th.t.seconds.toFixed(2),
-        itemsPerSec: Math.round(recs.length / th.t.seconds),
-        itemsPerCpuSec: Math.round(recs.length / th.t.cpuSeconds),
-        cpuUsPerItem: +((th.t.cpuSeconds / recs.length) * 1e6).toFixed(1),
-        rssMiB: m.stop(),
-        load1: th.t.load1,
-        note: `kafka ${th.kafka.t.seconds.toFixed(2)} s, influx ${th.influx.t.seconds.toFixed(2)} s; CPU of all threads`,
-      });
     }
   } finally {
     await targets.drop();
@@ -348,6 +405,7 @@ export async function benchCollector(): Promise<BenchResult> {
     rawBothItemsPerSec: runs.both.map((r) => r.itemsPerSec),
     rawBothItemsPerCpuSec: runs.both.map((r) => r.itemsPerCpuSec),
     rawBothThreadsItemsPerSec: runs.bothThreads.map((r) => r.itemsPerSec),
+    bracketed: runs.bracketed,
     load1: runs.e2e.map((e) => e.row.load1),
   };
   // The target is checked against the threaded ceiling: the collector's sinks have a thread each, so
@@ -374,6 +432,7 @@ export async function benchCollector(): Promise<BenchResult> {
         ? +(e2e.row.itemsPerSec / e2eKafkaJs.row.itemsPerSec).toFixed(3)
         : null,
       collectorVsRawBothOneThread: +ratioOneThread.toFixed(3),
+      bracketedPerRound: runs.bracketed.map((b) => b.ratio),
       kafkaLegVsRawKafka: +ratioKafka.toFixed(3),
       influxLegVsRawInflux: +ratioInflux.toFixed(3),
       perCpuSecondVsRawBothThreads: +ratioCpu.toFixed(3),
@@ -389,6 +448,8 @@ export async function benchCollector(): Promise<BenchResult> {
     notes: [
       `best of ${repeat} runs each (interleaved); all runs, items/s: collector ${all.e2eItemsPerSec.join(', ')}; collector with kafkajs ${all.e2eKafkaJsItemsPerSec.join(', ')}; raw @platformatic/kafka ${all.rawKafkaItemsPerSec.join(', ')}; raw kafkajs ${all.rawKafkaJsItemsPerSec.join(', ')}; raw influx ${all.rawInfluxItemsPerSec.join(', ')}; raw both (one thread) ${all.rawBothItemsPerSec.join(', ')}; raw both (a thread each) ${all.rawBothThreadsItemsPerSec.join(', ')}`,
       `e2e: all PUBACKs after ${e2e.ingest.allAckedSeconds} s (${e2e.ingest.ingestItemsPerSec} items/s into the spool); Kafka caught up at ${e2e.ingest.kafkaCaughtUpSeconds} s, InfluxDB at ${e2e.ingest.influxCaughtUpSeconds} s`,
+      `per round, collector / mean of the threaded ceilings right before and after it: ${runs.bracketed.map((b) => `${b.collector} / (${b.ceilingBefore}, ${b.ceilingAfter}) = ${b.ratio} at load ${b.load1.join('/')}`).join('; ')}`,
+      `collector CPU per item by thread: ${JSON.stringify(e2e.ingest.cpuUsPerItemByThread)}`,
       `collector CPU per item: ${e2e.row.cpuUsPerItem} µs with @platformatic/kafka${e2eKafkaJs ? `, ${e2eKafkaJs.row.cpuUsPerItem} µs with kafkajs` : ''} (all threads of the collector process)`,
       `collector process: ${e2e.ingest.collectorCpuSeconds} CPU-s (${e2e.ingest.collectorCpuCoresUsed} cores), peak RSS ${e2e.ingest.collectorPeakRssMiB} MiB; sink errors ${e2e.ingest.sinkErrors}, dead letters ${e2e.ingest.deadLetters}`,
       `collector / raw ceiling (both at once, a thread each): ${ratio.toFixed(3)} (target ≥ ${TARGET_RATIO}); both on one thread: ${ratioOneThread.toFixed(3)}; Kafka leg ${ratioKafka.toFixed(3)} of raw @platformatic/kafka, InfluxDB leg ${ratioInflux.toFixed(3)} of raw /write; per CPU-second ${ratioCpu.toFixed(3)}`,

@@ -3,7 +3,7 @@
 // the build bundles each worker entry into a SEA asset named by workerAssetName(), run with `eval`.
 import { basename } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
-import { Worker, workerData } from 'node:worker_threads';
+import { Worker, type WorkerOptions, workerData } from 'node:worker_threads';
 
 const BOOT = new URL('./ts-worker-boot.mjs', import.meta.url);
 
@@ -13,7 +13,11 @@ export function workerAssetName(entry: URL | string): string {
 }
 
 /** A worker running `entry` (a .ts module URL); the module reads its data with `threadData()`. */
-export function startTsWorker(entry: URL, data: unknown, opts: { name?: string } = {}): Worker {
+export function startTsWorker(
+  entry: URL,
+  data: unknown,
+  opts: Pick<WorkerOptions, 'name' | 'resourceLimits'> = {},
+): Worker {
   // Of the main thread's flags only --cpu-prof* (a profile per thread, bench/collector.ts) carry over;
   // --import tsx would not work here (see the boot file).
   const execArgv = process.execArgv.filter((a) => a.startsWith('--cpu-prof'));

@@ -191,6 +191,7 @@ async function ingest(
       agent,
       itemId: `status:${st.data.ts}`,
       rev: 0,
+      dedupTime: st.data.ts,
       device: null,
       body: Buffer.from(JSON.stringify(value)),
       topic,
@@ -242,6 +243,8 @@ async function ingest(
       itemId: item.id,
       rev: 'rev' in item ? item.rev : 0,
       device: item.device,
+      // The spool's dedup index is ordered by it (spool.ts, dedup_v2); the id is derived from it.
+      dedupTime: 'ts' in item ? item.ts : item.window.start,
       body: Buffer.from(JSON.stringify(item)),
       topic,
       value: item, // JSON.parse(body) without parsing it again (the InfluxDB sink's input)

@@ -5,7 +5,6 @@
 // no PUBACK, stops after its in-flight window and keeps buffering in its outbox (back-pressure).
 import type { Logger } from '../../shared/log.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
-import type { Status } from '../../shared/model.ts';
 import type { UplinkKind } from '../../shared/topics.ts';
 import type { CollectorMetrics } from '../metrics.ts';
 import type { Spool, SpoolEntry } from '../spool/spool.ts';

@@ -11,11 +11,12 @@
 // runner); everything else writes. 413 is split the same way. 429/503 honour Retry-After.
 import { HttpError, InfluxDB, type WriteApi } from '@influxdata/influxdb-client';
 import { readSecretFile } from '../../shared/config-file.ts';
-import { alertPoint, statusPoint, summaryPoint } from '../../shared/influx.ts';
+import { alertPoint, statusPoint } from '../../shared/influx.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Alert, Status, Summary } from '../../shared/model.ts';
 import type { InfluxConfig } from '../config.ts';
 import type { SpoolItem } from '../spool/spool.ts';
+import { summaryLine } from './influx-line.ts';
 import type { Sink, SinkFailure, WriteResult } from './sink.ts';
 
 type PostResult = { ok: true } | { ok: false; status: number | null; message: string; retryAfterMs?: number };
@@ -33,12 +34,9 @@ export function itemLine(item: SpoolItem): string | null {
   if (item.kind !== 'summaries' && item.kind !== 'alerts' && item.kind !== 'status') return null;
   // The parsed item rides along when the runner was served from the spool's recent-items cache.
   const obj = item.value !== undefined ? item.value : JSON.parse(item.body.toString('utf8'));
-  const p =
-    item.kind === 'summaries'
-      ? summaryPoint(item.agent, obj as Summary)
-      : item.kind === 'alerts'
-        ? alertPoint(item.agent, obj as Alert)
-        : statusPoint(obj as Status);
+  // Summaries without the client's Point: the same bytes, a third of the CPU (influx-line.ts).
+  if (item.kind === 'summaries') return summaryLine(item.agent, obj as Summary);
+  const p = item.kind === 'alerts' ? alertPoint(item.agent, obj as Alert) : statusPoint(obj as Status);
   return p.toLineProtocol() ?? null;
 }
 

@@ -15,7 +15,7 @@ import type { SpoolItem } from '../spool/spool.ts';
 import type { KafkaClient, KafkaRecord } from './kafka-client.ts';
 import { KafkaJsClient } from './kafka-kafkajs.ts';
 import { PlatformaticKafkaClient } from './kafka-platformatic.ts';
-import { allFailed, itemRecordJson, type Sink, type WriteResult } from './sink.ts';
+import { allFailed, itemRecordBytes, type Sink, type WriteResult } from './sink.ts';
 
 export interface KafkaSinkOptions {
   /** Per request timeout (ms). */
@@ -84,7 +84,7 @@ export class KafkaSink implements Sink {
     headers['edgeflow-id'] = item.itemId ?? '';
     return {
       key: item.device ? `${item.agent}/${item.device}` : item.agent,
-      value: Buffer.from(itemRecordJson(item)),
+      value: itemRecordBytes(item),
       headers,
     };
   }

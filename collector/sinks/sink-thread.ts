@@ -50,6 +50,15 @@ const ENTRY = new URL('./sink-thread-worker.ts', import.meta.url);
 const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
+/**
+ * Young generation of a sink thread's V8 heap (MiB; V8 counts three semi-spaces: 16 MiB each). Why:
+ * Node 24's V8 sizes it from the machine's RAM, up to 64 MiB per semi-space (128 MiB resident per
+ * isolate after one busy minute: --trace-gc, BENCHMARKS.md section 4), where Node 20 stopped at 16.
+ * The collector's peak RSS went from 538-568 MiB to 884 MiB with the move to Node 24, most of it this.
+ * A sink thread's live data is one batch (a few MiB), so 16 MiB semi-spaces still let nearly all of
+ * it die young; smaller ones cost measurably more GC CPU per item.
+ */
+const SINK_THREAD_YOUNG_GENERATION_MB = 48;
 
 /**
  * SinkRunnerHandle over a sink thread. Time: the restart backoff and the spool age read the injected
@@ -101,7 +110,10 @@ export class ThreadedSinkRunner implements SinkRunnerHandle {
       runner: this.runnerOpts,
       logLevel: this.log.level,
     };
-    const w = startTsWorker(ENTRY, init, { name: `sink-${this.sink.name}` });
+    const w = startTsWorker(ENTRY, init, {
+      name: `sink-${this.sink.name}`,
+      resourceLimits: { maxYoungGenerationSizeMb: SINK_THREAD_YOUNG_GENERATION_MB },
+    });
     this.worker = w;
     // Messages of a thread that was given up on (a failed dead-letter write) are ignored.
     let trusted = true;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { SpoolItem, SpoolKind } from '../spool/spool.ts';
-import { itemRecord, itemRecordJson } from './sink.ts';
+import { itemRecord, itemRecordBytes, itemRecordJson } from './sink.ts';
 
 function item(body: string, kind: SpoolKind = 'summaries', agent = 'gw-1'): SpoolItem {
   return {
@@ -19,7 +19,10 @@ function item(body: string, kind: SpoolKind = 'summaries', agent = 'gw-1'): Spoo
   };
 }
 
-const same = (it: SpoolItem) => assert.equal(itemRecordJson(it), JSON.stringify(itemRecord(it)));
+const same = (it: SpoolItem) => {
+  assert.equal(itemRecordJson(it), JSON.stringify(itemRecord(it)));
+  assert.deepEqual(itemRecordBytes(it), Buffer.from(JSON.stringify(itemRecord(it))));
+};
 
 test('itemRecordJson: the same bytes as JSON.stringify(itemRecord()) for the bodies ingest writes', () => {
   const summary = {

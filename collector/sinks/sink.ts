@@ -53,6 +53,27 @@ const AGENT_KEY = Buffer.from('"agent"');
  * bench/collector.ts (BENCHMARKS.md); sink.test.ts checks byte equality, also on random objects.
  */
 export function itemRecordJson(item: SpoolItem): string {
+  return itemRecordBytes(item).toString('utf8');
+}
+
+/** `,"agent":"<id>"}` per agent: a fleet has few agents (bounded anyway). */
+const agentSuffixes = new Map<string, Buffer>();
+
+function agentSuffix(agent: string): Buffer {
+  let s = agentSuffixes.get(agent);
+  if (!s) {
+    if (agentSuffixes.size >= 10_000) agentSuffixes.clear();
+    s = Buffer.from(`"agent":${JSON.stringify(agent)}}`);
+    agentSuffixes.set(agent, s);
+  }
+  return s;
+}
+
+/**
+ * itemRecordJson's bytes, as the Kafka sink sends them: the body copied with the agent's suffix, no
+ * UTF-8 decode of the body and encode of the result (issue 18: ~1 µs of the Kafka thread per record).
+ */
+export function itemRecordBytes(item: SpoolItem): Buffer {
   const b = item.body;
   if (
     item.kind === 'status' ||
@@ -61,10 +82,16 @@ export function itemRecordJson(item: SpoolItem): string {
     b[b.length - 1] !== 0x7d || // }
     b.includes(AGENT_KEY)
   ) {
-    return JSON.stringify(itemRecord(item));
+    return Buffer.from(JSON.stringify(itemRecord(item)));
   }
-  const inner = b.toString('utf8', 0, b.length - 1);
-  return `${inner}${b.length > 2 ? ',' : ''}"agent":${JSON.stringify(item.agent)}}`;
+  const suffix = agentSuffix(item.agent);
+  const head = b.length - 1; // the body without its closing brace
+  const comma = b.length > 2 ? 1 : 0;
+  const out = Buffer.allocUnsafe(head + comma + suffix.length);
+  b.copy(out, 0, 0, head);
+  if (comma) out[head] = 0x2c; // ,
+  suffix.copy(out, head + comma);
+  return out;
 }
 
 /** Every index of `items` failed the same way (the whole request was refused or timed out). */

@@ -139,6 +139,32 @@ test('the dedup index is pruned by age and by row count', () => {
   assert.deepEqual(s.append([entry('n14-5')]), { stored: 0, duplicates: 1 }, 'recent entries are kept');
 });
 
+test('a spool from before dedup_v2: its dedup_v1 keys still count until pruned, then the table goes', () => {
+  let now = 1_000_000;
+  const db = openDatabase(':memory:');
+  db.exec(
+    'CREATE TABLE dedup_v1 (agent TEXT NOT NULL, key TEXT NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (agent, key)) WITHOUT ROWID',
+  );
+  db.prepare('INSERT INTO dedup_v1 VALUES (?, ?, ?)').run('gw-1', 'a#0', now);
+  const s = new Spool(db, { ...OPTS, dedupRetentionMs: 10_000, now: () => now });
+  assert.deepEqual(s.append([{ ...entry('a'), dedupTime: 5 }]), { stored: 0, duplicates: 1 });
+  assert.deepEqual(s.append([entry('b')]), { stored: 1, duplicates: 0 });
+  now += 20_000;
+  s.pruneDedup();
+  const legacy = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'dedup_v1'").get();
+  assert.equal(legacy, undefined, 'dropped once empty');
+  assert.deepEqual(s.append([entry('c')]), { stored: 1, duplicates: 0 });
+});
+
+test('the dedup index is ordered by item time: a re-sent item (same time) is found, among many', () => {
+  const s = new Spool(':memory:', { ...OPTS, dedupMaxRows: 100_000 });
+  const at = (id: string, t: number): SpoolEntry => ({ ...entry(id), dedupTime: t });
+  for (let b = 0; b < 20; b++)
+    s.append(Array.from({ length: 100 }, (_, i) => at(`k${b}-${i}`, 1_000 * b + (i % 10))));
+  assert.deepEqual(s.append([at('k3-7', 3_007), at('k19-99', 19_009)]), { stored: 0, duplicates: 2 });
+  assert.deepEqual(s.append([at('k3-8', 3_008), at('new', 3_008)]), { stored: 1, duplicates: 1 });
+});
+
 test('dead letters without a dedup key are always stored', () => {
   const s = new Spool(':memory:', OPTS);
   const dl: SpoolEntry = {

@@ -26,6 +26,12 @@ export interface SpoolEntry {
   error?: string | null;
   /** Key for the dedup index; null = never de-duplicated. Defaults to (agent, itemId, rev). */
   dedupKey?: string | null;
+  /**
+   * The item's own time (epoch ms: a summary's window start, an alert's or late event's `ts`), which
+   * orders the dedup index so that a batch's keys land next to each other (see DEDUP_SQL). The item id
+   * is derived from it, so a re-sent item carries the same time. 0 when there is none (dead letters).
+   */
+  dedupTime?: number;
   /** MQTT topic the data came in on (dead letters keep it for diagnosis). */
   topic?: string | null;
   /**
@@ -80,14 +86,28 @@ CREATE TABLE IF NOT EXISTS items_v1 (
   received_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors_v1 (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dedup_v1 (
+CREATE TABLE IF NOT EXISTS dedup_v2 (
   agent TEXT NOT NULL,
+  t INTEGER NOT NULL,
   key TEXT NOT NULL,
   seen_at INTEGER NOT NULL,
-  PRIMARY KEY (agent, key)
+  PRIMARY KEY (agent, t, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dedup_v1_seen ON dedup_v1 (seen_at);
+CREATE INDEX IF NOT EXISTS dedup_v2_seen ON dedup_v2 (seen_at);
 `;
+
+/*
+ * Why dedup_v2 is keyed by (agent, item time, key) and not (agent, key) as dedup_v1 was: item ids are
+ * digests, so v1's keys were random and every insert dirtied a different page of the index; each group
+ * commit wrote (and fsynced) ~one 4 KB page per item into the WAL. The dedup insert was 8 of the
+ * spool's 12 µs of CPU per item and 24 of its 32 µs of wall time (200k summaries, batches of 500,
+ * BENCHMARKS.md section 4), on the thread that parses MQTT and sends PUBACKs. Items of one batch have
+ * neighbouring times, so now they fill a few pages at the end of their agent's range.
+ * What it means for de-duplication: a re-sent item is byte for byte the same, with the same time, and
+ * is found as before. Two *different* items with one id and rev but different times (an agent bug)
+ * are both stored; consumers de-duplicate on `edgeflow-id` (SPEC 4). Nothing is dropped that v1 kept.
+ */
+const LEGACY_DEDUP_TABLE = 'dedup_v1';
 
 /**
  * Lowest and highest seq. Two scalar subqueries, not `SELECT MIN(seq), MAX(seq) FROM items_v1`: SQLite's
@@ -164,7 +184,9 @@ export class Spool extends EventEmitter {
       insertItem: this.db.prepare(
         'INSERT INTO items_v1 (kind, agent, item_id, rev, device, body, error, topic, bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
       ),
-      insertDedup: this.db.prepare('INSERT OR IGNORE INTO dedup_v1 (agent, key, seen_at) VALUES (?,?,?)'),
+      insertDedup: this.db.prepare(
+        'INSERT OR IGNORE INTO dedup_v2 (agent, t, key, seen_at) VALUES (?,?,?,?)',
+      ),
       read: this.db.prepare(READ_SQL),
       getCursor: this.db.prepare('SELECT seq FROM cursors_v1 WHERE sink = ?'),
       setCursor: this.db.prepare(
@@ -178,10 +200,11 @@ export class Spool extends EventEmitter {
       firstAfter: this.db.prepare(FIRST_AFTER_SQL),
       totalBytes: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1'),
       maxSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM items_v1'),
-      pruneDedupAge: this.db.prepare('DELETE FROM dedup_v1 WHERE seen_at < ?'),
-      dedupCount: this.db.prepare('SELECT COUNT(*) AS n FROM dedup_v1'),
-      dedupNth: this.db.prepare('SELECT seen_at FROM dedup_v1 ORDER BY seen_at DESC LIMIT 1 OFFSET ?'),
+      pruneDedupAge: this.db.prepare('DELETE FROM dedup_v2 WHERE seen_at < ?'),
+      dedupCount: this.db.prepare('SELECT COUNT(*) AS n FROM dedup_v2'),
+      dedupNth: this.db.prepare('SELECT seen_at FROM dedup_v2 ORDER BY seen_at DESC LIMIT 1 OFFSET ?'),
     };
+    this.legacyDedup = this.openLegacyDedup();
     this.bytes = (this.stmts.totalBytes.get() as { b: number }).b;
     for (const s of this.sinks) {
       if (this.stmts.getCursor.get(s) === undefined) this.stmts.setCursor.run(s, 0);
@@ -193,7 +216,7 @@ export class Spool extends EventEmitter {
       for (const e of entries) {
         const key =
           e.dedupKey === undefined ? (e.itemId === null ? null : `${e.itemId}#${e.rev}`) : e.dedupKey;
-        if (key !== null && this.stmts.insertDedup.run(e.agent, key, t).changes === 0) {
+        if (key !== null && this.isDuplicate(e.agent, e.dedupTime ?? 0, key, t)) {
           duplicates++;
           continue;
         }
@@ -239,6 +262,33 @@ export class Spool extends EventEmitter {
     }) as unknown as typeof this.appendTx;
     // Items no configured sink needs any more (e.g. a sink was removed from the config) go now.
     this.collect();
+  }
+
+  /**
+   * A spool written before dedup_v2 still has keys in dedup_v1: they are looked up (reads only) and
+   * pruned by age until none is left, then the table is dropped. Null when there is no such table.
+   */
+  private legacyDedup: { has: Database.Statement; prune: Database.Statement } | null;
+
+  private openLegacyDedup(): { has: Database.Statement; prune: Database.Statement } | null {
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(LEGACY_DEDUP_TABLE);
+    if (!exists) return null;
+    if (!this.db.prepare(`SELECT 1 FROM ${LEGACY_DEDUP_TABLE} LIMIT 1`).get()) {
+      this.db.exec(`DROP TABLE ${LEGACY_DEDUP_TABLE}`);
+      return null;
+    }
+    return {
+      has: this.db.prepare(`SELECT 1 FROM ${LEGACY_DEDUP_TABLE} WHERE agent = ? AND key = ?`),
+      prune: this.db.prepare(`DELETE FROM ${LEGACY_DEDUP_TABLE} WHERE seen_at < ?`),
+    };
+  }
+
+  /** Records the key (inside the append transaction); true if it was seen before. */
+  private isDuplicate(agent: string, itemTime: number, key: string, now: number): boolean {
+    if (this.stmts.insertDedup.run(agent, itemTime, key, now).changes === 0) return true;
+    return this.legacyDedup !== null && this.legacyDedup.has.get(agent, key) !== undefined;
   }
 
   /** True when the spool holds maxBytes or more; the broker then withholds PUBACKs (back-pressure). */
@@ -391,7 +441,12 @@ export class Spool extends EventEmitter {
 
   /** Drops dedup entries older than the retention, then the oldest beyond dedupMaxRows. */
   pruneDedup(): number {
-    let removed = this.stmts.pruneDedupAge.run(this.now() - this.opts.dedupRetentionMs).changes;
+    const cutoff = this.now() - this.opts.dedupRetentionMs;
+    let removed = this.stmts.pruneDedupAge.run(cutoff).changes;
+    if (this.legacyDedup) {
+      removed += this.legacyDedup.prune.run(cutoff).changes;
+      this.legacyDedup = this.openLegacyDedup(); // dropped once empty
+    }
     const n = (this.stmts.dedupCount.get() as { n: number }).n;
     if (n > this.opts.dedupMaxRows) {
       const cut = this.stmts.dedupNth.get(this.opts.dedupMaxRows) as { seen_at: number } | undefined;
