@@ -74,7 +74,14 @@ const PRODUCTS = {
   // bench/footprint.ts): idle 82.0 -> 79.9 MiB, 200k QoS 1 burst peak 363 -> 262 MiB, 10k keys 523 ->
   // 454 MiB, CPU per reading unchanged within noise; docs/design/binaries.md "V8 flags" has the others.
   agent: { entry: 'agent/main.ts', workers: [], execArgv: ['--max-semi-space-size=2'] },
-  collector: { entry: 'collector/main.ts', workers: ['collector/sinks/sink-thread-worker.ts'], execArgv: [] },
+  // The collector's main thread likewise (its sink threads get the same cap from shared/ts-worker.ts):
+  // three isolates at 64 MiB per semi-space were ~550 of its 884 MiB peak in bench/collector.ts; with 16,
+  // 482 MiB for 1-2 µs more CPU per item (issue 18, BENCHMARKS.md section 4).
+  collector: {
+    entry: 'collector/main.ts',
+    workers: ['collector/sinks/sink-thread-worker.ts'],
+    execArgv: ['--max-semi-space-size=16'],
+  },
 };
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Bump when the steps below change in a way that must invalidate dist/ (see fingerprint()). */
