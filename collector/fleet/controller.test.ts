@@ -162,22 +162,31 @@ test('an offline canary agent does not hold the rollout once the online ones rep
   }
 });
 
-test('a canary agent that goes offline after its stage was sent (restarting into a release) holds it for offlineGrace', async () => {
+/**
+ * 10 agents online, a rollout with a 2-agent canary and offlineGrace 2m on a fake clock; 1 s later the
+ * second canary agent drops (restarting into what it was sent) and the first reports applied.
+ */
+async function canaryWithOneRestarting() {
   const clock = new FakeClock(Date.now());
   const b = bed(10, { canaryShare: 0.2, maxFailureShare: 0.5, offlineGrace: '2m' }, clock);
+  const fc = b.make();
+  fc.open();
+  await fc.start();
+  for (const id of b.ids) fc.onConnect(id);
+  b.write('60s');
+  await fc.apply();
+  const canary = b.sent.map((s) => s.agent);
+  assert.equal(canary.length, 2);
+  clock.advance(1000);
+  fc.onDisconnect(canary[1]!);
+  report(fc, canary[0]!, 1, 'applied');
+  await settle();
+  return { b, fc, clock, restarting: canary[1]! };
+}
+
+test('a canary agent that goes offline after its stage was sent (restarting into a release) holds it for offlineGrace', async () => {
+  const { b, fc, clock } = await canaryWithOneRestarting();
   try {
-    const fc = b.make();
-    fc.open();
-    await fc.start();
-    for (const id of b.ids) fc.onConnect(id);
-    b.write('60s');
-    await fc.apply();
-    const canary = b.sent.map((s) => s.agent);
-    assert.equal(canary.length, 2);
-    clock.advance(1000);
-    fc.onDisconnect(canary[1]!); // got the document, now restarting
-    report(fc, canary[0]!, 1, 'applied');
-    await settle();
     assert.equal(b.sent.length, 2, 'held by the restarting canary agent');
     clock.advance(60_000);
     await settle();
@@ -185,33 +194,22 @@ test('a canary agent that goes offline after its stage was sent (restarting into
     clock.advance(61_000); // grace over: the rollout goes on without its report
     await settle();
     assert.equal(b.sent.length, 10);
-    fc.stop();
   } finally {
+    fc.stop();
     b.cleanup();
   }
 });
 
 test('a canary agent that comes back within its grace and reports lets the rollout go on at once', async () => {
-  const clock = new FakeClock(Date.now());
-  const b = bed(10, { canaryShare: 0.2, maxFailureShare: 0.5, offlineGrace: '2m' }, clock);
+  const { b, fc, clock, restarting } = await canaryWithOneRestarting();
   try {
-    const fc = b.make();
-    fc.open();
-    await fc.start();
-    for (const id of b.ids) fc.onConnect(id);
-    b.write('60s');
-    await fc.apply();
-    const canary = b.sent.map((s) => s.agent);
-    clock.advance(1000);
-    fc.onDisconnect(canary[1]!);
-    report(fc, canary[0]!, 1, 'applied');
     clock.advance(5000);
-    fc.onConnect(canary[1]!);
-    report(fc, canary[1]!, 1, 'applied');
+    fc.onConnect(restarting);
+    report(fc, restarting, 1, 'applied');
     await settle();
     assert.equal(b.sent.length, 10);
-    fc.stop();
   } finally {
+    fc.stop();
     b.cleanup();
   }
 });

@@ -234,6 +234,22 @@ async function runUntilDeath(configPath: string, env: NodeJS.ProcessEnv) {
   return { code, signal, logs };
 }
 
+/**
+ * The start after the deaths on version 1: the local configuration (one window) runs, and version 1 is
+ * reported rolled back as a crash after `starts` starts.
+ */
+async function startedOnOldConfig(cfgPath: string, env: Record<string, string>, starts: number) {
+  const agent = await startAgent(cfgPath, { env });
+  agents.push(agent);
+  assert.ok(agent.logs.some((l) => l.includes('"windows":1,') && l.includes('agent started')));
+  const f = (await agent.status()).fleet;
+  assert.equal(f.state, 'rolled_back');
+  assert.equal(f.version, 1);
+  const n = starts === 1 ? '1 start' : `${starts} starts`;
+  assert.ok(f.reason.startsWith(`crashed: the agent stopped while version 1 was pending (${n})`), f.reason);
+  return agent;
+}
+
 test('a pushed configuration that hangs the event loop: the watchdog thread kills the agent, the next start is on the old one', {
   timeout: 300_000,
 }, async () => {
@@ -258,13 +274,7 @@ test('a pushed configuration that hangs the event loop: the watchdog thread kill
   assert.match(hung.logs, /hanging on purpose/, hung.logs.slice(-2000));
 
   // What the service manager's restart finds: the old configuration, version 1 reported rolled back.
-  const agent = await startAgent(cfgPath, { env });
-  agents.push(agent);
-  assert.ok(agent.logs.some((l) => l.includes('"windows":1,') && l.includes('agent started')));
-  const f = (await agent.status()).fleet;
-  assert.equal(f.state, 'rolled_back');
-  assert.equal(f.version, 1);
-  assert.match(f.reason, /^crashed: the agent stopped while version 1 was pending \(1 start\)/);
+  const agent = await startedOnOldConfig(cfgPath, env, 1);
   assert.equal(await agent.stop('SIGTERM'), 0);
 });
 
@@ -305,14 +315,8 @@ test('a crash loop on a pushed configuration ends on the old configuration', {
   assert.equal(state.pending.starts, 1);
 
   // Start 3: the old configuration, reported as rolled back; the retained version 1 is not taken again.
-  const agent = await startAgent(cfgPath, { env });
-  agents.push(agent);
-  assert.ok(agent.logs.some((l) => l.includes('"windows":1,') && l.includes('agent started')));
-  const f = (await agent.status()).fleet;
-  assert.equal(f.state, 'rolled_back');
-  assert.equal(f.version, 1);
-  assert.match(f.reason, /^crashed: the agent stopped while version 1 was pending \(2 starts\)/);
-  assert.deepEqual(f.lastKnownGood, { version: 0, hash: 'local' });
+  const agent = await startedOnOldConfig(cfgPath, env, 2);
+  assert.deepEqual((await agent.status()).fleet.lastKnownGood, { version: 0, hash: 'local' });
   // Still alive and listening on its downlink: a later version (that does not crash) is applied.
   await push(pub, id, signed(privateKey, id, 2, { windows: [w1, { name: 'w3', type: 'count', count: 3 }] }));
   await report(agent, 2, 'applied');
