@@ -4,13 +4,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import net, {
-  type AddressInfo,
-  createServer,
-  connect as netConnect,
-  type Server,
-  type Socket,
-} from 'node:net';
+import net, { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ISocketFactory } from 'kafkajs';
@@ -182,38 +176,4 @@ export function header(r: KcatRecord, name: string): string | undefined {
   const h = r.headers ?? [];
   for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
   return undefined;
-}
-
-/** A TCP forwarder to `target` that can be taken down (connections refused) and brought back on the same port. */
-export class Plug {
-  private server: Server | null = null;
-  private socks = new Set<Socket>();
-  port = 0;
-  constructor(private readonly target: { host: string; port: number }) {}
-  async up(): Promise<void> {
-    const server = createServer((s) => {
-      const t = netConnect(this.target.port, this.target.host);
-      this.socks.add(s).add(t);
-      s.pipe(t).pipe(s);
-      const drop = () => {
-        s.destroy();
-        t.destroy();
-        this.socks.delete(s);
-        this.socks.delete(t);
-      };
-      s.on('error', drop).on('close', drop);
-      t.on('error', drop).on('close', drop);
-    });
-    server.listen(this.port, '127.0.0.1');
-    await once(server, 'listening');
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-  async down(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    for (const x of this.socks) x.destroy();
-    this.socks.clear();
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
 }

@@ -14,8 +14,9 @@ import { batch, summary } from '../../collector/test-support/fixtures.ts';
 import { addAgent } from '../../shared/credentials.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { influxQuery, repoRoot, services, uniqueName } from '../helpers/services.ts';
+import { TcpPlug } from '../helpers/tcp-plug.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { FAST_SCRYPT, Plug } from './kit.ts';
+import { FAST_SCRYPT } from './kit.ts';
 
 const ROOT = repoRoot();
 const CLI = [process.execPath, '--import', 'tsx', join(ROOT, 'collector/main.ts')];
@@ -169,7 +170,7 @@ test('mosquitto_pub (an independent client): wrong password refused and counted;
 
 test('SIGKILL right after PUBACK: the batch is in the spool on restart and then reaches InfluxDB', async () => {
   // InfluxDB unreachable on the first run, so the items can only be in the spool.
-  const plug = new Plug({ host: '127.0.0.1', port: 1 });
+  const plug = new TcpPlug({ host: '127.0.0.1', port: 1 });
   await plug.up();
   await plug.down();
   const s = setup(uniqueName('proc-kill').replace(/[^a-zA-Z0-9._-]/g, '-'), `http://127.0.0.1:${plug.port}`);

@@ -7,8 +7,9 @@ import { Partitioners } from 'kafkajs';
 import { ThreadedSinkRunner } from '../../collector/sinks/sink-thread.ts';
 import { alert, batch, status, summary } from '../../collector/test-support/fixtures.ts';
 import { influxQuery, services, uniqueName, victoriaExport } from '../helpers/services.ts';
+import { TcpPlug } from '../helpers/tcp-plug.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { header, KafkaSwitch, kcatRead, Plug, type Running, runCollector } from './kit.ts';
+import { header, KafkaSwitch, kcatRead, type Running, runCollector } from './kit.ts';
 
 const env = () => services();
 
@@ -177,7 +178,7 @@ for (const client of KAFKA_CLIENTS) {
 describe('a sink that is down catches up', () => {
   const agent = uniqueName('it-down').replace(/[^a-zA-Z0-9._-]/g, '-');
   const prefix = uniqueName('edgeflow-down');
-  const plug = new Plug({ host: '127.0.0.1', port: Number(new URL(services().influx1.url).port) });
+  const plug = new TcpPlug({ host: '127.0.0.1', port: Number(new URL(services().influx1.url).port) });
   let c: Running;
   before(async () => {
     await plug.up();

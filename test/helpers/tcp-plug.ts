@@ -1,9 +1,9 @@
 // A TCP forwarder to `target` that a test can unplug (open connections cut, new ones refused) and plug
 // back in on the same port: a real outage of a broker or database the test shares with others.
 //
-// Unlike test/collector/kit.ts Plug, a side that closes normally ends the other side (its last bytes
-// still go through): a client's PUBACK + DISCONNECT written just before it closes must reach the broker,
-// or the broker redelivers what the client had acknowledged and a test blames the client.
+// A side that closes normally ends the other side (its last bytes still go through), as TCP does: a
+// client's PUBACK + DISCONNECT written just before it closes must reach the broker, or the broker
+// redelivers what the client had acknowledged and a test blames the client.
 import { once } from 'node:events';
 import { type AddressInfo, createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 
