@@ -16,6 +16,7 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
+import { handles, moreThan } from '../../test/helpers/handles.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import type { RawFrame, Source, SourceContext } from './source.ts';
 
@@ -95,18 +96,6 @@ function ackAll(got: Got): void {
 
 const payloads = (device: string, from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => JSON.stringify({ d: device, n: from + i }));
-
-/** Resources that keep a process alive (sockets, timers, fds), by type. */
-function handles(): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const t of process.getActiveResourcesInfo()) m.set(t, (m.get(t) ?? 0) + 1);
-  return m;
-}
-function moreThan(now: Map<string, number>, base: Map<string, number>): string[] {
-  const extra: string[] = [];
-  for (const [t, n] of now) if (n > (base.get(t) ?? 0)) extra.push(`${t} +${n - (base.get(t) ?? 0)}`);
-  return extra;
-}
 
 /** Per device, the `n`s in delivery order. */
 function byDevice(seen: { d: string; n: number }[]): Map<string, number[]> {

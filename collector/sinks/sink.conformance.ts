@@ -19,6 +19,7 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { systemClock } from '../../shared/clock.ts';
 import { nullLogger } from '../../shared/log.ts';
+import { handles, moreThan } from '../../test/helpers/handles.ts';
 import { TcpPlug } from '../../test/helpers/tcp-plug.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCollectorMetrics } from '../metrics.ts';
@@ -116,19 +117,6 @@ export function freshAgent(base: string): string {
 }
 
 const identity = (device: string, start: number) => `${device}@${start}`;
-
-/** Resources that keep a process alive (sockets, timers, ...), by type. */
-function handles(): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const t of process.getActiveResourcesInfo()) m.set(t, (m.get(t) ?? 0) + 1);
-  return m;
-}
-
-function moreThan(now: Map<string, number>, base: Map<string, number>): string[] {
-  const extra: string[] = [];
-  for (const [t, n] of now) if (n > (base.get(t) ?? 0)) extra.push(`${t} +${n - (base.get(t) ?? 0)}`);
-  return extra;
-}
 
 /** Writes until every item is done, as the runner does with retriable failures (bounded). */
 async function writeAll(sink: Sink, items: readonly SpoolItem[], what: string): Promise<void> {
