@@ -59,6 +59,33 @@ export const DEFAULT_REMOTE_KEYS = [
 /** Carved out of `update`, which is otherwise never remote (its key and URL pick the code that runs). */
 export const REMOTE_EXCEPTIONS = ['update.version'] as const;
 
+/**
+ * Never settable remotely, whatever the allow lists say: the identity and the data directory (they pick
+ * the outbox), the uplink's credentials and TLS (whoever sets them owns the agent), the `fleet` block
+ * (the pinned key and the allow list would let a document widen its own powers), and the OTA `update`
+ * block except the wanted release (REMOTE_EXCEPTIONS). The agent's floor; the collector adds to it.
+ */
+export const NEVER_REMOTE_KEYS = [
+  'agent',
+  'fleet',
+  'update',
+  'uplink.username',
+  'uplink.passwordFile',
+  'uplink.ca',
+  'uplink.cert',
+  'uplink.key',
+  'uplink.rejectUnauthorized',
+] as const;
+
+/** `path` equals `prefix` or lies under it (dotted key paths). */
+export const underPath = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
+
+/** Under (or equal to) one of `never`, and not a carved-out exception. */
+export function isNeverRemote(path: string, never: readonly string[] = NEVER_REMOTE_KEYS): boolean {
+  if ((REMOTE_EXCEPTIONS as readonly string[]).includes(path)) return false;
+  return never.some((n) => underPath(path, n));
+}
+
 export const FLEET_STATES = ['pending', 'applied', 'rejected', 'rolled_back'] as const;
 export type FleetState = (typeof FLEET_STATES)[number];
 

@@ -2,30 +2,20 @@
 // config keys a signed desired-state document may set, the health deadline, and the labels the agent
 // reports. The block itself is local only: no document can change it (NEVER_REMOTE below).
 import { z } from 'zod';
-import { DEFAULT_REMOTE_KEYS, labelsSchema, REMOTE_EXCEPTIONS } from '../../shared/fleet.ts';
+import {
+  DEFAULT_REMOTE_KEYS,
+  isNeverRemote,
+  labelsSchema,
+  NEVER_REMOTE_KEYS,
+  REMOTE_EXCEPTIONS,
+} from '../../shared/fleet.ts';
 import { durationSchema } from '../../shared/units.ts';
 
 /** What a document may set when `fleet.allow` is not given (shared with the collector, shared/fleet.ts). */
 export const DEFAULT_ALLOW = DEFAULT_REMOTE_KEYS;
 
-/**
- * Never settable remotely, whatever `fleet.allow` says: the identity and the data directory (they pick
- * the outbox), the uplink's credentials and TLS (whoever sets them owns the agent), this block (the
- * pinned key and the allow list would let a document widen its own powers), and the OTA `update` block
- * except the wanted release (`update.version`, issue 16).
- */
-export const NEVER_REMOTE = [
-  'agent',
-  'fleet',
-  'update',
-  'uplink.username',
-  'uplink.passwordFile',
-  'uplink.ca',
-  'uplink.cert',
-  'uplink.key',
-  'uplink.rejectUnauthorized',
-] as const;
-export { REMOTE_EXCEPTIONS };
+/** Never settable remotely, whatever `fleet.allow` says (shared/fleet.ts NEVER_REMOTE_KEYS). */
+export { isNeverRemote, NEVER_REMOTE_KEYS as NEVER_REMOTE, REMOTE_EXCEPTIONS };
 
 /**
  * Keys that name a secret or a TLS file, at any depth inside an allowed subtree (a source's
@@ -45,12 +35,6 @@ export const SECRET_KEYS = new Set([
 const keyPath = z
   .string()
   .regex(/^[a-zA-Z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*)*$/, 'expected a dotted key path');
-
-/** Under (or equal to) a path that can never be set remotely. */
-export function isNeverRemote(path: string): boolean {
-  if ((REMOTE_EXCEPTIONS as readonly string[]).includes(path)) return false;
-  return NEVER_REMOTE.some((n) => path === n || path.startsWith(`${n}.`));
-}
 
 export const fleetConfigSchema = z
   .object({

@@ -1,32 +1,24 @@
 // The collector's `fleet:` config block (issue 15, docs/fleet.md). Absent = fleet control off: nothing is
 // published on any downlink and the admin routes answer 404.
 import { z } from 'zod';
-import { DEFAULT_REMOTE_KEYS, REMOTE_EXCEPTIONS } from '../../shared/fleet.ts';
+import {
+  NEVER_REMOTE_KEYS as AGENT_NEVER_REMOTE,
+  DEFAULT_REMOTE_KEYS,
+  isNeverRemote as isNeverRemoteFor,
+  REMOTE_EXCEPTIONS,
+  underPath,
+} from '../../shared/fleet.ts';
 import { durationSchema } from '../../shared/units.ts';
 import { hostPort } from '../config-common.ts';
 
 /** What documents may set unless `fleet.allowedKeys` says otherwise: the agent's own default (shared/fleet.ts). */
 export const DEFAULT_ALLOWED_KEYS = DEFAULT_REMOTE_KEYS;
-/** Never settable from the collector, whatever allowedKeys says: identity, this block, listeners, credentials. */
-export const NEVER_REMOTE_KEYS = [
-  'agent',
-  'fleet',
-  'update',
-  'http',
-  'uplink.urls',
-  'uplink.username',
-  'uplink.passwordFile',
-  'uplink.ca',
-  'uplink.cert',
-  'uplink.key',
-  'uplink.rejectUnauthorized',
-] as const;
-
-const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
-export function isNeverRemote(path: string): boolean {
-  if ((REMOTE_EXCEPTIONS as readonly string[]).includes(path)) return false;
-  return NEVER_REMOTE_KEYS.some((n) => under(path, n));
-}
+/**
+ * Never settable from the collector, whatever allowedKeys says: the agent's floor (shared/fleet.ts), plus
+ * its listeners and where it sends (`http`, `uplink.urls`).
+ */
+export const NEVER_REMOTE_KEYS = [...AGENT_NEVER_REMOTE, 'http', 'uplink.urls'] as const;
+const isNeverRemote = (path: string) => isNeverRemoteFor(path, NEVER_REMOTE_KEYS);
 
 /** The key paths of `config` outside `allowed` (or never settable), shallowest first. */
 export function disallowedPaths(config: Record<string, unknown>, allowed: readonly string[]): string[] {
@@ -40,7 +32,7 @@ export function disallowedPaths(config: Record<string, unknown>, allowed: readon
     const exceptionBelow = isObj && REMOTE_EXCEPTIONS.some((e) => e.startsWith(`${path}.`));
     if (isNeverRemote(path) && !exceptionBelow) return void out.push(path);
     if (
-      allowed.some((a) => under(path, a)) &&
+      allowed.some((a) => underPath(path, a)) &&
       !(isObj && NEVER_REMOTE_KEYS.some((n) => n.startsWith(`${path}.`)))
     )
       return;
