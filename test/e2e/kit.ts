@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ROOT, tempDir } from '../helpers/agent-process.ts';
 import { killGroup, spawnTracked, track } from '../helpers/processes.ts';
-import type { SimReport } from '../helpers/sim-run.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TSX = [process.execPath, '--import', 'tsx'];
@@ -41,6 +40,8 @@ export function addAgentCli(agentId: string, credentials: string): string {
 export interface CollectorProc {
   proc: ChildProcess;
   http: string;
+  /** The fleet console's URL, when the config enables it (issue 15). */
+  console?: string;
   /** Log lines of this process (JSON, pino). */
   logFile: string;
   status(): Promise<{ sinks: { name: string; depth: number; lastError: unknown }[] }>;
@@ -69,11 +70,12 @@ export async function startCollector(configPath: string, logFile: string): Promi
     exited.then(([code]) => {
       throw new Error(`collector exited with ${code} before it was ready (log: ${logFile})`);
     }),
-  ])) as { http: string };
+  ])) as { http: string; console?: string };
   const http = ready.http;
   return {
     proc,
     http,
+    ...(ready.console ? { console: ready.console } : {}),
     logFile,
     status: async () =>
       (await (await fetch(`${http}/status`, { signal: AbortSignal.timeout(5000) })).json()) as never,

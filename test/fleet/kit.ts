@@ -1,18 +1,16 @@
 // Shared bits of the fleet control tests (issue 15): a real collector process with fleet control on,
 // 1,000 agent credentials, signing keys, and small HTTP/CLI clients. Everything under one temp dir.
 
-import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type CredentialFile, hashSecret, writeCredentialFile } from '../../shared/credentials.ts';
-import { spawnTracked } from '../helpers/processes.ts';
+import { type CollectorProc, startCollector as startCollectorProcess } from '../e2e/kit.ts';
 import { repoRoot } from '../helpers/services.ts';
-import { waitFor } from '../helpers/wait.ts';
 
 export const ROOT = repoRoot();
 export const CLI = [process.execPath, '--import', 'tsx', join(ROOT, 'collector/main.ts')];
@@ -103,37 +101,10 @@ ${extraFleetYaml}`,
   };
 }
 
-export interface CollectorProc {
-  proc: ChildProcess;
-  http: string;
-  console?: string;
-  stderr: string[];
-}
-
-export async function startCollector(configPath: string): Promise<CollectorProc> {
-  const proc = spawnTracked(
-    CLI[0]!,
-    [...CLI.slice(1), 'run', '--config', configPath, '--log-level', 'warn'],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const stderr: string[] = [];
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-  let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
-  const ready = await waitFor(
-    'collector ready line',
-    () => {
-      if (proc.exitCode !== null) throw new Error(`collector exited ${proc.exitCode}: ${stderr.join('')}`);
-      return out.includes('\n') ? JSON.parse(out.split('\n')[0]!) : null;
-    },
-    { timeoutMs: 60_000 },
-  );
-  return { proc, http: ready.http, ...(ready.console ? { console: ready.console } : {}), stderr };
+/** The collector as a process (test/e2e/kit.ts), logging beside its config. */
+export type { CollectorProc };
+export function startCollector(configPath: string): Promise<CollectorProc> {
+  return startCollectorProcess(configPath, join(dirname(configPath), 'collector.log'));
 }
 
 export async function getJson<T = Record<string, unknown>>(url: string, token?: string): Promise<T> {

@@ -10,7 +10,7 @@
 //      refused by the agents (counted) and halts at the canary;
 //   5. the broker ACL: no agent reads or writes another agent's downlink.
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
@@ -80,7 +80,8 @@ before(async () => {
 });
 
 after(async () => {
-  if (process.env.EDGEFLOW_FLEET_DEBUG) console.log(sims?.lastError, collector?.stderr.join('').slice(-4000));
+  if (process.env.EDGEFLOW_FLEET_DEBUG)
+    console.log(sims?.lastError, collector ? readFileSync(collector.logFile, 'utf8').slice(-4000) : '');
   await sims?.stop();
   await killAll();
   if (bed) rmSync(bed.dir, { recursive: true, force: true });
