@@ -156,7 +156,7 @@ export function buildCli(): Command {
     .requiredOption('--out <dir>', 'directory for the key pair (release.key is never overwritten)')
     .action(async (opts: { out: string }) => {
       const { writeReleaseKeyPair } = await import('./artifacts/sign.ts');
-      const k = oneLineErrors('fleet keygen', () => writeReleaseKeyPair(opts.out));
+      const k = await oneLineErrors('fleet keygen', () => writeReleaseKeyPair(opts.out));
       process.stdout.write(
         `${k.privateFile} (private, keep offline)\n${k.publicFile} (pin on agents: update.publicKeyFile), key id ${k.keyId}\n`,
       );
@@ -191,23 +191,19 @@ export function buildCli(): Command {
 }
 
 /** Bad input to a local command (a file that is not an executable, a key that exists): one line, exit 2. */
-function oneLineErrors<T>(what: string, f: () => T): T {
-  const fail = (err: unknown): never => {
+async function oneLineErrors<T>(what: string, f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const msg =
+    const why =
       e.code === 'EEXIST'
         ? `${e.path} exists; not overwritten`
         : e.code && e.path
           ? `${e.path}: ${e.code}`
           : e.message;
-    process.stderr.write(`${what}: ${msg}\n`);
+    process.stderr.write(`${what}: ${why}\n`);
     process.exit(EXIT_CONFIG);
-  };
-  try {
-    const r = f();
-    return (r instanceof Promise ? r.catch(fail) : r) as T;
-  } catch (err) {
-    return fail(err);
   }
 }
 
