@@ -73,7 +73,18 @@ const PRODUCTS = {
   // per semi-space, which a gateway keeps resident after one busy minute. Measured (issue 14,
   // bench/footprint.ts): idle 82.0 -> 79.9 MiB, 200k QoS 1 burst peak 363 -> 262 MiB, 10k keys 523 ->
   // 454 MiB, CPU per reading unchanged within noise; docs/design/binaries.md "V8 flags" has the others.
-  agent: { entry: 'agent/main.ts', workers: [], execArgv: ['--max-semi-space-size=2'] },
+  //
+  // codeCache: V8's code cache of the bundle in the SEA blob (x64 only: made by the host's Node). Without
+  // it every start compiles the 2 MB bundle's top level; measured: start CPU 420 -> 390 ms (load 7),
+  // `--version` 260 -> 220 ms, idle RSS +0.2 MiB. (A --cpu-prof showed 176-216 ms of compile: the
+  // profiler's source positions inflate it; measure without.)
+  // Issue 14, BENCHMARKS.md section 14 "Start".
+  agent: {
+    entry: 'agent/main.ts',
+    workers: [],
+    execArgv: ['--max-semi-space-size=2'],
+    codeCache: true,
+  },
   // The collector's main thread likewise (its sink threads get the same cap from shared/ts-worker.ts):
   // three isolates at 64 MiB per semi-space were ~550 of its 884 MiB peak in bench/collector.ts; with 16,
   // 482 MiB for 1-2 µs more CPU per item (issue 18, BENCHMARKS.md section 4).
@@ -568,7 +579,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       'no-strip': { type: 'boolean' },
       // Replaces the products' built-in execArgv (measuring V8 flags: bench/footprint.ts).
       'exec-argv': { type: 'string' },
+      // On by default for the agent; --no-code-cache measures a build without (bench/footprint.ts).
       'code-cache': { type: 'boolean' },
+      'no-code-cache': { type: 'boolean' },
       'release-version': { type: 'string' },
       'sign-key': { type: 'string' },
       help: { type: 'boolean' },
@@ -576,7 +589,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache] [--release-version V] [--sign-key FILE]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache | --no-code-cache] [--release-version V] [--sign-key FILE]\n',
     );
     process.exit(0);
   }
@@ -589,7 +602,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     verify: values.verify,
     strip: !values['no-strip'],
     execArgv: values['exec-argv']?.split(' ').filter(Boolean),
-    codeCache: values['code-cache'],
+    codeCache: values['no-code-cache'] ? false : values['code-cache'],
     releaseVersion: values['release-version'],
     signKey: values['sign-key'],
   }).catch((err) => {
