@@ -41,6 +41,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
+import { lazyModulesPlugin } from './binaries/esbuild-lazy.mjs';
 import { nativeAddonsPlugin } from './binaries/esbuild-native.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -78,12 +79,14 @@ const PRODUCTS = {
   // it every start compiles the 2 MB bundle's top level; measured: start CPU 420 -> 390 ms (load 7),
   // `--version` 260 -> 220 ms, idle RSS +0.2 MiB. (A --cpu-prof showed 176-216 ms of compile: the
   // profiler's source positions inflate it; measure without.)
+  // lazyModules: scripts/binaries/esbuild-lazy.mjs, modules the agent evaluates on first use, not at start.
   // Issue 14, BENCHMARKS.md section 14 "Start".
   agent: {
     entry: 'agent/main.ts',
     workers: [],
     execArgv: ['--max-semi-space-size=2'],
     codeCache: true,
+    lazyModules: true,
   },
   // The collector's main thread likewise (its sink threads get the same cap from shared/ts-worker.ts):
   // three isolates at 64 MiB per semi-space were ~550 of its 884 MiB peak in bench/collector.ts; with 16,
@@ -269,7 +272,7 @@ async function tlaWrapper(entry) {
   return `${head.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
 }
 
-async function bundle(entry, outfile, releaseVersion) {
+async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = {}) {
   const options = {
     entryPoints: [entry],
     bundle: true,
@@ -285,7 +288,7 @@ async function bundle(entry, outfile, releaseVersion) {
     // per character (issue 14, bench/footprint.ts). Names are kept: stack traces still read.
     minifyWhitespace: true,
     logLevel: 'silent',
-    plugins: [nativeAddonsPlugin()],
+    plugins: [nativeAddonsPlugin(), ...(lazyModules ? [lazyModulesPlugin()] : [])],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
     // @datadog/sketches-js requires protobufjs (not installed) only inside its toProto/fromProto, which
     // the agent does not call: left external, a call would fail exactly as it does under tsx.
@@ -496,7 +499,9 @@ export async function buildBinaries(opts = {}) {
   const results = [];
   for (const product of products) {
     const entry = resolve(ROOT, (product === 'agent' && entryOverride) || PRODUCTS[product].entry);
-    const bundleFile = await bundle(entry, join(work, `${product}.cjs`), opts.releaseVersion);
+    const bundleFile = await bundle(entry, join(work, `${product}.cjs`), opts.releaseVersion, {
+      lazyModules: opts.lazyModules ?? PRODUCTS[product].lazyModules ?? false,
+    });
     log(`bundled ${relative(ROOT, entry)} -> ${(statSync(bundleFile).size / 1024).toFixed(0)} KiB`);
     // Worker-thread entries: bundled alone, run from their asset by shared/ts-worker.ts.
     const workerAssets = {};
@@ -579,9 +584,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       'no-strip': { type: 'boolean' },
       // Replaces the products' built-in execArgv (measuring V8 flags: bench/footprint.ts).
       'exec-argv': { type: 'string' },
-      // On by default for the agent; --no-code-cache measures a build without (bench/footprint.ts).
+      // On by default for the agent; the --no-* forms measure a build without (bench/footprint.ts).
       'code-cache': { type: 'boolean' },
       'no-code-cache': { type: 'boolean' },
+      'no-lazy-modules': { type: 'boolean' },
       'release-version': { type: 'string' },
       'sign-key': { type: 'string' },
       help: { type: 'boolean' },
@@ -589,7 +595,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache | --no-code-cache] [--release-version V] [--sign-key FILE]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache | --no-code-cache] [--no-lazy-modules] [--release-version V] [--sign-key FILE]\n',
     );
     process.exit(0);
   }
@@ -603,6 +609,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     strip: !values['no-strip'],
     execArgv: values['exec-argv']?.split(' ').filter(Boolean),
     codeCache: values['no-code-cache'] ? false : values['code-cache'],
+    lazyModules: values['no-lazy-modules'] ? false : undefined,
     releaseVersion: values['release-version'],
     signKey: values['sign-key'],
   }).catch((err) => {

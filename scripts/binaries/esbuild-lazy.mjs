@@ -1,0 +1,131 @@
+// esbuild plugin: modules the agent's bundle evaluates only when they are used (issue 14, start time).
+//
+// A start of the executable is mostly CPU spent evaluating modules. Some are pulled in by a package's
+// top level although the agent's configuration rarely or never reaches them; each rule below turns one
+// such import, from one importer, into a small stand-in that loads the real module on first use. The
+// real module is still bundled and a use later works exactly as before; only its evaluation moves.
+// Measured with bench/footprint.ts and `--cpu-prof` of the executable (BENCHMARKS.md section 14, "Start").
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const NS = 'edgeflow-lazy';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const require = createRequire(join(ROOT, 'package.json'));
+const fromImporter = (file) => (importer) => join(dirname(importer), file);
+
+/**
+ * importer: who imports it (path suffix, `/` separated); path: the import as written; target: the real
+ * module (absolute file, or a builtin); calls: exports that are only ever called (a wrapper function
+ * each, so reading them does not load anything); getters: exports read later (a getter each).
+ */
+const RULES = [
+  // mqtt.js's SOCKS proxy support (socks, ip-address, node:dns, node:assert): only a `socksProxy` option calls it.
+  ...['tcp', 'tls'].map((f) => ({
+    importer: new RegExp(`/node_modules/mqtt/build/lib/connect/${f}\\.js$`),
+    path: './socks',
+    target: fromImporter('socks.js'),
+    calls: ['default'],
+  })),
+  // mqtt.js registers every transport when it connects: ws (the `ws` package, which requires https and
+  // tls) and tls (node:tls) are only called for ws://, wss:// and mqtts:// URLs.
+  {
+    importer: /\/node_modules\/mqtt\/build\/lib\/connect\/index\.js$/,
+    path: './ws',
+    target: fromImporter('ws.js'),
+    calls: ['streamBuilder', 'browserStreamBuilder'],
+  },
+  {
+    importer: /\/node_modules\/mqtt\/build\/lib\/connect\/index\.js$/,
+    path: './tls',
+    target: fromImporter('tls.js'),
+    calls: ['default'],
+  },
+  // mqtt.js's timers for browsers (worker-timers, @babel/runtime, broker-factory: 25 modules); Node uses
+  // the native ones.
+  {
+    importer: /\/node_modules\/mqtt\/build\/lib\/get-timer\.js$/,
+    path: 'worker-timers',
+    target: () => require.resolve('worker-timers', { paths: [join(ROOT, 'node_modules/mqtt')] }),
+    calls: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+  },
+  // node:https (and with it node:tls, ~20 ms of a start): the HTTP listener and the release download
+  // only use it with TLS configured / for an https:// URL.
+  {
+    importer: /\/shared\/http\.ts$/,
+    path: 'node:https',
+    target: () => 'node:https',
+    calls: ['createServer'],
+  },
+  {
+    importer: /\/shared\/http-client\.ts$/,
+    path: 'node:https',
+    target: () => 'node:https',
+    calls: ['request'],
+  },
+  // zod's 60 locales (`z.locales`); English, the default, is imported on its own by zod.
+  ...['classic/external.js', 'core/index.js'].map((f) => ({
+    importer: new RegExp(`/node_modules/zod/v4/${f.replace('.', '\\.')}$`),
+    path: '../locales/index.js',
+    target: fromImporter('../locales/index.js'),
+    getters: async (target) => Object.keys(await import(pathToFileURL(target).href)),
+  })),
+  // prom-client's index evaluates every metric type, the push gateway (http, https), default metrics
+  // (v8, perf_hooks) and the cluster aggregator: the agent uses Registry, Counter, Gauge and Histogram
+  // (each its own small file); the other exports are getters that evaluate the full index when read.
+  {
+    importer: /\/(agent|shared)\/[^/]+(\/[^/]+)?\.ts$/,
+    path: 'prom-client',
+    target: () => require.resolve('prom-client'),
+    eager: {
+      Registry: 'prom-client/lib/registry',
+      Counter: 'prom-client/lib/counter',
+      Gauge: 'prom-client/lib/gauge',
+      Histogram: 'prom-client/lib/histogram',
+    },
+    getters: () => Object.keys(require('prom-client')),
+  },
+];
+
+const q = JSON.stringify;
+
+async function standIn(rule, target) {
+  const lines = ["Object.defineProperty(exports, '__esModule', { value: true });"];
+  for (const name of rule.calls ?? [])
+    lines.push(
+      `exports[${q(name)}] = function (...args) { return require(${q(target)})[${q(name)}](...args); };`,
+    );
+  for (const [name, spec] of Object.entries(rule.eager ?? {}))
+    lines.push(`exports[${q(name)}] = require(${q(require.resolve(spec))});`);
+  for (const name of rule.getters ? await rule.getters(target) : []) {
+    if (name in (rule.eager ?? {}) || name === 'default' || name === '__esModule') continue;
+    lines.push(
+      `Object.defineProperty(exports, ${q(name)}, { enumerable: true, get: () => require(${q(target)})[${q(name)}] });`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** @returns {import('esbuild').Plugin} */
+export function lazyModulesPlugin() {
+  const paths = [...new Set(RULES.map((r) => r.path))];
+  const filter = new RegExp(`^(${paths.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'edgeflow-lazy-modules',
+    setup(build) {
+      build.onResolve({ filter }, (args) => {
+        if (args.namespace === NS) return undefined;
+        const from = args.importer.replaceAll('\\', '/');
+        const i = RULES.findIndex((r) => r.path === args.path && r.importer.test(from));
+        if (i < 0) return undefined;
+        return { path: `${i}:${RULES[i].target(args.importer)}`, namespace: NS };
+      });
+      build.onLoad({ filter: /.*/, namespace: NS }, async (args) => {
+        const sep = args.path.indexOf(':');
+        const rule = RULES[Number(args.path.slice(0, sep))];
+        const target = args.path.slice(sep + 1);
+        return { contents: await standIn(rule, target), loader: 'js', resolveDir: ROOT };
+      });
+    },
+  };
+}
