@@ -17,7 +17,8 @@ const fromImporter = (file) => (importer) => join(dirname(importer), file);
 /**
  * importer: who imports it (path suffix, `/` separated); path: the import as written; target: the real
  * module (absolute file, or a builtin); calls: exports that are only ever called (a wrapper function
- * each, so reading them does not load anything); getters: exports read later (a getter each).
+ * each, so reading them does not load anything); callable: the module itself is a function that is only
+ * called; getters: exports read later (a getter each).
  */
 const RULES = [
   // mqtt.js's SOCKS proxy support (socks, ip-address, node:dns, node:assert): only a `socksProxy` option calls it.
@@ -63,6 +64,20 @@ const RULES = [
     target: () => 'node:https',
     calls: ['request'],
   },
+  // node:assert (its diff and error modules): sonic-boom calls it when a stream closes, thread-stream
+  // only for pino's transports; pino's transport support (thread-stream, worker threads) is not used.
+  ...['sonic-boom/index.js', 'thread-stream/index.js'].map((f) => ({
+    importer: new RegExp(`/node_modules/${f.replace('.', '\\.')}$`),
+    path: 'assert',
+    target: () => 'node:assert',
+    callable: true,
+  })),
+  {
+    importer: /\/node_modules\/pino\/pino\.js$/,
+    path: './lib/transport',
+    target: fromImporter('lib/transport.js'),
+    callable: true,
+  },
   // zod's 60 locales (`z.locales`); English, the default, is imported on its own by zod.
   ...['classic/external.js', 'core/index.js'].map((f) => ({
     importer: new RegExp(`/node_modules/zod/v4/${f.replace('.', '\\.')}$`),
@@ -90,6 +105,7 @@ const RULES = [
 const q = JSON.stringify;
 
 async function standIn(rule, target) {
+  if (rule.callable) return `module.exports = function (...args) { return require(${q(target)})(...args); };`;
   const lines = ["Object.defineProperty(exports, '__esModule', { value: true });"];
   for (const name of rule.calls ?? [])
     lines.push(
