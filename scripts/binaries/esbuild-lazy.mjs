@@ -104,7 +104,25 @@ const RULES = [
 
 const q = JSON.stringify;
 
+/**
+ * The build fails when the real module no longer has what a stand-in forwards to (a package update),
+ * instead of the executable failing at the first ws:// connection.
+ */
+function checkTarget(rule, target) {
+  const real = require(target);
+  const missing = rule.callable
+    ? typeof real === 'function'
+      ? []
+      : ['(the module itself)']
+    : (rule.calls ?? []).filter((name) => typeof real[name] !== 'function');
+  if (missing.length > 0)
+    throw new Error(
+      `${target}: not a function any more: ${missing.join(', ')} (scripts/binaries/esbuild-lazy.mjs)`,
+    );
+}
+
 async function standIn(rule, target) {
+  if (rule.callable || rule.calls) checkTarget(rule, target);
   if (rule.callable) return `module.exports = function (...args) { return require(${q(target)})(...args); };`;
   const lines = ["Object.defineProperty(exports, '__esModule', { value: true });"];
   for (const name of rule.calls ?? [])
