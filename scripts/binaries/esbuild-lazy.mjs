@@ -4,7 +4,8 @@
 // top level although the agent's configuration rarely or never reaches them; each rule below turns one
 // such import, from one importer, into a small stand-in that loads the real module on first use. The
 // real module is still bundled and a use later works exactly as before; only its evaluation moves.
-// Measured with bench/footprint.ts and `--cpu-prof` of the executable (BENCHMARKS.md section 14, "Start").
+// Measured with bench/footprint.ts, the agent's CPU until /healthz (BENCHMARKS.md section 14, "Start"; a
+// --cpu-prof of the executable finds what is evaluated, but inflates compile time several times).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,7 +16,7 @@ const require = createRequire(join(ROOT, 'package.json'));
 const fromImporter = (file) => (importer) => join(dirname(importer), file);
 
 /**
- * importer: who imports it (path suffix, `/` separated); path: the import as written; target: the real
+ * importer: a RegExp on the importing file's path (`/` separated); path: the import as written; target: the real
  * module (absolute file, or a builtin); calls: exports that are only ever called (a wrapper function
  * each, so reading them does not load anything); callable: the module itself is a function that is only
  * called; getters: exports read later (a getter each).
