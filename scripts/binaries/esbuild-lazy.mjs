@@ -16,10 +16,10 @@ const require = createRequire(join(ROOT, 'package.json'));
 const fromImporter = (file) => (importer) => join(dirname(importer), file);
 
 /**
- * importer: a RegExp on the importing file's path (`/` separated); path: the import as written; target: the real
- * module (absolute file, or a builtin); calls: exports that are only ever called (a wrapper function
- * each, so reading them does not load anything); callable: the module itself is a function that is only
- * called; getters: exports read later (a getter each).
+ * importer: a RegExp on the importing file's path (`/` separated); path: the import as written;
+ * target: the real module (absolute file, or a builtin); calls: exports that are only ever called (a
+ * wrapper function each, so reading them does not load anything); callable: the module itself is a
+ * function that is only called; getters: exports read later (a getter each).
  */
 const RULES = [
   // mqtt.js's SOCKS proxy support (socks, ip-address, node:dns, node:assert): only a `socksProxy` option calls it.
