@@ -390,8 +390,8 @@ export class MqttSource implements Source {
     this.pubackStream = null;
     if (ids.length === 0) return;
     this.pubackIds = [];
-    // A stream closed since the ids were collected takes no PUBACK: the broker redelivers, and the
-    // checkpointed keys recognise the redeliveries (restoreDelivered), as for any PUBACK lost with a connection.
+    // A stream closed since the ids were collected (within this tick) takes no PUBACK: it is lost with its
+    // connection, as a corked write was before and as one written just before a drop is.
     if (stream === null || !stream.writable) return;
     const buf = Buffer.allocUnsafe(ids.length * 4);
     for (let i = 0; i < ids.length; i++) {
