@@ -12,7 +12,10 @@
 //     QoS 0 from 10,000 keys (2,500 devices × 4 metrics), `EDGEFLOW_BENCH_FOOTPRINT_SECONDS` [30];
 //     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading
 //   - burst: 200,000 readings at QoS 1 from 1,000 devices, published as fast as the broker takes them
-//     (idle config); peak RSS sampled every 50 ms until all 200,000 are counted in
+//     (idle config); peak RSS sampled every 50 ms until all 200,000 are counted in; the frames waiting
+//     for a checkpoint polled from /status every 100 ms. EDGEFLOW_BENCH_FOOTPRINT_TRACE=1: each poll
+//     on stderr (RSS, anonymous, malloc, pending frames), and the breakdown and anonymous mappings by
+//     size when the burst is done (V8's 256 KiB pages vs other threads' malloc arenas)
 //   - state (issue 14): bytes of window + rule state per key and what a checkpoint writes, in-process
 //     (bench/footprint-state.ts as a child with --expose-gc), for the 10k-keys config
 //   - where the MiB go (idle): /proc smaps by mapping (executable file pages, anonymous, malloc,
@@ -488,8 +491,34 @@ export async function benchFootprint(): Promise<BenchResult> {
         const timer = setInterval(() => {
           peak = Math.max(peak, procMem(a.pid).rss);
         }, 50);
-        const cpu0 = procCpuMs(a.pid);
+        // Frames taken but not yet checkpointed, polled from /status while the burst runs: the most
+        // seen, and the count at the highest RSS sample (issue 14: what the peak holds).
+        let maxPending = 0;
+        let pendingAtPeak = 0;
+        let peakSeen = 0;
+        let polling = true;
         const t0 = performance.now();
+        const poll = (async () => {
+          while (polling) {
+            try {
+              const st = (await (await fetch(`${a.url}/status`)).json()) as { pendingFrames: number };
+              const rss = procMem(a.pid).rss;
+              maxPending = Math.max(maxPending, st.pendingFrames);
+              if (process.env.EDGEFLOW_BENCH_FOOTPRINT_TRACE) {
+                const k = smapsByKind(a.pid);
+                console.error(
+                  `trace +${Math.round(performance.now() - t0)} ms rss ${mib(rss)} anon ${mib(k['anonymous (V8 heap, code, zone, ICU/OpenSSL tables)'] ?? 0)} malloc ${mib(k['malloc [heap]'] ?? 0)} pending ${st.pendingFrames} readings ${JSON.stringify((st as Record<string, unknown>).readingsIn ?? '')}`,
+                );
+              }
+              if (rss > peakSeen) {
+                peakSeen = rss;
+                pendingAtPeak = st.pendingFrames;
+              }
+            } catch {}
+            await sleep(100);
+          }
+        })();
+        const cpu0 = procCpuMs(a.pid);
         for (let i = 0; i < BURST; i++) {
           pub.publish(`fpburst/d${i % 1000}/${METRICS[(i >> 10) % 4]}`, String(i % 97), { qos: 1 });
           if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
@@ -505,7 +534,41 @@ export async function benchFootprint(): Promise<BenchResult> {
         await waitFor(async () => (await readingsIn(a)) >= BURST, 120_000, 'the burst', 50);
         const seconds = (performance.now() - t0) / 1000;
         clearInterval(timer);
+        if (process.env.EDGEFLOW_BENCH_FOOTPRINT_TRACE) {
+          notes.push(...describe('burst (done)', await breakdown(a)));
+          // Anonymous mappings by their size (V8 pages vs malloc arenas of other threads).
+          const bySize = new Map<number, [number, number]>();
+          let size = 0;
+          let anon = false;
+          for (const line of readFileSync(`/proc/${a.pid}/smaps`, 'utf8').split('\n')) {
+            const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+            if (m) {
+              anon = (m[3] ?? '') === '';
+              size = Math.round((Number.parseInt(m[2]!, 16) - Number.parseInt(m[1]!, 16)) / 1024);
+              continue;
+            }
+            const r = /^Rss:\s+(\d+) kB/.exec(line);
+            if (r && anon) {
+              const e = bySize.get(size) ?? [0, 0];
+              e[0]++;
+              e[1] += Number(r[1]);
+              bySize.set(size, e);
+            }
+          }
+          notes.push(
+            `anon mappings (size KiB: count, rss MiB): ${[...bySize]
+              .filter(([, [, r]]) => r > 1024)
+              .sort((x, y) => y[1][1] - x[1][1])
+              .map(([k, [c, r]]) => `${k}: ${c}, ${mib(r)}`)
+              .join('; ')}`,
+          );
+        }
+        polling = false;
+        await poll;
         peak = Math.max(peak, procMem(a.pid).rss);
+        notes.push(
+          `burst: frames pending a checkpoint (/status every 100 ms): at most ${maxPending}, ${pendingAtPeak} at the highest RSS polled (${mib(peakSeen)} MiB)`,
+        );
         const cpuMs = procCpuMs(a.pid) - cpu0;
         rows.push({
           case: `burst 200k at QoS 1 (${Math.round(BURST / seconds)} readings/s)`,

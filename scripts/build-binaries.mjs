@@ -76,6 +76,11 @@ const PRODUCTS = {
   // per semi-space, which a gateway keeps resident after one busy minute. Measured (issue 14,
   // bench/footprint.ts): idle 82.0 -> 79.9 MiB, 200k QoS 1 burst peak 363 -> 262 MiB, 10k keys 523 ->
   // 454 MiB, CPU per reading unchanged within noise; docs/design/binaries.md "V8 flags" has the others.
+  // --max-old-space-size=1024 (MiB): below 2 GiB of heap limit V8 lets the old generation grow to at
+  // most ~1.6x the live heap between major GCs instead of 4x (what it picks on a host with >= 8 GiB of
+  // RAM; a 4 GiB Pi gets ~1 GiB by default already). Measured (issue 14, BENCHMARKS.md section 14):
+  // burst peak 212-216 -> 142-145 MiB, 10k keys 361-394 -> 232-269 MiB, CPU per reading unchanged
+  // within noise. Above the live state at the default limits (100,000 keys: ~450 MiB).
   //
   // codeCache: V8's code cache of the bundle in the SEA blob (x64 only: made by the host's Node). Without
   // it every start compiles the 2 MB bundle's top level; measured: start CPU 420 -> 390 ms (load 7),
@@ -86,7 +91,7 @@ const PRODUCTS = {
   agent: {
     entry: 'agent/main.ts',
     workers: [],
-    execArgv: ['--max-semi-space-size=2'],
+    execArgv: ['--max-semi-space-size=2', '--max-old-space-size=1024'],
     codeCache: true,
     lazyModules: true,
   },

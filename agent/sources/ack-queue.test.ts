@@ -8,7 +8,7 @@ function queue(decide: AckDecision | ((gen: number) => AckDecision) = 'send') {
     (e) => (typeof decide === 'function' ? decide(e.gen) : decide),
     (e) => sent.push(e.messageId),
   );
-  const push = (id: number, gen = 1) => q.push(id, gen, 't', Buffer.alloc(0));
+  const push = (id: number, gen = 1) => q.push(id, gen, `${id}:k`);
   return { q, sent, push };
 }
 

@@ -14,9 +14,12 @@ export interface AckEntry {
   gen: number;
   acked: boolean;
   dead: boolean;
-  /** Identity of the message, to recognise its redelivery (MQTT source). */
-  readonly topic: string;
-  readonly payload: Buffer;
+  /**
+   * Identity of the message, to recognise its redelivery (MQTT source: `${packet id}:${messageHash}`, the
+   * frame's RawFrame.key). Not the topic and payload themselves: an entry lives until its checkpoint, and
+   * a payload Buffer is a view that keeps mqtt.js's whole socket chunk alive (issue 14: the 200k burst).
+   */
+  readonly key: string;
 }
 
 export type AckDecision = 'send' | 'wait' | 'drop';
@@ -30,8 +33,8 @@ export class AckQueue {
     private readonly send: (e: AckEntry) => void,
   ) {}
 
-  push(messageId: number, gen: number, topic: string, payload: Buffer): AckEntry {
-    const e: AckEntry = { messageId, gen, acked: false, dead: false, topic, payload };
+  push(messageId: number, gen: number, key: string): AckEntry {
+    const e: AckEntry = { messageId, gen, acked: false, dead: false, key };
     this.q.push(e);
     return e;
   }

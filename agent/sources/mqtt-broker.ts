@@ -375,7 +375,7 @@ export class MqttBrokerSource implements Source {
     let key: string | undefined;
     if (packet.qos === 1 && packet.messageId !== undefined) {
       const q = this.queueFor(client);
-      const entry = q.push(packet.messageId, 0, '', EMPTY);
+      const entry = q.push(packet.messageId, 0, '');
       packet.qos = 0; // aedes writes no PUBACK for QoS 0; ack() writes it, in order (see header)
       ack = () => q.ack(entry);
       cb();
@@ -494,7 +494,6 @@ export class MqttBrokerSource implements Source {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 /** Largest packet before login, bytes: a CONNECT with credentials and a small will fits. */
 const PRE_AUTH_MAX_PACKET = 16 * 1024;
 /** A connection that has not sent its CONNECT by then is closed (aedes connectTimeout), ms. */

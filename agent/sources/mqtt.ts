@@ -102,8 +102,9 @@ export class MqttSource implements Source {
   private paused = false;
   private held: { packet: IPublishPacket; cb: (e?: Error) => void } | null = null;
   private subscribed = false;
-  /** PUBACKs are being collected into one write (writePuback) */
-  private corked = false;
+  /** Packet ids of the PUBACKs collected for one write on the next tick, and the stream they go to (writePuback). */
+  private pubackIds: number[] = [];
+  private pubackStream: Writable | null = null;
 
   constructor(
     private readonly opts: MqttSourceOptions,
@@ -287,10 +288,13 @@ export class MqttSource implements Source {
       return;
     }
     const id = packet.messageId;
+    const hash = messageHash(topic, payload);
+    const key = `${id}:${hash}`;
     const prior = this.awaitingRedelivery.get(id);
     if (prior) {
       this.awaitingRedelivery.delete(id);
-      if (packet.dup && prior.topic === topic && prior.payload.equals(payload)) {
+      // Same packet id, topic and payload (by their hash: the entry does not keep the payload).
+      if (packet.dup && prior.key === key) {
         // Redelivery of a frame the runtime already holds: re-home its ack to this connection.
         prior.gen = this.gen;
         this.redelivered++;
@@ -300,8 +304,7 @@ export class MqttSource implements Source {
       }
       prior.dead = true; // the id now names another message
     }
-    const hash = messageHash(topic, payload);
-    const entry = this.acks.push(id, this.gen, topic, payload);
+    const entry = this.acks.push(id, this.gen, key);
     if (packet.dup && this.deliveredBefore.get(id) === hash) {
       // Redelivery of a message whose reading is already in the checkpoint of the process before a crash
       // (its PUBACK died with that process): acknowledge it, do not count it again.
@@ -315,7 +318,7 @@ export class MqttSource implements Source {
     // the callback makes mqtt.js parse and hand over the next PUBLISH synchronously, which then
     // overtook this frame (found by the Source conformance suite, issue 13: 0-4, 6, 7, 5, 8 ...).
     try {
-      this.deliver(topic, payload, () => this.acks.ack(entry), `${id}:${hash}`);
+      this.deliver(topic, payload, () => this.acks.ack(entry), key);
     } finally {
       cb(DEFERRED);
     }
@@ -363,22 +366,42 @@ export class MqttSource implements Source {
 
   /**
    * PUBACK, success: fixed header 0x40, remaining length 2, packet id (valid in MQTT 3.1.1 and 5). The
-   * PUBACKs written in one run of the event loop (a checkpoint commit acks all its frames at once) go out
-   * in one write: the stream is corked at the first and uncorked on the next tick (issue 14: a write
-   * per PUBACK, each its own syscall, was a large part of what QoS 1 costs over QoS 0).
+   * PUBACKs of one run of the event loop (a checkpoint commit acks all its frames at once) go out as ONE
+   * Buffer written on the next tick (issue 14: a write per PUBACK, each its own syscall, was a large part
+   * of what QoS 1 costs over QoS 0; and corking the stream instead still kept a Buffer and a write request
+   * per PUBACK, ~150 B each: while a busy broker read slowly, 160,000 of them, 20 MiB, sat in the socket's
+   * write queue during the 200k burst of bench/footprint.ts). Only the packet ids are kept until then.
    */
   private writePuback(messageId: number): void {
     const stream = this.stream;
     if (stream === null) return;
-    if (!this.corked) {
-      this.corked = true;
-      stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        stream.uncork();
-      });
+    if (this.pubackStream !== stream) {
+      // A new connection since the batch began (not within one tick in practice): its ids first.
+      this.flushPubacks();
+      this.pubackStream = stream;
+      process.nextTick(() => this.flushPubacks());
     }
-    stream.write(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]));
+    this.pubackIds.push(messageId);
+  }
+
+  private flushPubacks(): void {
+    const stream = this.pubackStream;
+    const ids = this.pubackIds;
+    this.pubackStream = null;
+    if (ids.length === 0) return;
+    this.pubackIds = [];
+    // A stream closed since the ids were collected (within this tick) takes no PUBACK: it is lost with its
+    // connection, as a corked write was before and as one written just before a drop is.
+    if (stream === null || !stream.writable) return;
+    const buf = Buffer.allocUnsafe(ids.length * 4);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      buf[i * 4] = 0x40;
+      buf[i * 4 + 1] = 0x02;
+      buf[i * 4 + 2] = id >> 8;
+      buf[i * 4 + 3] = id & 0xff;
+    }
+    stream.write(buf);
   }
 
   pause(): void {
@@ -399,6 +422,7 @@ export class MqttSource implements Source {
     const c = this.client;
     this.client = null;
     if (!c) return;
+    this.flushPubacks(); // before DISCONNECT: acks of the final checkpoint may still wait for the next tick
     // Graceful: PUBACKs already written go out before DISCONNECT; the session stays on the broker.
     await new Promise<void>((r) => {
       const t = setTimeout(() => c.end(true, {}, () => r()), 2000);
