@@ -375,3 +375,15 @@ test('a spool written before items_v2 (one row per item in items_v1) is migrated
   assert.deepEqual(ids(s2.read('influx', 10)), ['3:h']);
   s2.close();
 });
+
+test('a cursor move commits without its own fsync; appends stay synchronous=FULL', () => {
+  const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'spool-sync-')), 's.db'));
+  const s = new Spool(db, OPTS);
+  const sync = () => db.pragma('synchronous', { simple: true });
+  assert.equal(sync(), 2, 'FULL');
+  s.append([entry('a'), entry('b')]);
+  s.advance('kafka', 2);
+  assert.equal(sync(), 2, 'FULL again after the cursor move');
+  s.advance('influx', 1);
+  s.close();
+});

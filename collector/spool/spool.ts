@@ -251,6 +251,7 @@ export class Spool extends EventEmitter {
     res: { stored: number; duplicates: number; added: number }[];
     items: SpoolItem[] | null;
   };
+  private readonly advanceTx: (sink: string, seq: number) => number;
   /** Recently appended items, contiguous in seq: recent[recentHead..] (the head moves instead of shift()). */
   private recent: SpoolItem[] = [];
   private recentHead = 0;
@@ -310,6 +311,8 @@ export class Spool extends EventEmitter {
       totalBytes: this.db.prepare(`SELECT COALESCE(SUM(bytes), 0) AS b FROM ${ITEMS_TABLE}`),
       maxSeq: this.db.prepare(LAST_SEQ_SQL),
       maxCursor: this.db.prepare('SELECT COALESCE(MAX(seq), 0) FROM cursors_v1').pluck(),
+      syncNormal: this.db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: this.db.prepare('PRAGMA synchronous = FULL'),
       pruneDedupAge: this.db.prepare('DELETE FROM dedup_v2 WHERE seen_at < ?'),
       dedupCount: this.db.prepare('SELECT COUNT(*) AS n FROM dedup_v2'),
       dedupNth: this.db.prepare('SELECT seen_at FROM dedup_v2 ORDER BY seen_at DESC LIMIT 1 OFFSET ?'),
@@ -428,6 +431,11 @@ export class Spool extends EventEmitter {
       if (next > first) this.stmts.setLastAssignedSeq.run(next - 1, ITEMS_TABLE);
       return { res, items: out };
     }) as unknown as typeof this.appendTx;
+    this.advanceTx = this.db.transaction((sink: string, seq: number) => {
+      this.stmts.setCursor.run(sink, seq);
+      const all = this.sinks.map((s) => (s === sink ? seq : this.cursor(s)));
+      return this.deletePassed(all.length > 0 ? Math.min(...all) : seq);
+    }) as unknown as (sink: string, seq: number) => number;
     // Items no configured sink needs any more (e.g. a sink was removed from the config) go now.
     this.collect();
   }
@@ -603,15 +611,26 @@ export class Spool extends EventEmitter {
     return this.recent.slice(from, Math.min(this.recent.length, from + limit));
   }
 
-  /** Moves a sink's cursor (never backwards) and deletes what every sink has passed. */
+  /**
+   * Moves a sink's cursor (never backwards) and deletes what every sink has passed: one transaction,
+   * committed without an fsync of its own (synchronous=NORMAL for this commit only). Why: each sink
+   * advances once per write, so these commits outnumbered the appends and each one blocked the main
+   * thread (the one that parses MQTT and sends PUBACKs) for an fsync. What it changes: nothing after a
+   * process kill (the commit is in the WAL, i.e. the OS's cache); after a power loss a cursor can come
+   * back behind where it was, so items already written are written again (at least once; consumers
+   * de-duplicate on `edgeflow-id`, SPEC 4). The next append's fsync (FULL) makes it durable with
+   * itself, and WAL recovery keeps a prefix of the commits: an acknowledged append is never lost and a
+   * cursor never comes back ahead of its rows.
+   */
   advance(sink: string, seq: number): void {
     if (seq <= this.cursor(sink)) return;
-    // Cursor update and the deletion it allows in one transaction: one commit (fsync) per step.
-    const freed = this.db.transaction(() => {
-      this.stmts.setCursor.run(sink, seq);
-      const all = this.sinks.map((s) => (s === sink ? seq : this.cursor(s)));
-      return this.deletePassed(all.length > 0 ? Math.min(...all) : seq);
-    })();
+    this.stmts.syncNormal.run();
+    let freed: number;
+    try {
+      freed = this.advanceTx(sink, seq);
+    } finally {
+      this.stmts.syncFull.run();
+    }
     this.cursorCache.set(sink, seq);
     this.freed(freed);
   }
