@@ -71,8 +71,26 @@ export interface SpoolOptions {
   recentItems?: number;
 }
 
+const ITEMS_TABLE = 'items_v2';
+const LEGACY_ITEMS_TABLE = 'items_v1';
+
+/*
+ * items_v2 holds one row per *run* of items: the items of one publish that share kind, agent and topic
+ * (a summaries batch of 500 is one row) are one row of `n` items, their bodies concatenated in `body`
+ * and, per item, [id, rev, device, body length] in `meta` (JSON). Every other entry (dead letters,
+ * statuses, a lone item) is a row of one item with its fields in their columns and `meta` NULL, the
+ * row items_v1 had. Why: one INSERT per item (10 columns, a 400-byte blob) was the main thread's
+ * largest statement after the dedup insert, and each sink thread read the spool row by row (~2.5 µs
+ * per item per thread); BENCHMARKS.md section 4 has the before/after.
+ * Seqs still number *items*: a row's `seq` is its first item's, its items are seq .. seq + n - 1, and
+ * cursors, depth and the recent-items cache count items as before. Rows are contiguous in seq (the
+ * next row starts where the last one ended: sqlite_sequence holds the last item's seq, see
+ * nextSeq) and are deleted from the front once every cursor has passed their last item.
+ * A spool written by a version before items_v2 is migrated at open in one transaction (its rows
+ * become rows of one item with the same seqs; cursors are unchanged), so nothing spooled is lost.
+ */
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS items_v1 (
+CREATE TABLE IF NOT EXISTS ${ITEMS_TABLE} (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   kind TEXT NOT NULL,
   agent TEXT NOT NULL,
@@ -83,7 +101,9 @@ CREATE TABLE IF NOT EXISTS items_v1 (
   error TEXT,
   topic TEXT,
   bytes INTEGER NOT NULL,
-  received_at INTEGER NOT NULL
+  received_at INTEGER NOT NULL,
+  n INTEGER NOT NULL DEFAULT 1,
+  meta TEXT
 );
 CREATE TABLE IF NOT EXISTS cursors_v1 (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dedup_v2 (
@@ -110,31 +130,114 @@ CREATE INDEX IF NOT EXISTS dedup_v2_seen ON dedup_v2 (seen_at);
 const LEGACY_DEDUP_TABLE = 'dedup_v1';
 
 /**
- * Lowest and highest seq. Two scalar subqueries, not `SELECT MIN(seq), MAX(seq) FROM items_v1`: SQLite's
- * min/max optimisation (one b-tree seek) only applies to a query with a single MIN or MAX; with both in
- * one SELECT it scans the whole table (42 ms per call at 200k items, measured by bench/collector.ts,
- * where it was 20 % of the collector's CPU). spool.test.ts checks the query plan.
+ * Lowest and highest item seq (the last row's last item). Scalar subqueries, not `SELECT MIN(seq),
+ * MAX(seq) FROM items_v2`: SQLite's min/max optimisation (one b-tree seek) only applies to a query with
+ * a single MIN or MAX; with both in one SELECT it scans the whole table (42 ms per call at 200k items,
+ * measured by bench/collector.ts, where it was 20 % of the collector's CPU). spool.test.ts checks the
+ * query plan.
  */
-export const SPOOL_BOUNDS_SQL =
-  'SELECT (SELECT MIN(seq) FROM items_v1) AS lo, (SELECT MAX(seq) FROM items_v1) AS hi';
+export const SPOOL_BOUNDS_SQL = `SELECT (SELECT MIN(seq) FROM ${ITEMS_TABLE}) AS lo, (SELECT seq + n - 1 FROM ${ITEMS_TABLE} WHERE seq = (SELECT MAX(seq) FROM ${ITEMS_TABLE})) AS hi`;
+const LAST_SEQ_SQL = `SELECT COALESCE((SELECT seq + n - 1 FROM ${ITEMS_TABLE} WHERE seq = (SELECT MAX(seq) FROM ${ITEMS_TABLE})), 0) AS s`;
 
-// Columns named as SpoolItem's fields: the rows are returned as they come (no second object per row).
-const READ_SQL =
-  'SELECT seq, kind, agent, item_id AS itemId, rev, device, body, error, topic, received_at AS receivedAt FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT ?';
-const FIRST_AFTER_SQL = 'SELECT received_at FROM items_v1 WHERE seq > ? ORDER BY seq LIMIT 1';
+/**
+ * Rows holding items after a cursor (both parameters: cursor + 1): the row that holds item ?1 (it may start before
+ * it), then every later row. Iterated, never `.all()`: `limit` counts items, and a row holds up to a
+ * batch of them.
+ */
+const READ_SQL = `SELECT seq, kind, agent, item_id, rev, device, body, error, topic, received_at, n, meta FROM ${ITEMS_TABLE} WHERE seq >= COALESCE((SELECT seq FROM ${ITEMS_TABLE} WHERE seq <= ? ORDER BY seq DESC LIMIT 1), ?) ORDER BY seq`;
+/** The receive time of the row holding item ? (rows are contiguous, so it is the last row starting at or before it). */
+const RECEIVED_AT_SQL = `SELECT received_at FROM ${ITEMS_TABLE} WHERE seq <= ? ORDER BY seq DESC LIMIT 1`;
 
-/** Items after `cursor` and the oldest one's receive time, from two O(log n) lookups. */
+interface ItemRow {
+  seq: number;
+  kind: SpoolKind;
+  agent: string;
+  item_id: string | null;
+  rev: number;
+  device: string | null;
+  body: Buffer;
+  error: string | null;
+  topic: string | null;
+  received_at: number;
+  n: number;
+  meta: string | null;
+}
+
+/** Per item of a multi-item row: [item id, rev, device, body length]. */
+type ItemMeta = [string | null, number, string | null, number];
+
+/** Up to `limit` items after `cursor`, unpacked from their rows. */
+function readAfter(read: Database.Statement, cursor: number, limit: number): SpoolItem[] {
+  const out: SpoolItem[] = [];
+  if (limit <= 0) return out;
+  for (const r of read.iterate(cursor + 1, cursor + 1) as IterableIterator<ItemRow>) {
+    if (r.meta === null) {
+      if (r.seq > cursor) {
+        out.push({
+          seq: r.seq,
+          kind: r.kind,
+          agent: r.agent,
+          itemId: r.item_id,
+          rev: r.rev,
+          device: r.device,
+          body: r.body,
+          error: r.error,
+          topic: r.topic,
+          receivedAt: r.received_at,
+        });
+      }
+    } else {
+      const meta = JSON.parse(r.meta) as ItemMeta[];
+      let off = 0;
+      for (let i = 0; i < meta.length && out.length < limit; i++) {
+        const [itemId, rev, device, len] = meta[i]!;
+        const seq = r.seq + i;
+        if (seq > cursor) {
+          out.push({
+            seq,
+            kind: r.kind,
+            agent: r.agent,
+            itemId,
+            rev,
+            device,
+            body: r.body.subarray(off, off + len),
+            error: null,
+            topic: r.topic,
+            receivedAt: r.received_at,
+          });
+        }
+        off += len;
+      }
+    }
+    if (out.length >= limit) break; // ends the iteration (the statement is reset)
+  }
+  return out;
+}
+
+/** Items after `cursor` and the oldest one's receive time, from O(log n) lookups. */
 function depthAfter(
   bounds: Database.Statement,
-  firstAfter: Database.Statement,
+  receivedAt: Database.Statement,
   cursor: number,
 ): { items: number; oldestReceivedAt: number | null } {
   const { lo, hi } = bounds.get() as { lo: number | null; hi: number | null };
   if (lo === null || hi === null) return { items: 0, oldestReceivedAt: null };
   const from = Math.max(cursor, lo - 1);
   if (hi <= from) return { items: 0, oldestReceivedAt: null };
-  const first = firstAfter.get(from) as { received_at: number } | undefined;
+  const first = receivedAt.get(from + 1) as { received_at: number } | undefined;
   return { items: hi - from, oldestReceivedAt: first?.received_at ?? null };
+}
+
+/** Entries of one publish that can share a row: same kind, agent and topic, no error, not a dead letter. */
+function sameRow(a: SpoolEntry, b: SpoolEntry): boolean {
+  return (
+    a.kind === b.kind &&
+    a.agent === b.agent &&
+    (a.topic ?? null) === (b.topic ?? null) &&
+    a.kind !== 'deadletter' &&
+    (a.error ?? null) === null &&
+    (b.error ?? null) === null
+  );
 }
 
 /** Emits 'append' after each committed batch (sink runners wake on it) and 'drain' after deletions. */
@@ -148,6 +251,7 @@ export class Spool extends EventEmitter {
     res: { stored: number; duplicates: number; added: number }[];
     items: SpoolItem[] | null;
   };
+  private readonly advanceTx: (sink: string, seq: number) => number;
   /** Recently appended items, contiguous in seq: recent[recentHead..] (the head moves instead of shift()). */
   private recent: SpoolItem[] = [];
   private recentHead = 0;
@@ -173,6 +277,7 @@ export class Spool extends EventEmitter {
       this.db.pragma('wal_autocheckpoint = 10000');
       this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       this.db.exec(SCHEMA);
+      this.migrateLegacyItems();
     } catch (e) {
       throw new EdgeflowError(
         'STORE_CORRUPT',
@@ -181,25 +286,33 @@ export class Spool extends EventEmitter {
       );
     }
     this.stmts = {
-      insertItem: this.db.prepare(
-        'INSERT INTO items_v1 (kind, agent, item_id, rev, device, body, error, topic, bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+      insertRow: this.db.prepare(
+        `INSERT INTO ${ITEMS_TABLE} (seq, kind, agent, item_id, rev, device, body, error, topic, bytes, received_at, n, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       ),
       insertDedup: this.db.prepare(
         'INSERT OR IGNORE INTO dedup_v2 (agent, t, key, seen_at) VALUES (?,?,?,?)',
       ),
+      lastAssignedSeq: this.db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck(),
+      setLastAssignedSeq: this.db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE name = ?'),
       read: this.db.prepare(READ_SQL),
       getCursor: this.db.prepare('SELECT seq FROM cursors_v1 WHERE sink = ?'),
       setCursor: this.db.prepare(
         'INSERT INTO cursors_v1 (sink, seq) VALUES (?, ?) ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq',
       ),
-      sumUpTo: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1 WHERE seq <= ?'),
-      deleteUpTo: this.db.prepare('DELETE FROM items_v1 WHERE seq <= ?'),
-      // O(log n): seqs are contiguous (AUTOINCREMENT, rows deleted only from the front), so a sink's
-      // depth is max(seq) - its cursor; a COUNT(*) would scan the whole backlog on every runner step.
+      // Rows whose last item is at or before the bound (a row is deleted only once every cursor passed all of it).
+      sumUpTo: this.db.prepare(
+        `SELECT COALESCE(SUM(bytes), 0) AS b FROM ${ITEMS_TABLE} WHERE seq <= ? AND seq + n - 1 <= ?`,
+      ),
+      deleteUpTo: this.db.prepare(`DELETE FROM ${ITEMS_TABLE} WHERE seq <= ? AND seq + n - 1 <= ?`),
+      // O(log n): seqs are contiguous (rows deleted only from the front), so a sink's depth is the last
+      // item's seq - its cursor; a COUNT(*) would scan the whole backlog on every runner step.
       bounds: this.db.prepare(SPOOL_BOUNDS_SQL),
-      firstAfter: this.db.prepare(FIRST_AFTER_SQL),
-      totalBytes: this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS b FROM items_v1'),
-      maxSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM items_v1'),
+      receivedAt: this.db.prepare(RECEIVED_AT_SQL),
+      totalBytes: this.db.prepare(`SELECT COALESCE(SUM(bytes), 0) AS b FROM ${ITEMS_TABLE}`),
+      maxSeq: this.db.prepare(LAST_SEQ_SQL),
+      maxCursor: this.db.prepare('SELECT COALESCE(MAX(seq), 0) FROM cursors_v1').pluck(),
+      syncNormal: this.db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: this.db.prepare('PRAGMA synchronous = FULL'),
       pruneDedupAge: this.db.prepare('DELETE FROM dedup_v2 WHERE seen_at < ?'),
       dedupCount: this.db.prepare('SELECT COUNT(*) AS n FROM dedup_v2'),
       dedupNth: this.db.prepare('SELECT seen_at FROM dedup_v2 ORDER BY seen_at DESC LIMIT 1 OFFSET ?'),
@@ -209,19 +322,12 @@ export class Spool extends EventEmitter {
     for (const s of this.sinks) {
       if (this.stmts.getCursor.get(s) === undefined) this.stmts.setCursor.run(s, 0);
     }
-    const appendOne = (entries: readonly SpoolEntry[], t: number, out: SpoolItem[] | null) => {
-      let stored = 0;
-      let duplicates = 0;
-      let added = 0;
-      for (const e of entries) {
-        const key =
-          e.dedupKey === undefined ? (e.itemId === null ? null : `${e.itemId}#${e.rev}`) : e.dedupKey;
-        if (key !== null && this.isDuplicate(e.agent, e.dedupTime ?? 0, key, t)) {
-          duplicates++;
-          continue;
-        }
-        const bytes = e.body.length + 64;
-        const info = this.stmts.insertItem.run(
+    /** Writes one row of `run` (entries of one publish that share it, see sameRow) from seq `seq`. */
+    const insertRun = (run: SpoolEntry[], seq: number, bytes: number, t: number): void => {
+      const e = run[0]!;
+      if (run.length === 1) {
+        this.stmts.insertRow.run(
+          seq,
           e.kind,
           e.agent,
           e.itemId,
@@ -232,36 +338,148 @@ export class Spool extends EventEmitter {
           e.topic ?? null,
           bytes,
           t,
+          1,
+          null,
         );
+        return;
+      }
+      const meta: ItemMeta[] = new Array(run.length);
+      const bodies: Buffer[] = new Array(run.length);
+      for (let i = 0; i < run.length; i++) {
+        const r = run[i]!;
+        meta[i] = [r.itemId, r.rev, r.device, r.body.length];
+        bodies[i] = r.body;
+      }
+      this.stmts.insertRow.run(
+        seq,
+        e.kind,
+        e.agent,
+        null,
+        0,
+        null,
+        Buffer.concat(bodies),
+        null,
+        e.topic ?? null,
+        bytes,
+        t,
+        run.length,
+        JSON.stringify(meta),
+      );
+    };
+    /** One publish's entries: de-duplicated, then written as rows from seq `next`. */
+    const appendOne = (entries: readonly SpoolEntry[], t: number, next: number, out: SpoolItem[] | null) => {
+      let stored = 0;
+      let duplicates = 0;
+      let added = 0;
+      let run: SpoolEntry[] = [];
+      let runBytes = 0;
+      const flush = () => {
+        if (run.length === 0) return;
+        insertRun(run, next, runBytes, t);
         if (out) {
-          const it: SpoolItem = {
-            seq: Number(info.lastInsertRowid),
-            kind: e.kind,
-            agent: e.agent,
-            itemId: e.itemId,
-            rev: e.rev,
-            device: e.device,
-            body: e.body,
-            error: e.error ?? null,
-            topic: e.topic ?? null,
-            receivedAt: t,
-          };
-          if (e.value !== undefined) it.value = e.value;
-          out.push(it);
+          for (let i = 0; i < run.length; i++) {
+            const e = run[i]!;
+            const it: SpoolItem = {
+              seq: next + i,
+              kind: e.kind,
+              agent: e.agent,
+              itemId: e.itemId,
+              rev: e.rev,
+              device: e.device,
+              body: e.body,
+              error: e.error ?? null,
+              topic: e.topic ?? null,
+              receivedAt: t,
+            };
+            if (e.value !== undefined) it.value = e.value;
+            out.push(it);
+          }
         }
+        next += run.length;
+        run = [];
+        runBytes = 0;
+      };
+      for (const e of entries) {
+        const key =
+          e.dedupKey === undefined ? (e.itemId === null ? null : `${e.itemId}#${e.rev}`) : e.dedupKey;
+        if (key !== null && this.isDuplicate(e.agent, e.dedupTime ?? 0, key, t)) {
+          duplicates++;
+          continue;
+        }
+        if (run.length > 0 && !sameRow(run[0]!, e)) flush();
+        const bytes = e.body.length + 64;
+        run.push(e);
+        runBytes += bytes;
         added += bytes;
         stored++;
       }
-      return { stored, duplicates, added };
+      flush();
+      return { res: { stored, duplicates, added }, next };
     };
     this.appendTx = this.db.transaction((groups: readonly (readonly SpoolEntry[])[]) => {
       const t = this.now();
       const out: SpoolItem[] | null = this.recentMax > 0 && this.sinks.length > 0 ? [] : null;
-      const res = groups.map((g) => appendOne(g, t, out));
+      // Read inside the transaction: another connection may have appended since (tests do).
+      const first = this.nextSeq();
+      let next = first;
+      const res = groups.map((g) => {
+        const r = appendOne(g, t, next, out);
+        next = r.next;
+        return r.res;
+      });
+      // The last item's seq, not the last row's: the next row starts after it, even once it is deleted.
+      if (next > first) this.stmts.setLastAssignedSeq.run(next - 1, ITEMS_TABLE);
       return { res, items: out };
     }) as unknown as typeof this.appendTx;
+    this.advanceTx = this.db.transaction((sink: string, seq: number) => {
+      this.stmts.setCursor.run(sink, seq);
+      const all = this.sinks.map((s) => (s === sink ? seq : this.cursor(s)));
+      return this.deletePassed(all.length > 0 ? Math.min(...all) : seq);
+    }) as unknown as (sink: string, seq: number) => number;
     // Items no configured sink needs any more (e.g. a sink was removed from the config) go now.
     this.collect();
+  }
+
+  /**
+   * The seq of the next item: after the last one ever assigned (sqlite_sequence, which insertRun's
+   * transaction sets to the last item's seq), and after every cursor (a cursor past every row must never
+   * see a new item behind it).
+   */
+  private nextSeq(): number {
+    const last = (this.stmts.lastAssignedSeq.get(ITEMS_TABLE) as number | undefined) ?? 0;
+    return Math.max(last, this.stmts.maxCursor.get() as number) + 1;
+  }
+
+  /**
+   * A spool written before items_v2 (one row per item in items_v1): its rows move into items_v2 as rows
+   * of one item with their seqs, in one transaction (all or nothing), and items_v1 is dropped. Cursors
+   * count the same seqs, so every sink resumes where it was: nothing spooled is lost or sent twice.
+   */
+  private migrateLegacyItems(): void {
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(LEGACY_ITEMS_TABLE);
+    if (!exists) return;
+    this.db.transaction(() => {
+      this.db.exec(
+        `INSERT INTO ${ITEMS_TABLE} (seq, kind, agent, item_id, rev, device, body, error, topic, bytes, received_at, n, meta)
+         SELECT seq, kind, agent, item_id, rev, device, body, error, topic, bytes, received_at, 1, NULL FROM ${LEGACY_ITEMS_TABLE}`,
+      );
+      const used = this.db
+        .prepare('SELECT seq FROM sqlite_sequence WHERE name = ?')
+        .pluck()
+        .get(LEGACY_ITEMS_TABLE) as number | undefined;
+      if (used !== undefined) {
+        // Keep the old table's high-water mark (its last rows may be deleted already).
+        const has = this.db.prepare('SELECT 1 FROM sqlite_sequence WHERE name = ?').get(ITEMS_TABLE);
+        if (has)
+          this.db
+            .prepare('UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?')
+            .run(used, ITEMS_TABLE);
+        else this.db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(ITEMS_TABLE, used);
+      }
+      this.db.exec(`DROP TABLE ${LEGACY_ITEMS_TABLE}`);
+    })();
   }
 
   /**
@@ -346,7 +564,7 @@ export class Spool extends EventEmitter {
   read(sink: string, limit: number): SpoolItem[] {
     const cached = this.readRecent(this.cursor(sink), limit);
     if (cached) return cached;
-    return this.stmts.read.all(this.cursor(sink), limit) as SpoolItem[];
+    return readAfter(this.stmts.read, this.cursor(sink), limit);
   }
 
   private remember(items: readonly SpoolItem[]): void {
@@ -393,15 +611,26 @@ export class Spool extends EventEmitter {
     return this.recent.slice(from, Math.min(this.recent.length, from + limit));
   }
 
-  /** Moves a sink's cursor (never backwards) and deletes what every sink has passed. */
+  /**
+   * Moves a sink's cursor (never backwards) and deletes what every sink has passed: one transaction,
+   * committed without an fsync of its own (synchronous=NORMAL for this commit only). Why: each sink
+   * advances once per write, so these commits outnumbered the appends and each one blocked the main
+   * thread (the one that parses MQTT and sends PUBACKs) for an fsync. What it changes: nothing after a
+   * process kill (the commit is in the WAL, i.e. the OS's cache); after a power loss a cursor can come
+   * back behind where it was, so items already written are written again (at least once; consumers
+   * de-duplicate on `edgeflow-id`, SPEC 4). The next append's fsync (FULL) makes it durable with
+   * itself, and WAL recovery keeps a prefix of the commits: an acknowledged append is never lost and a
+   * cursor never comes back ahead of its rows.
+   */
   advance(sink: string, seq: number): void {
     if (seq <= this.cursor(sink)) return;
-    // Cursor update and the deletion it allows in one transaction: one commit (fsync) per step.
-    const freed = this.db.transaction(() => {
-      this.stmts.setCursor.run(sink, seq);
-      const all = this.sinks.map((s) => (s === sink ? seq : this.cursor(s)));
-      return this.deletePassed(all.length > 0 ? Math.min(...all) : seq);
-    })();
+    this.stmts.syncNormal.run();
+    let freed: number;
+    try {
+      freed = this.advanceTx(sink, seq);
+    } finally {
+      this.stmts.syncFull.run();
+    }
     this.cursorCache.set(sink, seq);
     this.freed(freed);
   }
@@ -417,8 +646,8 @@ export class Spool extends EventEmitter {
   /** Deletes rows up to `upTo` (inside the caller's transaction); returns the bytes freed. */
   private deletePassed(upTo: number): number {
     if (upTo <= 0) return 0;
-    const b = (this.stmts.sumUpTo.get(upTo) as { b: number }).b;
-    if (b > 0) this.stmts.deleteUpTo.run(upTo);
+    const b = (this.stmts.sumUpTo.get(upTo, upTo) as { b: number }).b;
+    if (b > 0) this.stmts.deleteUpTo.run(upTo, upTo);
     return b;
   }
 
@@ -436,7 +665,7 @@ export class Spool extends EventEmitter {
 
   /** Items waiting for a sink, and the oldest one's receive time (epoch ms) or null. */
   depth(sink: string): { items: number; oldestReceivedAt: number | null } {
-    return depthAfter(this.stmts.bounds, this.stmts.firstAfter, this.cursor(sink));
+    return depthAfter(this.stmts.bounds, this.stmts.receivedAt, this.cursor(sink));
   }
 
   /** Drops dedup entries older than the retention, then the oldest beyond dedupMaxRows. */
@@ -489,17 +718,17 @@ export class SpoolReader {
     this.stmts = {
       read: this.db.prepare(READ_SQL),
       bounds: this.db.prepare(SPOOL_BOUNDS_SQL),
-      firstAfter: this.db.prepare(FIRST_AFTER_SQL),
+      receivedAt: this.db.prepare(RECEIVED_AT_SQL),
     };
   }
 
   /** Up to `limit` items after `cursor`, oldest first. */
   read(cursor: number, limit: number): SpoolItem[] {
-    return this.stmts.read.all(cursor, limit) as SpoolItem[];
+    return readAfter(this.stmts.read, cursor, limit);
   }
 
   depth(cursor: number): { items: number; oldestReceivedAt: number | null } {
-    return depthAfter(this.stmts.bounds, this.stmts.firstAfter, cursor);
+    return depthAfter(this.stmts.bounds, this.stmts.receivedAt, cursor);
   }
 
   close(): void {

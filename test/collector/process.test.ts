@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
+import { SpoolReader } from '../../collector/spool/spool.ts';
 import { batch, summary } from '../../collector/test-support/fixtures.ts';
 import { addAgent } from '../../shared/credentials.ts';
-import { openDatabase } from '../../shared/sqlite.ts';
 import { influxQuery, repoRoot, services, uniqueName } from '../helpers/services.ts';
 import { TcpPlug } from '../helpers/tcp-plug.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -191,13 +191,11 @@ test('SIGKILL right after PUBACK: the batch is in the spool on restart and then 
   assert.equal(signal, 'SIGKILL');
   await client.endAsync(true).catch(() => {});
 
-  const db = openDatabase(join(s.dir, 'data', 'spool.db'), { readonly: true });
-  const rows = db.prepare("SELECT item_id FROM items_v1 WHERE kind = 'summaries'").all() as {
-    item_id: string;
-  }[];
-  db.close();
+  const spool = new SpoolReader(join(s.dir, 'data', 'spool.db'));
+  const rows = spool.read(0, 1000).filter((r) => r.kind === 'summaries');
+  spool.close();
   assert.deepEqual(
-    rows.map((r) => r.item_id).sort(),
+    rows.map((r) => r.itemId).sort(),
     items.map((i) => i.id).sort(),
     'every acknowledged item is in the spool',
   );
