@@ -417,7 +417,8 @@ export class MqttSource implements Source {
    */
   private confirmPubacks(c: MqttClient, ms: number): Promise<void> {
     const stream = this.stream;
-    if (!this.pubacksUnconfirmed || this.held !== null || !stream?.writable || !c.connected) return Promise.resolve();
+    if (!this.pubacksUnconfirmed || this.held !== null || !stream?.writable || !c.connected)
+      return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
