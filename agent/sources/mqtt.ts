@@ -34,6 +34,7 @@ import type { Timer } from '../../shared/clock.ts';
 import { readSecretFile } from '../../shared/config-file.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { RateLimitedLog } from '../../shared/log.ts';
+import { mqttConnectOptions } from '../../shared/mqtt-url.ts';
 import { compileTopicPattern } from '../../shared/topics.ts';
 import { type AckDecision, type AckEntry, AckQueue, messageHash } from './ack-queue.ts';
 import { Backoff, RetryTimer } from './backoff.ts';
@@ -133,7 +134,7 @@ export class MqttSource implements Source {
     this.onFrame = onFrame;
     this.hooks = hooks;
     this.state = 'starting';
-    const client = mqtt.connect(this.opts.url, this.clientOptions());
+    const client = mqtt.connect(mqttConnectOptions(this.opts.url, this.clientOptions()));
     this.client = client;
     client.handleMessage = (packet, cb) => this.handleMessage(packet, cb);
     client.on('connect', (connack) => this.onConnect(client, connack.sessionPresent));

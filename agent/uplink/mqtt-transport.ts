@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { readSecretFile } from '../../shared/config-file.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
+import { mqttConnectOptions } from '../../shared/mqtt-url.ts';
 import type { TransportPublishOptions, UplinkTransport, UplinkTransportEvents } from './transport.ts';
 
 export interface MqttTransportOptions {
@@ -74,7 +75,7 @@ export class MqttTransport extends EventEmitter<UplinkTransportEvents> implement
       writeCache: false, // no 7 MiB packet-id Buffer table (see sources/mqtt.ts, issue 14)
       ...stripUndefined(this.secrets),
     };
-    const client = mqtt.connect(url, opts);
+    const client = mqtt.connect(mqttConnectOptions(url, opts));
     this.client = client;
     // Events of a client this transport has let go of (end(), a newer connect) are not reported.
     const mine = () => this.client === client;
