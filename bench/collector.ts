@@ -23,8 +23,12 @@
 // its stdout goes to collector.out in its directory, kept with EDGEFLOW_BENCH_KEEP=1),
 // EDGEFLOW_BENCH_E2E_ONLY=1 (only the collector runs, one JSON line each: for trying changes),
 // EDGEFLOW_BENCH_KAFKAJS=0 (skip the kafkajs cases).
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startTsWorker } from '../shared/ts-worker.ts';
+import { repoRoot } from '../test/helpers/services.ts';
 import { BATCH, batchPayload, makeTargets, startCollectorProcess, summary } from './collector-kit.ts';
 import {
   type BenchResult,
@@ -102,6 +106,27 @@ async function publishAll(
   return lat;
 }
 
+/**
+ * CPU-seconds (user + sys) of the test bed's Kafka broker and InfluxDB server, from their pid files: the
+ * collector shares the 2 cores with them, so a target in items/s is bounded by what all of them spend
+ * per item (issue 18: "where the machine bounds it, show the measurement").
+ */
+function serviceCpuSeconds(): Record<string, number> {
+  const run = join(process.env.EDGEFLOW_SERVICES_DIR ?? join(repoRoot(), '.services'), 'run');
+  const out: Record<string, number> = {};
+  for (const name of ['kafka', 'influxdb']) {
+    try {
+      const pid = readFileSync(join(run, `${name}.pid`), 'utf8').trim();
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+    } catch {
+      // not started by scripts/services.sh: not reported
+    }
+  }
+  return out;
+}
+
 async function collectorCase(total: number, publishers: number, inFlight: number, client: RawKafkaClient) {
   const targets = await makeTargets('collector');
   const agents = Array.from({ length: publishers }, (_, i) => `bench-gw-${i}`);
@@ -134,6 +159,8 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     const items = per * publishers;
     const cpu0 = proc.cpuSeconds();
     const threads0 = proc.threadCpuSeconds();
+    const services0 = serviceCpuSeconds();
+    const bench0 = process.cpuUsage();
     const sw = stopwatch();
     const start = performance.now();
     let rssMax = proc.rssMiB();
@@ -158,6 +185,14 @@ async function collectorCase(total: number, publishers: number, inFlight: number
     const t = sw.stop();
     const seconds = Math.max(done.kafka!, done.influx!);
     const cpu = proc.cpuSeconds() - cpu0;
+    // What the whole machine spends per item: the collector, the servers behind it, and this process
+    // (the publishers; also the /metrics polling, a small part).
+    const services1 = serviceCpuSeconds();
+    const benchCpu = process.cpuUsage(bench0);
+    const machineUs: Record<string, number> = { collector: +((cpu / items) * 1e6).toFixed(1) };
+    for (const [name, s1] of Object.entries(services1))
+      machineUs[name] = +(((s1 - (services0[name] ?? s1)) / items) * 1e6).toFixed(1);
+    machineUs.publishers = +((benchCpu.user + benchCpu.system) / items).toFixed(1);
     // CPU µs per item by thread (threads that ended before the end, e.g. short-lived pool threads, are
     // in `cpu` but not here).
     const threadUs: Record<string, number> = {};
@@ -193,6 +228,7 @@ async function collectorCase(total: number, publishers: number, inFlight: number
         collectorCpuCoresUsed: +(cpu / seconds).toFixed(2),
         collectorPeakRssMiB: proc.peakRssMiB(),
         cpuUsPerItemByThread: threadUs,
+        machineCpuUsPerItem: machineUs,
         sinkErrors: errors,
         deadLetters: dead,
         pubackLatencyMs: p,
@@ -451,11 +487,22 @@ export async function benchCollector(): Promise<BenchResult> {
       `per round, collector / mean of the threaded ceilings right before and after it: ${runs.bracketed.map((b) => `${b.collector} / (${b.ceilingBefore}, ${b.ceilingAfter}) = ${b.ratio} at load ${b.load1.join('/')}`).join('; ')}`,
       `collector CPU per item by thread: ${JSON.stringify(e2e.ingest.cpuUsPerItemByThread)}`,
       `collector CPU per item: ${e2e.row.cpuUsPerItem} µs with @platformatic/kafka${e2eKafkaJs ? `, ${e2eKafkaJs.row.cpuUsPerItem} µs with kafkajs` : ''} (all threads of the collector process)`,
+      machineBudget(e2e.ingest.machineCpuUsPerItem),
       `collector process: ${e2e.ingest.collectorCpuSeconds} CPU-s (${e2e.ingest.collectorCpuCoresUsed} cores), peak RSS ${e2e.ingest.collectorPeakRssMiB} MiB; sink errors ${e2e.ingest.sinkErrors}, dead letters ${e2e.ingest.deadLetters}`,
       `collector / raw ceiling (both at once, a thread each): ${ratio.toFixed(3)} (target ≥ ${TARGET_RATIO}); both on one thread: ${ratioOneThread.toFixed(3)}; Kafka leg ${ratioKafka.toFixed(3)} of raw @platformatic/kafka, InfluxDB leg ${ratioInflux.toFixed(3)} of raw /write; per CPU-second ${ratioCpu.toFixed(3)}`,
       `target ≥ ${TARGET_ITEMS_PER_SEC} items/s end to end: ${e2e.row.itemsPerSec >= TARGET_ITEMS_PER_SEC ? 'met' : 'NOT met'} (${e2e.row.itemsPerSec}); load average ${load1()} on a shared 2-core machine (Kafka, InfluxDB, collector and publishers share the cores)`,
     ],
   };
+}
+
+/** The CPU the items/s target needs from the whole machine, from what each part spent per item. */
+function machineBudget(us: Record<string, number>): string {
+  const total = Object.values(us).reduce((a, b) => a + b, 0);
+  const cores = cpus().length;
+  const parts = Object.entries(us)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(' + ');
+  return `machine CPU per item (µs): ${parts} = ${total.toFixed(1)}; ${TARGET_ITEMS_PER_SEC} items/s would need ${((total * TARGET_ITEMS_PER_SEC) / 1e6).toFixed(2)} cores of the ${cores}, at most ${Math.round((cores * 1e6) / total)} items/s with every core busy at this cost`;
 }
 
 if (isMain(import.meta.url)) {
