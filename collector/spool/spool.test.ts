@@ -322,17 +322,20 @@ test('a publish is one row of its items: reads across and inside rows, freed onc
   s.close();
 });
 
+/** The previous version's tables (one row per item), as it created them. */
+const V1_TABLES = `
+    CREATE TABLE items_v1 (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, agent TEXT NOT NULL,
+      item_id TEXT, rev INTEGER NOT NULL DEFAULT 0, device TEXT, body BLOB NOT NULL, error TEXT, topic TEXT,
+      bytes INTEGER NOT NULL, received_at INTEGER NOT NULL);
+    CREATE TABLE cursors_v1 (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
 test('a spool written before items_v2 (one row per item in items_v1) is migrated at open: nothing lost, seqs and cursors kept', () => {
   const path = join(mkdtempSync(join(tmpdir(), 'spool-v1-')), 's.db');
   // The previous version's tables, as it created them, with 5 items of which the first 2 were delivered
   // to both sinks and deleted, and the influx cursor one item further.
   const db = openDatabase(path);
-  db.exec(`
-    CREATE TABLE items_v1 (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, agent TEXT NOT NULL,
-      item_id TEXT, rev INTEGER NOT NULL DEFAULT 0, device TEXT, body BLOB NOT NULL, error TEXT, topic TEXT,
-      bytes INTEGER NOT NULL, received_at INTEGER NOT NULL);
-    CREATE TABLE cursors_v1 (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-  `);
+  db.exec(V1_TABLES);
   const ins = db.prepare(
     'INSERT INTO items_v1 (kind, agent, item_id, rev, device, body, error, topic, bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
   );
@@ -360,10 +363,7 @@ test('a spool written before items_v2 (one row per item in items_v1) is migrated
   const path2 = join(mkdtempSync(join(tmpdir(), 'spool-v1-')), 's.db');
   const db2 = openDatabase(path2);
   db2.exec(`
-    CREATE TABLE items_v1 (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, agent TEXT NOT NULL,
-      item_id TEXT, rev INTEGER NOT NULL DEFAULT 0, device TEXT, body BLOB NOT NULL, error TEXT, topic TEXT,
-      bytes INTEGER NOT NULL, received_at INTEGER NOT NULL);
-    CREATE TABLE cursors_v1 (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    ${V1_TABLES}
     INSERT INTO items_v1 (kind, agent, body, bytes, received_at) VALUES ('summaries', 'gw-1', x'7b7d', 66, 1), ('summaries', 'gw-1', x'7b7d', 66, 1);
     DELETE FROM items_v1;
     INSERT INTO cursors_v1 VALUES ('kafka', 2), ('influx', 2);
