@@ -120,6 +120,8 @@ export async function startCollectorProcess(opts: {
   maxPacketSize?: string;
   /** kafka.client of the collector config (issue 18). [platformatic] */
   kafkaClient?: 'platformatic' | 'kafkajs';
+  /** mqtt.authLimits.failuresPerAddress: every bench publisher connects from 127.0.0.1. [collector default] */
+  failuresPerAddress?: number;
 }): Promise<{ proc: CollectorProcess; secrets: Record<string, string> }> {
   const dir = mkdtempSync(join(process.env.EDGEFLOW_BENCH_DIR ?? tmpdir(), 'edgeflow-bench-collector-'));
   const credentials = join(dir, 'agents.json');
@@ -134,7 +136,7 @@ influx: { url: ${env.influx1.url}, api: v1, db: ${t.db}, username: ${env.influx1
   writeFileSync(
     cfg,
     `collector: { id: bench, dataDir: ${join(dir, 'data')} }
-mqtt: { listen: [tcp://127.0.0.1:0], credentials: ${credentials}, maxPacketSize: ${opts.maxPacketSize ?? '1MB'} }
+mqtt: { listen: [tcp://127.0.0.1:0], credentials: ${credentials}, maxPacketSize: ${opts.maxPacketSize ?? '1MB'}${opts.failuresPerAddress ? `, authLimits: { failuresPerAddress: ${opts.failuresPerAddress} }` : ''} }
 http: { listen: 127.0.0.1:0 }
 ${sinks}
 `,
