@@ -12,7 +12,7 @@
 // EDGEFLOW_BENCH_CLUSTER_ITEMS (30000 per case).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +20,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { groupCaughtUp } from '../test/cluster/kit.ts';
 import { influxQuery, services, uniqueName } from '../test/helpers/services.ts';
-import { BATCH, batchPayload, makeCredentials, summary } from './collector-kit.ts';
+import { BATCH, batchPayload, makeCredentials, procCpuSeconds, summary } from './collector-kit.ts';
 import { type BenchResult, isMain, load1, printResult, waitFor } from './lib.ts';
 
 const ITEMS = Number(process.env.EDGEFLOW_BENCH_CLUSTER_ITEMS ?? 30_000);
@@ -63,10 +63,7 @@ async function spawnCollector(args: string[], logFile: string): Promise<NodeProc
   return {
     child,
     ready,
-    cpuSeconds() {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100;
-    },
+    cpuSeconds: () => procCpuSeconds(pid),
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

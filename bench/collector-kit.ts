@@ -111,6 +111,12 @@ function procStatus(pid: number, key: string): number {
   return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
 }
 
+/** user + sys CPU-seconds of a process so far, from /proc/<pid>/stat (utime, stime in USER_HZ = 100 ticks). */
+export function procCpuSeconds(pid: number | string): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** Starts `edgeflow-collector run` with the given sinks; resolves once it printed its ready line. */
 export async function startCollectorProcess(opts: {
   agents: string[];
@@ -190,10 +196,7 @@ ${sinks}
       }
       return sum;
     },
-    cpuSeconds() {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-    },
+    cpuSeconds: () => procCpuSeconds(pid),
     threadCpuSeconds() {
       const out: Record<string, number> = {};
       for (const tid of readdirSync(`/proc/${pid}/task`)) {

@@ -29,7 +29,14 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startTsWorker } from '../shared/ts-worker.ts';
 import { repoRoot } from '../test/helpers/services.ts';
-import { BATCH, batchPayload, makeTargets, startCollectorProcess, summary } from './collector-kit.ts';
+import {
+  BATCH,
+  batchPayload,
+  makeTargets,
+  procCpuSeconds,
+  startCollectorProcess,
+  summary,
+} from './collector-kit.ts';
 import {
   type BenchResult,
   isMain,
@@ -116,10 +123,7 @@ function serviceCpuSeconds(): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of ['kafka', 'influxdb']) {
     try {
-      const pid = readFileSync(join(run, `${name}.pid`), 'utf8').trim();
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[name] = (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+      out[name] = procCpuSeconds(readFileSync(join(run, `${name}.pid`), 'utf8').trim());
     } catch {
       // not started by scripts/services.sh: not reported
     }
