@@ -45,6 +45,7 @@ import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import { lazyModulesPlugin } from './binaries/esbuild-lazy.mjs';
 import { nativeAddonsPlugin } from './binaries/esbuild-native.mjs';
+import { trimPlugin } from './binaries/esbuild-trim.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -295,7 +296,7 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = 
     // per character (issue 14, bench/footprint.ts). Names are kept: stack traces still read.
     minifyWhitespace: true,
     logLevel: 'silent',
-    plugins: [nativeAddonsPlugin(), ...(lazyModules ? [lazyModulesPlugin()] : [])],
+    plugins: [nativeAddonsPlugin(), trimPlugin(), ...(lazyModules ? [lazyModulesPlugin()] : [])],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
     // @datadog/sketches-js requires protobufjs (not installed) only inside its toProto/fromProto, which
     // the agent does not call: left external, a call would fail exactly as it does under tsx.

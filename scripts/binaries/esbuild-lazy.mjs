@@ -8,7 +8,7 @@
 // --cpu-prof of the executable finds what is evaluated, but inflates compile time several times).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const NS = 'edgeflow-lazy';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -79,13 +79,6 @@ const RULES = [
     target: fromImporter('lib/transport.js'),
     callable: true,
   },
-  // zod's 60 locales (`z.locales`); English, the default, is imported on its own by zod.
-  ...['classic/external.js', 'core/index.js'].map((f) => ({
-    importer: new RegExp(`/node_modules/zod/v4/${f.replace('.', '\\.')}$`),
-    path: '../locales/index.js',
-    target: fromImporter('../locales/index.js'),
-    getters: async (target) => Object.keys(await import(pathToFileURL(target).href)),
-  })),
   // prom-client's index evaluates every metric type, the push gateway (http, https), default metrics
   // (v8, perf_hooks) and the cluster aggregator: the agent uses Registry, Counter, Gauge and Histogram
   // (each its own small file); the other exports are getters that evaluate the full index when read.
