@@ -53,6 +53,22 @@ function machine() {
   };
 }
 
+// `npm run bench` is the everyday run, about 5 minutes on a 2-core machine: the shorter sizes below,
+// each only where its variable is unset. `npm run bench -- --full` runs every bench at the size its own
+// file defaults to (the runs BENCHMARKS.md's figures come from, ~8-9 minutes). Shorter runs keep every
+// case and every same-run baseline; only the sample per case shrinks, so their spread is wider.
+const QUICK: Record<string, string> = {
+  EDGEFLOW_BENCH_SDCARD_SECONDS: '30', // 60: a per-hour figure from 30 s of writes
+  EDGEFLOW_BENCH_FOOTPRINT_SECONDS: '20', // 30: the 10k-keys case's RSS is the max of its second half
+  EDGEFLOW_BENCH_COLLECTOR_ITEMS: '100000', // 200,000 per case, both rounds kept
+  EDGEFLOW_BENCH_KAFKAJS: '0', // the kafkajs ceiling (issue 18's comparison); @platformatic/kafka stays
+  EDGEFLOW_BENCH_HOLD_S: '10', // 20: 1,000 agents held connected
+  EDGEFLOW_BENCH_MQTT_N: '100000', // 200,000 readings per consumer and QoS
+  EDGEFLOW_BENCH_REALTIME_SECONDS: '15', // 30 per configuration
+};
+const full = process.argv.includes('--full');
+if (!full) for (const [k, v] of Object.entries(QUICK)) process.env[k] ??= v;
+
 const args = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = args.filter((a) => !(a in BENCHES));
 if (unknown.length > 0) {
@@ -62,7 +78,9 @@ if (unknown.length > 0) {
 const selected = args.length > 0 ? args : Object.keys(BENCHES);
 const startedAt = new Date().toISOString();
 const m = machine();
-console.log(`edgeflow bench: ${selected.join(', ')}`);
+console.log(
+  `edgeflow bench: ${selected.join(', ')} (${full ? 'full sizes' : 'everyday sizes; --full for the published ones'})`,
+);
 console.log(
   `machine: ${m.cpus} × ${m.model}, ${m.memGiB} GiB, node ${m.node}, load average ${m.loadavg.join(' ')}`,
 );
@@ -95,7 +113,7 @@ mkdirSync(dir, { recursive: true });
 const out = join(dir, 'latest.json');
 writeFileSync(
   out,
-  `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine: { ...m, loadavgEnd: loadavg().map((l) => Math.round(l * 100) / 100) }, command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`, results }, null, 2)}\n`,
+  `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine: { ...m, loadavgEnd: loadavg().map((l) => Math.round(l * 100) / 100) }, command: `npm run bench${args.length || full ? ` -- ${[...(full ? ['--full'] : []), ...args].join(' ')}` : ''}`, results }, null, 2)}\n`,
 );
 console.log(`\nwrote ${out}`);
 // Sockets of kafkajs/mqtt clients that were closed may keep the loop alive a little; don't wait.
