@@ -7,6 +7,8 @@
 //    under buffer.maxBytes, drops are counted in /status and /metrics, alerts survive and arrive; and
 //    reject-new refuses new summaries instead, counted the same way.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -30,6 +32,13 @@ after(async () => {
   await killAll();
 });
 
+const tail = (path: string, n: number) => {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch (e) {
+    return String(e);
+  }
+};
 const uniq = () => `out-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 // Fires and resolves often on the simulator's noisy values (~10 % of readings match): alerts all along.
 const FLAPPY = {
@@ -131,8 +140,17 @@ test('upstream broker down ~8 s then back: backlog complete, outage alerts befor
       `upstream counts to reach ${report.readingsSent}`,
       () => total() === report.readingsSent || undefined,
       { timeoutMs: 60_000, progress: total },
-    ).catch((e) => {
-      throw new Error(`${(e as Error).message}; got ${total()}`);
+    ).catch(async (e) => {
+      // Which side stalled: the agent (outbox, uplink state, its log) or the capture (connection, what
+      // arrived since the restart, by kind).
+      const st = await agent.status().catch((err) => ({ error: String(err) }));
+      const since: Record<string, number> = {};
+      for (const a of cap.captured.arrivals.slice(arrivedBefore)) since[a.kind] = (since[a.kind] ?? 0) + 1;
+      throw new Error(
+        `${(e as Error).message}; got ${total()}; capture connected ${cap.client.connected}, ` +
+          `arrivals since the restart ${JSON.stringify(since)}; agent status ${JSON.stringify(st)}; ` +
+          `agent log:\n${agent.logs.slice(-30).join('\n')}\nupstream broker log:\n${tail(join(upstream.dir, 'mosquitto.log'), 40)}`,
+      );
     });
     const per: Record<string, number> = {};
     for (const s of cap.captured.summaries.values())
