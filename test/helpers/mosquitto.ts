@@ -1,10 +1,20 @@
 // A private Mosquitto broker for tests that must stop, restart or configure their broker (the shared one
 // on 127.0.0.1:1883 stays untouched). `gateway: true` uses deploy/mosquitto/gateway.conf, the config we
-// ship for the delivery guarantee, with only the listener and persistence path changed.
+// ship for the delivery guarantee, with only the listener and persistence path changed (and `user`, below).
+//
+// The broker must be able to write its directory: its log and, for `gateway: true`, the persistence file
+// that carries persistent sessions and their queued messages over `restart()`. Mosquitto started as root
+// drops to the `mosquitto` user unless told otherwise, and `tempDir()` is a 0700 directory of the test's
+// user, so it could write neither: every "persistent" session silently vanished at a restart, and
+// test/agent/outage.test.ts lost whatever the agent sent after a restart before its capture client had
+// re-subscribed (a race it usually won). Hence `user` = the test's own user (Mosquitto acts on it only
+// when started as root), a log file checked at every start, and a persistence file checked before a
+// gateway broker is restarted.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './agent-process.ts';
 import { spawnTracked } from './processes.ts';
@@ -50,13 +60,25 @@ export async function startMosquitto(opts: { gateway?: boolean; extra?: string }
   } else {
     conf = `listener ${port} 127.0.0.1\nallow_anonymous true\n`;
   }
-  conf += `${opts.extra ?? ''}\nlog_dest file ${dir}/mosquitto.log\n`;
+  const logPath = join(dir, 'mosquitto.log');
+  conf += `${opts.extra ?? ''}\nuser ${userInfo().username}\nlog_dest file ${logPath}\n`;
   const confPath = join(dir, 'mosquitto.conf');
   writeFileSync(confPath, conf);
+  // Mosquitto's own stderr (what it says when it cannot open its log), in a file this process opens.
+  const stderrPath = join(dir, 'stderr.log');
+  const stderr = () => (existsSync(stderrPath) ? readFileSync(stderrPath, 'utf8').trim() : '');
   let proc: ChildProcess;
   const start = async () => {
-    proc = spawnTracked('mosquitto', ['-c', confPath], { stdio: 'ignore' });
+    const fd = openSync(stderrPath, 'a');
+    try {
+      proc = spawnTracked('mosquitto', ['-c', confPath], { stdio: ['ignore', 'ignore', fd] });
+    } finally {
+      closeSync(fd);
+    }
     await waitFor(`mosquitto on ${port}`, () => portOpen(port), { timeoutMs: 30_000 });
+    // Mosquitto opens its log (and restores its persistence file) before it listens.
+    if (!existsSync(logPath))
+      throw new Error(`mosquitto on ${port} cannot write to ${dir} (no log file); its stderr: ${stderr()}`);
   };
   await start();
   const stop = async () => {
@@ -65,5 +87,11 @@ export async function startMosquitto(opts: { gateway?: boolean; extra?: string }
     proc.kill('SIGTERM');
     await exited;
   };
-  return { url: `mqtt://127.0.0.1:${port}`, port, dir, stop, restart: start };
+  const restart = async () => {
+    // Written on SIGTERM: without it the restarted broker has forgotten every persistent session.
+    if (opts.gateway && !existsSync(join(dir, 'mosquitto.db')))
+      throw new Error(`mosquitto on ${port} wrote no persistence file to ${dir}; its stderr: ${stderr()}`);
+    await start();
+  };
+  return { url: `mqtt://127.0.0.1:${port}`, port, dir, stop, restart };
 }

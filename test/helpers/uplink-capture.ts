@@ -20,13 +20,15 @@ export interface Captured {
 /**
  * `clean: false` keeps the subscription in a persistent session, so a broker that is restarted with
  * persistence (mosquitto.ts `gateway: true`) queues what arrives before this client has reconnected.
+ * `captured`: go on recording into what an earlier (closed) capture of the same agent recorded; with
+ * `clean: false` this client resumes that capture's session (same client id) and gets what was queued.
  */
 export async function captureUplink(
   url: string,
   agentId: string,
-  opts: { clean?: boolean } = {},
+  opts: { clean?: boolean; captured?: Captured } = {},
 ): Promise<{ captured: Captured; client: MqttClient; close(): Promise<void>; totalCount(): number }> {
-  const captured: Captured = {
+  const captured: Captured = opts.captured ?? {
     summaries: new Map(),
     alerts: new Map(),
     late: new Map(),
@@ -36,11 +38,12 @@ export async function captureUplink(
     arrivals: [],
     batches: 0,
   };
-  const client = await mqtt.connectAsync(url, {
+  const client = mqtt.connect(url, {
     clientId: `capture-${agentId}-${process.pid}`,
     clean: opts.clean ?? true,
     reconnectPeriod: 200,
   });
+  // Listening before the CONNACK: a resumed session's queued messages come right behind it.
   client.on('message', (topic, payload) => {
     const kind = topic.split('/')[3];
     if (kind === 'down') return; // the collector's downlink (fleet documents, issue 15), not the agent's
@@ -63,6 +66,18 @@ export async function captureUplink(
       const prev = map.get(item.id);
       if (!prev || (item.rev ?? 0) >= (prev.rev ?? 0)) map.set(item.id, item);
     }
+  });
+  await new Promise<void>((resolve, reject) => {
+    // As connectAsync: the first error before the first CONNACK fails the capture.
+    const onError = (err: Error) => {
+      client.end(true);
+      reject(err);
+    };
+    client.once('error', onError);
+    client.once('connect', () => {
+      client.off('error', onError);
+      resolve();
+    });
   });
   await client.subscribeAsync(`edgeflow/v1/${agentId}/+`, { qos: 1 });
   return {
