@@ -94,6 +94,10 @@ const PRODUCTS = {
     execArgv: ['--max-semi-space-size=2', '--max-old-space-size=1024'],
     codeCache: true,
     lazyModules: true,
+    // snapshot: a V8 startup snapshot in the x64 blob (--snapshot). Off: measured (issue 14) start CPU
+    // 300 -> 260 ms but idle RSS 71 -> 82.5 MiB, the snapshot's copies staying resident
+    // (docs/design/binaries.md "Startup snapshot").
+    snapshot: false,
   },
   // The collector's main thread likewise (its sink threads get the same cap from shared/ts-worker.ts):
   // three isolates at 64 MiB per semi-space were ~550 of its 884 MiB peak in bench/collector.ts; with 16,
@@ -104,9 +108,11 @@ const PRODUCTS = {
     execArgv: ['--max-semi-space-size=16'],
   },
 };
+/** The entry module that sets the snapshot's deserialize-main function (agent/main.ts, its end). */
+const SNAPSHOT_MAIN = 'agent/main.ts';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Bump when the steps below change in a way that must invalidate dist/ (see fingerprint()). */
-const RECIPE = 6;
+const RECIPE = 7;
 const ARCHES = {
   x64: {
     elfMachine: 0x3e,
@@ -295,6 +301,7 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = 
     // per character (issue 14, bench/footprint.ts). Names are kept: stack traces still read.
     minifyWhitespace: true,
     logLevel: 'silent',
+    metafile: true,
     plugins: [nativeAddonsPlugin(), ...(lazyModules ? [lazyModulesPlugin()] : [])],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
     // @datadog/sketches-js requires protobufjs (not installed) only inside its toProto/fromProto, which
@@ -314,14 +321,20 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = 
     banner: {
       js: [
         '"use strict";',
+        // The snapshot builder (useSnapshot below) runs the bundle with `require` but no `module`, which
+        // esbuild's CommonJS output assigns to when the entry has exports (agent/main.ts does).
+        'var module = typeof module === "undefined" ? { exports: {} } : module;',
         'var __edgeflow_import_meta_filename = process.execPath;',
         'var __edgeflow_import_meta_dirname = require("node:path").dirname(process.execPath);',
         'var __edgeflow_import_meta_url = require("node:url").pathToFileURL(process.execPath).href;',
+        // In a startup snapshot (useSnapshot below) the three are the build host's: set them again at start.
+        'if (require("node:v8").startupSnapshot.isBuildingSnapshot()) require("node:v8").startupSnapshot.addDeserializeCallback(() => { __edgeflow_import_meta_filename = process.execPath; __edgeflow_import_meta_dirname = require("node:path").dirname(process.execPath); __edgeflow_import_meta_url = require("node:url").pathToFileURL(process.execPath).href; });',
       ].join('\n'),
     },
   };
+  let result;
   try {
-    await esbuild.build(options);
+    result = await esbuild.build(options);
   } catch (err) {
     if (!err.errors?.some((e) => /Top-level await is currently not supported/.test(e.text))) throw err;
     log(`${relative(ROOT, entry)} uses top-level await: wrapping it in an async main`);
@@ -336,9 +349,13 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = 
         );
       },
     };
-    await esbuild.build({ ...options, plugins: [wrapPlugin, ...options.plugins] });
+    result = await esbuild.build({ ...options, plugins: [wrapPlugin, ...options.plugins] });
   }
-  return outfile;
+  // The source files in the bundle, relative to ROOT.
+  const inputs = new Set(
+    Object.keys(result.metafile.inputs).map((f) => relative(ROOT, resolve(ROOT, f)).replaceAll('\\', '/')),
+  );
+  return { outfile, inputs };
 }
 
 function packageVersion() {
@@ -383,8 +400,10 @@ function buildOne({
   strip,
   execArgv,
   codeCache,
+  snapshot,
 }) {
   const name = `edgeflow-${product}-linux-${arch}`;
+  const useSnapshot = snapshot && arch === hostArch();
   const target = join(out, name);
   const manifestFile = join(work, `${name}.json`);
   const fp = fingerprint([
@@ -394,6 +413,7 @@ function buildOne({
     String(strip),
     JSON.stringify(execArgv),
     String(codeCache),
+    String(useSnapshot),
     readFileSync(bundleFile),
     ...Object.entries(assets).flatMap(([k, f]) => [k, readFileSync(f)]),
   ]);
@@ -413,11 +433,15 @@ function buildOne({
         main: bundleFile,
         output: blob,
         disableExperimentalSEAWarning: true,
-        // Both are specific to the V8 build and CPU that generated them; the blob is made on x64 for arm64 too.
-        useSnapshot: false,
+        // A V8 startup snapshot (issue 14, docs/design/binaries.md "Startup snapshot"): the host's Node
+        // runs the bundle now and the blob carries its heap; each start deserialises it and calls the
+        // entry's deserialize-main function. Specific to the V8 build and CPU that made it, like the code
+        // cache: host arch only.
+        useSnapshot: useSnapshot,
         // A V8 code cache is only valid for the V8 build and flags that made it: the host's x64 Node
-        // (with the same execArgv, below) makes it, so only a host-arch binary can carry one.
-        useCodeCache: codeCache && arch === hostArch(),
+        // (with the same execArgv, below) makes it, so only a host-arch binary can carry one. Node
+        // ignores it with a snapshot (the snapshot holds the compiled functions it kept).
+        useCodeCache: codeCache && arch === hostArch() && !useSnapshot,
         // Node/V8 flags the executable starts with (docs/design/binaries.md "V8 flags"); NODE_OPTIONS
         // still extends them (execArgvExtension "env", the default).
         ...(execArgv.length > 0 ? { execArgv } : {}),
@@ -506,14 +530,15 @@ export async function buildBinaries(opts = {}) {
   const results = [];
   for (const product of products) {
     const entry = resolve(ROOT, (product === 'agent' && entryOverride) || PRODUCTS[product].entry);
-    const bundleFile = await bundle(entry, join(work, `${product}.cjs`), opts.releaseVersion, {
+    const bundled = await bundle(entry, join(work, `${product}.cjs`), opts.releaseVersion, {
       lazyModules: opts.lazyModules ?? PRODUCTS[product].lazyModules ?? false,
     });
+    const bundleFile = bundled.outfile;
     log(`bundled ${relative(ROOT, entry)} -> ${(statSync(bundleFile).size / 1024).toFixed(0)} KiB`);
     // Worker-thread entries: bundled alone, run from their asset by shared/ts-worker.ts.
     const workerAssets = {};
     for (const w of PRODUCTS[product].workers) {
-      const file = await bundle(
+      const { outfile: file } = await bundle(
         resolve(ROOT, w),
         join(work, `${product}-${basename(w, '.ts')}.cjs`),
         opts.releaseVersion,
@@ -550,6 +575,9 @@ export async function buildBinaries(opts = {}) {
         strip,
         execArgv: opts.execArgv ?? PRODUCTS[product].execArgv,
         codeCache: opts.codeCache ?? PRODUCTS[product].codeCache ?? false,
+        // Only an entry that runs agent/main.ts has a deserialize-main function (scripts/binaries/smoke-entry.ts
+        // has none): a snapshot of another entry would start nothing.
+        snapshot: (opts.snapshot ?? PRODUCTS[product].snapshot ?? false) && bundled.inputs.has(SNAPSHOT_MAIN),
       });
       results.push({ ...r, entry: relative(ROOT, entry) });
     }
@@ -595,6 +623,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       'code-cache': { type: 'boolean' },
       'no-code-cache': { type: 'boolean' },
       'no-lazy-modules': { type: 'boolean' },
+      snapshot: { type: 'boolean' },
+      'no-snapshot': { type: 'boolean' },
       'release-version': { type: 'string' },
       'sign-key': { type: 'string' },
       help: { type: 'boolean' },
@@ -602,7 +632,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache | --no-code-cache] [--no-lazy-modules] [--release-version V] [--sign-key FILE]\n',
+      'usage: node scripts/build-binaries.mjs [--product agent,collector] [--entry FILE] [--arch x64,arm64] [--out DIR] [--node-version V] [--verify] [--no-strip] [--exec-argv="--flag ..."] [--code-cache | --no-code-cache] [--no-lazy-modules] [--snapshot | --no-snapshot] [--release-version V] [--sign-key FILE]\n',
     );
     process.exit(0);
   }
@@ -617,6 +647,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     execArgv: values['exec-argv']?.split(' ').filter(Boolean),
     codeCache: values['no-code-cache'] ? false : values['code-cache'],
     lazyModules: values['no-lazy-modules'] ? false : undefined,
+    snapshot: values['no-snapshot'] ? false : values.snapshot,
     releaseVersion: values['release-version'],
     signKey: values['sign-key'],
   }).catch((err) => {

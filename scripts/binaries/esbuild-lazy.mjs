@@ -65,6 +65,21 @@ const RULES = [
     target: () => 'node:https',
     calls: ['request'],
   },
+  // node:http likewise, for the agent's startup snapshot (scripts/build-binaries.mjs): Node cannot
+  // snapshot it (V8's CheckGlobalAndEternalHandles fails), and these two modules are evaluated while the
+  // snapshot is built; the listener loads it at start, the release download on first use.
+  {
+    importer: /\/shared\/http\.ts$/,
+    path: 'node:http',
+    target: () => 'node:http',
+    calls: ['createServer'],
+  },
+  {
+    importer: /\/shared\/http-client\.ts$/,
+    path: 'node:http',
+    target: () => 'node:http',
+    calls: ['request'],
+  },
   // node:assert (its diff and error modules): sonic-boom calls it when a stream closes, thread-stream
   // only for pino's transports; pino's transport support (thread-stream, worker threads) is not used.
   ...['sonic-boom/index.js', 'thread-stream/index.js'].map((f) => ({
