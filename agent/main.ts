@@ -446,9 +446,8 @@ async function preloadForSnapshot(): Promise<void> {
 // runs this bundle once and saves the heap, modules evaluated; each start deserialises it and calls
 // main(), which reads argv and the environment then. Everywhere else (tsx, arm64) main() runs now.
 // getBuiltinModule: Node 20.11 (dev minimum) has no v8.startupSnapshot.
-const snapshot = (
-  process.getBuiltinModule?.('node:v8') as typeof import('node:v8') | undefined
-)?.startupSnapshot;
+const snapshot = (process.getBuiltinModule?.('node:v8') as typeof import('node:v8') | undefined)
+  ?.startupSnapshot;
 if (snapshot?.isBuildingSnapshot()) {
   snapshot.setDeserializeMainFunction(main);
   preloadForSnapshot().catch((err: unknown) => {
