@@ -285,7 +285,7 @@ async function tlaWrapper(entry) {
   return `${head.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
 }
 
-async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = {}) {
+async function bundle(entry, outfile, releaseVersion, { lazyModules = false, snapshot = false } = {}) {
   const options = {
     entryPoints: [entry],
     bundle: true,
@@ -314,6 +314,9 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = 
     define: {
       // agent/version.ts reads it; the development fallback is used under tsx.
       __EDGEFLOW_VERSION__: JSON.stringify(releaseVersion ?? packageVersion()),
+      // agent/main.ts: set the snapshot's deserialize-main function (only the bundle of a --snapshot
+      // build; the others never load node:v8 to ask).
+      __EDGEFLOW_SNAPSHOT__: String(snapshot),
       'import.meta.url': '__edgeflow_import_meta_url',
       'import.meta.filename': '__edgeflow_import_meta_filename',
       'import.meta.dirname': '__edgeflow_import_meta_dirname',
@@ -321,14 +324,18 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false } = 
     banner: {
       js: [
         '"use strict";',
-        // The snapshot builder (useSnapshot below) runs the bundle with `require` but no `module`, which
-        // esbuild's CommonJS output assigns to when the entry has exports (agent/main.ts does).
-        'var module = typeof module === "undefined" ? { exports: {} } : module;',
         'var __edgeflow_import_meta_filename = process.execPath;',
         'var __edgeflow_import_meta_dirname = require("node:path").dirname(process.execPath);',
         'var __edgeflow_import_meta_url = require("node:url").pathToFileURL(process.execPath).href;',
-        // In a startup snapshot (useSnapshot below) the three are the build host's: set them again at start.
-        'if (require("node:v8").startupSnapshot.isBuildingSnapshot()) require("node:v8").startupSnapshot.addDeserializeCallback(() => { __edgeflow_import_meta_filename = process.execPath; __edgeflow_import_meta_dirname = require("node:path").dirname(process.execPath); __edgeflow_import_meta_url = require("node:url").pathToFileURL(process.execPath).href; });',
+        ...(snapshot
+          ? [
+              // The snapshot builder (useSnapshot below) runs the bundle with `require` but no `module`,
+              // which esbuild's CommonJS output assigns to when the entry has exports (agent/main.ts does).
+              'var module = typeof module === "undefined" ? { exports: {} } : module;',
+              // In a snapshot the three above are the build host's: set them again at start.
+              'require("node:v8").startupSnapshot.addDeserializeCallback(() => { __edgeflow_import_meta_filename = process.execPath; __edgeflow_import_meta_dirname = require("node:path").dirname(process.execPath); __edgeflow_import_meta_url = require("node:url").pathToFileURL(process.execPath).href; });',
+            ]
+          : []),
       ].join('\n'),
     },
   };
@@ -534,6 +541,20 @@ export async function buildBinaries(opts = {}) {
       lazyModules: opts.lazyModules ?? PRODUCTS[product].lazyModules ?? false,
     });
     const bundleFile = bundled.outfile;
+    // Only an entry that runs agent/main.ts has a deserialize-main function (scripts/binaries/smoke-entry.ts
+    // has none): a snapshot of another entry would start nothing. The host arch's executable gets a
+    // bundle of its own, built for the snapshot; the other arches keep the plain one.
+    const snapshotBundle =
+      (opts.snapshot ?? PRODUCTS[product].snapshot ?? false) &&
+      bundled.inputs.has(SNAPSHOT_MAIN) &&
+      arches.includes(hostArch())
+        ? (
+            await bundle(entry, join(work, `${product}-snapshot.cjs`), opts.releaseVersion, {
+              lazyModules: opts.lazyModules ?? PRODUCTS[product].lazyModules ?? false,
+              snapshot: true,
+            })
+          ).outfile
+        : null;
     log(`bundled ${relative(ROOT, entry)} -> ${(statSync(bundleFile).size / 1024).toFixed(0)} KiB`);
     // Worker-thread entries: bundled alone, run from their asset by shared/ts-worker.ts.
     const workerAssets = {};
@@ -567,7 +588,7 @@ export async function buildBinaries(opts = {}) {
         arch,
         out,
         work,
-        bundleFile,
+        bundleFile: arch === hostArch() && snapshotBundle ? snapshotBundle : bundleFile,
         hostNode,
         nodeDir: nodeDirs[arch],
         version,
@@ -575,9 +596,7 @@ export async function buildBinaries(opts = {}) {
         strip,
         execArgv: opts.execArgv ?? PRODUCTS[product].execArgv,
         codeCache: opts.codeCache ?? PRODUCTS[product].codeCache ?? false,
-        // Only an entry that runs agent/main.ts has a deserialize-main function (scripts/binaries/smoke-entry.ts
-        // has none): a snapshot of another entry would start nothing.
-        snapshot: (opts.snapshot ?? PRODUCTS[product].snapshot ?? false) && bundled.inputs.has(SNAPSHOT_MAIN),
+        snapshot: arch === hostArch() && snapshotBundle !== null,
       });
       results.push({ ...r, entry: relative(ROOT, entry) });
     }
