@@ -303,7 +303,7 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false, sna
     minifyWhitespace: true,
     logLevel: 'silent',
     metafile: true,
-    plugins: [nativeAddonsPlugin(), ...(lazyModules ? [lazyModulesPlugin()] : [])],
+    plugins: [nativeAddonsPlugin(), ...(lazyModules ? [lazyModulesPlugin({ snapshot })] : [])],
     // Optional speed-ups of `ws` (pulled in by mqtt); it falls back to JS when they are absent.
     // @datadog/sketches-js requires protobufjs (not installed) only inside its toProto/fromProto, which
     // the agent does not call: left external, a call would fail exactly as it does under tsx.
