@@ -409,17 +409,53 @@ function unknownCommand(program: Command, argv: readonly string[]): string | nul
   return known.includes(first) || first === 'help' ? null : first;
 }
 
-const program = buildCli();
-const unknown = unknownCommand(program, process.argv);
-if (unknown !== null) {
-  process.stderr.write(
-    `error: unknown command '${unknown}' (commands: ${program.commands.map((c) => c.name()).join(', ')})\n`,
-  );
-  process.exit(EXIT_CONFIG);
+/** Runs the command line: at start, or (x64 executable) when the V8 startup snapshot is deserialised. */
+function main(): void {
+  const program = buildCli();
+  const unknown = unknownCommand(program, process.argv);
+  if (unknown !== null) {
+    process.stderr.write(
+      `error: unknown command '${unknown}' (commands: ${program.commands.map((c) => c.name()).join(', ')})\n`,
+    );
+    process.exit(EXIT_CONFIG);
+  }
+  // No top-level await: another entry can import this module (test/update/unhealthy-entry.ts builds a
+  // release that way), and esbuild cannot bundle a non-entry module with top-level await as CommonJS.
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
+    throw err;
+  });
 }
-// No top-level await: another entry can import this module (test/update/unhealthy-entry.ts builds a
-// release that way), and esbuild cannot bundle a non-entry module with top-level await as CommonJS.
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
-  throw err;
-});
+
+/**
+ * The modules `run` imports when it starts (above), evaluated while the snapshot is built instead: their
+ * top levels create no handles and read no environment (docs/design/binaries.md "Startup snapshot").
+ */
+async function preloadForSnapshot(): Promise<void> {
+  await Promise.all([
+    import('./runtime/agent.ts'),
+    import('../shared/http.ts'),
+    import('./fleet/open.ts'),
+    import('./fleet/agent-host.ts'),
+    import('./update/updater.ts'),
+    import('./update/config.ts'),
+  ]);
+}
+
+// An executable built with `--snapshot` (scripts/build-binaries.mjs, issue 14; x64 only) carries a V8
+// startup snapshot: the build runs this bundle once and saves the heap, modules evaluated; each start
+// deserialises it and calls main(), which reads argv and the environment then. Everywhere else (tsx, the
+// default build, arm64) main() runs now. The build defines __EDGEFLOW_SNAPSHOT__ so that those never load
+// node:v8 for the check (+0.5 MiB idle, measured).
+declare const __EDGEFLOW_SNAPSHOT__: boolean | undefined;
+const snapshot =
+  typeof __EDGEFLOW_SNAPSHOT__ === 'boolean' && __EDGEFLOW_SNAPSHOT__
+    ? (process.getBuiltinModule('node:v8') as typeof import('node:v8')).startupSnapshot
+    : undefined;
+if (snapshot?.isBuildingSnapshot()) {
+  snapshot.setDeserializeMainFunction(main);
+  preloadForSnapshot().catch((err: unknown) => {
+    process.stderr.write(`startup snapshot: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+} else main();

@@ -65,6 +65,23 @@ const RULES = [
     target: () => 'node:https',
     calls: ['request'],
   },
+  // node:http likewise, only in the bundle for a startup snapshot (scripts/build-binaries.mjs
+  // --snapshot): Node cannot snapshot it (V8's CheckGlobalAndEternalHandles fails), and these two modules
+  // are evaluated while the snapshot is built; the listener loads it at start, the download on first use.
+  {
+    importer: /\/shared\/http\.ts$/,
+    path: 'node:http',
+    target: () => 'node:http',
+    calls: ['createServer'],
+    snapshotOnly: true,
+  },
+  {
+    importer: /\/shared\/http-client\.ts$/,
+    path: 'node:http',
+    target: () => 'node:http',
+    calls: ['request'],
+    snapshotOnly: true,
+  },
   // node:assert (its diff and error modules): sonic-boom calls it when a stream closes, thread-stream
   // only for pino's transports; pino's transport support (thread-stream, worker threads) is not used.
   ...['sonic-boom/index.js', 'thread-stream/index.js'].map((f) => ({
@@ -134,9 +151,14 @@ async function standIn(rule, target) {
   return lines.join('\n');
 }
 
-/** @returns {import('esbuild').Plugin} */
-export function lazyModulesPlugin() {
-  const paths = [...new Set(RULES.map((r) => r.path))];
+/**
+ * @param {{ snapshot?: boolean }} [opts] snapshot: the bundle is for a V8 startup snapshot (adds the
+ *   snapshotOnly rules)
+ * @returns {import('esbuild').Plugin}
+ */
+export function lazyModulesPlugin({ snapshot = false } = {}) {
+  const rules = RULES.map((r) => (r.snapshotOnly && !snapshot ? null : r));
+  const paths = [...new Set(rules.filter(Boolean).map((r) => r.path))];
   const filter = new RegExp(`^(${paths.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`);
   return {
     name: 'edgeflow-lazy-modules',
@@ -144,7 +166,7 @@ export function lazyModulesPlugin() {
       build.onResolve({ filter }, (args) => {
         if (args.namespace === NS) return undefined;
         const from = args.importer.replaceAll('\\', '/');
-        const i = RULES.findIndex((r) => r.path === args.path && r.importer.test(from));
+        const i = rules.findIndex((r) => r !== null && r.path === args.path && r.importer.test(from));
         if (i < 0) return undefined;
         return { path: `${i}:${RULES[i].target(args.importer)}`, namespace: NS };
       });

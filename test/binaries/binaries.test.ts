@@ -408,6 +408,99 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
 
 // The collector (collector/main.ts) as `npm run build:binaries` ships it, into dist/ (issue 18). Its sinks
 // run on worker threads, whose entry is bundled into the executable too (shared/ts-worker.ts).
+// The optional V8 startup snapshot (issue 14, `--snapshot`, off by default: docs/design/binaries.md
+// "Startup snapshot"): the heap after agent/main.ts's modules are evaluated is saved at build time, and
+// the command line runs from the deserialize-main function, reading argv and env at start.
+describe('x64 agent with a startup snapshot (--snapshot)', { skip: SKIP }, () => {
+  const out = join(ROOT, 'dist/snapshot');
+  const bin = join(out, 'edgeflow-agent-linux-x64');
+
+  before(() => {
+    if (SKIP) return;
+    const build = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'scripts/build-binaries.mjs'),
+        '--entry',
+        'agent/main.ts',
+        '--arch',
+        'x64',
+        '--snapshot',
+        '--out',
+        out,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60_000 },
+    );
+    assert.equal(build.status, 0, 'scripts/build-binaries.mjs --snapshot failed');
+  });
+
+  test('--version, check-config and an unknown command, from the snapshot', () => {
+    const version = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(version.stdout.trim(), VERSION);
+    const sample = join(ROOT, 'deploy/agent/agent.yaml');
+    const check = spawnSync(bin, ['check-config', '--schema-only', '--config', sample], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    assert.equal(check.stdout, `${sample}: ok\n`);
+    const unknown = spawnSync(bin, ['frobnicate'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  });
+
+  test('run: opens the SQLite outbox (addon loaded after deserialisation) and answers /healthz', async () => {
+    const dir = mkdtempSync(join(work, 'snapshot-'));
+    const config = writeConfig(
+      dir,
+      [
+        'agent:',
+        '  id: gw-snap',
+        `  dataDir: ${dir}/data`,
+        'sources:',
+        '  - type: mqtt',
+        '    name: floor',
+        '    url: mqtt://127.0.0.1:1',
+        "    topics: ['x/+/+']",
+        "    topicPattern: 'x/{device}/{metric}'",
+        '    format: number',
+        'http: { listen: 127.0.0.1:0 }',
+      ].join('\n'),
+    );
+    const proc = spawn(bin, ['run', '--config', config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native') },
+    });
+    let stderr = '';
+    proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    try {
+      const url = await waitFor(
+        'http listening',
+        () => {
+          assert.equal(proc.exitCode, null, `exited ${proc.exitCode}: ${stderr}`);
+          return /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1];
+        },
+        { timeoutMs: 30_000 },
+      );
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      const status = (await (await fetch(`${url}/status`)).json()) as {
+        agent: string;
+        outbox: { items: number };
+      };
+      assert.equal(status.agent, 'gw-snap');
+      assert.equal(status.outbox.items, 0);
+    } finally {
+      const exited = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+    }
+  });
+});
+
 describe('dist/ collector binaries (collector/main.ts)', { skip: SKIP }, () => {
   const dist = join(ROOT, 'dist');
   const collectorCommand = (arch: Arch, args: string[]): string[] => {
