@@ -695,8 +695,13 @@ export class WindowEngine {
     const hits: Win[] = [];
     if (existing !== undefined) for (const w of existing.wins.values()) if (overlaps(w, proto)) hits.push(w);
     // With no open session to join, the proto-session alone decides lateness. An open session it joins
-    // is by construction not yet purged (wm < its end + allowedLateness), so joining is never late.
-    if (hits.length === 0 && wm >= proto.end + spec.allowedLateness) {
+    // is by construction not yet purged (wm < its end + allowedLateness), so joining is not late, unless
+    // the reading would move the session's start back to a time whose own lateness has expired: a
+    // session's start is its summary id, and that start may belong to an emitted session already
+    // purged, whose id would then be emitted again from revision 0 (a consumer keeping the highest
+    // revision per id would drop the update). Such a reading is late like one with no session to join.
+    const movesStart = hits.length === 0 || hits.every((w) => proto.start < w.start);
+    if (movesStart && wm >= proto.end + spec.allowedLateness) {
       this.tooLate(dev, spec, r);
       return;
     }

@@ -133,7 +133,9 @@ function model(
         sessions.set(key, list);
         const alive = list.filter((x) => w < x.end + s.allowedLateness);
         const hits = alive.filter((x) => x.start < e.ts + gap && e.ts < x.end);
-        if (hits.length === 0 && w >= e.ts + gap + s.allowedLateness) {
+        // Late: nothing to join, or it would move the start back past its own lateness (the id rule).
+        const movesStart = hits.every((x) => e.ts < x.start);
+        if (movesStart && w >= e.ts + gap + s.allowedLateness) {
           late.push(`${s.name}|${e.device}|${e.metric}|${e.ts}|${e.value}`);
           continue;
         }
@@ -423,4 +425,16 @@ test('oracle example: late beyond maxOutOfOrder, within and beyond allowedLatene
     { device: 'd1', metric: 'temp', dt: 0, back: 0, value: 8 },
   ]);
   check(events, { size: 1000, slideDiv: 2, gap: 300, allowed: 250, ooo: 100, idle: 1000 });
+});
+
+test('oracle example: an idle tick closes a session, a reading inside its gap and allowedLateness reopens it', () => {
+  // fast-check counterexample (seed 353260012): a session window closed by idle advancement, then a
+  // reading after it and a late reading back inside it.
+  const events = toEvents([
+    { device: 'd0', metric: 'hum', dt: 0, back: 0, value: 0 },
+    { tick: 1700 },
+    { device: 'd0', metric: 'hum', dt: 300, back: 0, value: 0 },
+    { device: 'd0', metric: 'hum', dt: 0, back: 300, value: 0 },
+  ]);
+  check(events, { size: 600, slideDiv: 1, gap: 700, allowed: 1000, ooo: 0, idle: 300 });
 });
