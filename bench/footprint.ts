@@ -26,7 +26,7 @@
 //   npm run bench -- footprint                    (through bench/run.ts)
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
@@ -215,7 +215,13 @@ async function startAgent(
         .filter(Boolean)
         .join(' '),
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // EDGEFLOW_BENCH_FOOTPRINT_STDOUT=file: the agent's stdout appended there (V8's --trace-gc, through
+    // EDGEFLOW_BENCH_FOOTPRINT_NODE_OPTIONS, prints to stdout).
+    stdio: [
+      'ignore',
+      process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT ? openSync(process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT, 'a') : 'ignore',
+      'pipe',
+    ],
   });
   let stderr = '';
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -269,6 +275,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Process memory breakdown through a preloaded probe: memoryUsage, heap spaces, code statistics. */
 const PROBE = `
 const v8 = require('node:v8'); const fs = require('node:fs');
+if (process.env.EDGEFLOW_FOOTPRINT_V8_FLAGS) v8.setFlagsFromString(process.env.EDGEFLOW_FOOTPRINT_V8_FLAGS);
 process.on('SIGUSR2', () => {
   fs.writeFileSync(process.env.EDGEFLOW_FOOTPRINT_PROBE + '.tmp', JSON.stringify({
     mem: process.memoryUsage(), spaces: v8.getHeapSpaceStatistics(), code: v8.getHeapCodeStatistics(),
@@ -437,7 +444,14 @@ export async function benchFootprint(): Promise<BenchResult> {
             });
             sent++;
           }
-          if (++tick % 25 === 0) samples.push({ t: performance.now() - t0, rss: procMem(a.pid).rss });
+          if (++tick % 25 === 0) {
+            const m = procMem(a.pid);
+            samples.push({ t: performance.now() - t0, rss: m.rss });
+            if (process.env.EDGEFLOW_BENCH_FOOTPRINT_TRACE)
+              process.stderr.write(
+                `keys t=${Math.round(performance.now() - t0)}ms rss=${mib(m.rss)} anon=${mib(m.anon)} malloc=${mib(smapsByKind(a.pid)['malloc [heap]'] ?? 0)}\n`,
+              );
+          }
           next += 10;
           const wait = next - performance.now();
           if (wait > 0) await sleep(wait);

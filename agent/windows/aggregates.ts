@@ -270,7 +270,11 @@ export class Accumulator {
     return out;
   }
 
-  toJSON(): AccumulatorJSON {
+  /**
+   * `serialise`: the caller stringifies the result before this accumulator changes again (the
+   * incremental checkpoint), so the held values are handed out, not copied (issue 14).
+   */
+  toJSON(serialise = false): AccumulatorJSON {
     const sk = this.sketch;
     return {
       n: this.n,
@@ -283,7 +287,7 @@ export class Accumulator {
       first: [this.firstTs, this.firstSeq, this.firstV],
       last: [this.lastTs, this.lastSeq, this.lastV],
       sk: sk ? { p: storeBins(sk.store), n: storeBins(sk.negativeStore), z: sk.zeroCount } : null,
-      ...(this.vals !== null ? { v: [...this.vals] } : {}),
+      ...(this.vals !== null ? { v: serialise ? this.vals : [...this.vals] } : {}),
       am: this.scoreMax >= 0 ? this.scoreMax : null,
     };
   }
