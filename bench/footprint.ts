@@ -445,6 +445,8 @@ export async function benchFootprint(): Promise<BenchResult> {
             sent++;
           }
           if (++tick % 25 === 0) {
+            if (a.proc.exitCode !== null || a.proc.signalCode !== null)
+              throw new Error(`agent exited ${a.proc.exitCode ?? a.proc.signalCode}: ${a.stderr()}`);
             const m = procMem(a.pid);
             samples.push({ t: performance.now() - t0, rss: m.rss });
             if (process.env.EDGEFLOW_BENCH_FOOTPRINT_TRACE)
