@@ -219,7 +219,9 @@ async function startAgent(
     // EDGEFLOW_BENCH_FOOTPRINT_NODE_OPTIONS, prints to stdout).
     stdio: [
       'ignore',
-      process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT ? openSync(process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT, 'a') : 'ignore',
+      process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT
+        ? openSync(process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT, 'a')
+        : 'ignore',
       'pipe',
     ],
   });
