@@ -19,7 +19,7 @@ const MIN_BYTES = 1024;
  * GC (issue 14). Values larger than SCRATCH_MAX get a Buffer of their own, so this stays small.
  */
 const SCRATCH_MAX = 1 << 20;
-let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+let scratch: Buffer | null = null;
 
 export function encodeCheckpointValue(json: string): string {
   if (json.length < MIN_BYTES) return json;
@@ -27,7 +27,9 @@ export function encodeCheckpointValue(json: string): string {
   let input: Buffer;
   if (bytes > SCRATCH_MAX) input = Buffer.from(json, 'utf8');
   else {
-    if (bytes > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, bytes * 2));
+    // Allocated on first use: an agent whose values stay small never deflates.
+    if (scratch === null || bytes > scratch.length)
+      scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(64 * 1024, bytes * 2)));
     input = scratch.subarray(0, scratch.write(json, 'utf8'));
   }
   // Level 6 (zlib default): level 9 gained <3 % on window snapshots for ~2x the CPU.
