@@ -267,7 +267,8 @@ test('checkpoint JSON of the previous version loads, and the same inputs write t
   const WITH_SCORE = new Set<AggregateName>([...ALL, 'anomaly_max']);
   const a = new Accumulator(true);
   const xs = [20.37, 21.5, -3.25, 1e-7, 19.99, 20.37, 42];
-  xs.forEach((v, i) => a.add(v, 1_700_000_000_000 + ((i * 7) % 5) * 100, i, i === 3 ? 0.75 : undefined));
+  for (let i = 0; i < xs.length; i++)
+    a.add(xs[i]!, 1_700_000_000_000 + ((i * 7) % 5) * 100, i, i === 3 ? 0.75 : undefined);
   const s = new Accumulator(true);
   for (let i = 0; i < 70; i++) s.add(Math.sin(i) * 100, 1_700_000_000_000 + i, 1000 + i);
   assert.equal(JSON.stringify(a.toJSON()), JSON.stringify(PREVIOUS_VERSION.exact));
