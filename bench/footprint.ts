@@ -10,7 +10,8 @@
 //   - idle config (issue 14): mqtt source, 1 tumbling window, 1 threshold rule
 //   - 10k keys: the 3 window specs and 4 rules of bench/pipeline.ts, 10,000 readings/s published at
 //     QoS 0 from 10,000 keys (2,500 devices × 4 metrics), `EDGEFLOW_BENCH_FOOTPRINT_SECONDS` [30];
-//     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading
+//     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading;
+//     EDGEFLOW_BENCH_FOOTPRINT_TRACE=1 prints each sample (RSS, anonymous, malloc) on stderr
 //   - burst: 200,000 readings at QoS 1 from 1,000 devices, published as fast as the broker takes them
 //     (idle config); peak RSS sampled every 50 ms until all 200,000 are counted in; the frames waiting
 //     for a checkpoint polled from /status every 100 ms. EDGEFLOW_BENCH_FOOTPRINT_TRACE=1: each poll
@@ -21,6 +22,10 @@
 //   - where the MiB go (idle): /proc smaps by mapping (executable file pages, anonymous, malloc,
 //     libraries, addons) and, through a preloaded probe (NODE_OPTIONS=--require, SIGUSR2),
 //     process.memoryUsage(), v8.getHeapSpaceStatistics() and v8.getHeapCodeStatistics()
+//   - V8 flags NODE_OPTIONS refuses (e.g. --trace-gc, --heap-growing-percent=N), without a rebuild:
+//     EDGEFLOW_FOOTPRINT_V8_FLAGS="..." (the probe's v8.setFlagsFromString, probed agents only: keys,
+//     burst, breakdown), with EDGEFLOW_BENCH_FOOTPRINT_STDOUT=file for what V8 prints on stdout;
+//     EDGEFLOW_FOOTPRINT_SNAPSHOT=prefix writes a heap snapshot at the probe
 //
 //   node --import tsx bench/footprint.ts          (alone)
 //   npm run bench -- footprint                    (through bench/run.ts)
