@@ -10,7 +10,8 @@
 //   - idle config (issue 14): mqtt source, 1 tumbling window, 1 threshold rule
 //   - 10k keys: the 3 window specs and 4 rules of bench/pipeline.ts, 10,000 readings/s published at
 //     QoS 0 from 10,000 keys (2,500 devices × 4 metrics), `EDGEFLOW_BENCH_FOOTPRINT_SECONDS` [30];
-//     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading
+//     RSS sampled every 250 ms, "steady" = max over the second half, and CPU µs per reading;
+//     EDGEFLOW_BENCH_FOOTPRINT_TRACE=1 prints each sample (RSS, anonymous, malloc) on stderr
 //   - burst: 200,000 readings at QoS 1 from 1,000 devices, published as fast as the broker takes them
 //     (idle config); peak RSS sampled every 50 ms until all 200,000 are counted in; the frames waiting
 //     for a checkpoint polled from /status every 100 ms. EDGEFLOW_BENCH_FOOTPRINT_TRACE=1: each poll
@@ -21,12 +22,16 @@
 //   - where the MiB go (idle): /proc smaps by mapping (executable file pages, anonymous, malloc,
 //     libraries, addons) and, through a preloaded probe (NODE_OPTIONS=--require, SIGUSR2),
 //     process.memoryUsage(), v8.getHeapSpaceStatistics() and v8.getHeapCodeStatistics()
+//   - V8 flags NODE_OPTIONS refuses (e.g. --trace-gc, --heap-growing-percent=N), without a rebuild:
+//     EDGEFLOW_FOOTPRINT_V8_FLAGS="..." (the probe's v8.setFlagsFromString, probed agents only: keys,
+//     burst, breakdown), with EDGEFLOW_BENCH_FOOTPRINT_STDOUT=file for what V8 prints on stdout;
+//     EDGEFLOW_FOOTPRINT_SNAPSHOT=prefix writes a heap snapshot at the probe
 //
 //   node --import tsx bench/footprint.ts          (alone)
 //   npm run bench -- footprint                    (through bench/run.ts)
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
@@ -215,7 +220,15 @@ async function startAgent(
         .filter(Boolean)
         .join(' '),
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // EDGEFLOW_BENCH_FOOTPRINT_STDOUT=file: the agent's stdout appended there (V8's --trace-gc, through
+    // EDGEFLOW_BENCH_FOOTPRINT_NODE_OPTIONS, prints to stdout).
+    stdio: [
+      'ignore',
+      process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT
+        ? openSync(process.env.EDGEFLOW_BENCH_FOOTPRINT_STDOUT, 'a')
+        : 'ignore',
+      'pipe',
+    ],
   });
   let stderr = '';
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -269,6 +282,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Process memory breakdown through a preloaded probe: memoryUsage, heap spaces, code statistics. */
 const PROBE = `
 const v8 = require('node:v8'); const fs = require('node:fs');
+if (process.env.EDGEFLOW_FOOTPRINT_V8_FLAGS) v8.setFlagsFromString(process.env.EDGEFLOW_FOOTPRINT_V8_FLAGS);
 process.on('SIGUSR2', () => {
   fs.writeFileSync(process.env.EDGEFLOW_FOOTPRINT_PROBE + '.tmp', JSON.stringify({
     mem: process.memoryUsage(), spaces: v8.getHeapSpaceStatistics(), code: v8.getHeapCodeStatistics(),
@@ -437,7 +451,16 @@ export async function benchFootprint(): Promise<BenchResult> {
             });
             sent++;
           }
-          if (++tick % 25 === 0) samples.push({ t: performance.now() - t0, rss: procMem(a.pid).rss });
+          if (++tick % 25 === 0) {
+            if (a.proc.exitCode !== null || a.proc.signalCode !== null)
+              throw new Error(`agent exited ${a.proc.exitCode ?? a.proc.signalCode}: ${a.stderr()}`);
+            const m = procMem(a.pid);
+            samples.push({ t: performance.now() - t0, rss: m.rss });
+            if (process.env.EDGEFLOW_BENCH_FOOTPRINT_TRACE)
+              process.stderr.write(
+                `keys t=${Math.round(performance.now() - t0)}ms rss=${mib(m.rss)} anon=${mib(m.anon)} malloc=${mib(smapsByKind(a.pid)['malloc [heap]'] ?? 0)}\n`,
+              );
+          }
           next += 10;
           const wait = next - performance.now();
           if (wait > 0) await sleep(wait);

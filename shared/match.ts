@@ -36,6 +36,12 @@ export function compileMatch(match: { device?: string; metric?: string }): Match
 export class MatchCache<T, R = T[]> {
   private readonly cache = new Map<string, Map<string, R>>();
   private size = 0;
+  /**
+   * One array per distinct list of matched items (by their indices), shared by every key that matches
+   * the same ones: at 10,000 keys a list per key was 10,000 arrays of ~180 B (a filtered array keeps
+   * room to grow), the same 3 or 4 lists over again (issue 14). Routes must not modify it.
+   */
+  private readonly lists = new Map<string, T[]>();
 
   constructor(
     private readonly items: readonly T[],
@@ -48,13 +54,21 @@ export class MatchCache<T, R = T[]> {
     let byMetric = this.cache.get(device);
     let r = byMetric?.get(metric);
     if (r === undefined) {
-      const matched = this.items.filter((it) => {
-        const m = this.matcherOf(it);
-        return m.device(device) && m.metric(metric);
-      });
+      const idx: number[] = [];
+      for (let i = 0; i < this.items.length; i++) {
+        const m = this.matcherOf(this.items[i] as T);
+        if (m.device(device) && m.metric(metric)) idx.push(i);
+      }
+      const which = idx.join(',');
+      let matched = this.lists.get(which);
+      if (matched === undefined) {
+        matched = idx.map((i) => this.items[i] as T);
+        this.lists.set(which, matched);
+      }
       r = this.route(matched, device, metric);
       if (this.size >= this.max) {
         this.cache.clear();
+        this.lists.clear();
         this.size = 0;
         byMetric = undefined;
       }

@@ -165,11 +165,12 @@ export class Agent {
       counters: this.counters,
       deliveryStage: this.metrics.deliveryStage,
       settings: () => ({ ...this.config.checkpoint, maxPendingFrames: this.config.limits.maxPendingFrames }),
-      state: () => [
-        ...this.parted.windows.entries(this.engines.windows),
-        ...this.parted.rules.entries(this.engines.rules),
-        ['held', this.hold.toCheckpoint()],
-      ],
+      // One entry at a time (the checkpoint encodes each before the next is built, issue 14).
+      state: function* (this: Agent): Generator<[string, string | null]> {
+        yield* this.parted.windows.entries(this.engines.windows);
+        yield* this.parted.rules.entries(this.engines.rules);
+        yield ['held', this.hold.toCheckpoint()];
+      }.bind(this),
       stateWritten: () => {
         this.parted.windows.written();
         this.parted.rules.written();

@@ -106,8 +106,13 @@ export class PartedCheckpoint<E extends object, H extends object, P> {
     return head;
   }
 
-  /** The header and the changed bucket rows as checkpoint entries (JSON; null = delete the row). */
-  entries(engine: E): [string, string | null][] {
+  /**
+   * The header and the changed bucket rows as checkpoint entries (JSON; null = delete the row), built
+   * one row at a time as the caller iterates (it encodes each before asking for the next: issue 14).
+   * The caller takes every entry before the engine runs again (parts are not copied: snapshotDevice,
+   * snapshotKey with `serialise`).
+   */
+  *entries(engine: E): Generator<[string, string | null]> {
     const { layout } = this;
     const changed = layout.changed(engine);
     if (engine !== this.engine) {
@@ -118,8 +123,8 @@ export class PartedCheckpoint<E extends object, H extends object, P> {
       if (this.parts > this.buckets * PARTS_PER_BUCKET * 2) this.rebucket(this.known(), this.buckets);
     }
     const at = this.line.now();
-    const out: [string, string | null][] = [[layout.key, JSON.stringify({ ...layout.header(engine), at })]];
     this.inFlight = [];
+    yield [layout.key, JSON.stringify({ ...layout.header(engine), at })];
     for (const b of this.unsaved) {
       const row: BucketRow<P> = { at, parts: [] };
       const ids = this.members.get(b);
@@ -133,10 +138,9 @@ export class PartedCheckpoint<E extends object, H extends object, P> {
       }
       const present = row.parts.length > 0;
       this.inFlight.push([b, present]);
-      if (present) out.push([layout.partPrefix + b, JSON.stringify(row)]);
-      else if (this.stored.has(b)) out.push([layout.partPrefix + b, null]);
+      if (present) yield [layout.partPrefix + b, JSON.stringify(row)];
+      else if (this.stored.has(b)) yield [layout.partPrefix + b, null];
     }
-    return out;
   }
 
   /** The entries handed out last are committed. */
@@ -204,7 +208,8 @@ export const windowLayout: Layout<WindowEngine, SnapshotJSON, DeviceJSON> = {
   header: (e) => e.snapshotHeader(),
   changed: (e) => e.takeChanged(),
   all: (e) => e.deviceNames(),
-  part: (e, id) => e.snapshotDevice(id),
+  // Stringified by entries() before the engine runs again: the held values are not copied.
+  part: (e, id) => e.snapshotDevice(id, true),
   attach(h, d, silence) {
     if (typeof d.wm?.silent === 'number') d.wm.silent += silence;
     h.devices.push(d);
@@ -225,7 +230,8 @@ export const ruleLayout: Layout<RuleEngine, RuleSnapshot, RuleKeyJSON & { rule: 
   },
   part(e, id) {
     const [rule, device, metric] = JSON.parse(id) as [string, string, string];
-    const k = e.snapshotKey(rule, device, metric);
+    // Stringified by entries() before the engine runs again: no copy of the detector state.
+    const k = e.snapshotKey(rule, device, metric, true);
     return k === undefined ? undefined : { rule, ...k };
   },
   attach(h, { rule, ...k }) {

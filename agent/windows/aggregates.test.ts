@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { AggregateName } from '../../shared/model.ts';
-import { Accumulator, EXACT_MAX } from './aggregates.ts';
+import { Accumulator, type AccumulatorJSON, EXACT_MAX } from './aggregates.ts';
 
 // Realistic magnitudes: below 1e-6 is treated as 0 by this generator so one window never spans more
 // than the 2048-bin cap of the sketch (~18 decades); see README.md "Quantiles" for the extreme-range caveat.
@@ -191,4 +191,103 @@ test('p50/p95 exact up to EXACT_MAX values, then the sketch; a checkpoint on eit
   const old = whole.toJSON();
   assert.equal(old.v, undefined);
   assert.deepEqual(Accumulator.fromJSON(old).result(ALL), whole.result(ALL));
+});
+
+// Written by main at 82d7523 (fields as object properties) for the inputs below: an accumulator's JSON is
+// part of every window checkpoint, so the packed-array layout (issue 14) must write the same bytes and
+// load what the previous version wrote.
+const PREVIOUS_VERSION = {
+  exact: {
+    n: 7,
+    sum: 120.98000010000001,
+    comp: -1.1826750783234727e-14,
+    mean: 17.282857157142857,
+    m2: 1375.4063394005711,
+    min: -3.25,
+    max: 42,
+    first: [1700000000000, 0, 20.37],
+    last: [1700000000400, 2, -3.25],
+    sk: null,
+    v: [20.37, 21.5, -3.25, 1e-7, 19.99, 20.37, 42],
+    am: 0.75,
+  },
+  exactResult: {
+    count: 7,
+    min: -3.25,
+    max: 42,
+    mean: 17.282857157142857,
+    sum: 120.9800001,
+    stddev: 14.01736850890235,
+    first: 20.37,
+    last: -3.25,
+    p50: 20.37,
+    p95: 21.5,
+    anomaly_max: 0.75,
+  },
+  sketch: {
+    n: 70,
+    sum: -5.13429925098119,
+    comp: -1.2101430968414206e-14,
+    mean: -0.0733471321568746,
+    m2: 345431.57786093204,
+    min: -99.99902065507035,
+    max: 99.99118601072672,
+    first: [1700000000000, 1000, 0],
+    last: [1700000000069, 1069, -11.478481378318723],
+    sk: {
+      p: [
+        29, 1, 126, 1, 133, 1, 136, 1, 141, 1, 165, 1, 170, 1, 184, 1, 186, 1, 187, 1, 189, 1, 199, 1, 201, 1,
+        208, 1, 209, 1, 210, 1, 211, 1, 216, 1, 217, 1, 221, 1, 222, 2, 223, 1, 226, 3, 227, 1, 229, 2, 230,
+        4, 231, 1,
+      ],
+      n: [
+        -6, 1, 49, 1, 123, 1, 130, 1, 139, 1, 164, 1, 167, 1, 168, 1, 171, 1, 185, 1, 188, 1, 198, 1, 200, 2,
+        202, 1, 209, 1, 210, 1, 216, 2, 217, 1, 218, 1, 222, 2, 223, 1, 225, 1, 226, 2, 228, 1, 229, 3, 230,
+        2, 231, 2,
+      ],
+      z: 1,
+    },
+    am: null,
+  },
+  sketchResult: {
+    count: 70,
+    min: -99.99902065507035,
+    max: 99.99118601072672,
+    mean: -0.0733471321568746,
+    sum: -5.134299250981202,
+    stddev: 70.24768200150623,
+    first: 0,
+    last: -11.478481378318723,
+    p50: -0.8780477199413345,
+    p95: 98.5045762687935,
+  },
+};
+
+test('checkpoint JSON of the previous version loads, and the same inputs write the same bytes (issue 14 layout)', () => {
+  const WITH_SCORE = new Set<AggregateName>([...ALL, 'anomaly_max']);
+  const a = new Accumulator(true);
+  const xs = [20.37, 21.5, -3.25, 1e-7, 19.99, 20.37, 42];
+  for (let i = 0; i < xs.length; i++)
+    a.add(xs[i]!, 1_700_000_000_000 + ((i * 7) % 5) * 100, i, i === 3 ? 0.75 : undefined);
+  const s = new Accumulator(true);
+  for (let i = 0; i < 70; i++) s.add(Math.sin(i) * 100, 1_700_000_000_000 + i, 1000 + i);
+  assert.equal(JSON.stringify(a.toJSON()), JSON.stringify(PREVIOUS_VERSION.exact));
+  assert.equal(JSON.stringify(s.toJSON()), JSON.stringify(PREVIOUS_VERSION.sketch));
+  assert.equal(
+    JSON.stringify(a.toJSON(true)),
+    JSON.stringify(PREVIOUS_VERSION.exact),
+    'serialise: same JSON',
+  );
+  assert.deepEqual(a.result(WITH_SCORE), PREVIOUS_VERSION.exactResult);
+  assert.deepEqual(s.result(WITH_SCORE), PREVIOUS_VERSION.sketchResult);
+  const back = Accumulator.fromJSON(PREVIOUS_VERSION.exact as AccumulatorJSON);
+  const backSketch = Accumulator.fromJSON(PREVIOUS_VERSION.sketch as AccumulatorJSON);
+  assert.deepEqual(back.result(WITH_SCORE), PREVIOUS_VERSION.exactResult);
+  assert.deepEqual(backSketch.result(WITH_SCORE), PREVIOUS_VERSION.sketchResult);
+  // and they go on from there as the original would have
+  back.add(-7, 1_700_000_000_050, 7, 0.9);
+  a.add(-7, 1_700_000_000_050, 7, 0.9);
+  assert.deepEqual(back.result(WITH_SCORE), a.result(WITH_SCORE));
+  assert.equal(back.minTs, 1_700_000_000_000);
+  assert.equal(back.maxTs, 1_700_000_000_400);
 });

@@ -396,9 +396,10 @@ export class WindowEngine {
     };
   }
 
-  snapshotDevice(device: string): DeviceJSON | undefined {
+  /** `serialise`: the caller stringifies the part before the engine runs again; values are not copied. */
+  snapshotDevice(device: string, serialise = false): DeviceJSON | undefined {
     const dev = this.devices.get(device);
-    return dev === undefined ? undefined : deviceToJSON(dev, this.opts.clock.monotonic());
+    return dev === undefined ? undefined : deviceToJSON(dev, this.opts.clock.monotonic(), serialise);
   }
 
   deviceNames(): IterableIterator<string> {
@@ -866,15 +867,17 @@ export class WindowEngine {
   }
 }
 
-function deviceToJSON(dev: DeviceState, now: number): DeviceJSON {
+function deviceToJSON(dev: DeviceState, now: number, serialise = false): DeviceJSON {
   const keys: KeyJSON[] = [];
   for (const key of dev.keys.values()) {
+    const wins: WinJSON[] = [];
+    for (const w of key.wins.values()) wins.push(winToJSON(w, serialise));
     keys.push({
       spec: key.spec.spec.name,
       hash: key.spec.hash,
       metric: key.metric,
-      wins: [...key.wins.values()].map(winToJSON),
-      cnt: key.cnt === null ? null : winToJSON(key.cnt),
+      wins,
+      cnt: key.cnt === null ? null : winToJSON(key.cnt, serialise),
       ...(key.unit === undefined ? {} : { unit: key.unit }),
     });
   }
@@ -887,8 +890,15 @@ function deviceToJSON(dev: DeviceState, now: number): DeviceJSON {
   };
 }
 
-function winToJSON(w: Win): WinJSON {
-  return { start: w.start, end: w.end, rev: w.rev, dirty: w.dirty, late: w.late, acc: w.acc.toJSON() };
+function winToJSON(w: Win, serialise = false): WinJSON {
+  return {
+    start: w.start,
+    end: w.end,
+    rev: w.rev,
+    dirty: w.dirty,
+    late: w.late,
+    acc: w.acc.toJSON(serialise),
+  };
 }
 
 function winFromJSON(j: WinJSON): Win {
