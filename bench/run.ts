@@ -58,13 +58,14 @@ function machine() {
 // file defaults to (the runs BENCHMARKS.md's figures come from, ~8-9 minutes). Shorter runs keep every
 // case and every same-run baseline; only the sample per case shrinks, so their spread is wider.
 const QUICK: Record<string, string> = {
-  EDGEFLOW_BENCH_SDCARD_SECONDS: '30', // 60: a per-hour figure from 30 s of writes
+  EDGEFLOW_BENCH_SDCARD_SECONDS: '20', // 60: a per-hour figure from 20 s of writes
   EDGEFLOW_BENCH_FOOTPRINT_SECONDS: '20', // 30: the 10k-keys case's RSS is the max of its second half
   EDGEFLOW_BENCH_COLLECTOR_ITEMS: '100000', // 200,000 per case, both rounds kept
   EDGEFLOW_BENCH_KAFKAJS: '0', // the kafkajs ceiling (issue 18's comparison); @platformatic/kafka stays
   EDGEFLOW_BENCH_HOLD_S: '10', // 20: 1,000 agents held connected
-  EDGEFLOW_BENCH_MQTT_N: '100000', // 200,000 readings per consumer and QoS
-  EDGEFLOW_BENCH_REALTIME_SECONDS: '15', // 30 per configuration
+  EDGEFLOW_BENCH_MQTT_N: '60000', // 200,000 readings per consumer and QoS
+  EDGEFLOW_BENCH_REALTIME_SECONDS: '10', // 30 per configuration
+  EDGEFLOW_BENCH_CLUSTER_ITEMS: '15000', // 30,000 through the two collectors
 };
 const full = process.argv.includes('--full');
 if (!full) for (const [k, v] of Object.entries(QUICK)) process.env[k] ??= v;
