@@ -165,12 +165,7 @@ export class Agent {
       counters: this.counters,
       deliveryStage: this.metrics.deliveryStage,
       settings: () => ({ ...this.config.checkpoint, maxPendingFrames: this.config.limits.maxPendingFrames }),
-      // One entry at a time (the checkpoint encodes each before the next is built, issue 14).
-      state: function* (this: Agent): Generator<[string, string | null]> {
-        yield* this.parted.windows.entries(this.engines.windows);
-        yield* this.parted.rules.entries(this.engines.rules);
-        yield ['held', this.hold.toCheckpoint()];
-      }.bind(this),
+      state: () => this.stateEntries(),
       stateWritten: () => {
         this.parted.windows.written();
         this.parted.rules.written();
@@ -218,6 +213,13 @@ export class Agent {
   }
 
   /** A checkpointed state that cannot be read starts fresh: data lost, so ERROR and a counter. */
+  /** The checkpoint's state entries, built one at a time: each is encoded before the next (issue 14). */
+  private *stateEntries(): Generator<[string, string | null]> {
+    yield* this.parted.windows.entries(this.engines.windows);
+    yield* this.parted.rules.entries(this.engines.rules);
+    yield ['held', this.hold.toCheckpoint()];
+  }
+
   private stateReset(key: string, err: unknown): void {
     this.counters.stateResets.inc({ state: key });
     this.log.error(

@@ -701,7 +701,7 @@ export class WindowEngine {
     // session's start is its summary id, and that start may belong to an emitted session already
     // purged, whose id would then be emitted again from revision 0 (a consumer keeping the highest
     // revision per id would drop the update). Such a reading is late like one with no session to join.
-    const movesStart = hits.length === 0 || hits.every((w) => proto.start < w.start);
+    const movesStart = hits.every((w) => proto.start < w.start); // true when there is nothing to join
     if (movesStart && wm >= proto.end + spec.allowedLateness) {
       this.tooLate(dev, spec, r);
       return;

@@ -77,23 +77,21 @@ const SKIP = process.env.EDGEFLOW_SKIP_BINARIES === '1' ? 'EDGEFLOW_SKIP_BINARIE
 let work: string;
 const children: ChildProcess[] = [];
 
+/** Runs scripts/build-binaries.mjs with `args` (up to 15 minutes: arm64 runs under qemu) and asserts it succeeded. */
+function buildBinaries(args: string[]): void {
+  const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build-binaries.mjs'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 15 * 60_000,
+  });
+  assert.equal(build.status, 0, `scripts/build-binaries.mjs ${args.join(' ')} failed`);
+}
+
 before(() => {
   work = mkdtempSync(join(tmpdir(), 'edgeflow-binaries-'));
   if (SKIP) return;
   // --verify installs qemu-user-static when missing and runs --version of both binaries once.
-  const build = spawnSync(
-    process.execPath,
-    [
-      join(ROOT, 'scripts/build-binaries.mjs'),
-      '--entry',
-      'scripts/binaries/smoke-entry.ts',
-      '--out',
-      OUT,
-      '--verify',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60_000 },
-  );
-  assert.equal(build.status, 0, 'scripts/build-binaries.mjs failed');
+  buildBinaries(['--entry', 'scripts/binaries/smoke-entry.ts', '--out', OUT, '--verify']);
 });
 
 after(() => {
@@ -293,16 +291,7 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
 
   before(() => {
     if (SKIP) return;
-    const build = spawnSync(
-      process.execPath,
-      [join(ROOT, 'scripts/build-binaries.mjs'), '--entry', 'agent/main.ts'],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        timeout: 15 * 60_000,
-      },
-    );
-    assert.equal(build.status, 0, 'scripts/build-binaries.mjs --entry agent/main.ts failed');
+    buildBinaries(['--entry', 'agent/main.ts']);
   });
 
   for (const arch of ARCHES) {
@@ -406,8 +395,6 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
   }
 });
 
-// The collector (collector/main.ts) as `npm run build:binaries` ships it, into dist/ (issue 18). Its sinks
-// run on worker threads, whose entry is bundled into the executable too (shared/ts-worker.ts).
 // The optional V8 startup snapshot (issue 14, `--snapshot`, off by default: docs/design/binaries.md
 // "Startup snapshot"): the heap after agent/main.ts's modules are evaluated is saved at build time, and
 // the command line runs from the deserialize-main function, reading argv and env at start.
@@ -417,21 +404,7 @@ describe('x64 agent with a startup snapshot (--snapshot)', { skip: SKIP }, () =>
 
   before(() => {
     if (SKIP) return;
-    const build = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'scripts/build-binaries.mjs'),
-        '--entry',
-        'agent/main.ts',
-        '--arch',
-        'x64',
-        '--snapshot',
-        '--out',
-        out,
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60_000 },
-    );
-    assert.equal(build.status, 0, 'scripts/build-binaries.mjs --snapshot failed');
+    buildBinaries(['--entry', 'agent/main.ts', '--arch', 'x64', '--snapshot', '--out', out]);
   });
 
   test('--version, check-config and an unknown command, from the snapshot', () => {
@@ -501,6 +474,8 @@ describe('x64 agent with a startup snapshot (--snapshot)', { skip: SKIP }, () =>
   });
 });
 
+// The collector (collector/main.ts) as `npm run build:binaries` ships it, into dist/ (issue 18). Its sinks
+// run on worker threads, whose entry is bundled into the executable too (shared/ts-worker.ts).
 describe('dist/ collector binaries (collector/main.ts)', { skip: SKIP }, () => {
   const dist = join(ROOT, 'dist');
   const collectorCommand = (arch: Arch, args: string[]): string[] => {
@@ -516,12 +491,7 @@ describe('dist/ collector binaries (collector/main.ts)', { skip: SKIP }, () => {
 
   before(() => {
     if (SKIP) return;
-    const build = spawnSync(
-      process.execPath,
-      [join(ROOT, 'scripts/build-binaries.mjs'), '--product', 'collector'],
-      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60_000 },
-    );
-    assert.equal(build.status, 0, 'scripts/build-binaries.mjs --product collector failed');
+    buildBinaries(['--product', 'collector']);
   });
 
   for (const arch of ARCHES) {
