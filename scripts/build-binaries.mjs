@@ -83,10 +83,9 @@ const PRODUCTS = {
   // RAM; a 4 GiB Pi gets ~1 GiB by default already). Measured (issue 14, BENCHMARKS.md section 14):
   // burst peak 212-216 -> 142-145 MiB, 10k keys 361-394 -> 232-269 MiB, CPU per reading unchanged
   // within noise. Above the live state at the default limits (100,000 keys: ~450 MiB).
-  // --heap-growing-percent=25: the old generation may grow 1.25x the live heap between major GCs instead
-  // of V8's ~1.6x. Cheap once a checkpoint stopped allocating ~100 MiB a second at 10k keys (issue 14,
-  // BENCHMARKS.md section 14 "10k keys"): 10k keys 183-198 -> 163-173 MiB, CPU per reading within noise;
-  // 15 gained nothing more (what stays is the heap's fragmentation, not the limit).
+  // --heap-growing-percent=25 is not here: the agent sets it once /healthz answers (agent/v8-flags.ts).
+  // In the execArgv it made V8 reject Node's code cache of its built-in modules: +25 ms of start CPU.
+  // A flag added here must not enter V8's flag hash (the heap size flags above do not): measure start.
   //
   // codeCache: V8's code cache of the bundle in the SEA blob (x64 only: made by the host's Node). Without
   // it every start compiles the 2 MB bundle's top level; measured: start CPU 420 -> 390 ms (load 7),
@@ -97,7 +96,7 @@ const PRODUCTS = {
   agent: {
     entry: 'agent/main.ts',
     workers: [],
-    execArgv: ['--max-semi-space-size=2', '--max-old-space-size=1024', '--heap-growing-percent=25'],
+    execArgv: ['--max-semi-space-size=2', '--max-old-space-size=1024'],
     codeCache: true,
     lazyModules: true,
     // snapshot: a V8 startup snapshot in the x64 blob (--snapshot). Off: measured (issue 14) start CPU

@@ -393,6 +393,57 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
       );
     });
   }
+
+  // Issue 14: --heap-growing-percent=25 in the blob's execArgv made V8 reject Node's code cache of its
+  // built-in modules (+25 ms of start), so the agent sets it once /healthz answers (agent/v8-flags.ts).
+  // A preloaded probe records the calls to v8.setFlagsFromString and the execArgv V8 started with.
+  test('linux-x64: sets --heap-growing-percent=25 after start, not in its execArgv', async () => {
+    const dir = mkdtempSync(join(work, 'agent-flags-'));
+    const probe = join(dir, 'probe.cjs');
+    const out = join(dir, 'probe.json');
+    writeFileSync(
+      probe,
+      `const v8 = require('node:v8'); const set = v8.setFlagsFromString; const flags = [];
+v8.setFlagsFromString = (f) => { flags.push(f); return set.call(v8, f); };
+process.on('SIGUSR2', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ flags, execArgv: process.execArgv })));
+`,
+    );
+    const config = writeConfig(
+      dir,
+      `agent: { id: gw-flags, dataDir: ${JSON.stringify(join(dir, 'data'))} }\nhttp: { listen: 127.0.0.1:0 }\n`,
+    );
+    const [cmd, ...args] = agentCommand('x64', ['run', '--config', config]);
+    const agent = spawn(cmd as string, args, {
+      env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native'), NODE_OPTIONS: `--require ${probe}` },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(agent);
+    let stderr = '';
+    agent.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const exited = once(agent, 'exit');
+    const url = await waitFor(
+      'http listening',
+      () => {
+        if (agent.exitCode !== null) throw new Error(`agent exited with ${agent.exitCode}: ${stderr}`);
+        return /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1];
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal((await fetch(new URL('/healthz', url))).status, 200);
+    agent.kill('SIGUSR2');
+    const seen = await waitFor('probe output', () =>
+      existsSync(out)
+        ? (JSON.parse(readFileSync(out, 'utf8')) as { flags: string[]; execArgv: string[] })
+        : null,
+    );
+    assert.deepEqual(seen.flags, ['--heap-growing-percent=25']);
+    assert.deepEqual(seen.execArgv, ['--max-semi-space-size=2', '--max-old-space-size=1024']);
+    agent.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+  });
 });
 
 // The optional V8 startup snapshot (issue 14, `--snapshot`, off by default: docs/design/binaries.md
