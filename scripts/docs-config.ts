@@ -132,10 +132,10 @@ export function renderGenerated(): string {
   out.push('', '| aggregate | what | capabilities |', '| --- | --- | --- |');
   for (const d of aggregates.all()) out.push(`| ${code(d.type)} | ${d.summary} | ${caps(d.capabilities)} |`);
 
-  out.push('', '### rules[]', '', 'Keys every kind takes:', '', table(rows(commonSpecShape, '')));
+  out.push('', '### rules[]', '', 'Keys every kind takes:', '', table(rows(commonSpecShape(), '')));
   out.push('', '| kind | what | capabilities |', '| --- | --- | --- |');
   for (const d of ruleKinds.all()) out.push(`| ${code(d.type)} | ${d.summary} | ${caps(d.capabilities)} |`);
-  const common = new Set([...Object.keys(commonSpecShape), 'kind']);
+  const common = new Set([...Object.keys(commonSpecShape()), 'kind']);
   for (const d of ruleKinds.all())
     out.push('', `#### ${code(`kind: ${d.type}`)}`, '', table(rows(d.schema.shape, '', common)));
 

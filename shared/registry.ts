@@ -67,17 +67,35 @@ export function builtFrom<T>(registries: readonly Registry<Descriptor>[], build:
   };
 }
 
+/** A value built on its first call and kept (a kind's config schema, built only when used). */
+export function lazily<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  return () => {
+    built ??= { value: build() };
+    return built.value;
+  };
+}
+
 /**
  * The union of a registry's schemas on `key` (`type:`, `kind:`), for a config list such as `sources:`.
  * `Out`/`In` are the static types of the built-in kinds; kinds registered at run time (a test, an
  * embedder) are validated by their own schema all the same. This cast is the one place the open
  * registry meets the closed static union.
+ *
+ * Each option holds only the discriminator up front and reads the kind's `schema` (a getter that builds
+ * it, in the built-in descriptors) when an entry of that kind is parsed: a start builds the schemas of
+ * the kinds its config names, not all of them (issue 14: ~5 ms of each start). The entry then goes
+ * through the kind's schema as it is, so its problems and their messages are the kind's own.
  */
 export function discriminatedUnionOf<Out, In>(
   key: string,
   registry: Registry<Descriptor & { readonly schema: z.ZodObject }>,
 ): z.ZodType<Out, In> {
-  const [first, ...rest] = registry.all().map((d) => d.schema);
+  const [first, ...rest] = registry
+    .all()
+    .map((d) =>
+      (z.looseObject({ [key]: z.literal(d.type) }) as z.ZodType).pipe(z.lazy((): z.ZodType => d.schema)),
+    ) as unknown as z.ZodObject[];
   if (first === undefined) throw new Error(`no ${registry.what} registered`);
   return z.discriminatedUnion(key, [first, ...rest], {
     error: (iss) =>

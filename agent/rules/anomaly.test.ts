@@ -16,7 +16,7 @@ const rule = { name: 'a', kind: 'anomaly' } as const;
 
 /** Scores of `values` (one every `step` ms) through the default model. */
 function scores(values: readonly number[], step: number): (number | null)[] {
-  const p = anomalyParams(anomalySpecSchema.parse(rule));
+  const p = anomalyParams(anomalySpecSchema().parse(rule));
   const s = anomalyInit();
   return values.map((v, i) => anomalyUpdate(s, p, T0 + i * step, v).score);
 }
@@ -147,11 +147,11 @@ describe('anomaly kind', () => {
   });
 
   it('spans are durations; `when` sees the score; bad spans are config errors', () => {
-    const spec = anomalySpecSchema.parse({ ...rule, warmup: '2h', threshold: 0.9 });
+    const spec = anomalySpecSchema().parse({ ...rule, warmup: '2h', threshold: 0.9 });
     assert.equal(spec.warmup, 2 * HOUR);
     const h = harness([{ ...rule, when: 'score > 0.99 && value > 0' }]);
     h.series([1, 2, 3], 0, MIN);
     assert.equal(h.alerts.length, 0);
-    assert.equal(anomalySpecSchema.safeParse({ ...rule, slow: 'soon' }).success, false);
+    assert.equal(anomalySpecSchema().safeParse({ ...rule, slow: 'soon' }).success, false);
   });
 });

@@ -18,7 +18,7 @@ import { COOLDOWN_MS } from './stats.ts';
 
 const span = (d: string) => durationSchema.default(parseDuration(d));
 
-export const anomalySpecSchema = kindSchema('anomaly', {
+export const anomalySpecSchema = kindSchema('anomaly', () => ({
   threshold: z.number().gt(0).max(1).default(0.4),
   when: z.string().optional(),
   warmup: span('1d'),
@@ -31,8 +31,8 @@ export const anomalySpecSchema = kindSchema('anomaly', {
   profilePeriods: z.number().positive().max(1000).default(3),
   noveltyMargin: z.number().min(0).default(0),
   for: durationSchema.optional(),
-});
-export type AnomalySpec = z.output<typeof anomalySpecSchema>;
+}));
+export type AnomalySpec = z.output<ReturnType<typeof anomalySpecSchema>>;
 
 /** The spread a 30-minute mean of well-predicted raw scores has (design note, "Likelihood"). */
 const SD_FLOOR = 0.2;
@@ -83,8 +83,10 @@ export function buildAnomaly(spec: AnomalySpec, scope: Scope): Built<AnomalyStat
 
 export const anomalyKind = {
   type: 'anomaly',
-  schema: anomalySpecSchema,
+  get schema() {
+    return anomalySpecSchema();
+  },
   summary: 'a learned model per key scores how surprising each reading is; fires at or above `threshold`',
   capabilities: { scores: true, timeBased: false },
   build: buildAnomaly,
-} as const satisfies RuleKindDescriptor<typeof anomalySpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof anomalySpecSchema>>;

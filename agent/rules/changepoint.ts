@@ -15,15 +15,15 @@ import { extendScope, type Scope } from './expr.ts';
 import { type Built, conditionAt, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 import { COOLDOWN_MS, quantumAfter, spanSchema, spreadFloor } from './stats.ts';
 
-export const changepointSpecSchema = kindSchema('changepoint', {
+export const changepointSpecSchema = kindSchema('changepoint', () => ({
   warmup: spanSchema(2, 1_000_000).default({ count: 100 }),
   when: z.string().optional(),
   k: z.number().min(0).default(0.5),
   h: z.number().positive().default(10),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
-});
-export type ChangepointSpec = z.output<typeof changepointSpecSchema>;
+}));
+export type ChangepointSpec = z.output<ReturnType<typeof changepointSpecSchema>>;
 
 interface State {
   n: number;
@@ -101,8 +101,10 @@ export function buildChangepoint(spec: ChangepointSpec, scope: Scope): Built<Sta
 
 export const changepointKind = {
   type: 'changepoint',
-  schema: changepointSpecSchema,
+  get schema() {
+    return changepointSpecSchema();
+  },
   summary: 'a level shift, two-sided CUSUM',
   capabilities: { scores: true, timeBased: false },
   build: buildChangepoint,
-} as const satisfies RuleKindDescriptor<typeof changepointSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof changepointSpecSchema>>;

@@ -6,11 +6,11 @@ import { z } from 'zod';
 import type { Scope } from './expr.ts';
 import { type Built, duration, formatValue, kindSchema, type RuleKindDescriptor } from './rule.ts';
 
-export const flatlineSpecSchema = kindSchema('flatline', {
+export const flatlineSpecSchema = kindSchema('flatline', () => ({
   for: duration('how long the value must stay unchanged, e.g. 10m'),
   tolerance: z.number().min(0).default(0),
-});
-export type FlatlineSpec = z.output<typeof flatlineSpecSchema>;
+}));
+export type FlatlineSpec = z.output<ReturnType<typeof flatlineSpecSchema>>;
 
 interface State {
   anchor: number | null;
@@ -39,8 +39,10 @@ export function buildFlatline(spec: FlatlineSpec, _scope: Scope): Built<State> {
 
 export const flatlineKind = {
   type: 'flatline',
-  schema: flatlineSpecSchema,
+  get schema() {
+    return flatlineSpecSchema();
+  },
   summary: 'the value has not changed for a duration',
   capabilities: { scores: false, timeBased: false },
   build: buildFlatline,
-} as const satisfies RuleKindDescriptor<typeof flatlineSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof flatlineSpecSchema>>;

@@ -7,10 +7,10 @@ import { formatDuration } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
 import { type Built, duration, kindSchema, type RuleKindDescriptor } from './rule.ts';
 
-export const missingSpecSchema = kindSchema('missing', {
+export const missingSpecSchema = kindSchema('missing', () => ({
   after: duration('how long a key may stay silent, e.g. 2m'),
-});
-export type MissingSpec = z.output<typeof missingSpecSchema>;
+}));
+export type MissingSpec = z.output<ReturnType<typeof missingSpecSchema>>;
 
 interface State {
   lastMono: number;
@@ -56,8 +56,10 @@ export function buildMissing(spec: MissingSpec, _scope: Scope): Built<State> {
 
 export const missingKind = {
   type: 'missing',
-  schema: missingSpecSchema,
+  get schema() {
+    return missingSpecSchema();
+  },
   summary: 'no reading of a key for a duration (processing time)',
   capabilities: { scores: false, timeBased: true },
   build: buildMissing,
-} as const satisfies RuleKindDescriptor<typeof missingSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof missingSpecSchema>>;

@@ -14,7 +14,7 @@ import {
   type RuleKindDescriptor,
 } from './rule.ts';
 
-export const patternSpecSchema = kindSchema('pattern', {
+export const patternSpecSchema = kindSchema('pattern', () => ({
   when: expression('the condition an event must meet to count, e.g. "value == 0"'),
   count: z
     .number({
@@ -26,8 +26,8 @@ export const patternSpecSchema = kindSchema('pattern', {
     .max(100_000),
   within: duration('the sliding event-time window, e.g. 5m'),
   for: durationSchema.optional(),
-});
-export type PatternSpec = z.output<typeof patternSpecSchema>;
+}));
+export type PatternSpec = z.output<ReturnType<typeof patternSpecSchema>>;
 
 interface State {
   /** Event times of the most recent matches, ascending; at most `count` are needed. */
@@ -61,8 +61,10 @@ export function buildPattern(spec: PatternSpec, scope: Scope): Built<State> {
 
 export const patternKind = {
   type: 'pattern',
-  schema: patternSpecSchema,
+  get schema() {
+    return patternSpecSchema();
+  },
   summary: '`count` events matching `when` within `within` (e.g. 3 failures in 5 minutes)',
   capabilities: { scores: false, timeBased: false },
   build: buildPattern,
-} as const satisfies RuleKindDescriptor<typeof patternSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof patternSpecSchema>>;

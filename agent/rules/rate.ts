@@ -20,13 +20,13 @@ import {
 } from './rule.ts';
 import { quantumAfter, spreadFloor } from './stats.ts';
 
-export const rateSpecSchema = kindSchema('rate', {
+export const rateSpecSchema = kindSchema('rate', () => ({
   when: expression('a condition on the rate per second, e.g. "abs(rate) > 5"'),
   scaled: z.boolean().default(false),
   span: durationSchema.default(parseDuration('1h')),
   for: durationSchema.optional(),
-});
-export type RateSpec = z.output<typeof rateSpecSchema>;
+}));
+export type RateSpec = z.output<ReturnType<typeof rateSpecSchema>>;
 
 interface State {
   prevTs: number | null;
@@ -79,8 +79,10 @@ export function buildRate(spec: RateSpec, scope: Scope): Built<State> {
 
 export const rateKind = {
   type: 'rate',
-  schema: rateSpecSchema,
+  get schema() {
+    return rateSpecSchema();
+  },
   summary: 'change per second between consecutive readings of a key, tested by `when` (`rate`)',
   capabilities: { scores: false, timeBased: false },
   build: buildRate,
-} as const satisfies RuleKindDescriptor<typeof rateSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof rateSpecSchema>>;

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { alertId } from '../../shared/ids.ts';
 import { AGGREGATES, type Alert } from '../../shared/model.ts';
-import type { Descriptor } from '../../shared/registry.ts';
+import { type Descriptor, lazily } from '../../shared/registry.ts';
 import { durationSchema, parseDuration } from '../../shared/units.ts';
 import { compileCondition, type Env, ExprError, type Scope } from './expr.ts';
 
@@ -61,20 +61,27 @@ export function expression(what: string) {
 }
 
 /** A kind's spec object: strict, so a misspelt key is reported with the keys the kind does take. */
-export function kindSchema<K extends string, S extends z.ZodRawShape>(kind: K, shape: S) {
-  const full = { ...commonSpecShape, kind: z.literal(kind), ...shape };
-  const allowed = Object.keys(full).join(', ');
-  return z.strictObject(full, {
-    error: (iss) =>
-      iss.code === 'unrecognized_keys'
-        ? `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')} for kind ${kind} (allowed: ${allowed})`
-        : undefined,
+/**
+ * Built on first call (issue 14): a start builds only the schemas of the kinds its config names
+ * (shared/registry.ts discriminatedUnionOf); every kind's schema at load was ~5 ms of each start.
+ */
+export function kindSchema<K extends string, S extends z.ZodRawShape>(kind: K, shape: () => S) {
+  return lazily(() => {
+    const full = { ...commonSpecShape(), kind: z.literal(kind), ...shape() };
+    const allowed = Object.keys(full).join(', ');
+    return z.strictObject(full, {
+      error: (iss) =>
+        iss.code === 'unrecognized_keys'
+          ? `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')} for kind ${kind} (allowed: ${allowed})`
+          : undefined,
+    });
   });
 }
 
 export const WINDOW_FIELDS = [...AGGREGATES, 'late'] as const;
 
-export const commonSpecShape = {
+/** The keys every kind takes (built with the first kind's schema). */
+export const commonSpecShape = lazily(() => ({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'expected 1-128 characters of [A-Za-z0-9._-]'),
   match: z
     .strictObject({
@@ -90,7 +97,7 @@ export const commonSpecShape = {
   field: z.enum(WINDOW_FIELDS).optional(),
   /** After an episode resolves, the key does not fire again for this long (event time) [0]. */
   cooldown: durationSchema.optional(),
-};
+}));
 
 /** A configuration problem found while building a rule, at `key` of the rule's spec. */
 export class SpecError extends Error {
@@ -132,7 +139,7 @@ const COMPILED_MAX = 1024;
 const compiled = new Map<string, ((env: Env) => boolean) | ExprError>();
 
 /** The keys every kind has (commonSpecShape), as the lifecycle reads them, plus `kind` and `for`. */
-export type CommonSpec = z.output<z.ZodObject<typeof commonSpecShape>> & {
+export type CommonSpec = z.output<z.ZodObject<ReturnType<typeof commonSpecShape>>> & {
   readonly kind: string;
   readonly for?: number;
 };

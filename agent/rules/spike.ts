@@ -37,15 +37,15 @@ import {
 
 const MAX_WINDOW = 10_000;
 
-export const spikeSpecSchema = kindSchema('spike', {
+export const spikeSpecSchema = kindSchema('spike', () => ({
   window: spanSchema(3, MAX_WINDOW).default({ count: 60 }),
   threshold: z.number().positive().default(5),
   when: z.string().optional(),
   warmup: z.number().int().min(3).optional(),
   adaptAfter: z.number().int().min(0).optional(),
   for: durationSchema.optional(),
-});
-export type SpikeSpec = z.output<typeof spikeSpecSchema>;
+}));
+export type SpikeSpec = z.output<ReturnType<typeof spikeSpecSchema>>;
 
 interface State {
   win: SlidingWindow;
@@ -125,8 +125,10 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
 
 export const spikeKind = {
   type: 'spike',
-  schema: spikeSpecSchema,
+  get schema() {
+    return spikeSpecSchema();
+  },
   summary: 'robust outlier test against the median and MAD of the last `window` values',
   capabilities: { scores: true, timeBased: false },
   build: buildSpike,
-} as const satisfies RuleKindDescriptor<typeof spikeSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof spikeSpecSchema>>;

@@ -9,12 +9,12 @@ import { durationSchema } from '../../shared/units.ts';
 import type { Scope } from './expr.ts';
 import { type Built, conditionAt, expression, kindSchema, type RuleKindDescriptor } from './rule.ts';
 
-export const thresholdSpecSchema = kindSchema('threshold', {
+export const thresholdSpecSchema = kindSchema('threshold', () => ({
   when: expression('the alert condition, e.g. "value > 80"'),
   clearWhen: z.string().optional(),
   for: durationSchema.optional(),
-});
-export type ThresholdSpec = z.output<typeof thresholdSpecSchema>;
+}));
+export type ThresholdSpec = z.output<ReturnType<typeof thresholdSpecSchema>>;
 
 type State = Record<string, never>;
 
@@ -36,8 +36,10 @@ export function buildThreshold(spec: ThresholdSpec, scope: Scope): Built<State> 
 
 export const thresholdKind = {
   type: 'threshold',
-  schema: thresholdSpecSchema,
+  get schema() {
+    return thresholdSpecSchema();
+  },
   summary: 'a condition on each reading or window summary, with hysteresis (clearWhen) and for',
   capabilities: { scores: false, timeBased: false },
   build: buildThreshold,
-} as const satisfies RuleKindDescriptor<typeof thresholdSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof thresholdSpecSchema>>;

@@ -39,7 +39,7 @@ import {
 
 const MAX_WINDOW = 10_000;
 
-export const zscoreSpecSchema = kindSchema('zscore', {
+export const zscoreSpecSchema = kindSchema('zscore', () => ({
   mode: z.enum(['rolling', 'ewma']).default('rolling'),
   window: spanSchema(2, MAX_WINDOW).default({ count: 60 }),
   alpha: z.number().gt(0).lt(1).default(0.1),
@@ -48,8 +48,8 @@ export const zscoreSpecSchema = kindSchema('zscore', {
   warmup: spanSchema(2, 1_000_000).optional(),
   minStd: z.number().min(0).default(0),
   for: durationSchema.optional(),
-});
-export type ZscoreSpec = z.output<typeof zscoreSpecSchema>;
+}));
+export type ZscoreSpec = z.output<ReturnType<typeof zscoreSpecSchema>>;
 
 interface State {
   n: number;
@@ -143,8 +143,10 @@ export function buildZscore(spec: ZscoreSpec, scope: Scope): Built<State> {
 
 export const zscoreKind = {
   type: 'zscore',
-  schema: zscoreSpecSchema,
+  get schema() {
+    return zscoreSpecSchema();
+  },
   summary: 'distance from the rolling mean in standard deviations',
   capabilities: { scores: true, timeBased: false },
   build: buildZscore,
-} as const satisfies RuleKindDescriptor<typeof zscoreSpecSchema>;
+} as const satisfies RuleKindDescriptor<ReturnType<typeof zscoreSpecSchema>>;
