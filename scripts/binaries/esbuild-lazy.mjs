@@ -45,14 +45,6 @@ const RULES = [
     target: fromImporter('tls.js'),
     calls: ['default'],
   },
-  // mqtt.js's timers for browsers (worker-timers, @babel/runtime, broker-factory: 25 modules); Node uses
-  // the native ones.
-  {
-    importer: /\/node_modules\/mqtt\/build\/lib\/get-timer\.js$/,
-    path: 'worker-timers',
-    target: () => require.resolve('worker-timers', { paths: [join(ROOT, 'node_modules/mqtt')] }),
-    calls: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
-  },
   // node:https (and with it node:tls, ~20 ms of a start): the HTTP listener and the release download
   // only use it with TLS configured / for an https:// URL.
   {
