@@ -44,6 +44,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
+import { minify } from 'terser';
 import { lazyModulesPlugin } from './binaries/esbuild-lazy.mjs';
 import { nativeAddonsPlugin } from './binaries/esbuild-native.mjs';
 import { trimPlugin } from './binaries/esbuild-trim.mjs';
@@ -290,6 +291,23 @@ async function tlaWrapper(entry) {
   return `${head.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
 }
 
+/**
+ * Renames the parameters and local variables of the bundle's functions to short names (terser's mangler,
+ * nothing else of it). Only locals: the bundle's top-level names (esbuild hoists every module's
+ * declarations there) and every function and class name stay, so stack traces, `err.constructor.name`
+ * (pino's `type` of a logged error) and `fn.name` read as in the source. 1,817 -> 1,408 KiB with
+ * minifySyntax; idle RSS 71.2 -> 70.0 / 70.1 MiB, start CPU unchanged (issue 14, BENCHMARKS.md section 14).
+ */
+async function shortenLocals(file) {
+  const { code } = await minify(readFileSync(file, 'utf8'), {
+    compress: false,
+    mangle: { toplevel: false, keep_classnames: true, keep_fnames: true },
+    // One byte per character on the heap (see minifyWhitespace in bundle()): non-ASCII stays escaped.
+    format: { ascii_only: true, comments: false },
+  });
+  writeFileSync(file, code);
+}
+
 async function bundle(entry, outfile, releaseVersion, { lazyModules = false, snapshot = false } = {}) {
   const options = {
     entryPoints: [entry],
@@ -300,11 +318,15 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false, sna
     outfile,
     sourcemap: false,
     legalComments: 'none',
-    // V8 keeps the main script's source for the process's life (lazy compilation re-reads it). esbuild
-    // keeps comments, and one non-Latin-1 character in them (an arrow, a dash) made the whole 3 MB bundle
-    // a two-byte string: 6.1 MiB of heap. Without whitespace and comments it is 2.0 MB of ASCII, one byte
-    // per character (issue 14, bench/footprint.ts). Names are kept: stack traces still read.
+    // V8 keeps the main script's source for the process's life (lazy compilation re-reads it), and the
+    // blob maps the same bytes: each KiB of bundle is ~2 KiB of idle RSS. esbuild keeps comments, and one
+    // non-Latin-1 character in them (an arrow, a dash) made the whole 3 MB bundle a two-byte string: 6.1
+    // MiB of heap. Without whitespace and comments it is 1.8 MB of ASCII, one byte per character (issue
+    // 14, bench/footprint.ts); minifySyntax and the local names mangled after the build (shortenLocals)
+    // make it 1.4 MB. esbuild's own minifyIdentifiers is not used: it renames functions and classes too,
+    // and its keepNames puts each name back with a call at load that cost the whole gain (+1.0 MiB).
     minifyWhitespace: true,
+    minifySyntax: true,
     logLevel: 'silent',
     metafile: true,
     plugins: [nativeAddonsPlugin(), trimPlugin(), ...(lazyModules ? [lazyModulesPlugin({ snapshot })] : [])],
@@ -363,6 +385,7 @@ async function bundle(entry, outfile, releaseVersion, { lazyModules = false, sna
     };
     result = await esbuild.build({ ...options, plugins: [wrapPlugin, ...options.plugins] });
   }
+  await shortenLocals(outfile);
   // The source files in the bundle, relative to ROOT.
   const inputs = new Set(
     Object.keys(result.metafile.inputs).map((f) => relative(ROOT, resolve(ROOT, f)).replaceAll('\\', '/')),

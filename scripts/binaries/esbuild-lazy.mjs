@@ -18,8 +18,10 @@ const fromImporter = (file) => (importer) => join(dirname(importer), file);
 /**
  * importer: a RegExp on the importing file's path (`/` separated); path: the import as written;
  * target: the real module (absolute file, or a builtin); calls: exports that are only ever called (a
- * wrapper function each, so reading them does not load anything); callable: the module itself is a
- * function that is only called; getters: exports read later (a getter each).
+ * wrapper function each, so reading them does not load anything); constructs: classes that are only
+ * ever constructed with `new` (likewise; `instanceof` does not hold); callable: the module itself is a
+ * function that is only called; getters: exports read later (a getter each); values: exports whose
+ * value in the agent's executable is known at build time (the real module's export must exist).
  */
 const RULES = [
   // mqtt.js's SOCKS proxy support (socks, ip-address, node:dns, node:assert): only a `socksProxy` option calls it.
@@ -42,14 +44,6 @@ const RULES = [
     path: './tls',
     target: fromImporter('tls.js'),
     calls: ['default'],
-  },
-  // mqtt.js's timers for browsers (worker-timers, @babel/runtime, broker-factory: 25 modules); Node uses
-  // the native ones.
-  {
-    importer: /\/node_modules\/mqtt\/build\/lib\/get-timer\.js$/,
-    path: 'worker-timers',
-    target: () => require.resolve('worker-timers', { paths: [join(ROOT, 'node_modules/mqtt')] }),
-    calls: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
   },
   // node:https (and with it node:tls, ~20 ms of a start): the HTTP listener and the release download
   // only use it with TLS configured / for an https:// URL.
@@ -90,11 +84,36 @@ const RULES = [
     target: () => 'node:assert',
     callable: true,
   })),
+  // pino's transports (thread-stream, which loads node:worker_threads): pino.js exports the function and
+  // lib/tools.js calls it for a `transport` option; the agent passes a destination stream instead.
   {
     importer: /\/node_modules\/pino\/pino\.js$/,
     path: './lib/transport',
     target: fromImporter('lib/transport.js'),
     callable: true,
+  },
+  {
+    importer: /\/node_modules\/pino\/lib\/tools\.js$/,
+    path: './transport',
+    target: fromImporter('transport.js'),
+    callable: true,
+  },
+  // node:worker_threads (Worker, MessagePort, locks: 0.6-0.7 MiB of idle RSS, issue 14). pino's
+  // lib/tools.js reads only `isMainThread`, at load (to flush an async destination at exit): the agent's
+  // bundle is only ever the main script of its executable (its one thread, the hang watchdog, runs
+  // inline source without it), so the value is known without loading the module. The hang watchdog
+  // constructs a Worker only while an update or a pushed configuration is on trial.
+  {
+    importer: /\/node_modules\/pino\/lib\/tools\.js$/,
+    path: 'worker_threads',
+    target: () => 'node:worker_threads',
+    values: { isMainThread: true },
+  },
+  {
+    importer: /\/agent\/runtime\/hang-watchdog\.ts$/,
+    path: 'node:worker_threads',
+    target: () => 'node:worker_threads',
+    constructs: ['Worker'],
   },
   // prom-client's index evaluates every metric type, the push gateway (http, https), default metrics
   // (v8, perf_hooks) and the cluster aggregator: the agent uses Registry, Counter, Gauge and Histogram
@@ -125,21 +144,34 @@ function checkTarget(rule, target) {
     ? typeof real === 'function'
       ? []
       : ['(the module itself)']
-    : (rule.calls ?? []).filter((name) => typeof real[name] !== 'function');
+    : [
+        ...[...(rule.calls ?? []), ...(rule.constructs ?? [])].filter(
+          (name) => typeof real[name] !== 'function',
+        ),
+        ...Object.entries(rule.values ?? {})
+          .filter(([name, value]) => typeof real[name] !== typeof value)
+          .map(([name]) => `${name} (a ${typeof rule.values[name]})`),
+      ];
   if (missing.length > 0)
     throw new Error(
-      `${target}: not a function any more: ${missing.join(', ')} (scripts/binaries/esbuild-lazy.mjs)`,
+      `${target}: not what the stand-in forwards to any more: ${missing.join(', ')} (scripts/binaries/esbuild-lazy.mjs)`,
     );
 }
 
 async function standIn(rule, target) {
-  if (rule.callable || rule.calls) checkTarget(rule, target);
+  if (rule.callable || rule.calls || rule.constructs || rule.values) checkTarget(rule, target);
   if (rule.callable) return `module.exports = function (...args) { return require(${q(target)})(...args); };`;
   const lines = ["Object.defineProperty(exports, '__esModule', { value: true });"];
   for (const name of rule.calls ?? [])
     lines.push(
       `exports[${q(name)}] = function (...args) { return require(${q(target)})[${q(name)}](...args); };`,
     );
+  for (const name of rule.constructs ?? [])
+    lines.push(
+      `exports[${q(name)}] = function (...args) { return new (require(${q(target)})[${q(name)}])(...args); };`,
+    );
+  for (const [name, value] of Object.entries(rule.values ?? {}))
+    lines.push(`exports[${q(name)}] = ${q(value)};`);
   for (const [name, spec] of Object.entries(rule.eager ?? {}))
     lines.push(`exports[${q(name)}] = require(${q(require.resolve(spec))});`);
   for (const name of rule.getters ? await rule.getters(target) : []) {
