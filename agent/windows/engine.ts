@@ -124,8 +124,8 @@ interface KeyState {
   metric: string;
   /** `name \0 device \0 metric`: the emission tie-break and a stable identity */
   sortKey: string;
-  /** time windows by start (tumbling, hopping, session) */
-  wins: Map<number, Win>;
+  /** time windows ascending by start (tumbling, hopping, session); replaced, never changed in place */
+  wins: readonly Win[];
   /** the filling count window (count specs) */
   cnt: Win | null;
   /** The unit of the key's latest reading that had one (SenML `u`), put in summary tags (issue 12 item 5). */
@@ -456,10 +456,11 @@ export class WindowEngine {
           continue;
         }
         const key = e.newKey(spec, d.device, k.metric);
-        for (const w of k.wins) key.wins.set(w.start, winFromJSON(w));
+        // Starts are unique within a key (a snapshot lists a key's windows, each start once).
+        if (k.wins.length > 0) key.wins = k.wins.map(winFromJSON).sort((x, y) => x.start - y.start);
         key.cnt = k.cnt === null ? null : winFromJSON(k.cnt);
         if (typeof k.unit === 'string') key.unit = k.unit;
-        e.openWindows += key.wins.size + (key.cnt === null ? 0 : 1);
+        e.openWindows += key.wins.length + (key.cnt === null ? 0 : 1);
         dev.keys.set(`${spec.spec.name}\0${k.metric}`, key);
         e.keyCount++;
       }
@@ -483,7 +484,7 @@ export class WindowEngine {
       device,
       metric,
       sortKey: `${spec.spec.name}\0${device}\0${metric}`,
-      wins: new Map(),
+      wins: NO_WINS,
       cnt: null,
     };
   }
@@ -515,7 +516,8 @@ export class WindowEngine {
 
   /** A key created for a reading that no window could take must not hold a slot of maxKeys. */
   private removeIfEmpty(dev: DeviceState, key: KeyState): void {
-    if (key.wins.size === 0 && key.cnt === null) this.removeKey(dev, `${key.spec.spec.name}\0${key.metric}`);
+    if (key.wins.length === 0 && key.cnt === null)
+      this.removeKey(dev, `${key.spec.spec.name}\0${key.metric}`);
   }
 
   private removeKey(dev: DeviceState, k: string): void {
@@ -595,7 +597,7 @@ export class WindowEngine {
           // Earlier hopping windows may already be purged while later ones still accept: the reading
           // counts in those still open (the oracle test applies the same per-window rule).
           if (wm >= end + allowed) continue;
-          let w = key.wins.get(start);
+          let w = winAt(key.wins, start);
           if (w === undefined) {
             const nw = this.newWin(start, end, spec);
             if (nw === null) {
@@ -603,7 +605,7 @@ export class WindowEngine {
               continue;
             }
             w = nw;
-            key.wins.set(start, w);
+            key.wins = withWin(key.wins, w);
           }
           this.addTo(dev, w, r, score, seq, w.rev >= 0);
         }
@@ -666,7 +668,7 @@ export class WindowEngine {
     // Most readings of a key go to the window its previous reading went to: no map lookup then.
     let w = key.last;
     if (w === null || w.start !== start) {
-      w = key.wins.get(start) ?? null;
+      w = winAt(key.wins, start) ?? null;
       if (w === null) {
         w = this.newWin(start, end, spec);
         if (w === null) {
@@ -674,7 +676,7 @@ export class WindowEngine {
           this.removeIfEmpty(dev, key);
           return;
         }
-        key.wins.set(start, w);
+        key.wins = withWin(key.wins, w);
       }
       key.last = w;
     }
@@ -694,7 +696,7 @@ export class WindowEngine {
     const spec = match.specs[i]!;
     const existing = dev.keys.get(match.keyNames[i]!);
     const hits: Win[] = [];
-    if (existing !== undefined) for (const w of existing.wins.values()) if (overlaps(w, proto)) hits.push(w);
+    if (existing !== undefined) for (const w of existing.wins) if (overlaps(w, proto)) hits.push(w);
     // With no open session to join, the proto-session alone decides lateness. An open session it joins
     // is by construction not yet purged (wm < its end + allowedLateness), so joining is not late, unless
     // the reading would move the session's start back to a time whose own lateness has expired: a
@@ -726,7 +728,7 @@ export class WindowEngine {
     } else {
       hits.sort((x, y) => x.start - y.start);
       target = hits[0]!;
-      for (const w of hits) key.wins.delete(w.start);
+      key.wins = withoutWins(key.wins, (w) => hits.includes(w));
       for (const w of hits.slice(1)) {
         target.acc.merge(w.acc);
         target.end = Math.max(target.end, w.end);
@@ -744,7 +746,7 @@ export class WindowEngine {
       target.start = proto.start;
     }
     target.end = Math.max(target.end, proto.end);
-    key.wins.set(target.start, target);
+    key.wins = withWin(key.wins, target);
     this.addTo(dev, target, r, score, seq, afterEmission);
   }
 
@@ -792,19 +794,21 @@ export class WindowEngine {
     let next = Number.POSITIVE_INFINITY;
     for (const [k, key] of dev.keys) {
       const allowed = key.spec.allowedLateness;
-      for (const w of key.wins.values()) {
+      let purged = 0;
+      for (const w of key.wins) {
         if (w.end > wm) {
           if (w.end < next) next = w.end;
           continue;
         }
         if (w.dirty) this.emit(key, w);
         if (w.end + allowed <= wm) {
-          key.wins.delete(w.start);
+          purged++;
           if (key.last === w) key.last = null;
           this.openWindows--;
         } else if (w.end + allowed < next) next = w.end + allowed;
       }
-      if (key.wins.size === 0 && key.cnt === null && key.spec.type !== 'count') this.removeKey(dev, k);
+      if (purged > 0) key.wins = withoutWins(key.wins, (w) => w.end + allowed <= wm);
+      if (key.wins.length === 0 && key.cnt === null && key.spec.type !== 'count') this.removeKey(dev, k);
     }
     dev.nextDue = next;
   }
@@ -871,7 +875,7 @@ function deviceToJSON(dev: DeviceState, now: number, serialise = false): DeviceJ
   const keys: KeyJSON[] = [];
   for (const key of dev.keys.values()) {
     const wins: WinJSON[] = [];
-    for (const w of key.wins.values()) wins.push(winToJSON(w, serialise));
+    for (const w of key.wins) wins.push(winToJSON(w, serialise));
     keys.push({
       spec: key.spec.spec.name,
       hash: key.spec.hash,
@@ -888,6 +892,55 @@ function deviceToJSON(dev: DeviceState, now: number, serialise = false): DeviceJ
     countSeqs: { ...dev.countSeqs },
     keys,
   };
+}
+
+// A key's open windows as an array sorted by start, replaced on change (issue 14): a Map per key cost
+// ~190 B (its hash table and a boxed number per start) for the 1–3 windows a key has open, and every
+// count key held an empty one. A key opens a window once per window length, so copying the array then
+// costs less than keeping a table; lookups are a binary search.
+const NO_WINS: readonly Win[] = [];
+
+/** The window starting at `start`, if open. */
+function winAt(wins: readonly Win[], start: number): Win | undefined {
+  let lo = 0;
+  let hi = wins.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (wins[mid]!.start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  const w = wins[lo];
+  return w !== undefined && w.start === start ? w : undefined;
+}
+
+/** A copy of `wins` with `w` in start order (replacing one with the same start, as Map#set did). */
+function withWin(wins: readonly Win[], w: Win): readonly Win[] {
+  const same = winAt(wins, w.start);
+  // new Array(n) filled by index: a backing store of exactly n slots (push would make room for 17).
+  const out = new Array<Win>(wins.length + (same === undefined ? 1 : 0));
+  let j = 0;
+  let placed = false;
+  for (const x of wins) {
+    if (x === same) continue;
+    if (!placed && w.start < x.start) {
+      out[j++] = w;
+      placed = true;
+    }
+    out[j++] = x;
+  }
+  if (!placed) out[j] = w;
+  return out;
+}
+
+/** A copy of `wins` without the windows `drop` names, sized as withWin's. */
+function withoutWins(wins: readonly Win[], drop: (w: Win) => boolean): readonly Win[] {
+  let n = 0;
+  for (const w of wins) if (!drop(w)) n++;
+  if (n === 0) return NO_WINS;
+  const out = new Array<Win>(n);
+  let j = 0;
+  for (const w of wins) if (!drop(w)) out[j++] = w;
+  return out;
 }
 
 function winToJSON(w: Win, serialise = false): WinJSON {
