@@ -73,8 +73,8 @@ const MATCH_CACHE_MAX = 10_000;
 /** The specs a (device, metric) reading goes to, with each one's key name in DeviceState.keys. */
 interface Match {
   specs: CompiledSpec[];
-  /** `specName \0 metric`, built once per cache entry: no string concatenation per reading (issue 14) */
-  keyNames: string[];
+  /** `specName \0 metric`, built once per (matched list, metric) and shared by every device (issue 14) */
+  keyNames: readonly string[];
   /**
    * The device's state and each spec's key state, as last resolved: a reading of a known key takes no
    * map lookup beyond the cache's own two (issue 14). Trusted only while `live` (a removed key or
@@ -239,6 +239,13 @@ export class WindowEngine {
   private readonly devices = new Map<string, DeviceState>();
   /** device → metric → Match (shared/match.ts): no string built per reading (issue 14) */
   private readonly matchCache: MatchCache<CompiledSpec, Match>;
+  /**
+   * Match.keyNames by matched list (shared by MatchCache) and metric: they do not depend on the device, so
+   * one array serves every device (issue 14: 10,000 keys held 10,000 arrays and their strings, ~0.9 MiB).
+   * Bounded like the match cache: it starts over past MATCH_CACHE_MAX metrics and lists.
+   */
+  private readonly keyNamesByList = new Map<CompiledSpec[], Map<string, readonly string[]>>();
+  private keyNamesCount = 0;
   /** devices with no keys, oldest first: the eviction candidates when the device bound bites */
   private readonly keyless = new Map<string, DeviceState>();
   private readonly maxKeys: number;
@@ -266,7 +273,7 @@ export class WindowEngine {
       MATCH_CACHE_MAX,
       (specs, _device, metric) => ({
         specs,
-        keyNames: specs.map((s) => `${s.spec.name}\0${metric}`),
+        keyNames: this.keyNames(specs, metric),
         dev: null,
         keys: specs.map(() => null),
       }),
@@ -469,6 +476,26 @@ export class WindowEngine {
   }
 
   // ---- internals ----
+
+  private keyNames(specs: CompiledSpec[], metric: string): readonly string[] {
+    let byMetric = this.keyNamesByList.get(specs);
+    let names = byMetric?.get(metric);
+    if (names === undefined) {
+      names = specs.map((s) => `${s.spec.name}\0${metric}`);
+      if (this.keyNamesCount >= MATCH_CACHE_MAX) {
+        this.keyNamesByList.clear();
+        this.keyNamesCount = 0;
+        byMetric = undefined;
+      }
+      if (byMetric === undefined) {
+        byMetric = new Map();
+        this.keyNamesByList.set(specs, byMetric);
+      }
+      byMetric.set(metric, names);
+      this.keyNamesCount++;
+    }
+    return names;
+  }
 
   private matching(device: string, metric: string): Match {
     return this.matchCache.get(device, metric);
