@@ -526,3 +526,19 @@ test('more metrics than the match cache holds: key names built again after it st
   assert.equal(byMetric.get('m50')!.count, 1);
   assert.equal(byMetric.get('m11999')!.count, 1);
 });
+
+test('summaries closing together come out in `name \\0 device \\0 metric` string order, \\0 and prefixes included (issue 14)', () => {
+  const h = harness([
+    spec({ name: 'a', type: 'tumbling', size: 60_000 }),
+    spec({ name: 'a b', type: 'tumbling', size: 60_000 }),
+  ]);
+  const devices = ['d', 'd\u0000', 'd\u0000a', 'd a', 'da', '', 'D', 'é'];
+  const metrics = ['m', 'm\u0000x', 'a', 'm x'];
+  for (const d of devices) for (const m of metrics) h.ingest(h.r(T, 1, d, m));
+  // one tick closes every device's windows (idle watermarks): one batch, sorted as a whole
+  h.clock.advance(600_000);
+  h.engine.tick();
+  const got = h.summaries.map((s) => `${s.window.name}\0${s.device}\0${s.metric}`);
+  assert.equal(got.length, 2 * devices.length * metrics.length);
+  assert.deepEqual(got, [...got].sort());
+});
