@@ -370,8 +370,14 @@ export class Accumulator {
 
   static fromJSON(j: AccumulatorJSON): Accumulator {
     const a = new Accumulator(j.sk !== null || Array.isArray(j.v));
-    const f = a.f;
-    a.n = j.n;
+    a.load(j);
+    return a;
+  }
+
+  /** Takes the state serialised in `j` (fromJSON; a subclass restoring itself, agent/windows/engine.ts). */
+  protected load(j: AccumulatorJSON): void {
+    const f = this.f;
+    this.n = j.n;
     f[SUM] = j.sum;
     f[COMP] = j.comp;
     f[MEAN] = j.mean;
@@ -379,22 +385,21 @@ export class Accumulator {
     f[MIN] = j.min;
     f[MAX] = j.max;
     f[FIRST_TS] = j.first[0];
-    a.firstSeq = j.first[1];
+    this.firstSeq = j.first[1];
     f[FIRST_V] = j.first[2];
     f[LAST_TS] = j.last[0];
-    a.lastSeq = j.last[1];
+    this.lastSeq = j.last[1];
     f[LAST_V] = j.last[2];
     if (typeof j.am === 'number' && j.am >= 0) f[SCORE_MAX] = j.am;
-    if (Array.isArray(j.v) && j.sk === null) a.vals = withRoom(j.v, roomFor(j.v.length));
+    if (Array.isArray(j.v) && j.sk === null) this.vals = withRoom(j.v, roomFor(j.v.length));
     else if (j.sk) {
       const sk = newSketch();
-      a.vals = null;
-      a.sketch = sk;
+      this.vals = null;
+      this.sketch = sk;
       addBins(sk, sk.store, j.sk.p);
       addBins(sk, sk.negativeStore, j.sk.n);
       sk.zeroCount = j.sk.z;
       sk.count += j.sk.z;
     }
-    return a;
   }
 }

@@ -101,17 +101,35 @@ interface CompiledSpec {
   hash: string;
 }
 
-/** One open window of one key. */
-interface Win {
-  start: number;
-  end: number;
-  acc: Accumulator;
+/**
+ * One open window of one key: the accumulator of its readings with the window's bounds and emission
+ * state. A subclass rather than an object holding an accumulator (issue 14: one object of 72 B less per
+ * window, ~1 MiB at 10,000 keys).
+ */
+class Win extends Accumulator {
   /** last emitted revision; -1 before the first emission */
-  rev: number;
+  rev = -1;
   /** changed since the last emission */
-  dirty: boolean;
+  dirty = false;
   /** readings accepted after the window's first emission (late but within allowedLateness) */
-  late: number;
+  late = 0;
+
+  constructor(
+    public start: number,
+    public end: number,
+    sketch: boolean,
+  ) {
+    super(sketch);
+  }
+
+  static restore(j: WinJSON): Win {
+    const w = new Win(j.start, j.end, j.acc.sk !== null || Array.isArray(j.acc.v));
+    w.load(j.acc);
+    w.rev = j.rev;
+    w.dirty = j.dirty;
+    w.late = j.late;
+    return w;
+  }
 }
 
 interface KeyState {
@@ -465,8 +483,8 @@ export class WindowEngine {
         }
         const key = e.newKey(spec, d.device, k.metric);
         // Starts are unique within a key (a snapshot lists a key's windows, each start once).
-        if (k.wins.length > 0) key.wins = k.wins.map(winFromJSON).sort((x, y) => x.start - y.start);
-        key.cnt = k.cnt === null ? null : winFromJSON(k.cnt);
+        if (k.wins.length > 0) key.wins = k.wins.map((w) => Win.restore(w)).sort((x, y) => x.start - y.start);
+        key.cnt = k.cnt === null ? null : Win.restore(k.cnt);
         if (typeof k.unit === 'string') key.unit = k.unit;
         e.openWindows += key.wins.length + (key.cnt === null ? 0 : 1);
         dev.keys.set(`${spec.spec.name}\0${k.metric}`, key);
@@ -538,7 +556,7 @@ export class WindowEngine {
   private newWin(start: number, end: number, spec: CompiledSpec): Win | null {
     if (this.openWindows >= this.maxOpenWindows) return null;
     this.openWindows++;
-    return { start, end, acc: new Accumulator(spec.sketch), rev: -1, dirty: false, late: 0 };
+    return new Win(start, end, spec.sketch);
   }
 
   /** A key created for a reading that no window could take must not hold a slot of maxKeys. */
@@ -661,8 +679,8 @@ export class WindowEngine {
             return;
           }
         }
-        key.cnt.acc.add(r.value, r.ts, seq, score);
-        if (key.cnt.acc.n >= (spec.assigner as CountAssigner).count) this.emitCount(dev, key);
+        key.cnt.add(r.value, r.ts, seq, score);
+        if (key.cnt.n >= (spec.assigner as CountAssigner).count) this.emitCount(dev, key);
         return;
       }
       default:
@@ -757,7 +775,7 @@ export class WindowEngine {
       target = hits[0]!;
       key.wins = withoutWins(key.wins, (w) => hits.includes(w));
       for (const w of hits.slice(1)) {
-        target.acc.merge(w.acc);
+        target.merge(w);
         target.end = Math.max(target.end, w.end);
         target.late += w.late;
         // An emitted session absorbed into one with an earlier start lives on under that start's id.
@@ -786,7 +804,7 @@ export class WindowEngine {
     seq: number,
     afterEmission: boolean,
   ): void {
-    w.acc.add(r.value, r.ts, seq, score);
+    w.add(r.value, r.ts, seq, score);
     w.dirty = true;
     if (afterEmission) w.late++;
     if (w.end < dev.nextDue) dev.nextDue = w.end;
@@ -865,8 +883,8 @@ export class WindowEngine {
     const seq = dev.countSeqs[ck] ?? 0;
     dev.countSeqs[ck] = seq + 1;
     // Count windows report the event-time bounds of their readings (end inclusive, README.md).
-    const start = w.acc.minTs;
-    const end = w.acc.maxTs;
+    const start = w.minTs;
+    const end = w.maxTs;
     w.rev = 0;
     const s = this.summary(key, key.spec.spec.name, start, end, w);
     s.id = summaryId(this.opts.agentId, `${key.spec.spec.name}#${seq}`, key.device, key.metric, start);
@@ -880,7 +898,7 @@ export class WindowEngine {
       device: key.device,
       metric: key.metric,
       window: { name, type: key.spec.type, start, end },
-      ...w.acc.result(key.spec.aggregates),
+      ...w.result(key.spec.aggregates),
       late: w.late,
       tags: key.unit === undefined ? {} : { unit: key.unit },
     };
@@ -1007,17 +1025,6 @@ function winToJSON(w: Win, serialise = false): WinJSON {
     rev: w.rev,
     dirty: w.dirty,
     late: w.late,
-    acc: w.acc.toJSON(serialise),
-  };
-}
-
-function winFromJSON(j: WinJSON): Win {
-  return {
-    start: j.start,
-    end: j.end,
-    rev: j.rev,
-    dirty: j.dirty,
-    late: j.late,
-    acc: Accumulator.fromJSON(j.acc),
+    acc: w.toJSON(serialise),
   };
 }
