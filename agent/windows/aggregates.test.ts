@@ -291,3 +291,45 @@ test('checkpoint JSON of the previous version loads, and the same inputs write t
   assert.equal(back.minTs, 1_700_000_000_000);
   assert.equal(back.maxTs, 1_700_000_000_400);
 });
+
+test('held values through every room step: adding, merging and restoring at any count give one accumulator fed everything (issue 14)', () => {
+  const xs = Array.from({ length: EXACT_MAX + 6 }, (_, i) => ((i * 53) % 97) / 4 - 7);
+  const fed = (from: number, to: number) => {
+    const a = new Accumulator(true);
+    for (let i = from; i < to; i++) a.add(xs[i]!, 1_700_000_000_000 + i, i);
+    return a;
+  };
+  // from 1: an accumulator is never empty (its JSON has no infinite bounds)
+  for (let n = 1; n <= xs.length; n++) {
+    const whole = fed(0, n);
+    const json = JSON.stringify(whole.toJSON());
+    assert.equal(JSON.stringify(whole.toJSON(true)), json, `serialise at ${n}`);
+    // restored at n values, then the rest: as if never stopped
+    const back = Accumulator.fromJSON(JSON.parse(json));
+    const all = fed(0, xs.length);
+    for (let i = n; i < xs.length; i++) back.add(xs[i]!, 1_700_000_000_000 + i, i);
+    assert.equal(JSON.stringify(back.toJSON()), JSON.stringify(all.toJSON()), `restored at ${n}`);
+    // merged at every split of the first n values
+    for (let cut = 0; cut <= n; cut += 3) {
+      const left = fed(0, cut);
+      left.merge(fed(cut, n));
+      // (mean and stddev of a merge differ from one pass in the last bits: Chan's update)
+      const pick = ({ count, p50, p95, min, max }: ReturnType<Accumulator['result']>) => ({
+        count,
+        p50,
+        p95,
+        min,
+        max,
+      });
+      assert.deepEqual(pick(left.result(ALL)), pick(whole.result(ALL)), `${cut} + ${n - cut}`);
+      if (n <= EXACT_MAX)
+        assert.deepEqual(
+          left.toJSON().v,
+          whole
+            .toJSON()
+            .v?.slice()
+            .sort((p, q) => p - q),
+        );
+    }
+  }
+});

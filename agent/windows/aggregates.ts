@@ -23,6 +23,32 @@ const SKETCH_BIN_LIMIT = 2048;
 // the 65th value moves them into a sketch. Same multiset, same bins: merge and checkpoints stay exact.
 export const EXACT_MAX = 64;
 
+// Room for held values, grown 1.5x from 8 up to EXACT_MAX + 1 (the value that moves them into a sketch)
+// by the accumulator itself. Issue 14: grown by push, an array takes room for 17, then 41, then 77
+// values (V8 adds half and 16), 6.7 MiB for the ~33,000 windows of 10,000 keys holding ~20 values each.
+const HELD_ROOM = [8, 12, 18, 27, 40, 60, EXACT_MAX + 1];
+/** By a count of held values: the room to grow to when that count fills the room (0: room is left). */
+const GROW_AT = new Uint8Array(EXACT_MAX + 2);
+for (let i = 0; i + 1 < HELD_ROOM.length; i++) GROW_AT[HELD_ROOM[i]!] = HELD_ROOM[i + 1]!;
+
+/**
+ * `vals` copied into an array with room for `room` values. `new Array(room)` makes the backing store
+ * that size; cutting `length` back to the values leaves it (V8 trims only below half of it), so pushes
+ * fill it without a reallocation.
+ */
+function withRoom(vals: readonly number[], room: number): number[] {
+  const out = new Array<number>(room);
+  for (let i = 0; i < vals.length; i++) out[i] = vals[i]!;
+  out.length = vals.length;
+  return out;
+}
+
+/** The smallest room of HELD_ROOM for `n` values (n itself beyond them). */
+function roomFor(n: number): number {
+  for (const r of HELD_ROOM) if (r >= n) return r;
+  return n;
+}
+
 type Sketch = LogCollapsingLowestDenseDDSketch;
 type Store = Sketch['store'];
 
@@ -136,7 +162,7 @@ export class Accumulator {
   private sketch: Sketch | null = null;
 
   constructor(withSketch: boolean) {
-    this.vals = withSketch ? [] : null;
+    this.vals = withSketch ? withRoom([], HELD_ROOM[0]!) : null;
   }
 
   get min(): number {
@@ -176,10 +202,20 @@ export class Accumulator {
     if (value > f[MAX]!) f[MAX] = value;
     this.takeFirst(ts, seq, value);
     this.takeLast(ts, seq, value);
-    if (this.vals !== null) {
-      this.vals.push(value);
-      if (this.vals.length > EXACT_MAX) this.toSketch();
-    } else this.sketch?.accept(value);
+    if (this.vals !== null) this.hold(value);
+    else this.sketch?.accept(value);
+  }
+
+  /** Keeps `value` with the held ones (vals not null); past EXACT_MAX they move into a sketch. */
+  private hold(value: number): void {
+    let vals = this.vals!;
+    const grow = GROW_AT[vals.length]!;
+    if (grow !== 0) {
+      vals = withRoom(vals, grow);
+      this.vals = vals;
+    }
+    vals.push(value);
+    if (vals.length > EXACT_MAX) this.toSketch();
   }
 
   /** Merges `o` into this (Chan, Golub & LeVeque pairwise update for mean and M2). */
@@ -199,8 +235,10 @@ export class Accumulator {
     this.takeFirst(g[FIRST_TS]!, o.firstSeq, g[FIRST_V]!);
     this.takeLast(g[LAST_TS]!, o.lastSeq, g[LAST_V]!);
     if (this.vals !== null && o.vals !== null) {
-      for (const v of o.vals) this.vals.push(v);
-      if (this.vals.length > EXACT_MAX) this.toSketch();
+      for (const v of o.vals) {
+        if (this.vals === null) this.sketch!.accept(v);
+        else this.hold(v);
+      }
     } else if ((this.vals !== null || this.sketch !== null) && (o.vals !== null || o.sketch !== null)) {
       const dst = this.sketch ?? this.toSketch();
       if (o.sketch !== null) mergeSketch(dst, o.sketch);
@@ -332,8 +370,14 @@ export class Accumulator {
 
   static fromJSON(j: AccumulatorJSON): Accumulator {
     const a = new Accumulator(j.sk !== null || Array.isArray(j.v));
-    const f = a.f;
-    a.n = j.n;
+    a.load(j);
+    return a;
+  }
+
+  /** Takes the state serialised in `j` (fromJSON; a subclass restoring itself, agent/windows/engine.ts). */
+  protected load(j: AccumulatorJSON): void {
+    const f = this.f;
+    this.n = j.n;
     f[SUM] = j.sum;
     f[COMP] = j.comp;
     f[MEAN] = j.mean;
@@ -341,22 +385,21 @@ export class Accumulator {
     f[MIN] = j.min;
     f[MAX] = j.max;
     f[FIRST_TS] = j.first[0];
-    a.firstSeq = j.first[1];
+    this.firstSeq = j.first[1];
     f[FIRST_V] = j.first[2];
     f[LAST_TS] = j.last[0];
-    a.lastSeq = j.last[1];
+    this.lastSeq = j.last[1];
     f[LAST_V] = j.last[2];
     if (typeof j.am === 'number' && j.am >= 0) f[SCORE_MAX] = j.am;
-    if (Array.isArray(j.v) && j.sk === null) a.vals = [...j.v];
+    if (Array.isArray(j.v) && j.sk === null) this.vals = withRoom(j.v, roomFor(j.v.length));
     else if (j.sk) {
       const sk = newSketch();
-      a.vals = null;
-      a.sketch = sk;
+      this.vals = null;
+      this.sketch = sk;
       addBins(sk, sk.store, j.sk.p);
       addBins(sk, sk.negativeStore, j.sk.n);
       sk.zeroCount = j.sk.z;
       sk.count += j.sk.z;
     }
-    return a;
   }
 }

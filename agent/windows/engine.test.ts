@@ -510,3 +510,35 @@ test('snapshot is plain JSON (no Infinity, no class instances)', () => {
   const snap = h.engine.snapshot();
   assert.deepEqual(JSON.parse(JSON.stringify(snap)), snap);
 });
+
+test('more metrics than the match cache holds: key names built again after it starts over, readings still meet their keys (issue 14)', () => {
+  const h = harness([spec({ name: 't', type: 'tumbling', size: 60_000 })]);
+  const metrics = Array.from({ length: 12_000 }, (_, i) => `m${i}`);
+  for (const m of metrics) h.ingest(h.r(T, 1, 'd1', m));
+  // the early metrics again, after both caches started over: the same keys, not new ones
+  for (const m of metrics.slice(0, 50)) h.ingest(h.r(T + 1, 2, 'd1', m));
+  assert.equal(h.engine.stats().keys, 12_000);
+  h.ingest(h.r(T + 60_000, 1, 'd1', 'm0'));
+  assert.equal(h.summaries.length, 12_000);
+  const byMetric = new Map(h.summaries.map((s) => [s.metric, s]));
+  assert.equal(byMetric.get('m0')!.count, 2);
+  assert.equal(byMetric.get('m49')!.sum, 3);
+  assert.equal(byMetric.get('m50')!.count, 1);
+  assert.equal(byMetric.get('m11999')!.count, 1);
+});
+
+test('summaries closing together come out in `name \\0 device \\0 metric` string order, \\0 and prefixes included (issue 14)', () => {
+  const h = harness([
+    spec({ name: 'a', type: 'tumbling', size: 60_000 }),
+    spec({ name: 'a b', type: 'tumbling', size: 60_000 }),
+  ]);
+  const devices = ['d', 'd\u0000', 'd\u0000a', 'd a', 'da', '', 'D', 'é'];
+  const metrics = ['m', 'm\u0000x', 'a', 'm x'];
+  for (const d of devices) for (const m of metrics) h.ingest(h.r(T, 1, d, m));
+  // one tick closes every device's windows (idle watermarks): one batch, sorted as a whole
+  h.clock.advance(600_000);
+  h.engine.tick();
+  const got = h.summaries.map((s) => `${s.window.name}\0${s.device}\0${s.metric}`);
+  assert.equal(got.length, 2 * devices.length * metrics.length);
+  assert.deepEqual(got, [...got].sort());
+});
