@@ -14,6 +14,13 @@ import { killFound, ours } from './test-procs.mjs';
 const MARK = 'EDGEFLOW_TEST_FILE_MARK';
 
 if (process.env.NODE_TEST_CONTEXT?.startsWith('child') && process.argv[1]) {
+  // A file's verdicts reach the runner as frames on this process's stdout, a pipe Node writes
+  // asynchronously on Linux; --test-force-exit calls process.exit() once the last test ends, and frames
+  // still queued were dropped: the runner counted fewer tests than ran and said nothing (a unit run
+  // lost the last 5-10 tests of a file twice; nodejs/node#64833, fix #64875 not released). Blocking
+  // writes put every frame in the pipe before the test after it runs. The runner keeps reading
+  // (test/runner/verdicts.test.ts).
+  process.stdout._handle?.setBlocking?.(true);
   const root = new URL('..', import.meta.url).pathname;
   const file = relative(root, process.argv[1]);
   const limitS = Number(process.env.EDGEFLOW_TEST_FILE_TIMEOUT ?? 900);
