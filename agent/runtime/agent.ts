@@ -212,7 +212,6 @@ export class Agent {
     );
   }
 
-  /** A checkpointed state that cannot be read starts fresh: data lost, so ERROR and a counter. */
   /** The checkpoint's state entries, built one at a time: each is encoded before the next (issue 14). */
   private *stateEntries(): Generator<[string, string | null]> {
     yield* this.parted.windows.entries(this.engines.windows);
@@ -220,6 +219,7 @@ export class Agent {
     yield ['held', this.hold.toCheckpoint()];
   }
 
+  /** A checkpointed state that cannot be read starts fresh: data lost, so ERROR and a counter. */
   private stateReset(key: string, err: unknown): void {
     this.counters.stateResets.inc({ state: key });
     this.log.error(
