@@ -27,6 +27,43 @@ export function compileMatch(match: { device?: string; metric?: string }): Match
 }
 
 /**
+ * A two-level memo (a → b → value) that starts over at `max` entries: never unbounded memory, and a
+ * lookup of a known pair is two map lookups with nothing built (issue 14). `onClear` lets an owner drop
+ * what it keeps beside the entries.
+ */
+export class BoundedMemo<A, B, V> {
+  private readonly map = new Map<A, Map<B, V>>();
+  private size = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly onClear: () => void = () => {},
+  ) {}
+
+  /** The value for (a, b), computed and kept on first use. */
+  get(a: A, b: B, compute: (a: A, b: B) => V): V {
+    let byB = this.map.get(a);
+    let v = byB?.get(b);
+    if (v === undefined) {
+      v = compute(a, b);
+      if (this.size >= this.max) {
+        this.map.clear();
+        this.size = 0;
+        this.onClear();
+        byB = undefined;
+      }
+      if (byB === undefined) {
+        byB = new Map();
+        this.map.set(a, byB);
+      }
+      byB.set(b, v);
+      this.size++;
+    }
+    return v;
+  }
+}
+
+/**
  * Which of `items` match a (device, metric) key, remembered per key as a route built once from them: a
  * reading's routing is two map lookups after its key's first reading, with no string built per reading
  * (issue 14: device → metric maps instead of a joined key). `route` lets a caller keep per-key data beside
@@ -34,51 +71,39 @@ export function compileMatch(match: { device?: string; metric?: string }): Match
  * starts over (a fleet with more keys than that pays the glob tests again, never unbounded memory).
  */
 export class MatchCache<T, R = T[]> {
-  private readonly cache = new Map<string, Map<string, R>>();
-  private size = 0;
   /**
    * One array per distinct list of matched items (by their indices), shared by every key that matches
    * the same ones: at 10,000 keys a list per key was 10,000 arrays of ~180 B (a filtered array keeps
    * room to grow), the same 3 or 4 lists over again (issue 14). Routes must not modify it.
    */
   private readonly lists = new Map<string, T[]>();
+  private readonly routes: BoundedMemo<string, string, R>;
 
   constructor(
     private readonly items: readonly T[],
     private readonly matcherOf: (item: T) => Matcher,
-    private readonly max: number,
+    max: number,
     private readonly route: (matched: T[], device: string, metric: string) => R = (m) => m as unknown as R,
-  ) {}
+  ) {
+    this.routes = new BoundedMemo(max, () => this.lists.clear());
+  }
 
   get(device: string, metric: string): R {
-    let byMetric = this.cache.get(device);
-    let r = byMetric?.get(metric);
-    if (r === undefined) {
-      const idx: number[] = [];
-      for (let i = 0; i < this.items.length; i++) {
-        const m = this.matcherOf(this.items[i] as T);
-        if (m.device(device) && m.metric(metric)) idx.push(i);
-      }
-      const which = idx.join(',');
-      let matched = this.lists.get(which);
-      if (matched === undefined) {
-        matched = idx.map((i) => this.items[i] as T);
-        this.lists.set(which, matched);
-      }
-      r = this.route(matched, device, metric);
-      if (this.size >= this.max) {
-        this.cache.clear();
-        this.lists.clear();
-        this.size = 0;
-        byMetric = undefined;
-      }
-      if (byMetric === undefined) {
-        byMetric = new Map();
-        this.cache.set(device, byMetric);
-      }
-      byMetric.set(metric, r);
-      this.size++;
-    }
-    return r;
+    return this.routes.get(device, metric, this.build);
   }
+
+  private readonly build = (device: string, metric: string): R => {
+    const idx: number[] = [];
+    for (let i = 0; i < this.items.length; i++) {
+      const m = this.matcherOf(this.items[i] as T);
+      if (m.device(device) && m.metric(metric)) idx.push(i);
+    }
+    const which = idx.join(',');
+    let matched = this.lists.get(which);
+    if (matched === undefined) {
+      matched = idx.map((i) => this.items[i] as T);
+      this.lists.set(which, matched);
+    }
+    return this.route(matched, device, metric);
+  };
 }

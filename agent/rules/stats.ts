@@ -3,6 +3,7 @@
 // quantum (smallest step seen, the variance floor of quantised series) and the two-sided score.
 import { z } from 'zod';
 import { parseDuration } from '../../shared/units.ts';
+import { withRoom } from '../arrays.ts';
 import { normalTail } from './anomaly-model.ts';
 
 /**
@@ -96,22 +97,10 @@ export function windowPush<A>(
   const live = w.vs.length - w.head;
   if (w.head * 2 > live) {
     const room = live + (live >> 1) + 1;
-    if (!byCount) w.ts = liveWithRoom(w.ts, w.head, room);
-    w.vs = liveWithRoom(w.vs, w.head, room);
+    if (!byCount) w.ts = withRoom(w.ts, room, w.head);
+    w.vs = withRoom(w.vs, room, w.head);
     w.head = 0;
   }
-}
-
-/**
- * `a` from `head` on, in an array with room for `room` values: `new Array(room)` makes the backing store
- * that size, and cutting `length` back to the values keeps it (V8 trims only below half), so pushes fill
- * it without a reallocation.
- */
-function liveWithRoom(a: readonly number[], head: number, room: number): number[] {
-  const out = new Array<number>(room);
-  for (let i = head; i < a.length; i++) out[i - head] = a[i]!;
-  out.length = a.length - head;
-  return out;
 }
 
 /** Whether the window has warmed up: `warmup` readings, or `warmup` ms since the first value kept. */

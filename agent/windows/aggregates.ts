@@ -11,6 +11,7 @@
 //           holds at most EXACT_MAX values, then DDSketch (relative accuracy 1%), clamped into [min, max]
 import { LogCollapsingLowestDenseDDSketch } from '@datadog/sketches-js';
 import type { AggregateName, Summary } from '../../shared/model.ts';
+import { withRoom } from '../arrays.ts';
 
 export const SKETCH_RELATIVE_ACCURACY = 0.01;
 // Caps one sketch store at 2048 bins (~16 KB): at 1% accuracy that spans ~18 decades of magnitude before
@@ -30,18 +31,6 @@ const HELD_ROOM = [8, 12, 18, 27, 40, 60, EXACT_MAX + 1];
 /** By a count of held values: the room to grow to when that count fills the room (0: room is left). */
 const GROW_AT = new Uint8Array(EXACT_MAX + 2);
 for (let i = 0; i + 1 < HELD_ROOM.length; i++) GROW_AT[HELD_ROOM[i]!] = HELD_ROOM[i + 1]!;
-
-/**
- * `vals` copied into an array with room for `room` values. `new Array(room)` makes the backing store
- * that size; cutting `length` back to the values leaves it (V8 trims only below half of it), so pushes
- * fill it without a reallocation.
- */
-function withRoom(vals: readonly number[], room: number): number[] {
-  const out = new Array<number>(room);
-  for (let i = 0; i < vals.length; i++) out[i] = vals[i]!;
-  out.length = vals.length;
-  return out;
-}
 
 /** The smallest room of HELD_ROOM for `n` values (n itself beyond them). */
 function roomFor(n: number): number {
@@ -369,9 +358,14 @@ export class Accumulator {
   }
 
   static fromJSON(j: AccumulatorJSON): Accumulator {
-    const a = new Accumulator(j.sk !== null || Array.isArray(j.v));
+    const a = new Accumulator(Accumulator.sketchedIn(j));
     a.load(j);
     return a;
+  }
+
+  /** Whether `j` comes from an accumulator made with a sketch (held values or bins): the constructor's argument. */
+  static sketchedIn(j: AccumulatorJSON): boolean {
+    return j.sk !== null || Array.isArray(j.v);
   }
 
   /** Takes the state serialised in `j` (fromJSON; a subclass restoring itself, agent/windows/engine.ts). */

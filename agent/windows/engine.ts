@@ -9,7 +9,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { fingerprint } from '../../shared/fingerprint.ts';
 import { lateEventId, summaryId } from '../../shared/ids.ts';
-import { compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
+import { BoundedMemo, compileMatch, MatchCache, type Matcher } from '../../shared/match.ts';
 import type { AggregateName, LateEvent, Reading, Summary } from '../../shared/model.ts';
 import { Accumulator, type AccumulatorJSON, needsSketch } from './aggregates.ts';
 import { HoppingAssigner } from './hopping.ts';
@@ -123,7 +123,7 @@ class Win extends Accumulator {
   }
 
   static restore(j: WinJSON): Win {
-    const w = new Win(j.start, j.end, j.acc.sk !== null || Array.isArray(j.acc.v));
+    const w = new Win(j.start, j.end, Accumulator.sketchedIn(j.acc));
     w.load(j.acc);
     w.rev = j.rev;
     w.dirty = j.dirty;
@@ -265,8 +265,9 @@ export class WindowEngine {
    * one array serves every device (issue 14: 10,000 keys held 10,000 arrays and their strings, ~0.9 MiB).
    * Bounded like the match cache: it starts over past MATCH_CACHE_MAX metrics and lists.
    */
-  private readonly keyNamesByList = new Map<CompiledSpec[], Map<string, readonly string[]>>();
-  private keyNamesCount = 0;
+  private readonly keyNamesByList = new BoundedMemo<CompiledSpec[], string, readonly string[]>(
+    MATCH_CACHE_MAX,
+  );
   /** devices with no keys, oldest first: the eviction candidates when the device bound bites */
   private readonly keyless = new Map<string, DeviceState>();
   private readonly maxKeys: number;
@@ -499,23 +500,7 @@ export class WindowEngine {
   // ---- internals ----
 
   private keyNames(specs: CompiledSpec[], metric: string): readonly string[] {
-    let byMetric = this.keyNamesByList.get(specs);
-    let names = byMetric?.get(metric);
-    if (names === undefined) {
-      names = specs.map((s) => `${s.spec.name}\0${metric}`);
-      if (this.keyNamesCount >= MATCH_CACHE_MAX) {
-        this.keyNamesByList.clear();
-        this.keyNamesCount = 0;
-        byMetric = undefined;
-      }
-      if (byMetric === undefined) {
-        byMetric = new Map();
-        this.keyNamesByList.set(specs, byMetric);
-      }
-      byMetric.set(metric, names);
-      this.keyNamesCount++;
-    }
-    return names;
+    return this.keyNamesByList.get(specs, metric, keyNamesOf);
   }
 
   private matching(device: string, metric: string): Match {
@@ -959,6 +944,11 @@ function compareKeys(a: Emission, b: Emission): number {
   const p = joinedKey(x);
   const q = joinedKey(y);
   return p < q ? -1 : p > q ? 1 : 0;
+}
+
+/** `specName \0 metric` for each spec: the keys of DeviceState.keys a reading of `metric` goes to. */
+function keyNamesOf(specs: CompiledSpec[], metric: string): readonly string[] {
+  return specs.map((s) => `${s.spec.name}\0${metric}`);
 }
 
 function joinedKey(key: KeyState): string {
