@@ -121,6 +121,38 @@ async function readyOrExit(
   await Promise.race([waitFor('ready', () => stdout().includes('ready'), { timeoutMs: 60_000 }), early]);
 }
 
+/**
+ * Runs an agent executable (`run`) until it logs its HTTP address, which it returns; fails at once, with
+ * the agent's stderr, if the agent exits before. Killed after the file if still running.
+ */
+async function startListening(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
+): Promise<{ agent: ChildProcess; url: string; exited: Promise<unknown[]>; stderr: () => string }> {
+  const agent = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(agent);
+  let stderr = '';
+  agent.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const exited = once(agent, 'exit');
+  const early = exited.then(([code]) => {
+    throw new Error(`agent exited with ${code} before listening: ${stderr}`);
+  });
+  early.catch(() => {});
+  const url = await Promise.race([
+    waitFor('http listening', () => /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1], {
+      timeoutMs,
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; stderr: ${stderr.slice(0, 2000)}`);
+    }),
+    early,
+  ]);
+  return { agent, url, exited, stderr: () => stderr };
+}
+
 function writeConfig(dir: string, body: string): string {
   const file = join(dir, 'agent.yaml');
   writeFileSync(file, body);
@@ -349,28 +381,9 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
         ].join('\n'),
       );
       const [cmd, ...args] = agentCommand(arch, ['run', '--config', config]);
-      const agent = spawn(cmd as string, args, {
-        env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native') },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { agent, url, exited, stderr } = await startListening(cmd as string, args, {
+        EDGEFLOW_NATIVE_DIR: join(dir, 'native'),
       });
-      children.push(agent);
-      let stderr = '';
-      agent.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      const exited = once(agent, 'exit');
-      const early = exited.then(([code]) => {
-        throw new Error(`agent exited with ${code} before listening: ${stderr}`);
-      });
-      early.catch(() => {});
-      const url = await Promise.race([
-        waitFor('http listening', () => /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1], {
-          timeoutMs: 60_000,
-        }).catch((err: Error) => {
-          throw new Error(`${err.message}; stderr: ${stderr.slice(0, 2000)}`);
-        }),
-        early,
-      ]);
       const rss = rssKiB(agent.pid as number);
       const frames = [21.5, 22, 22.5].map((v) =>
         JSON.stringify({ device: 's1', metric: 'temperature', value: v }),
@@ -385,7 +398,7 @@ describe('dist/ agent binaries (agent/main.ts)', { skip: SKIP }, () => {
       assert.equal(status.counters.readingsIn, 3);
       agent.kill('SIGTERM');
       const [code] = await exited;
-      assert.equal(code, 0, stderr);
+      assert.equal(code, 0, stderr());
       assert.ok(existsSync(join(dir, 'outbox.db')), 'outbox.db written');
       assert.ok(readdirSync(join(dir, 'native')).some((f) => f.startsWith('serialport_bindings-')));
       t.diagnostic(
@@ -413,24 +426,10 @@ process.on('SIGUSR2', () => require('node:fs').writeFileSync(${JSON.stringify(ou
       `agent: { id: gw-flags, dataDir: ${JSON.stringify(join(dir, 'data'))} }\nhttp: { listen: 127.0.0.1:0 }\n`,
     );
     const [cmd, ...args] = agentCommand('x64', ['run', '--config', config]);
-    const agent = spawn(cmd as string, args, {
-      env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native'), NODE_OPTIONS: `--require ${probe}` },
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const { agent, url, exited, stderr } = await startListening(cmd as string, args, {
+      EDGEFLOW_NATIVE_DIR: join(dir, 'native'),
+      NODE_OPTIONS: `--require ${probe}`,
     });
-    children.push(agent);
-    let stderr = '';
-    agent.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const exited = once(agent, 'exit');
-    const url = await waitFor(
-      'http listening',
-      () => {
-        if (agent.exitCode !== null) throw new Error(`agent exited with ${agent.exitCode}: ${stderr}`);
-        return /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1];
-      },
-      { timeoutMs: 60_000 },
-    );
     assert.equal((await fetch(new URL('/healthz', url))).status, 200);
     agent.kill('SIGUSR2');
     const seen = await waitFor('probe output', () =>
@@ -442,7 +441,7 @@ process.on('SIGUSR2', () => require('node:fs').writeFileSync(${JSON.stringify(ou
     assert.deepEqual(seen.execArgv, ['--max-semi-space-size=2', '--max-old-space-size=1024']);
     agent.kill('SIGTERM');
     const [code] = await exited;
-    assert.equal(code, 0, stderr);
+    assert.equal(code, 0, stderr());
   });
 });
 
@@ -492,23 +491,13 @@ describe('x64 agent with a startup snapshot (--snapshot)', { skip: SKIP }, () =>
         'http: { listen: 127.0.0.1:0 }',
       ].join('\n'),
     );
-    const proc = spawn(bin, ['run', '--config', config], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, EDGEFLOW_NATIVE_DIR: join(dir, 'native') },
-    });
-    let stderr = '';
-    proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
+    const { agent, url, exited, stderr } = await startListening(
+      bin,
+      ['run', '--config', config],
+      { EDGEFLOW_NATIVE_DIR: join(dir, 'native') },
+      30_000,
+    );
     try {
-      const url = await waitFor(
-        'http listening',
-        () => {
-          assert.equal(proc.exitCode, null, `exited ${proc.exitCode}: ${stderr}`);
-          return /"url":"(http:[^"]+)","msg":"http listening"/.exec(stderr)?.[1];
-        },
-        { timeoutMs: 30_000 },
-      );
       assert.equal((await fetch(`${url}/healthz`)).status, 200);
       const status = (await (await fetch(`${url}/status`)).json()) as {
         agent: string;
@@ -517,10 +506,9 @@ describe('x64 agent with a startup snapshot (--snapshot)', { skip: SKIP }, () =>
       assert.equal(status.agent, 'gw-snap');
       assert.equal(status.outbox.items, 0);
     } finally {
-      const exited = once(proc, 'exit');
-      proc.kill('SIGTERM');
+      agent.kill('SIGTERM');
       const [code] = await exited;
-      assert.equal(code, 0, stderr);
+      assert.equal(code, 0, stderr());
     }
   });
 });
