@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { FrameError } from './decoder.ts';
 import { JsonDecoder } from './json.ts';
 import { ARRIVAL, assertReason } from './test-helpers.ts';
 
@@ -100,5 +102,76 @@ describe('json decoder', () => {
     );
     assert.equal(d.decode(new Uint8Array(Buffer.from(frame)) as Buffer, ctx)[0]!.value, 1.5);
     assertReason(() => new JsonDecoder(10).decode('{"device":"s1","temperature":1}', ctx), 'too_long');
+  });
+
+  // Issue 14: frames of the firmware's exact shape are read without JSON.parse (decodeCanonical). A
+  // leading space sends the same frame down the general path: both must give the same readings or the
+  // same reason, whatever the names and number texts.
+  describe('the canonical single form read in place', () => {
+    const outcome = (dec: JsonDecoder, frame: string) => {
+      try {
+        return { readings: dec.decode(frame, ctx) };
+      } catch (e) {
+        if (!(e instanceof FrameError)) throw e;
+        return { reason: e.reason };
+      }
+    };
+    const same = (dec: JsonDecoder, frame: string) => {
+      const fast = outcome(dec, frame);
+      const general = outcome(dec, ` ${frame}`);
+      assert.deepEqual(fast, general, frame);
+      if ('readings' in fast)
+        for (const [i, r] of fast.readings!.entries())
+          assert.ok(Object.is(r.value, general.readings![i]!.value), `${frame}: -0 kept`);
+    };
+    const numberText = fc.oneof(
+      fc.double().map((v) => JSON.stringify(v)),
+      fc.integer().map(String),
+      fc.constantFrom(
+        '0', '-0', '-0.0', '0.1', '0.30000000000000004', '1e5', '1E+5', '2.5e-3', '-1.5E2', '1e400',
+        '123456789012345678', '9007199254740993', '0.000001', '1.000000000000001', '16.16', '1700000000000',
+        '1700000000', '1700000000.25', '01', '1.', '.5', '-', '+1', '1e', '--1', '1.2.3', '0x10',
+      ),
+      fc.stringMatching(/^-?(0|[1-9]\d{0,17})(\.\d{1,17})?([eE][+-]?\d{1,3})?$/),
+    );
+    const name = fc.oneof(
+      fc.string(),
+      fc.constantFrom('press-1', 'temperature', '', ' ', '__proto__', 'a\\nb', 'x'.repeat(257), 'é☃', 'a"b'),
+    );
+
+    it('gives what the general path gives (property)', () => {
+      fc.assert(
+        fc.property(name, name, numberText, numberText, (device, metric, value, ts) => {
+          // Names as JSON writes them (escapes included) and as a careless firmware might (raw).
+          for (const [d, m] of [
+            [JSON.stringify(device), JSON.stringify(metric)],
+            [`"${device}"`, `"${metric}"`],
+          ]) {
+            same(new JsonDecoder(), `{"device":${d},"metric":${m},"value":${value},"ts":${ts}}`);
+          }
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
+    it('reuses remembered names only when they are the same text', () => {
+      const dec = new JsonDecoder();
+      for (const frame of [
+        '{"device":"s1","metric":"temperature","value":1,"ts":1700000000000}',
+        '{"device":"s12","metric":"temp","value":2,"ts":1700000000000}',
+        '{"device":"s","metric":"temperatures","value":3,"ts":1700000000000}',
+        '{"device":"","metric":"temperature","value":3,"ts":1700000000000}',
+        '{"device":"s1","metric":"","value":3,"ts":1700000000000}',
+        '{"device":"s1","metric":"temperature","value":4,"ts":1700000000000} ',
+        '{"device":"s1","metric":"temperature","value":5,"ts":1700000000000',
+        '{"device":"s1","metric":"temperature","value":6,"ts":1700000000000}}',
+        '{"device":"s1","metric":"temperature","value":7,"ts":"1700000000000"}',
+        '{"device":"s1","metric":"temperature","value":8,"ts":-1}',
+        '{"device":"s1","metric":"temperature","value":1e999,"ts":1700000000000}',
+        ...Array.from({ length: 12 }, (_, i) => `{"device":"s${i}","metric":"m${i}","value":${i},"ts":1700000000}`),
+        '{"device":"s1","metric":"temperature","value":9,"ts":1700000000000}',
+      ])
+        same(dec, frame);
+    });
   });
 });

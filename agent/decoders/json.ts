@@ -17,8 +17,14 @@ export class JsonDecoder implements Decoder {
   readonly format = 'json' as const;
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
+  /** Names the fast path already validated (checkName), reused so no string is cut for them; see below. */
+  private lastDevice: string | null = null;
+  private readonly metrics: string[] = [];
+
   decode(payload: Buffer | string, ctx: DecodeContext): Reading[] {
     const text = toText(payload, this.maxFrameBytes);
+    const fast = this.decodeCanonical(text);
+    if (fast !== null) return [fast];
     if (text.trim() === '') fail('empty', 'empty frame');
     let obj: unknown;
     try {
@@ -50,6 +56,128 @@ export class JsonDecoder implements Decoder {
     if (out.length === 0) fail('no_value', 'no numeric field');
     return out;
   }
+
+  /**
+   * The single form exactly as firmware writes it, `{"device":"…","metric":"…","value":N,"ts":N}` with no
+   * whitespace and no escape in the names, read without JSON.parse; null for anything else (the general
+   * path then decides, so no frame is refused here). Issue 14: JSON.parse built an object per frame (its
+   * keys looked up, its two names new strings each time) only for the decoder to read four fields from
+   * it; this reads them in place and reuses the string of a name seen before. Decoder alone 1.5 → 2.2M
+   * frames per CPU-second (`JSON.parse` alone: 1.8M). Same readings: the four keys in this order, once
+   * each, leave nothing for JSON.parse to decide differently; numbers are JSON's grammar, and their value
+   * is the one JSON.parse gives (readJsonNumber).
+   */
+  private decodeCanonical(t: string): Reading | null {
+    if (!t.startsWith(DEVICE_OPEN)) return null;
+    const d0 = DEVICE_OPEN.length;
+    const d1 = plainStringEnd(t, d0);
+    if (d1 < 0 || !t.startsWith(METRIC_OPEN, d1)) return null;
+    const m0 = d1 + METRIC_OPEN.length;
+    const m1 = plainStringEnd(t, m0);
+    if (m1 < 0 || !t.startsWith(VALUE_OPEN, m1)) return null;
+    let end = readJsonNumber(t, m1 + VALUE_OPEN.length);
+    if (end < 0 || !t.startsWith(TS_OPEN, end)) return null;
+    const value = numberRead;
+    end = readJsonNumber(t, end + TS_OPEN.length);
+    if (end !== t.length - 1 || t.charCodeAt(end) !== 0x7d /* } */) return null;
+    const rawTs = numberRead;
+    // The frame is JSON of that shape: its fields are checked in the general path's order, so a bad one
+    // gives the same reason there and here.
+    let device = this.lastDevice;
+    if (device === null || d1 - d0 !== device.length || !t.startsWith(device, d0)) {
+      device = checkName(t.slice(d0, d1), 'device');
+      this.lastDevice = device;
+    }
+    const ts = parseTimestamp(rawTs);
+    const metric = this.metricAt(t, m0, m1);
+    return { device, metric, value: requireNumber(value), ts };
+  }
+
+  /** The metric name at t[i, end): a string seen before when it is one of the last few (a gateway's
+   * devices send the same few metrics), else cut, validated and remembered. */
+  private metricAt(t: string, i: number, end: number): string {
+    const known = this.metrics;
+    const len = end - i;
+    for (let k = 0; k < known.length; k++) {
+      const m = known[k]!;
+      if (m.length === len && t.startsWith(m, i)) return m;
+    }
+    const m = checkName(t.slice(i, end), 'metric');
+    if (known.length >= KNOWN_METRICS) known.pop();
+    known.unshift(m);
+    return m;
+  }
+}
+
+const DEVICE_OPEN = '{"device":"';
+const METRIC_OPEN = '","metric":"';
+const VALUE_OPEN = '","value":';
+const TS_OPEN = ',"ts":';
+/** Metric names the fast path compares a frame's against before cutting a new string. */
+const KNOWN_METRICS = 8;
+
+/** Index of the closing quote of a JSON string whose text starts at `i` and holds no escape and no
+ * control character (JSON.parse would refuse those raw); -1 otherwise, or when it does not end. */
+function plainStringEnd(t: string, i: number): number {
+  for (let c = t.charCodeAt(i); ; c = t.charCodeAt(++i)) {
+    if (c === 0x22) return i;
+    // NaN past the end fails `c >= 0x20`
+    if (c === 0x5c || !(c >= 0x20)) return -1;
+  }
+}
+
+/** The value of the last number readJsonNumber read (a module slot: no object per number). */
+let numberRead = 0;
+/** 10^k for k <= 22: exact doubles (the largest power of ten that is one). */
+const EXACT_POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/**
+ * Reads a JSON number (RFC 8259 grammar) starting at `i` into `numberRead`; returns the index after it,
+ * or -1 when there is none. Up to 15 significant digits and no exponent, the value is digits / 10^k in
+ * doubles: both exact, one correctly rounded division, so the nearest double to the decimal, which is
+ * what JSON.parse and Number() return (Clinger's fast path). Anything else goes through Number().
+ */
+function readJsonNumber(t: string, i: number): number {
+  const start = i;
+  let c = t.charCodeAt(i);
+  const negative = c === 0x2d;
+  if (negative) c = t.charCodeAt(++i);
+  let digits = 0;
+  let mantissa = 0;
+  if (c === 0x30) c = t.charCodeAt(++i);
+  else if (c >= 0x31 && c <= 0x39) {
+    do {
+      mantissa = mantissa * 10 + (c - 0x30);
+      digits++;
+      c = t.charCodeAt(++i);
+    } while (c >= 0x30 && c <= 0x39);
+  } else return -1;
+  let decimals = 0;
+  if (c === 0x2e) {
+    c = t.charCodeAt(++i);
+    if (!(c >= 0x30 && c <= 0x39)) return -1;
+    do {
+      mantissa = mantissa * 10 + (c - 0x30);
+      decimals++;
+      c = t.charCodeAt(++i);
+    } while (c >= 0x30 && c <= 0x39);
+  }
+  let exponent = false;
+  if (c === 0x65 || c === 0x45) {
+    exponent = true;
+    c = t.charCodeAt(++i);
+    if (c === 0x2b || c === 0x2d) c = t.charCodeAt(++i);
+    if (!(c >= 0x30 && c <= 0x39)) return -1;
+    do c = t.charCodeAt(++i);
+    while (c >= 0x30 && c <= 0x39);
+  }
+  // Leading zeros after the point count as digits too (0.001: mantissa 1, 3 decimals): both bounds hold.
+  if (exponent || digits + decimals > 15) numberRead = Number(t.slice(start, i));
+  else {
+    const v = decimals === 0 ? mantissa : mantissa / EXACT_POW10[decimals]!;
+    numberRead = negative ? -v : v;
+  }
+  return i;
 }
 
 export const jsonFormat: DecoderDescriptor = {
