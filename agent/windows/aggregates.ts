@@ -293,7 +293,17 @@ export class Accumulator {
   /** The summary fields asked for; `count` always. */
   result(aggregates: ReadonlySet<AggregateName>): SummaryFields {
     const out: SummaryFields = { count: this.n };
-    if (this.n === 0) return out;
+    this.putResult(out, aggregates);
+    return out;
+  }
+
+  /**
+   * The fields asked for (not `count`), written into `out` in the order of `aggregates`: the engine writes
+   * them straight into the summary it emits (issue 14: a result object spread into the summary per window
+   * emission cost a second object and a generic copy of its fields).
+   */
+  putResult(out: SummaryFields, aggregates: ReadonlySet<AggregateName>): void {
+    if (this.n === 0) return;
     const f = this.f;
     for (const a of aggregates) {
       switch (a) {
@@ -331,7 +341,6 @@ export class Accumulator {
           break;
       }
     }
-    return out;
   }
 
   /**

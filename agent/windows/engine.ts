@@ -152,6 +152,9 @@ interface DeviceState {
   device: string;
   /** false once forgotten (Match.dev may still point at it) */
   live: boolean;
+  /** the engine's `changedEpoch` when this device was last put in `changed`: a reading of a device
+   * already there adds nothing (issue 14: a Set write per reading) */
+  changedIn: number;
   wm: DeviceWatermark;
   /** by `specName \0 metric` */
   keys: Map<string, KeyState>;
@@ -168,8 +171,6 @@ interface Emission {
   end: number;
   /** the emitting key: the tie-break is its `name \0 device \0 metric` (compareKeys) */
   key: KeyState;
-  /** no part of that contains a \0, so comparing the parts one by one gives the same order */
-  plain: boolean;
   start: number;
   summary: Summary;
 }
@@ -282,6 +283,8 @@ export class WindowEngine {
   /** devices whose state may have changed (or that were evicted) since the last takeChanged(): the
    * incremental checkpoint writes only these (issue 14, agent/runtime/checkpoint-parts.ts) */
   private changed = new Set<string>();
+  /** counts takeChanged() calls: DeviceState.changedIn equal to it means the device is in `changed` */
+  private changedEpoch = 0;
 
   constructor(
     specs: readonly WindowSpec[],
@@ -336,6 +339,7 @@ export class WindowEngine {
         dev = {
           device: r.device,
           live: true,
+          changedIn: -1,
           wm: new DeviceWatermark(mono),
           keys: new Map(),
           nextDue: Number.POSITIVE_INFINITY,
@@ -356,7 +360,10 @@ export class WindowEngine {
       this.keyless.delete(r.device);
       return;
     }
-    this.changed.add(r.device);
+    if (dev.changedIn !== this.changedEpoch) {
+      dev.changedIn = this.changedEpoch;
+      this.changed.add(r.device);
+    }
     dev.wm.observe(r.ts, mono, this.opts.maxOutOfOrder);
     if (dev.wm.wm >= dev.nextDue) this.sweep(dev);
     this.flush();
@@ -436,6 +443,7 @@ export class WindowEngine {
   takeChanged(): Set<string> {
     const c = this.changed;
     this.changed = new Set();
+    this.changedEpoch++;
     return c;
   }
 
@@ -469,6 +477,7 @@ export class WindowEngine {
       const dev: DeviceState = {
         device: d.device,
         live: true,
+        changedIn: -1,
         wm: DeviceWatermark.fromJSON(d.wm, now),
         keys: new Map(),
         // Sweep at the next chance: allowedLateness may have shrunk, making some windows purgeable.
@@ -546,8 +555,7 @@ export class WindowEngine {
 
   /** A key created for a reading that no window could take must not hold a slot of maxKeys. */
   private removeIfEmpty(dev: DeviceState, key: KeyState): void {
-    if (key.wins.length === 0 && key.cnt === null)
-      this.removeKey(dev, `${key.spec.spec.name}\0${key.metric}`);
+    if (key.wins.length === 0 && key.cnt === null) this.removeKey(dev, keyNameOf(key));
   }
 
   private removeKey(dev: DeviceState, k: string): void {
@@ -822,7 +830,7 @@ export class WindowEngine {
   private sweep(dev: DeviceState): void {
     const wm = dev.wm.wm;
     let next = Number.POSITIVE_INFINITY;
-    for (const [k, key] of dev.keys) {
+    for (const key of dev.keys.values()) {
       const allowed = key.spec.allowedLateness;
       let purged = 0;
       for (const w of key.wins) {
@@ -837,8 +845,9 @@ export class WindowEngine {
           this.openWindows--;
         } else if (w.end + allowed < next) next = w.end + allowed;
       }
-      if (purged > 0) key.wins = withoutWins(key.wins, (w) => w.end + allowed <= wm);
-      if (key.wins.length === 0 && key.cnt === null && key.spec.type !== 'count') this.removeKey(dev, k);
+      if (purged > 0) key.wins = withoutPurged(key.wins, allowed, wm);
+      if (key.wins.length === 0 && key.cnt === null && key.spec.type !== 'count')
+        this.removeKey(dev, keyNameOf(key));
     }
     dev.nextDue = next;
   }
@@ -852,7 +861,6 @@ export class WindowEngine {
     this.pending.push({
       end: w.end,
       key,
-      plain: plainParts(key),
       start: w.start,
       summary: this.summary(key, spec.name, w.start, w.end, w),
     });
@@ -873,20 +881,24 @@ export class WindowEngine {
     w.rev = 0;
     const s = this.summary(key, key.spec.spec.name, start, end, w);
     s.id = summaryId(this.opts.agentId, `${key.spec.spec.name}#${seq}`, key.device, key.metric, start);
-    this.pending.push({ end, key, plain: plainParts(key), start, summary: s });
+    this.pending.push({ end, key, start, summary: s });
   }
 
   private summary(key: KeyState, name: string, start: number, end: number, w: Win): Summary {
-    return {
+    // Fields in the order they always had (the aggregates after count, then late and tags), written in
+    // place rather than spread from a result object (issue 14).
+    const s = {
       id: summaryId(this.opts.agentId, name, key.device, key.metric, start),
       rev: w.rev,
       device: key.device,
       metric: key.metric,
       window: { name, type: key.spec.type, start, end },
-      ...w.result(key.spec.aggregates),
-      late: w.late,
-      tags: key.unit === undefined ? {} : { unit: key.unit },
-    };
+      count: w.n,
+    } as Summary;
+    w.putResult(s, key.spec.aggregates);
+    s.late = w.late;
+    s.tags = key.unit === undefined ? {} : { unit: key.unit };
+    return s;
   }
 
   /** Releases pending emissions ordered by window end, then key, then start (deterministic). */
@@ -894,7 +906,7 @@ export class WindowEngine {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    batch.sort((a, b) => a.end - b.end || compareKeys(a, b) || a.start - b.start);
+    if (batch.length > 1) batch.sort(emissionOrder);
     for (const e of batch) this.out.summary(e.summary);
   }
 }
@@ -922,6 +934,11 @@ function deviceToJSON(dev: DeviceState, now: number, serialise = false): DeviceJ
   };
 }
 
+/** Emissions by window end, then key, then start (deterministic). */
+function emissionOrder(a: Emission, b: Emission): number {
+  return a.end - b.end || compareKeys(a, b) || a.start - b.start;
+}
+
 /**
  * The emission tie-break: `name \0 device \0 metric` in string order. Issue 14: kept per key, that string
  * was ~1.3 MiB of concatenated strings at 15,000 keys; built per emission, it cost 2–4 % of the cheapest
@@ -933,7 +950,9 @@ function compareKeys(a: Emission, b: Emission): number {
   const x = a.key;
   const y = b.key;
   if (x === y) return 0;
-  if (a.plain && b.plain) {
+  // Whether the parts hold a \0 is asked here, when two emissions are compared, not per emission: most
+  // flushes release one summary and never compare (issue 14).
+  if (plainParts(x) && plainParts(y)) {
     const xn = x.spec.spec.name;
     const yn = y.spec.spec.name;
     if (xn !== yn) return xn < yn ? -1 : 1;
@@ -949,6 +968,11 @@ function compareKeys(a: Emission, b: Emission): number {
 /** `specName \0 metric` for each spec: the keys of DeviceState.keys a reading of `metric` goes to. */
 function keyNamesOf(specs: CompiledSpec[], metric: string): readonly string[] {
   return specs.map((s) => `${s.spec.name}\0${metric}`);
+}
+
+/** The key's name in DeviceState.keys (keyNamesOf). */
+function keyNameOf(key: KeyState): string {
+  return `${key.spec.spec.name}\0${key.metric}`;
 }
 
 function joinedKey(key: KeyState): string {
@@ -1005,6 +1029,17 @@ function withoutWins(wins: readonly Win[], drop: (w: Win) => boolean): readonly 
   const out = new Array<Win>(n);
   let j = 0;
   for (const w of wins) if (!drop(w)) out[j++] = w;
+  return out;
+}
+
+/** `wins` without those past their lateness at `wm` (sweep's purge, as withoutWins without a closure per key: issue 14). */
+function withoutPurged(wins: readonly Win[], allowed: number, wm: number): readonly Win[] {
+  let n = 0;
+  for (const w of wins) if (!(w.end + allowed <= wm)) n++;
+  if (n === 0) return NO_WINS;
+  const out = new Array<Win>(n);
+  let j = 0;
+  for (const w of wins) if (!(w.end + allowed <= wm)) out[j++] = w;
   return out;
 }
 
