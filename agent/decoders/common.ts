@@ -57,7 +57,7 @@ const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 /** A number written as text (csv, kv, number formats). */
 export function parseNumberText(text: string, what = 'value'): number {
   const quick = plainDecimal(text);
-  if (quick === quick) return quick; // not NaN
+  if (!Number.isNaN(quick)) return quick;
   const t = text.trim();
   if (t === '') fail('no_value', `${what} is empty`);
   if (!NUMBER_RE.test(t)) fail('not_a_number', `${what} is not a number`);

@@ -19,7 +19,7 @@ export class NumberDecoder implements Decoder {
     const text = toText(payload, MAX_NUMBER_FRAME);
     // A plain decimal is not blank: the trim only for the others (issue 14).
     let value = plainDecimal(text);
-    if (value !== value && text.trim() === '') fail('empty', 'empty frame');
+    if (Number.isNaN(value) && text.trim() === '') fail('empty', 'empty frame');
     let device = ctx.device;
     if (device !== this.lastDevice || device === undefined) {
       device = checkName(device, 'device');
@@ -30,7 +30,7 @@ export class NumberDecoder implements Decoder {
       metric = checkName(metric, 'metric');
       this.lastMetric = metric;
     }
-    if (value !== value) value = parseNumberText(text);
+    if (Number.isNaN(value)) value = parseNumberText(text);
     return [{ device, metric, value, ts: ctx.arrivalTs, arrivalTime: true }];
   }
 }
