@@ -77,10 +77,10 @@ export class JsonDecoder implements Decoder {
     if (m1 < 0 || !t.startsWith(VALUE_OPEN, m1)) return null;
     let end = readJsonNumber(t, m1 + VALUE_OPEN.length);
     if (end < 0 || !t.startsWith(TS_OPEN, end)) return null;
-    const value = numberRead;
+    const value = numberRead[0]!;
     end = readJsonNumber(t, end + TS_OPEN.length);
     if (end !== t.length - 1 || t.charCodeAt(end) !== 0x7d /* } */) return null;
-    const rawTs = numberRead;
+    const rawTs = numberRead[0]!;
     // The frame is JSON of that shape: its fields are checked in the general path's order, so a bad one
     // gives the same reason there and here.
     let device = this.lastDevice;
@@ -126,8 +126,11 @@ function plainStringEnd(t: string, i: number): number {
   }
 }
 
-/** The value of the last number readJsonNumber read (a module slot: no object per number). */
-let numberRead = 0;
+/**
+ * The value of the last number readJsonNumber read. A typed array: a double stored into a module `let`
+ * is a new heap number each time (issue 14: that store was 5 % of decode + one window).
+ */
+const numberRead = new Float64Array(1);
 /** 10^k for k <= 22: exact doubles (the largest power of ten that is one). */
 const EXACT_POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
@@ -172,10 +175,10 @@ function readJsonNumber(t: string, i: number): number {
     while (c >= 0x30 && c <= 0x39);
   }
   // Leading zeros after the point count as digits too (0.001: mantissa 1, 3 decimals): both bounds hold.
-  if (exponent || digits + decimals > 15) numberRead = Number(t.slice(start, i));
+  if (exponent || digits + decimals > 15) numberRead[0] = Number(t.slice(start, i));
   else {
     const v = decimals === 0 ? mantissa : mantissa / EXACT_POW10[decimals]!;
-    numberRead = negative ? -v : v;
+    numberRead[0] = negative ? -v : v;
   }
   return i;
 }
