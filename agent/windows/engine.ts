@@ -942,27 +942,34 @@ function emissionOrder(a: Emission, b: Emission): number {
 /**
  * The emission tie-break: `name \0 device \0 metric` in string order. Issue 14: kept per key, that string
  * was ~1.3 MiB of concatenated strings at 15,000 keys; built per emission, it cost 2–4 % of the cheapest
- * pipeline case (a concatenation and a flattening per summary). Without a \0 in any part, comparing name,
- * then device, then metric orders exactly as the joined strings do (a part that is a prefix of the other
- * meets \0, below every other code unit, in the joined form); with one, the joined strings are compared.
+ * pipeline case (a concatenation and a flattening per summary). The joined strings share everything up
+ * to the first part that differs; when neither of those two parts is a prefix of the other, they first
+ * differ inside it, so comparing that part alone orders exactly as the joined strings do. Only when one
+ * is a prefix of the other does the \0 after it matter (it sorts below every code unit, and a part may
+ * itself hold one): then the joined strings are compared. Issue 14: checking every part for a \0 per
+ * comparison (or per emission) cost 3 % of the windows alone.
  */
 function compareKeys(a: Emission, b: Emission): number {
   const x = a.key;
   const y = b.key;
   if (x === y) return 0;
-  // Whether the parts hold a \0 is asked here, when two emissions are compared, not per emission: most
-  // flushes release one summary and never compare (issue 14).
-  if (plainParts(x) && plainParts(y)) {
-    const xn = x.spec.spec.name;
-    const yn = y.spec.spec.name;
-    if (xn !== yn) return xn < yn ? -1 : 1;
-    if (x.device !== y.device) return x.device < y.device ? -1 : 1;
-    if (x.metric !== y.metric) return x.metric < y.metric ? -1 : 1;
-    return 0;
+  let p = x.spec.spec.name;
+  let q = y.spec.spec.name;
+  if (p === q) {
+    p = x.device;
+    q = y.device;
+    if (p === q) {
+      p = x.metric;
+      q = y.metric;
+      if (p === q) return 0;
+    }
   }
-  const p = joinedKey(x);
-  const q = joinedKey(y);
-  return p < q ? -1 : p > q ? 1 : 0;
+  if (p.length < q.length ? q.startsWith(p) : p.startsWith(q)) {
+    const j = joinedKey(x);
+    const k = joinedKey(y);
+    return j < k ? -1 : j > k ? 1 : 0;
+  }
+  return p < q ? -1 : 1;
 }
 
 /** `specName \0 metric` for each spec: the keys of DeviceState.keys a reading of `metric` goes to. */
@@ -977,10 +984,6 @@ function keyNameOf(key: KeyState): string {
 
 function joinedKey(key: KeyState): string {
   return `${key.spec.spec.name}\0${key.device}\0${key.metric}`;
-}
-
-function plainParts(key: KeyState): boolean {
-  return !key.spec.spec.name.includes('\0') && !key.device.includes('\0') && !key.metric.includes('\0');
 }
 
 // A key's open windows as an array sorted by start, replaced on change (issue 14): a Map per key cost
