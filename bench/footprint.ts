@@ -22,6 +22,8 @@
 //   - where the MiB go (idle): /proc smaps by mapping (executable file pages, anonymous, malloc,
 //     libraries, addons) and, through a preloaded probe (NODE_OPTIONS=--require, SIGUSR2),
 //     process.memoryUsage(), v8.getHeapSpaceStatistics() and v8.getHeapCodeStatistics()
+//   - the agent gets the service unit's `Environment=` (MALLOC_ARENA_MAX; EDGEFLOW_BENCH_FOOTPRINT_UNIT=
+//     another unit file, or `none`)
 //   - V8 flags NODE_OPTIONS refuses (e.g. --trace-gc, --heap-growing-percent=N), without a rebuild:
 //     EDGEFLOW_FOOTPRINT_V8_FLAGS="..." (the probe's v8.setFlagsFromString, probed agents only: keys,
 //     burst, breakdown), with EDGEFLOW_BENCH_FOOTPRINT_STDOUT=file for what V8 prints on stdout;
@@ -180,6 +182,23 @@ interface Agent {
   stop(): Promise<void>;
 }
 
+/**
+ * The `Environment=` of the service unit the agent is deployed with (deploy/systemd/edgeflow-agent.service;
+ * `EDGEFLOW_BENCH_FOOTPRINT_UNIT=path` another tree's, `none` for none), so the agent runs here as on a
+ * gateway: the unit sets MALLOC_ARENA_MAX=1 (issue 14). EDGEFLOW_NATIVE_DIR stays the bench's.
+ */
+const UNIT_ENV = unitEnvironment(
+  process.env.EDGEFLOW_BENCH_FOOTPRINT_UNIT ?? join(ROOT, 'deploy/systemd/edgeflow-agent.service'),
+);
+
+function unitEnvironment(unit: string): Record<string, string> {
+  if (unit === 'none') return {};
+  const env: Record<string, string> = {};
+  for (const m of readFileSync(unit, 'utf8').matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm))
+    env[m[1] as string] = m[2] as string;
+  return env;
+}
+
 let seq = 0;
 
 async function startAgent(
@@ -213,6 +232,7 @@ async function startAgent(
   const proc = spawn(BIN, ['run', '--config', file, '--log-level', 'warn'], {
     env: {
       ...process.env,
+      ...UNIT_ENV,
       EDGEFLOW_NATIVE_DIR: opts.nativeDir,
       ...opts.env,
       // Experiments with V8 flags without a rebuild (the executable honours NODE_OPTIONS).

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { decodeCheckpointValue, encodeCheckpointValue } from './checkpoint-codec.ts';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import {
+  checkpointDigest,
+  decodeCheckpointValue,
+  encodeCheckpointValue,
+  encodeIfChanged,
+} from './checkpoint-codec.ts';
 
 test('small values stay plain JSON (old agents can read them)', () => {
   for (const v of ['[]', '{"v":1,"rules":[]}', JSON.stringify({ a: 'x'.repeat(500) })]) {
@@ -33,4 +40,29 @@ test('existing plain JSON checkpoints (older agents) decode unchanged', () => {
 
 test('a damaged compressed value throws (the agent reports a state reset)', () => {
   assert.throws(() => decodeCheckpointValue('z1:AAAA////'));
+});
+
+test('encodeIfChanged: the digest of the UTF-8 bytes, the stored form only when the digest differs', () => {
+  const values = [
+    '[]',
+    JSON.stringify({ a: 'x'.repeat(100) }), // hashed, stored plain
+    JSON.stringify({ t: 'é ünïcode ✓ '.repeat(2000) }), // deflated, not ASCII
+    JSON.stringify({ big: 'z'.repeat(1_200_000) }), // larger than the reused scratch buffer
+  ];
+  for (const v of values) {
+    const [dg, stored] = encodeIfChanged(v, undefined);
+    assert.equal(dg, checkpointDigest(v));
+    const expected = v.length <= 64 ? `=${v}` : `#${createHash('sha1').update(v, 'utf8').digest('base64')}`;
+    assert.equal(dg, expected);
+    assert.equal(stored, encodeCheckpointValue(v));
+    assert.equal(decodeCheckpointValue(stored as string), v);
+    assert.deepEqual(encodeIfChanged(v, dg), [dg, undefined]);
+  }
+});
+
+test('deflated values are the same bytes as a default-chunked deflateRaw (older agents read them)', () => {
+  const json = JSON.stringify(Array.from({ length: 3000 }, (_, i) => ({ i, s: `v${i * 7919}` })));
+  const enc = encodeCheckpointValue(json);
+  assert.equal(enc, `z1:${deflateRawSync(Buffer.from(json)).toString('base64')}`);
+  assert.equal(inflateRawSync(Buffer.from(enc.slice(3), 'base64')).toString(), json);
 });

@@ -8,13 +8,17 @@
 //
 // When: soon after an item is emitted (group commit, at most once per `checkpoint.minInterval`, issue
 // 19), otherwise every `checkpoint.interval` (the runtime's tick asks `due()`).
-import { createHash } from 'node:crypto';
 import type { Histogram } from 'prom-client';
 import type { Clock, Timer } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Outbox, OutboxItem } from '../outbox/outbox.ts';
 import type { RawFrame, Source } from '../sources/source.ts';
-import { decodeCheckpointValue, encodeCheckpointValue } from './checkpoint-codec.ts';
+import {
+  checkpointDigest,
+  decodeCheckpointValue,
+  encodeCheckpointValue,
+  encodeIfChanged,
+} from './checkpoint-codec.ts';
 import type { AgentCounters } from './counters.ts';
 
 /**
@@ -119,7 +123,7 @@ export class Checkpointer {
     try {
       // Plain JSON (any agent version) or deflated (`z1:`, checkpoint-codec.ts).
       const raw = decodeCheckpointValue(stored);
-      this.lastSaved.set(key, digest(raw));
+      this.lastSaved.set(key, checkpointDigest(raw));
       return JSON.parse(raw);
     } catch (err) {
       onCorrupt(err);
@@ -254,9 +258,11 @@ export class Checkpointer {
           stored.set(k, v);
           continue;
         }
-        const dg = digest(v);
-        if (this.lastSaved.get(k) !== dg && !(k === 'held' && v === '[]' && !this.lastSaved.has(k))) {
-          stored.set(k, encodeCheckpointValue(v));
+        const last = this.lastSaved.get(k);
+        if (k === 'held' && v === '[]' && last === undefined) continue;
+        const [dg, enc] = encodeIfChanged(v, last);
+        if (enc !== undefined) {
+          stored.set(k, enc);
           digests.set(k, dg);
         }
       }
@@ -355,9 +361,4 @@ export class Checkpointer {
       lastCommitAt: this.lastCommitAt,
     };
   }
-}
-
-/** What lastSaved keeps of a value: short ones themselves, long ones a SHA-1 (~1 GB/s; not a security use). */
-function digest(v: string): string {
-  return v.length <= 64 ? `=${v}` : `#${createHash('sha1').update(v).digest('base64')}`;
 }
