@@ -22,6 +22,7 @@
 //   node --import tsx bench/nodered.ts                          (alone)
 //   npm run bench -- nodered                                    (through bench/run.ts)
 //   EDGEFLOW_BENCH_MQTT_N=200000 EDGEFLOW_BENCH_MQTT_QOS=0,1 EDGEFLOW_BENCH_MQTT_CONSUMERS=raw,agent,nodered
+//   EDGEFLOW_BENCH_CPU_PROF=dir     the agent process runs with --cpu-prof, its profile written into dir
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -183,7 +184,17 @@ async function startEdgeflow(url: string, prefix: string, qos: 0 | 1): Promise<S
     uplink: { urls: [url] },
     http: { listen: '127.0.0.1:0' },
   };
-  const agent = await startAgent(writeConfig(dir, config));
+  // EDGEFLOW_BENCH_CPU_PROF=dir: the agent runs with --cpu-prof into dir (written when it exits at stop()).
+  const cpuProf = process.env.EDGEFLOW_BENCH_CPU_PROF;
+  const agent = await startAgent(writeConfig(dir, config), {
+    bin: [
+      process.execPath,
+      ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []),
+      '--import',
+      'tsx',
+      join(ROOT, 'agent/main.ts'),
+    ],
+  });
   await waitFor(
     async () => {
       const st = await agent.status();
