@@ -83,6 +83,23 @@ describe('mqtt source against Mosquitto', { timeout: 120_000 }, () => {
     assert.equal(t.src.status().pendingAcks, 2);
     f.ack!();
     assert.equal(t.src.status().pendingAcks, 0);
+    // The fields are remembered per topic (issue 14): the same topic again gives equal fields, another
+    // device its own, and a mismatching topic is refused again (the memo keeps the refusal too).
+    await publish(`${p}/s1/temperature`, ['22']);
+    await publish(`${p}/s2/humidity`, ['40']);
+    await publish(`${p}/s1`, ['y']);
+    await waitFor('3 more', () => t.frames.length === 3 && t.bad.length === 2);
+    assert.deepEqual(
+      t.frames.map((x) => [x.payload.toString(), x.fields]),
+      [
+        ['21.5', { device: 's1', metric: 'temperature' }],
+        ['22', { device: 's1', metric: 'temperature' }],
+        ['40', { device: 's2', metric: 'humidity' }],
+      ],
+    );
+    assert.ok(Object.isFrozen(t.frames[1]!.fields), 'shared between the frames of a topic: read-only');
+    assert.deepEqual(t.src.status().badFrames, { topic_mismatch: 2 });
+    for (const x of t.frames.slice(1)) x.ack!();
   });
 
   it('receives far more un-acked messages than max_inflight_messages (MQTT 5 receiveMaximum)', async () => {

@@ -10,8 +10,11 @@ import type { ConfigFile } from '../config-common.ts';
 export interface RawFrame {
   /** One frame: a line from a serial port (without the line terminator) or one MQTT message payload. */
   payload: Buffer;
-  /** Fields taken from the MQTT topic through the source's `topicPattern` (device, metric). */
-  fields?: { device?: string; metric?: string };
+  /**
+   * Fields taken from the MQTT topic through the source's `topicPattern` (device, metric). Read-only: the
+   * MQTT source hands the same object to every frame of one topic.
+   */
+  fields?: Readonly<{ device?: string; metric?: string }>;
   /** Wall-clock arrival time, epoch ms. */
   receivedAt: number;
   /**
