@@ -76,6 +76,8 @@ export interface MqttSourceOptions {
  */
 const TOPIC_MEMO_MAX = 10_000;
 
+const noLog = (): void => {};
+
 /** Returned through handleMessage's callback so mqtt.js skips its automatic PUBACK (see header). */
 const DEFERRED = Object.freeze(new Error('edgeflow: PUBACK deferred until checkpoint'));
 
@@ -202,6 +204,10 @@ export class MqttSource implements Source {
       // keeps for life, to save one 2-byte allocation per PUBACK. The flag is process-wide in
       // mqtt-packet; the uplink sets it too (issue 14, bench/footprint.ts).
       writeCache: false,
+      // mqtt.js logs through `debug` several times per packet (handlePublish, its packet pump): with no
+      // DEBUG set each call still costs a call with rest arguments and the `enabled` getter, ~2 % of the
+      // agent's CPU at QoS 0 (issue 14, --cpu-prof of bench/nodered.ts). DEBUG=mqttjs* keeps its log.
+      log: process.env.DEBUG ? undefined : noLog,
     };
   }
 
