@@ -102,6 +102,25 @@ describe('mqtt source against Mosquitto', { timeout: 120_000 }, () => {
     for (const x of t.frames.slice(1)) x.ack!();
   });
 
+  it('QoS 0: frames without ack or key, over MQTT 3.1.1 (nothing to acknowledge), topicPattern fields', async () => {
+    const p = prefix();
+    const t = source({ topics: [`${p}/+/+`], topicPattern: `${p}/{device}/{metric}`, qos: 0 });
+    await t.start();
+    await waitFor('subscribed', () => (t.src as unknown as { subscribed: boolean }).subscribed);
+    const client = (t.src as unknown as { client: { options: { protocolVersion: number } } }).client;
+    assert.equal(client.options.protocolVersion, 4);
+    const c = await mqtt.connectAsync(BROKER, { clientId: `edgeflow-test-pub-${randomUUID()}` });
+    for (let i = 0; i < 5; i++) await c.publishAsync(`${p}/d${i % 2}/t`, String(i), { qos: 0 });
+    await c.endAsync();
+    await waitFor('5 frames', () => t.frames.length === 5);
+    assert.deepEqual(t.texts(), ['0', '1', '2', '3', '4']);
+    assert.deepEqual(
+      t.frames.map((f) => [f.fields?.device, f.ack, f.key]),
+      [0, 1, 0, 1, 0].map((d) => [`d${d}`, undefined, undefined]),
+    );
+    assert.equal(t.src.status().pendingAcks, 0);
+  });
+
   it('receives far more un-acked messages than max_inflight_messages (MQTT 5 receiveMaximum)', async () => {
     const p = prefix();
     const t = source({ topics: [`${p}/#`] });

@@ -64,7 +64,7 @@ export interface MqttSourceOptions {
   maxInflight?: number;
   /** How long to wait for the broker's redelivery of frames pending at a disconnect, ms. [10000] */
   redeliveryGraceMs?: number;
-  /** MQTT protocol; 5 falls back to 3.1.1 if the broker refuses it. [5] */
+  /** MQTT protocol; 5 falls back to 3.1.1 if the broker refuses it. [5 at QoS 1, 4 at QoS 0] */
   protocolVersion?: 4 | 5;
   /** Largest payload; larger messages are dropped as `too_long` (and acked). [1MB] */
   maxPayloadBytes?: number;
@@ -180,16 +180,24 @@ export class MqttSource implements Source {
         });
       }
     };
+    // MQTT 5 is for the acknowledged flow: its receiveMaximum lifts the broker's in-flight cap on un-acked
+    // QoS 1 messages (header). At QoS 0 nothing is acknowledged and 3.1.1 keeps the session as well
+    // (`clean: false`), while mqtt-packet parses an MQTT 5 PUBLISH's properties into an object of its own
+    // per message: 3.1.1 at QoS 0 costs ~0.2 µs less per message (mqtt.js alone, 1.88 -> 1.65 µs; issue 14).
+    const protocolVersion = o.protocolVersion ?? ((o.qos ?? 1) === 0 ? 4 : 5);
     return {
       manualConnect: true, // handleMessage must be in place before a resumed session redelivers
       clientId: this.clientId,
       clean: false,
-      protocolVersion: this.opts.protocolVersion ?? 5,
+      protocolVersion,
       // Session Expiry Interval: MQTT 5 ends a session at disconnect unless told otherwise; 0xFFFFFFFF = never.
-      properties: {
-        sessionExpiryInterval: 0xffffffff,
-        receiveMaximum: Math.min(65535, Math.max(1, o.maxInflight ?? 65535)),
-      },
+      properties:
+        protocolVersion === 5
+          ? {
+              sessionExpiryInterval: 0xffffffff,
+              receiveMaximum: Math.min(65535, Math.max(1, o.maxInflight ?? 65535)),
+            }
+          : undefined,
       keepalive: o.keepaliveSec ?? 30,
       reconnectPeriod: 0, // our own jittered backoff (backoff.ts) instead of mqtt.js's fixed period
       connectTimeout: 10_000,
