@@ -202,6 +202,22 @@ test('back-pressure: checkpoints failing (disk full) → MQTT paused and not ack
   await agent.stop(0);
 });
 
+test('maxPendingFrames on a healthy disk: a checkpoint at the limit, no back-pressure (no pause, no counter)', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const { agent, mqtt } = await build(clock, config({ limits: { maxPendingFrames: 50 } }));
+  const ts = () => clock.now();
+  for (let i = 0; i < 120; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts());
+  // Issue 14: it paused, wrote, resumed, and counted a back-pressure event at every limit reached.
+  assert.equal(mqtt.pauses, 0, 'never paused');
+  assert.equal(mqtt.acked, 100, 'the frames up to each limit acked by the checkpoint written there');
+  assert.equal(st(agent).pendingFrames, 20);
+  assert.equal(st(agent).paused, false);
+  const m = await agent.metrics.registry.metrics();
+  assert.equal(metricValue(m, 'edgeflow_agent_backpressure_total'), 0);
+  assert.equal(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'ok' }), 2);
+  await agent.stop(0);
+});
+
 test('serial readings since the last checkpoint are reported at risk; nothing changed → no checkpoint write', async () => {
   const clock = new FakeClock(Date.UTC(2026, 10, 22));
   const outbox = new MemoryOutbox();
