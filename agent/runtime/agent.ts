@@ -179,6 +179,7 @@ export class Agent {
     });
     this.ingress = new Ingress({
       clock: this.clock,
+      processing: this.processing,
       log: this.log,
       counters: this.counters,
       clockGuard: this.clockGuard,

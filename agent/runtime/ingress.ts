@@ -28,6 +28,13 @@ interface Refused {
 
 export interface IngressDeps {
   clock: Clock;
+  /**
+   * The engines' clock (processing-clock.ts: its monotonic time stands still while sources are paused).
+   * The monotonic instant handed to the windows and rules with each reading is read here, on the clock
+   * their ticks read: one read off `clock` put readings ahead of the ticks by every paused interval so
+   * far, and idle windows closed that much later.
+   */
+  processing: Clock;
   log: Logger;
   counters: AgentCounters;
   clockGuard: ClockGuard;
@@ -92,7 +99,7 @@ export class Ingress implements EngineOutputs {
     }
     const refused: Refused = { count: 0 };
     // One monotonic instant for the frame's readings, read once for the windows and the rules (issue 14).
-    const mono = this.d.clock.monotonic();
+    const mono = this.d.processing.monotonic();
     const readingsIn = entry.counts.readingsIn;
     for (const r of readings) {
       if (this.accept(src, readingsIn, r, refused, mono) && !entry.redeliverable) checkpointer.addAtRisk(src);
@@ -174,7 +181,8 @@ export class Ingress implements EngineOutputs {
   releaseHeld(): void {
     const { clock, hold } = this.d;
     const now = clock.now();
-    const mono = clock.monotonic();
+    const mono = clock.monotonic(); // the clock hold's own, for the arrival stamps
+    const engineNow = this.d.processing.monotonic();
     const held = hold.take();
     this.d.checkpointer.markDirty();
     for (const h of held) {
@@ -184,7 +192,7 @@ export class Ingress implements EngineOutputs {
         this.d.counters.readingsIn.cell({ source: h.source }),
         { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true },
         refused,
-        mono,
+        engineNow,
       );
       this.countRefused(h.source, { payload: Buffer.alloc(0), receivedAt: now }, refused);
     }
