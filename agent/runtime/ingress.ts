@@ -15,8 +15,12 @@ import type { ClockGuard } from './clock-guard.ts';
 import type { ClockHold } from './clock-hold.ts';
 import type { AgentCounters, Cell } from './counters.ts';
 import type { EngineOutputs, Engines } from './engines.ts';
+import type { ProcessingClock } from './processing-clock.ts';
 
-/** How far a device timestamp may lie in the future before the reading is refused. */
+/**
+ * How far a device timestamp may lie after its frame's arrival (wall clock) before the reading is refused,
+ * so no window is ever dated in the future.
+ */
 const FUTURE_TOLERANCE_MS = 60_000;
 
 /** Readings of one frame refused for their timestamp: the first reason and message, and how many. */
@@ -34,7 +38,7 @@ export interface IngressDeps {
    * their ticks read: one read off `clock` put readings ahead of the ticks by every paused interval so
    * far, and idle windows closed that much later.
    */
-  processing: Clock;
+  processing: ProcessingClock;
   log: Logger;
   counters: AgentCounters;
   clockGuard: ClockGuard;
@@ -98,11 +102,17 @@ export class Ingress implements EngineOutputs {
       return;
     }
     const refused: Refused = { count: 0 };
-    // One monotonic instant for the frame's readings, read once for the windows and the rules (issue 14).
-    const mono = this.d.processing.monotonic();
+    // One monotonic instant for the frame's readings, for the windows and the rules: the source's arrival
+    // time when it gives one, else read once here (issue 14).
+    const { processing } = this.d;
+    const mono =
+      frame.receivedMono === undefined ? processing.monotonic() : processing.monotonicAt(frame.receivedMono);
+    // Readings stamped more than FUTURE_TOLERANCE_MS after their frame arrived are refused.
+    const maxTs = frame.receivedAt + FUTURE_TOLERANCE_MS;
     const readingsIn = entry.counts.readingsIn;
     for (const r of readings) {
-      if (this.accept(src, readingsIn, r, refused, mono) && !entry.redeliverable) checkpointer.addAtRisk(src);
+      if (this.accept(src, readingsIn, r, refused, mono, maxTs) && !entry.redeliverable)
+        checkpointer.addAtRisk(src);
     }
     this.countRefused(src, frame, refused);
     if (checkpointer.pendingFrames >= this.d.maxPendingFrames()) this.d.overPending();
@@ -143,7 +153,14 @@ export class Ingress implements EngineOutputs {
   }
 
   /** Returns true when the reading went into the windows and rules; a refusal is noted in `refused`. */
-  private accept(src: string, readingsIn: Cell, r: Reading, refused: Refused, mono: number): boolean {
+  private accept(
+    src: string,
+    readingsIn: Cell,
+    r: Reading,
+    refused: Refused,
+    mono: number,
+    maxTs: number,
+  ): boolean {
     const { clockGuard, counters, checkpointer } = this.d;
     if (r.arrivalTime && !clockGuard.synced()) {
       // No trustworthy wall clock yet: keep the reading with its monotonic arrival time and stamp it
@@ -161,7 +178,7 @@ export class Ingress implements EngineOutputs {
       refused.message ??= `timestamp ${r.ts} is before limits.minEventTime ${new Date(clockGuard.minEventTime()).toISOString()}`;
       return false;
     }
-    if (clockGuard.synced() && r.ts > clockGuard.maxEventTime(FUTURE_TOLERANCE_MS)) {
+    if (clockGuard.synced() && r.ts > maxTs) {
       counters.futureRefused.inc();
       refused.count++;
       refused.reason ??= 'timestamp_in_future';
@@ -193,6 +210,7 @@ export class Ingress implements EngineOutputs {
         { ...h.reading, ts: Math.round(now - (mono - h.mono)), arrivalTime: true },
         refused,
         engineNow,
+        now + FUTURE_TOLERANCE_MS,
       );
       this.countRefused(h.source, { payload: Buffer.alloc(0), receivedAt: now }, refused);
     }

@@ -119,6 +119,16 @@ describe('mqtt source against Mosquitto', { timeout: 120_000 }, () => {
       [0, 1, 0, 1, 0].map((d) => [`d${d}`, undefined, undefined]),
     );
     assert.equal(t.src.status().pendingAcks, 0);
+    // Arrival times are read once per socket chunk (issue 14): a later chunk has its own.
+    const last = t.frames[4]!;
+    assert.ok(Math.abs(last.receivedAt - Date.now()) < 5000, 'receivedAt is the wall clock');
+    assert.equal(typeof last.receivedMono, 'number');
+    await new Promise((r) => setTimeout(r, 100));
+    await publish(`${p}/d9/t`, ['5']);
+    await waitFor('6th frame', () => t.frames.length === 6);
+    const next = t.frames[5]!;
+    assert.ok(next.receivedMono! - last.receivedMono! >= 90, 'a new chunk, a new arrival time');
+    assert.ok(next.receivedAt - last.receivedAt >= 90);
   });
 
   it('receives far more un-acked messages than max_inflight_messages (MQTT 5 receiveMaximum)', async () => {

@@ -18,6 +18,11 @@ export interface RawFrame {
   /** Wall-clock arrival time, epoch ms. */
   receivedAt: number;
   /**
+   * Monotonic arrival time (the source context's clock), read with `receivedAt`. A source that gives it
+   * spares the runtime a clock read per frame (ingress.ts); one that does not gets it read on arrival.
+   */
+  receivedMono?: number;
+  /**
    * For sources that can redeliver (MQTT QoS 1): acknowledge to the broker. The runtime calls it only
    * after the frame's readings are in a checkpoint (issue 4), so a crash before that means redelivery.
    * Absent for sources that cannot redeliver (serial).
