@@ -165,7 +165,11 @@ async function startRaw(url: string, topic: string, qos: 0 | 1, n: number): Prom
     stop: async () => {
       if (process.env.EDGEFLOW_BENCH_CPU_PROF) {
         killGroup(proc, 'SIGTERM');
-        await waitFor(() => proc.exitCode !== null || proc.signalCode !== null, 10_000, 'raw subscriber exit');
+        await waitFor(
+          () => proc.exitCode !== null || proc.signalCode !== null,
+          10_000,
+          'raw subscriber exit',
+        );
       }
       killGroup(proc, 'SIGKILL');
     },
@@ -201,13 +205,7 @@ async function startEdgeflow(url: string, prefix: string, qos: 0 | 1): Promise<S
     http: { listen: '127.0.0.1:0' },
   };
   const agent = await startAgent(writeConfig(dir, config), {
-    bin: [
-      process.execPath,
-      ...cpuProfArgs(),
-      '--import',
-      'tsx',
-      join(ROOT, 'agent/main.ts'),
-    ],
+    bin: [process.execPath, ...cpuProfArgs(), '--import', 'tsx', join(ROOT, 'agent/main.ts')],
   });
   await waitFor(
     async () => {

@@ -226,7 +226,8 @@ test('after a back-pressure pause, idle windows close on processing time: readin
   const outbox = new MemoryOutbox();
   const { agent, mqtt } = await build(clock, config({ limits: { maxPendingFrames: 5 } }), outbox);
   outbox.failWrites = new EdgeflowError('STORE_WRITE_FAILED', 'ENOSPC (test)', { retriable: true });
-  for (let i = 0; i < 5; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: clock.now() }, clock.now());
+  for (let i = 0; i < 5; i++)
+    mqtt.send({ device: 'm1', metric: 't', value: i, ts: clock.now() }, clock.now());
   assert.equal(mqtt.paused, true);
   clock.advance(10_000); // paused: processing time stands still
   outbox.failWrites = null;
