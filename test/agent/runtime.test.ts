@@ -35,12 +35,12 @@ class FakeSource implements Source {
     this.hooks = hooks ?? {};
   }
   /** Delivers one frame (a real MQTT source would not while paused; the runtime must cope for serial). */
-  send(payload: unknown, receivedAt: number): void {
+  send(payload: unknown, receivedAt: number, qos0 = false): void {
     const frame: RawFrame = {
       payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
       receivedAt,
     };
-    if (this.type !== 'serial') frame.ack = () => void this.acked++;
+    if (this.type !== 'serial' && !qos0) frame.ack = () => void this.acked++;
     this.onFrame!(frame);
   }
   pause(): void {
@@ -215,6 +215,30 @@ test('maxPendingFrames on a healthy disk: a checkpoint at the limit, no back-pre
   const m = await agent.metrics.registry.metrics();
   assert.equal(metricValue(m, 'edgeflow_agent_backpressure_total'), 0);
   assert.equal(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'ok' }), 2);
+  await agent.stop(0);
+});
+
+test('maxPendingFrames counts the frames that wait for a checkpoint: QoS 0 frames force none, serial and QoS 1 do', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const outbox = new MemoryOutbox();
+  const { agent, mqtt, serial } = await build(clock, config({ limits: { maxPendingFrames: 50 } }), outbox);
+  const ok = async () =>
+    metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_checkpoints_total', { result: 'ok' });
+  const ts = () => clock.now();
+  for (let i = 0; i < 120; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts(), true);
+  assert.equal(await ok(), 0, 'QoS 0 frames wait for nothing: no checkpoint forced');
+  assert.equal(st(agent).pendingFrames, 120);
+  for (let i = 0; i < 60; i++) serial.send({ device: 's1', metric: 't', value: i, ts: ts() }, ts());
+  assert.equal(await ok(), 1, 'serial readings at risk: a checkpoint at the 50th');
+  assert.equal(st(agent).sources.line.atRisk, 10);
+  // Failing checkpoints: every frame counts again, and at the limit the sources pause.
+  outbox.failWrites = new EdgeflowError('STORE_WRITE_FAILED', 'ENOSPC (test)', { retriable: true });
+  clock.advance(1_000); // the timer's checkpoint fails (10 frames pending)
+  for (let i = 0; i < 40; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts(), true);
+  assert.equal(mqtt.paused, true, 'paused at 50 frames behind a failing disk, QoS 0 included');
+  outbox.failWrites = null;
+  clock.advance(1_000);
+  assert.equal(mqtt.paused, false);
   await agent.stop(0);
 });
 
