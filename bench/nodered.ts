@@ -22,6 +22,7 @@
 //   node --import tsx bench/nodered.ts                          (alone)
 //   npm run bench -- nodered                                    (through bench/run.ts)
 //   EDGEFLOW_BENCH_MQTT_N=200000 EDGEFLOW_BENCH_MQTT_QOS=0,1 EDGEFLOW_BENCH_MQTT_CONSUMERS=raw,agent,nodered
+//   EDGEFLOW_BENCH_CPU_PROF=dir     the agent process runs with --cpu-prof, its profile written into dir
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -127,6 +128,7 @@ import mqtt from 'mqtt';
 const [url, topic, qos, n] = process.argv.slice(1);
 const c = mqtt.connect(url, { clientId: 'bench-nr-raw-' + process.pid, clean: true });
 let count = 0;
+process.on('SIGTERM', () => process.exit(0)); // exits normally: a --cpu-prof profile gets written
 c.on('message', () => { if (++count === Number(n)) process.stdout.write('done ' + Date.now() + '\\n'); });
 c.on('connect', () => c.subscribe(topic, { qos: Number(qos) }, (err) => {
   if (err) throw err;
@@ -134,10 +136,19 @@ c.on('connect', () => c.subscribe(topic, { qos: Number(qos) }, (err) => {
 }));
 `;
 
+/**
+ * EDGEFLOW_BENCH_CPU_PROF=dir: the raw subscriber and the agent run with --cpu-prof into dir (a profile
+ * each, written when the process exits at stop()).
+ */
+function cpuProfArgs(): string[] {
+  const dir = process.env.EDGEFLOW_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 async function startRaw(url: string, topic: string, qos: 0 | 1, n: number): Promise<Started> {
   const proc = spawnTracked(
     process.execPath,
-    ['--input-type=module', '-e', RAW_SUBSCRIBER, url, topic, String(qos), String(n)],
+    [...cpuProfArgs(), '--input-type=module', '-e', RAW_SUBSCRIBER, url, topic, String(qos), String(n)],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
@@ -151,7 +162,17 @@ async function startRaw(url: string, topic: string, qos: 0 | 1, n: number): Prom
       await waitFor(() => /done (\d+)/.test(out), timeoutMs, 'raw subscriber to take every message', 20);
       return Number(/done (\d+)/.exec(out)![1]);
     },
-    stop: async () => killGroup(proc, 'SIGKILL'),
+    stop: async () => {
+      if (process.env.EDGEFLOW_BENCH_CPU_PROF) {
+        killGroup(proc, 'SIGTERM');
+        await waitFor(
+          () => proc.exitCode !== null || proc.signalCode !== null,
+          10_000,
+          'raw subscriber exit',
+        );
+      }
+      killGroup(proc, 'SIGKILL');
+    },
   };
 }
 
@@ -183,7 +204,9 @@ async function startEdgeflow(url: string, prefix: string, qos: 0 | 1): Promise<S
     uplink: { urls: [url] },
     http: { listen: '127.0.0.1:0' },
   };
-  const agent = await startAgent(writeConfig(dir, config));
+  const agent = await startAgent(writeConfig(dir, config), {
+    bin: [process.execPath, ...cpuProfArgs(), '--import', 'tsx', join(ROOT, 'agent/main.ts')],
+  });
   await waitFor(
     async () => {
       const st = await agent.status();

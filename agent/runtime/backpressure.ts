@@ -6,7 +6,7 @@
 import type { Logger } from '../../shared/log.ts';
 import type { Decoder } from '../decoders/decoder.ts';
 import type { Source } from '../sources/source.ts';
-import type { AgentCounters } from './counters.ts';
+import type { AgentCounters, Cell } from './counters.ts';
 import type { ProcessingClock } from './processing-clock.ts';
 
 /** A running source with what the data path needs to know about it. */
@@ -16,6 +16,8 @@ export interface SourceEntry {
   device: string | undefined;
   /** Its frames can be asked for again (MQTT) or not (serial). */
   redeliverable: boolean;
+  /** Its cells of frames_in_total and readings_in_total{source}, bumped per frame and reading (ingress.ts). */
+  counts: { framesIn: Cell; readingsIn: Cell };
 }
 
 export class Backpressure {

@@ -75,6 +75,11 @@ export class Checkpointer {
   private active = false;
   /** Frames (every source) taken since the last successful checkpoint: the back-pressure measure. */
   private framesSinceCheckpoint = 0;
+  /**
+   * Of those, the frames that wait for the checkpoint: an acknowledgement held until it (MQTT QoS 1) or
+   * readings lost without it that no one can resend (serial). A QoS 0 frame waits for nothing.
+   */
+  private framesWaiting = 0;
   /** Serial (non-redeliverable) readings accepted since the last successful checkpoint: lost on a crash. */
   private readonly atRisk = new Map<string, number>();
   /** Something worth a checkpoint happened (a reading changed state, held readings changed). */
@@ -153,9 +158,22 @@ export class Checkpointer {
     return this.framesSinceCheckpoint;
   }
 
-  /** A frame was taken: it is acknowledged by the next successful checkpoint. */
-  frame(source: string, frame: RawFrame): void {
+  /**
+   * Frames that call for a checkpoint at limits.maxPendingFrames (ingress.ts): those that wait for one
+   * (framesWaiting) while checkpoints succeed; every frame while they fail (back-pressure bounds what
+   * piles up behind a failing disk, summaries included).
+   */
+  get framesCallingForCheckpoint(): number {
+    return this.failures > 0 ? this.framesSinceCheckpoint : this.framesWaiting;
+  }
+
+  /**
+   * A frame was taken: it is acknowledged by the next successful checkpoint. `atRisk`: its source cannot
+   * resend it (its readings are lost if the process dies before the checkpoint).
+   */
+  frame(source: string, frame: RawFrame, atRisk = false): void {
     this.framesSinceCheckpoint++;
+    if (frame.ack !== undefined || atRisk) this.framesWaiting++;
     if (frame.ack) this.pendingAcks.push(frame.ack);
     if (frame.key) {
       const keys = this.pendingKeys.get(source);
@@ -336,6 +354,7 @@ export class Checkpointer {
     this.lastCommitAt = this.d.clock.now();
     this.dirty = false;
     this.framesSinceCheckpoint = 0;
+    this.framesWaiting = 0;
     for (const k of this.atRisk.keys()) this.atRisk.set(k, 0);
     const acks = this.pendingAcks;
     this.pendingAcks = [];

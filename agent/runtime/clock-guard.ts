@@ -54,14 +54,6 @@ export class ClockGuard {
   }
 
   /**
-   * The latest event time that is plausible now: readings stamped further in the future than
-   * `tolerance` are refused so no window is ever dated in the future.
-   */
-  maxEventTime(tolerance: number): number {
-    return this.clock.now() + tolerance;
-  }
-
-  /**
    * The one floor for event times, every format (issue 12 item 5). It was build date - 10 years, which
    * refused RFC 8428's own examples (2010) and any backfill of older data.
    */

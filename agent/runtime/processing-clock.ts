@@ -11,6 +11,8 @@ import type { Clock, Timer } from '../../shared/clock.ts';
 export class ProcessingClock implements Clock {
   private pausedAt: number | null = null;
   private offset = 0;
+  /** Base monotonic time of the last resume(). */
+  private resumedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly base: Clock) {}
 
@@ -20,6 +22,13 @@ export class ProcessingClock implements Clock {
   monotonic(): number {
     return (this.pausedAt ?? this.base.monotonic()) - this.offset;
   }
+  /**
+   * Processing time of a base monotonic instant read earlier (a frame's arrival, RawFrame.receivedMono):
+   * never before the last pause or resume, so time handed to the engines never runs backwards.
+   */
+  monotonicAt(baseMono: number): number {
+    return (this.pausedAt ?? Math.max(baseMono, this.resumedAt)) - this.offset;
+  }
   /** Stops processing time (idempotent). */
   pause(): void {
     if (this.pausedAt === null) this.pausedAt = this.base.monotonic();
@@ -27,7 +36,8 @@ export class ProcessingClock implements Clock {
   /** Lets processing time run again, without the paused interval (idempotent). */
   resume(): void {
     if (this.pausedAt === null) return;
-    this.offset += this.base.monotonic() - this.pausedAt;
+    this.resumedAt = this.base.monotonic();
+    this.offset += this.resumedAt - this.pausedAt;
     this.pausedAt = null;
   }
   setTimeout(fn: () => void, ms: number): Timer {

@@ -37,6 +37,7 @@ export class SourceSet {
         decoder: createDecoder(cfg.format),
         device: 'device' in cfg ? cfg.device : undefined,
         redeliverable: sources.get(cfg.type).capabilities.replayable,
+        counts: ingress.sourceCounts(cfg.name),
       };
       this.entries.push(entry);
       if (!entry.redeliverable) checkpointer.trackAtRisk(source.name);

@@ -405,7 +405,7 @@ export class MqttBrokerSource implements Source {
       return;
     }
     const frame: RawFrame = { payload, receivedAt: this.ctx.clock.now() };
-    const f: RawFrame['fields'] = {};
+    const f: { device?: string; metric?: string } = {};
     if (fields.device !== undefined) f.device = fields.device;
     if (fields.metric !== undefined) f.metric = fields.metric;
     frame.fields = f;

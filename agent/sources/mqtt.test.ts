@@ -83,6 +83,52 @@ describe('mqtt source against Mosquitto', { timeout: 120_000 }, () => {
     assert.equal(t.src.status().pendingAcks, 2);
     f.ack!();
     assert.equal(t.src.status().pendingAcks, 0);
+    // The fields are remembered per topic (issue 14): the same topic again gives equal fields, another
+    // device its own, and a mismatching topic is refused again (the memo keeps the refusal too).
+    await publish(`${p}/s1/temperature`, ['22']);
+    await publish(`${p}/s2/humidity`, ['40']);
+    await publish(`${p}/s1`, ['y']);
+    await waitFor('3 more', () => t.frames.length === 3 && t.bad.length === 2);
+    assert.deepEqual(
+      t.frames.map((x) => [x.payload.toString(), x.fields]),
+      [
+        ['21.5', { device: 's1', metric: 'temperature' }],
+        ['22', { device: 's1', metric: 'temperature' }],
+        ['40', { device: 's2', metric: 'humidity' }],
+      ],
+    );
+    assert.ok(Object.isFrozen(t.frames[1]!.fields), 'shared between the frames of a topic: read-only');
+    assert.deepEqual(t.src.status().badFrames, { topic_mismatch: 2 });
+    for (const x of t.frames.slice(1)) x.ack!();
+  });
+
+  it('QoS 0: frames without ack or key, over MQTT 3.1.1 (nothing to acknowledge), topicPattern fields', async () => {
+    const p = prefix();
+    const t = source({ topics: [`${p}/+/+`], topicPattern: `${p}/{device}/{metric}`, qos: 0 });
+    await t.start();
+    await waitFor('subscribed', () => (t.src as unknown as { subscribed: boolean }).subscribed);
+    const client = (t.src as unknown as { client: { options: { protocolVersion: number } } }).client;
+    assert.equal(client.options.protocolVersion, 4);
+    const c = await mqtt.connectAsync(BROKER, { clientId: `edgeflow-test-pub-${randomUUID()}` });
+    for (let i = 0; i < 5; i++) await c.publishAsync(`${p}/d${i % 2}/t`, String(i), { qos: 0 });
+    await c.endAsync();
+    await waitFor('5 frames', () => t.frames.length === 5);
+    assert.deepEqual(t.texts(), ['0', '1', '2', '3', '4']);
+    assert.deepEqual(
+      t.frames.map((f) => [f.fields?.device, f.ack, f.key]),
+      [0, 1, 0, 1, 0].map((d) => [`d${d}`, undefined, undefined]),
+    );
+    assert.equal(t.src.status().pendingAcks, 0);
+    // Arrival times are read once per socket chunk (issue 14): a later chunk has its own.
+    const last = t.frames[4]!;
+    assert.ok(Math.abs(last.receivedAt - Date.now()) < 5000, 'receivedAt is the wall clock');
+    assert.equal(typeof last.receivedMono, 'number');
+    await new Promise((r) => setTimeout(r, 100));
+    await publish(`${p}/d9/t`, ['5']);
+    await waitFor('6th frame', () => t.frames.length === 6);
+    const next = t.frames[5]!;
+    assert.ok(next.receivedMono! - last.receivedMono! >= 90, 'a new chunk, a new arrival time');
+    assert.ok(next.receivedAt - last.receivedAt >= 90);
   });
 
   it('receives far more un-acked messages than max_inflight_messages (MQTT 5 receiveMaximum)', async () => {

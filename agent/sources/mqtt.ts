@@ -64,11 +64,19 @@ export interface MqttSourceOptions {
   maxInflight?: number;
   /** How long to wait for the broker's redelivery of frames pending at a disconnect, ms. [10000] */
   redeliveryGraceMs?: number;
-  /** MQTT protocol; 5 falls back to 3.1.1 if the broker refuses it. [5] */
+  /** MQTT protocol; 5 falls back to 3.1.1 if the broker refuses it. [5 at QoS 1, 4 at QoS 0] */
   protocolVersion?: 4 | 5;
   /** Largest payload; larger messages are dropped as `too_long` (and acked). [1MB] */
   maxPayloadBytes?: number;
 }
+
+/**
+ * Distinct topics whose `topicPattern` fields are remembered (topicFields). Past it the memo starts over:
+ * a subscription over more topics than this pays the match again, never unbounded memory.
+ */
+const TOPIC_MEMO_MAX = 10_000;
+
+const noLog = (): void => {};
 
 /** Returned through handleMessage's callback so mqtt.js skips its automatic PUBACK (see header). */
 const DEFERRED = Object.freeze(new Error('edgeflow: PUBACK deferred until checkpoint'));
@@ -90,6 +98,12 @@ export class MqttSource implements Source {
   private connected = 0;
   private readonly badFrames: Record<string, number> = {};
   private readonly match: ((topic: string) => Record<string, string> | null) | null;
+  /**
+   * topic → its frames' `fields` (frozen: every frame of the topic shares it) or null (topic_mismatch).
+   * A device publishes on the same few topics all its life: splitting each message's topic and building
+   * two objects per frame was 7 % of the agent's per-message CPU at QoS 0 (issue 14, in-process profile).
+   */
+  private readonly topicFields = new Map<string, RawFrame['fields'] | null>();
   private readonly retry: RetryTimer;
   private readonly warn: RateLimitedLog;
   private readonly acks: AckQueue;
@@ -106,6 +120,18 @@ export class MqttSource implements Source {
   /** Packet ids of the PUBACKs collected for one write on the next tick, and the stream they go to (writePuback). */
   private pubackIds: number[] = [];
   private pubackStream: Writable | null = null;
+  /**
+   * Arrival time of the socket chunk being handled, both clocks, read at its first message (deliver):
+   * every message of one chunk arrived with one read from the socket. Stale again at the next chunk
+   * (a 'data' listener put before mqtt.js's own), at resume() and at a new connection. A clock read costs
+   * 80-150 ns on this 2-core VM; two per message were ~8 % of the agent's per-message CPU (issue 14).
+   */
+  private arrivalWall = 0;
+  private arrivalMono = 0;
+  private arrivalStale = true;
+  private readonly chunkArrived = (): void => {
+    this.arrivalStale = true;
+  };
   /** PUBACKs were written on the current connection and the broker has not yet confirmed reading them (stop()). */
   private pubacksUnconfirmed = false;
 
@@ -166,16 +192,24 @@ export class MqttSource implements Source {
         });
       }
     };
+    // MQTT 5 is for the acknowledged flow: its receiveMaximum lifts the broker's in-flight cap on un-acked
+    // QoS 1 messages (header). At QoS 0 nothing is acknowledged and 3.1.1 keeps the session as well
+    // (`clean: false`), while mqtt-packet parses an MQTT 5 PUBLISH's properties into an object of its own
+    // per message: 3.1.1 at QoS 0 costs ~0.2 µs less per message (mqtt.js alone, 1.88 -> 1.65 µs; issue 14).
+    const protocolVersion = o.protocolVersion ?? ((o.qos ?? 1) === 0 ? 4 : 5);
     return {
       manualConnect: true, // handleMessage must be in place before a resumed session redelivers
       clientId: this.clientId,
       clean: false,
-      protocolVersion: this.opts.protocolVersion ?? 5,
+      protocolVersion,
       // Session Expiry Interval: MQTT 5 ends a session at disconnect unless told otherwise; 0xFFFFFFFF = never.
-      properties: {
-        sessionExpiryInterval: 0xffffffff,
-        receiveMaximum: Math.min(65535, Math.max(1, o.maxInflight ?? 65535)),
-      },
+      properties:
+        protocolVersion === 5
+          ? {
+              sessionExpiryInterval: 0xffffffff,
+              receiveMaximum: Math.min(65535, Math.max(1, o.maxInflight ?? 65535)),
+            }
+          : undefined,
       keepalive: o.keepaliveSec ?? 30,
       reconnectPeriod: 0, // our own jittered backoff (backoff.ts) instead of mqtt.js's fixed period
       connectTimeout: 10_000,
@@ -190,6 +224,10 @@ export class MqttSource implements Source {
       // keeps for life, to save one 2-byte allocation per PUBACK. The flag is process-wide in
       // mqtt-packet; the uplink sets it too (issue 14, bench/footprint.ts).
       writeCache: false,
+      // mqtt.js logs through `debug` several times per packet (handlePublish, its packet pump): with no
+      // DEBUG set each call still costs a call with rest arguments and the `enabled` getter, ~2 % of the
+      // agent's CPU at QoS 0 (issue 14, --cpu-prof of bench/nodered.ts). DEBUG=mqttjs* keeps its log.
+      log: process.env.DEBUG ? undefined : noLog,
     };
   }
 
@@ -197,6 +235,9 @@ export class MqttSource implements Source {
     if (this.state === 'stopped' || this.client !== client) return;
     this.gen++;
     this.stream = client.stream;
+    // Before mqtt.js's pipe: a chunk's messages are parsed and handled from its 'data' event on.
+    this.arrivalStale = true;
+    client.stream.prependListener('data', this.chunkArrived);
     this.pubacksUnconfirmed = false;
     if (this.connected++ > 0) this.reconnects++;
     this.state = 'up';
@@ -247,6 +288,7 @@ export class MqttSource implements Source {
   private onClose(client: MqttClient): void {
     if (this.client !== client) return;
     this.stream = null;
+    this.arrivalStale = true;
     this.held = null; // its callback belongs to the dead connection; the broker redelivers the message
     // Entries not yet PUBACKed may be redelivered on the next connection: index them by packet id.
     for (const e of this.pendingEntries()) this.awaitingRedelivery.set(e.messageId, e);
@@ -333,23 +375,46 @@ export class MqttSource implements Source {
       this.bad('too_long', ack);
       return;
     }
-    let fields: RawFrame['fields'];
+    let fields: RawFrame['fields'] | null | undefined;
     if (this.match) {
-      const m = this.match(topic);
-      if (!m) {
+      fields = this.fieldsOf(topic, this.match);
+      if (fields === null) {
         this.bad('topic_mismatch', ack);
         return;
       }
-      fields = {};
-      if (m.device !== undefined) fields.device = m.device;
-      if (m.metric !== undefined) fields.metric = m.metric;
     }
     this.framesIn++;
-    const frame: RawFrame = { payload, receivedAt: this.ctx.clock.now() };
+    if (this.arrivalStale) {
+      this.arrivalWall = this.ctx.clock.now();
+      this.arrivalMono = this.ctx.clock.monotonic();
+      this.arrivalStale = false;
+    }
+    const frame: RawFrame = { payload, receivedAt: this.arrivalWall, receivedMono: this.arrivalMono };
     if (fields) frame.fields = fields;
     if (ack) frame.ack = ack;
     if (key) frame.key = key;
     this.onFrame(frame);
+  }
+
+  /** The `topicPattern` fields of a topic (null: it does not fit), remembered per topic (topicFields). */
+  private fieldsOf(
+    topic: string,
+    match: (topic: string) => Record<string, string> | null,
+  ): RawFrame['fields'] | null {
+    let fields = this.topicFields.get(topic);
+    if (fields === undefined) {
+      const m = match(topic);
+      if (m === null) fields = null;
+      else {
+        const f: { device?: string; metric?: string } = {};
+        if (m.device !== undefined) f.device = m.device;
+        if (m.metric !== undefined) f.metric = m.metric;
+        fields = Object.freeze(f);
+      }
+      if (this.topicFields.size >= TOPIC_MEMO_MAX) this.topicFields.clear();
+      this.topicFields.set(topic, fields);
+    }
+    return fields;
   }
 
   /** A message dropped by the source: counted, reported, and acked (nothing to wait for). */
@@ -444,6 +509,7 @@ export class MqttSource implements Source {
 
   resume(): void {
     this.paused = false;
+    this.arrivalStale = true; // the held message is taken now: time read anew (processing-clock.ts)
     const h = this.held;
     this.held = null;
     if (h) this.process(h.packet, h.cb);

@@ -10,10 +10,18 @@ import type { ConfigFile } from '../config-common.ts';
 export interface RawFrame {
   /** One frame: a line from a serial port (without the line terminator) or one MQTT message payload. */
   payload: Buffer;
-  /** Fields taken from the MQTT topic through the source's `topicPattern` (device, metric). */
-  fields?: { device?: string; metric?: string };
+  /**
+   * Fields taken from the MQTT topic through the source's `topicPattern` (device, metric). Read-only: the
+   * MQTT source hands the same object to every frame of one topic.
+   */
+  fields?: Readonly<{ device?: string; metric?: string }>;
   /** Wall-clock arrival time, epoch ms. */
   receivedAt: number;
+  /**
+   * Monotonic arrival time (the source context's clock), read with `receivedAt`. A source that gives it
+   * spares the runtime a clock read per frame (ingress.ts); one that does not gets it read on arrival.
+   */
+  receivedMono?: number;
   /**
    * For sources that can redeliver (MQTT QoS 1): acknowledge to the broker. The runtime calls it only
    * after the frame's readings are in a checkpoint (issue 4), so a crash before that means redelivery.

@@ -35,12 +35,12 @@ class FakeSource implements Source {
     this.hooks = hooks ?? {};
   }
   /** Delivers one frame (a real MQTT source would not while paused; the runtime must cope for serial). */
-  send(payload: unknown, receivedAt: number): void {
+  send(payload: unknown, receivedAt: number, qos0 = false): void {
     const frame: RawFrame = {
       payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
       receivedAt,
     };
-    if (this.type !== 'serial') frame.ack = () => void this.acked++;
+    if (this.type !== 'serial' && !qos0) frame.ack = () => void this.acked++;
     this.onFrame!(frame);
   }
   pause(): void {
@@ -101,7 +101,7 @@ const st = (a: Agent) => a.status() as Record<string, any>;
 const summaries = (o: MemoryOutbox) =>
   o
     .peek('summaries', 100_000)
-    .map((s) => s.body as { count: number; window: { start: number; end: number } });
+    .map((s) => s.body as { device: string; count: number; window: { start: number; end: number } });
 
 test('clock at 1970: arrival-time readings held (clockSynced false, no 1970 windows); after the NTP step they are stamped and windowed', async () => {
   const clock = new FakeClock(5_000); // 1970-01-01T00:00:05Z, a gateway without RTC before NTP
@@ -199,6 +199,70 @@ test('back-pressure: checkpoints failing (disk full) → MQTT paused and not ack
   assert.equal(total, 50, 'every MQTT reading accepted before and during the failure is in a summary');
   m = await agent.metrics.registry.metrics();
   assert.ok(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'ok' }) >= 1);
+  await agent.stop(0);
+});
+
+test('maxPendingFrames on a healthy disk: a checkpoint at the limit, no back-pressure (no pause, no counter)', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const { agent, mqtt } = await build(clock, config({ limits: { maxPendingFrames: 50 } }));
+  const ts = () => clock.now();
+  for (let i = 0; i < 120; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts());
+  // Issue 14: it paused, wrote, resumed, and counted a back-pressure event at every limit reached.
+  assert.equal(mqtt.pauses, 0, 'never paused');
+  assert.equal(mqtt.acked, 100, 'the frames up to each limit acked by the checkpoint written there');
+  assert.equal(st(agent).pendingFrames, 20);
+  assert.equal(st(agent).paused, false);
+  const m = await agent.metrics.registry.metrics();
+  assert.equal(metricValue(m, 'edgeflow_agent_backpressure_total'), 0);
+  assert.equal(metricValue(m, 'edgeflow_agent_checkpoints_total', { result: 'ok' }), 2);
+  await agent.stop(0);
+});
+
+test('maxPendingFrames counts the frames that wait for a checkpoint: QoS 0 frames force none, serial and QoS 1 do', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const outbox = new MemoryOutbox();
+  const { agent, mqtt, serial } = await build(clock, config({ limits: { maxPendingFrames: 50 } }), outbox);
+  const ok = async () =>
+    metricValue(await agent.metrics.registry.metrics(), 'edgeflow_agent_checkpoints_total', { result: 'ok' });
+  const ts = () => clock.now();
+  for (let i = 0; i < 120; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts(), true);
+  assert.equal(await ok(), 0, 'QoS 0 frames wait for nothing: no checkpoint forced');
+  assert.equal(st(agent).pendingFrames, 120);
+  for (let i = 0; i < 60; i++) serial.send({ device: 's1', metric: 't', value: i, ts: ts() }, ts());
+  assert.equal(await ok(), 1, 'serial readings at risk: a checkpoint at the 50th');
+  assert.equal(st(agent).sources.line.atRisk, 10);
+  // Failing checkpoints: every frame counts again, and at the limit the sources pause.
+  outbox.failWrites = new EdgeflowError('STORE_WRITE_FAILED', 'ENOSPC (test)', { retriable: true });
+  clock.advance(1_000); // the timer's checkpoint fails (10 frames pending)
+  for (let i = 0; i < 40; i++) mqtt.send({ device: 'm1', metric: 't', value: i, ts: ts() }, ts(), true);
+  assert.equal(mqtt.paused, true, 'paused at 50 frames behind a failing disk, QoS 0 included');
+  outbox.failWrites = null;
+  clock.advance(1_000);
+  assert.equal(mqtt.paused, false);
+  await agent.stop(0);
+});
+
+test('after a back-pressure pause, idle windows close on processing time: readings stamped on the engines clock', async () => {
+  // The engines run on the processing clock (it stands still while sources are paused); the monotonic
+  // instant ingress hands them per frame must be on that clock too. It was the base clock's, ahead by
+  // every paused interval, so after a 10 s pause an idle device's window closed 10 s late.
+  const clock = new FakeClock(Date.UTC(2026, 10, 22));
+  const outbox = new MemoryOutbox();
+  const { agent, mqtt } = await build(clock, config({ limits: { maxPendingFrames: 5 } }), outbox);
+  outbox.failWrites = new EdgeflowError('STORE_WRITE_FAILED', 'ENOSPC (test)', { retriable: true });
+  for (let i = 0; i < 5; i++)
+    mqtt.send({ device: 'm1', metric: 't', value: i, ts: clock.now() }, clock.now());
+  assert.equal(mqtt.paused, true);
+  clock.advance(10_000); // paused: processing time stands still
+  outbox.failWrites = null;
+  clock.advance(1_000); // the timer's checkpoint succeeds, the source resumes
+  assert.equal(mqtt.paused, false);
+  clock.advance(3_000); // m1's windows close (idle)
+  const t = clock.now();
+  mqtt.send({ device: 'm2', metric: 't', value: 1, ts: t }, t);
+  const closed = () => summaries(outbox).filter((s) => s.device === 'm2').length;
+  clock.advance(2_000); // idleTimeout 1 s (+ ticks and the group commit): m2's window closes
+  assert.equal(closed(), 1, "m2's window closed after idleTimeout of processing time, not 10 s later");
   await agent.stop(0);
 });
 
