@@ -96,11 +96,35 @@ export function windowPush<A>(
   // values either: with it a 30-value window's arrays took ~107 slots.
   const live = w.vs.length - w.head;
   if (w.head * 2 > live) {
-    const room = live + (live >> 1) + 1;
-    if (!byCount) w.ts = withRoom(w.ts, room, w.head);
-    w.vs = withRoom(w.vs, room, w.head);
+    if (byCount && roomy.has(w.vs)) {
+      // A count window's array made here last time holds exactly the values until this compaction
+      // (`live` stays the span's count): shifted down in place and cut back, it keeps that room (V8
+      // trims a cut array only when under half is used) and nothing is allocated. Issue 14, branch
+      // `rules`: the copy into a new array per compaction was 4.6 % of the rules' CPU alone. A duration
+      // window's `live` varies, so it is still copied into an array sized for it (its memory as before).
+      shiftDown(w.vs, w.head);
+    } else {
+      const room = live + (live >> 1) + 1;
+      if (!byCount) w.ts = withRoom(w.ts, room, w.head);
+      w.vs = withRoom(w.vs, room, w.head);
+      if (byCount) roomy.add(w.vs);
+    }
     w.head = 0;
   }
+}
+
+/**
+ * The count windows' arrays made by withRoom in windowPush (sized for the values until the next
+ * compaction), told apart from arrays grown by push or read from a checkpoint, whose room may be far larger: those are
+ * copied once into sized ones. Not in the state itself, so the checkpoint JSON is unchanged.
+ */
+const roomy = new WeakSet<number[]>();
+
+/** Moves a[from..] to a[0..] and cuts the length to match. */
+function shiftDown(a: number[], from: number): void {
+  const n = a.length - from;
+  for (let i = 0; i < n; i++) a[i] = a[i + from]!;
+  a.length = n;
 }
 
 /** Whether the window has warmed up: `warmup` readings, or `warmup` ms since the first value kept. */
