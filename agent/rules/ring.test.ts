@@ -9,6 +9,7 @@ import {
   ringPush,
   sortedInsert,
   sortedRemove,
+  sortedReplace,
 } from './ring.ts';
 
 describe('ring and sorted-window helpers', () => {
@@ -51,6 +52,28 @@ describe('ring and sorted-window helpers', () => {
           );
         },
       ),
+    );
+  });
+
+  it('sortedReplace leaves the array sortedRemove then sortedInsert leave, element for element', () => {
+    const value = fc.oneof(
+      fc.constantFrom(0, -0, 1, -1, 2.5),
+      fc.integer({ min: -4, max: 4 }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+    );
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 40 }), value, value, fc.nat(), (xs, other, x, pick) => {
+        const sorted: number[] = [];
+        for (const v of xs) sortedInsert(sorted, v);
+        const old = pick % 2 === 0 && xs.length > 0 ? xs[(pick >> 1) % xs.length]! : other;
+        const expect = [...sorted];
+        sortedRemove(expect, old);
+        sortedInsert(expect, x);
+        sortedReplace(sorted, old, x);
+        assert.equal(sorted.length, expect.length);
+        for (let i = 0; i < expect.length; i++) assert.ok(Object.is(sorted[i], expect[i]), `at ${i}`);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

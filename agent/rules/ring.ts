@@ -49,6 +49,29 @@ export function sortedRemove(a: number[], x: number): void {
   a.pop();
 }
 
+/**
+ * sortedRemove(a, old) then sortedInsert(a, x) in one shift of the values between the two places
+ * instead of two shifts of everything after each (issue 14, branch `rules`: spike's full count window
+ * evicts one value per value admitted). The same array afterwards, element for element.
+ */
+export function sortedReplace(a: number[], old: number, x: number): void {
+  const i = lowerBound(a, old);
+  if (a[i] !== old) {
+    sortedInsert(a, x);
+    return;
+  }
+  // Where sortedInsert would put x once a[i] is gone: the same index when it is at or before i (the
+  // values before i are unchanged, and a[i + 1] >= a[i] >= x), one less after it.
+  const j = lowerBound(a, x);
+  if (j <= i) {
+    for (let t = i; t > j; t--) a[t] = a[t - 1]!;
+    a[j] = x;
+  } else {
+    for (let t = i; t < j - 1; t++) a[t] = a[t + 1]!;
+    a[j - 1] = x;
+  }
+}
+
 export function medianOfSorted(a: readonly number[]): number {
   const mid = a.length >> 1;
   return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../shared/units.ts';
 import { extendScope, type Scope } from './expr.ts';
-import { madOfSorted, medianOfSorted, sortedInsert, sortedRemove } from './ring.ts';
+import { madOfSorted, medianOfSorted, sortedInsert, sortedRemove, sortedReplace } from './ring.ts';
 import {
   type Built,
   conditionAt,
@@ -57,6 +57,9 @@ interface State {
   outliers: number[];
 }
 
+/** windowPush's eviction when sortedReplace does the sorted values' part. */
+const keepSorted = (_sorted: number[], _v: number): void => {};
+
 /** Readings a span stands for when a count is needed (warm-up, adaptAfter): a duration means 30. */
 const countOf = (span: Span): number => ('count' in span ? span.count : 30);
 
@@ -80,8 +83,17 @@ export function buildSpike(spec: SpikeSpec, scope: Scope): Built<State> {
   const adaptAfter = spec.adaptAfter ?? countOf(spec.window);
   const when =
     spec.when === undefined ? null : conditionAt('when', spec.when, extendScope(scope, { score: 'number' }));
+  const span = spec.window;
   const admit = (s: State, ts: number, x: number) => {
-    windowPush(s.win, spec.window, MAX_WINDOW, ts, x, sortedRemove, s.sorted);
+    const w = s.win;
+    if ('count' in span && windowSize(w) === span.count) {
+      // A full count window evicts exactly its oldest value: one shift in the sorted values for both.
+      const old = w.vs[w.head]!;
+      windowPush(w, span, MAX_WINDOW, ts, x, keepSorted, s.sorted);
+      sortedReplace(s.sorted, old, x);
+      return;
+    }
+    windowPush(w, span, MAX_WINDOW, ts, x, sortedRemove, s.sorted);
     sortedInsert(s.sorted, x);
   };
   return {
