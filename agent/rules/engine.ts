@@ -81,6 +81,9 @@ export class RuleEngine {
   /** keys whose state may have changed since the last takeChanged(), with their rule: the incremental
    * checkpoint writes only these (issue 14, agent/runtime/checkpoint-parts.ts) */
   private changed = new Map<KeyState, Entry>();
+  /** Counts takeChanged() calls: a key whose `changedRound` is this one is in `changed` already, so a
+   *  reading pays a number compare, not a map write (issue 14, branch `rules`). */
+  private changedRound = 0;
 
   constructor(
     specs: RuleSpec[],
@@ -158,8 +161,7 @@ export class RuleEngine {
       this.evalErrors += list.length;
       return undefined;
     }
-    const env: Env = { value: r.value, ts: r.ts, device: r.device, metric: r.metric };
-    const ev: RuleEvent = { device: r.device, metric: r.metric, ts: r.ts, value: r.value, env };
+    const ev: RuleEvent = new ReadingEvent(r.device, r.metric, r.ts, r.value);
     const now = mono ?? this.opts.clock.monotonic();
     let score: number | undefined;
     for (let i = 0; i < list.length; i++) {
@@ -172,7 +174,10 @@ export class RuleEngine {
         st = got;
         route.states[i] = st;
       }
-      this.changed.set(st, e);
+      if (st.changedRound !== this.changedRound) {
+        st.changedRound = this.changedRound;
+        this.changed.set(st, e);
+      }
       try {
         const s = e.rule.onEvent(st, ev, now);
         if (s !== undefined && (score === undefined || s > score)) score = s;
@@ -329,6 +334,7 @@ export class RuleEngine {
     const out: [string, string, string][] = [];
     for (const [st, e] of this.changed) out.push([e.rule.spec.name, st.device, st.metric]);
     this.changed = new Map();
+    this.changedRound++;
     for (const e of this.entries) {
       const d = e.rule.detector;
       if (d.save === undefined && d.tick === undefined) continue;
@@ -441,6 +447,23 @@ export interface RuleSnapshot {
       win: { start: number; end: number; rev: number; before: unknown } | null;
     }[];
   }[];
+}
+
+/**
+ * A reading as rules see it, its own expression scope (`value`, `ts`, `device`, `metric`: the names the
+ * reading scope declares, read by name): one object per reading instead of an event and an env beside it
+ * (issue 14, branch `rules`). A spread (`{ ...ev.env, score }`) copies the same four fields as before.
+ */
+class ReadingEvent implements RuleEvent {
+  constructor(
+    readonly device: string,
+    readonly metric: string,
+    readonly ts: number,
+    readonly value: number,
+  ) {}
+  get env(): Env {
+    return this as unknown as Env;
+  }
 }
 
 function keyToJSON(

@@ -243,6 +243,9 @@ export interface KeyState<S = unknown> {
   quietUntil: number | null;
   /** Last window summary applied (on: window rules): revisions re-apply on `before`. */
   win: { start: number; end: number; rev: number; before: S } | null;
+  /** The engine's change round in which this key was last named changed (engine.ts takeChanged);
+   *  not checkpointed (keyToJSON names the fields it writes). */
+  changedRound: number;
 }
 
 const MESSAGE_MAX = 4096;
@@ -280,6 +283,9 @@ export class Rule<S = unknown> {
   private readonly forMs: number;
   private readonly cooldownMs: number;
   private readonly template: string;
+  /** Refilled per event, not made per event (issue 14, branch `rules`): detectors read it during
+   *  update() only, and nothing in update() feeds another event to the same rule. */
+  private readonly updateContext: UpdateContext = { mono: 0, firing: false };
 
   constructor(
     readonly spec: CommonSpec,
@@ -311,6 +317,7 @@ export class Rule<S = unknown> {
         episodeStart: null,
         quietUntil: null,
         win: null,
+        changedRound: -1,
       };
       this.keys.set(k, st);
     }
@@ -319,7 +326,10 @@ export class Rule<S = unknown> {
 
   /** Feeds one event of a key through the detector and the lifecycle; returns the event's score. */
   onEvent(st: KeyState<S>, ev: RuleEvent, mono: number): number | undefined {
-    const v = this.detector.update(st.det, ev, { mono, firing: st.firing !== null });
+    const uctx = this.updateContext;
+    uctx.mono = mono;
+    uctx.firing = st.firing !== null;
+    const v = this.detector.update(st.det, ev, uctx);
     if (!v) return undefined;
     this.apply(st, v, ev.ts, ev.value);
     return v.score;
