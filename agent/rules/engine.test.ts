@@ -104,6 +104,33 @@ describe('engine: routing', () => {
   });
 });
 
+describe('engine: takeChanged', () => {
+  it('names a key read since the last call once, and again after the next reading', () => {
+    const h = harness([
+      { name: 'a', kind: 'threshold', when: 'value > 1' },
+      { name: 'z', kind: 'zscore', match: { metric: 'vib' } },
+    ]);
+    h.read(0, 0, 's1', 'vib');
+    h.read(0, 1, 's2', 'temp');
+    h.read(0, 2, 's1', 'vib');
+    assert.deepEqual(h.engine.takeChanged(), [
+      ['a', 's1', 'vib'],
+      ['z', 's1', 'vib'],
+      ['a', 's2', 'temp'],
+    ]);
+    assert.deepEqual(h.engine.takeChanged(), []);
+    h.read(0, 3, 's2', 'temp');
+    assert.deepEqual(h.engine.takeChanged(), [['a', 's2', 'temp']]);
+    h.read(0, 4, 's2', 'temp');
+    h.read(0, 5, 's1', 'vib');
+    assert.deepEqual(h.engine.takeChanged(), [
+      ['a', 's2', 'temp'],
+      ['a', 's1', 'vib'],
+      ['z', 's1', 'vib'],
+    ]);
+  });
+});
+
 describe('engine: config', () => {
   it('the constructor rejects invalid specs with CONFIG_INVALID', () => {
     const bad = [{ name: 'x', kind: 'threshold', when: 'vale > 1' }] as RuleSpecInput[] as RuleSpec[];
