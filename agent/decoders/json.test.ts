@@ -178,6 +178,29 @@ describe('json decoder', () => {
       );
     });
 
+    it('reads the topic form {"value":N,"ts":N} as the general path does (property)', () => {
+      const ctxName = fc.option(name, { nil: undefined });
+      fc.assert(
+        fc.property(ctxName, ctxName, numberText, numberText, (device, metric, value, ts) => {
+          const c = { device, metric, arrivalTs: ARRIVAL };
+          const frame = `{"value":${value},"ts":${ts}}`;
+          const run = (f: string) => {
+            try {
+              return { readings: new JsonDecoder().decode(f, c) };
+            } catch (e) {
+              if (!(e instanceof FrameError)) throw e;
+              return { reason: e.reason };
+            }
+          };
+          const fast = run(frame);
+          const general = run(` ${frame}`);
+          assert.deepEqual(fast, general, frame);
+          if ('readings' in fast) assert.ok(Object.is(fast.readings![0]!.value, general.readings![0]!.value));
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
     it('reuses remembered names only when they are the same text', () => {
       const dec = new JsonDecoder();
       for (const frame of [
