@@ -100,6 +100,15 @@ export function plainDecimal(text: string): number {
     }
   }
   if (i !== n || digits + decimals === 0 || digits + decimals > 15) return Number.NaN;
+  return exactDecimal(mantissa, decimals, negative);
+}
+
+/**
+ * The double nearest to ±mantissa / 10^decimals, for a mantissa of at most 15 digits: both are exact
+ * doubles, so one division rounds correctly (Clinger's fast path), the value Number() and JSON.parse give.
+ * The fast number readers of the text formats (plainDecimal) and of json (json.ts) end here.
+ */
+export function exactDecimal(mantissa: number, decimals: number, negative: boolean): number {
   const v = decimals === 0 ? mantissa : mantissa / EXACT_POW10[decimals]!;
   return negative ? -v : v;
 }

@@ -8,7 +8,15 @@
 // a multi-form frame without any numeric field is `no_value`. `ts`: see common.ts parseTimestamp;
 // absent → arrival time with `arrivalTime: true`.
 import type { Reading } from '../../shared/model.ts';
-import { checkName, DEFAULT_MAX_FRAME_BYTES, fail, parseTimestamp, requireNumber, toText } from './common.ts';
+import {
+  checkName,
+  DEFAULT_MAX_FRAME_BYTES,
+  exactDecimal,
+  fail,
+  parseTimestamp,
+  requireNumber,
+  toText,
+} from './common.ts';
 import type { DecodeContext, Decoder, DecoderDescriptor } from './decoder.ts';
 
 const RESERVED = new Set(['device', 'ts', 'metric', 'value']);
@@ -74,13 +82,9 @@ export class JsonDecoder implements Decoder {
     if (d1 < 0 || !t.startsWith(METRIC_OPEN, d1)) return null;
     const m0 = d1 + METRIC_OPEN.length;
     const m1 = plainStringEnd(t, m0);
-    if (m1 < 0 || !t.startsWith(VALUE_OPEN, m1)) return null;
-    let end = readJsonNumber(t, m1 + VALUE_OPEN.length);
-    if (end < 0 || !t.startsWith(TS_OPEN, end)) return null;
+    if (m1 < 0 || !t.startsWith(VALUE_OPEN, m1) || !readValueAndTs(t, m1 + VALUE_OPEN.length)) return null;
     const value = numberRead[0]!;
-    end = readJsonNumber(t, end + TS_OPEN.length);
-    if (end !== t.length - 1 || t.charCodeAt(end) !== 0x7d /* } */) return null;
-    const rawTs = numberRead[0]!;
+    const rawTs = numberRead[1]!;
     // The frame is JSON of that shape: its fields are checked in the general path's order, so a bad one
     // gives the same reason there and here.
     let device = this.lastDevice;
@@ -117,12 +121,9 @@ export class JsonDecoder implements Decoder {
  * general path's order (device, ts, metric, value), so a bad frame gives the same reason.
  */
 function decodeTopicForm(t: string, ctx: DecodeContext): Reading | null {
-  let end = readJsonNumber(t, VALUE_FIRST_OPEN.length);
-  if (end < 0 || !t.startsWith(TS_OPEN, end)) return null;
+  if (!readValueAndTs(t, VALUE_FIRST_OPEN.length)) return null;
   const value = numberRead[0]!;
-  end = readJsonNumber(t, end + TS_OPEN.length);
-  if (end !== t.length - 1 || t.charCodeAt(end) !== 0x7d /* } */) return null;
-  const rawTs = numberRead[0]!;
+  const rawTs = numberRead[1]!;
   const device = checkName(ctx.device, 'device');
   const ts = parseTimestamp(rawTs);
   const metric = checkName(ctx.metric, 'metric');
@@ -148,20 +149,30 @@ function plainStringEnd(t: string, i: number): number {
 }
 
 /**
- * The value of the last number readJsonNumber read. A typed array: a double stored into a module `let`
- * is a new heap number each time (issue 14: that store was 5 % of decode + one window).
+ * Where readJsonNumber puts the numbers it reads (readValueAndTs: the value in 0, the timestamp in 1). A
+ * typed array: a double stored into a module `let` is a new heap number each time (issue 14: that store
+ * was 5 % of decode + one window).
  */
-const numberRead = new Float64Array(1);
-/** 10^k for k <= 22: exact doubles (the largest power of ten that is one). */
-const EXACT_POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const numberRead = new Float64Array(2);
 
 /**
- * Reads a JSON number (RFC 8259 grammar) starting at `i` into `numberRead`; returns the index after it,
+ * The tail both fast forms end with, `N,"ts":N}` from `i` to the end of `t`: true with the value in
+ * numberRead[0] and the timestamp in numberRead[1], false for anything else.
+ */
+function readValueAndTs(t: string, i: number): boolean {
+  const end = readJsonNumber(t, i, 0);
+  if (end < 0 || !t.startsWith(TS_OPEN, end)) return false;
+  const last = readJsonNumber(t, end + TS_OPEN.length, 1);
+  return last === t.length - 1 && t.charCodeAt(last) === 0x7d /* } */;
+}
+
+/**
+ * Reads a JSON number (RFC 8259 grammar) starting at `i` into `numberRead[slot]`; returns the index after it,
  * or -1 when there is none. Up to 15 significant digits and no exponent, the value is digits / 10^k in
  * doubles: both exact, one correctly rounded division, so the nearest double to the decimal, which is
  * what JSON.parse and Number() return (Clinger's fast path). Anything else goes through Number().
  */
-function readJsonNumber(t: string, i: number): number {
+function readJsonNumber(t: string, i: number, slot: 0 | 1): number {
   const start = i;
   let c = t.charCodeAt(i);
   const negative = c === 0x2d;
@@ -196,11 +207,10 @@ function readJsonNumber(t: string, i: number): number {
     while (c >= 0x30 && c <= 0x39);
   }
   // Leading zeros after the point count as digits too (0.001: mantissa 1, 3 decimals): both bounds hold.
-  if (exponent || digits + decimals > 15) numberRead[0] = Number(t.slice(start, i));
-  else {
-    const v = decimals === 0 ? mantissa : mantissa / EXACT_POW10[decimals]!;
-    numberRead[0] = negative ? -v : v;
-  }
+  numberRead[slot] =
+    exponent || digits + decimals > 15
+      ? Number(t.slice(start, i))
+      : exactDecimal(mantissa, decimals, negative);
   return i;
 }
 
