@@ -56,7 +56,7 @@ export function encodeIfChanged(
   last: string | undefined,
 ): [digest: string, stored: string | undefined] {
   if (json.length <= 64) {
-    const dg = `=${json}`;
+    const dg = checkpointDigest(json);
     return [dg, dg === last ? undefined : json];
   }
   const bytes = utf8(json);
